@@ -1,0 +1,149 @@
+"""The FastAPI application: routers of every domain, error rendering, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+import laurel.approvals.gate
+import laurel.budgets.gate  # noqa: F401 - registers the gates in pipeline order
+from laurel import __version__, migrate
+from laurel.audit import api as audit_api
+from laurel.auth import api as auth_api
+from laurel.config import Settings
+from laurel.courses import api as courses_api
+from laurel.db import Database
+from laurel.delivery.providers import ProviderRegistry
+from laurel.events import api as events_api
+from laurel.kit.errors import AppError
+from laurel.kit.http import KeyCache
+from laurel.kit.validation import describe_errors
+from laurel.learners import api as learners_api
+from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.programs import api as programs_api
+from laurel.rewards import api as rewards_api
+from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
+
+log = logging.getLogger("laurel")
+
+DESCRIPTION = """
+Laurel turns verified training completions into rewards within seconds, exactly once.
+
+Authenticate with an API key: `Authorization: Bearer lrl_live_…` (or `lrl_test_…` for test
+mode, which runs the whole pipeline on test records against the sandbox provider). Scopes:
+`events:write` to send completions, `read` for every GET, `admin` for everything.
+
+Amounts are `{"amount": "25.00", "currency": "USD"}`: a decimal string and an ISO 4217 code.
+Errors are `{"error": code, "detail": ...}`; validation errors list each bad field.
+"""
+
+
+def create_app(
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    run_worker: bool = False,
+    providers: ProviderRegistry | None = None,
+) -> FastAPI:
+    db = database or Database(settings.database_url)
+    registry = providers or default_providers(db)
+    worker = Worker(db, settings, registry)
+    worker.attach()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = start_in_thread(worker) if run_worker else None
+        try:
+            yield
+        finally:
+            if running is not None:
+                stop_thread(*running, worker)
+
+    app = FastAPI(
+        title="Laurel",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.worker = worker
+    app.state.key_cache = KeyCache()
+    bind_database(db)
+
+    for router in (
+        events_api.router,
+        rewards_api.router,
+        programs_api.router,
+        learners_api.router,
+        courses_api.router,
+        auth_api.router,
+        audit_api.router,
+    ):
+        app.include_router(router)
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith("/api/v1/completions"):
+            EVENTS_REJECTED.labels("invalid").inc()
+        detail = describe_errors(exc.errors(), strip=("body",))
+        return JSONResponse({"error": "validation_error", "detail": detail}, status_code=422)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database answers and is migrated",
+        responses={503: {"description": "Not ready"}},
+    )
+    def readyz() -> JSONResponse:
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            revision = migrate.current_revision(db)
+        except Exception as exc:  # any failure to reach the database means not ready
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        head = migrate.head_revision()
+        if revision != head:
+            return JSONResponse(
+                {"status": "migrations_pending", "current": revision, "head": head}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "revision": revision})
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Laurel</title>"
+            "<body style='font-family:system-ui;max-width:40rem;margin:3rem auto'>"
+            "<h1>Laurel</h1><p>Verified training completions become rewards, exactly once.</p>"
+            "<ul><li><a href='/docs'>API reference (OpenAPI)</a></li>"
+            "<li><a href='/readyz'>Readiness</a></li><li><a href='/metrics'>Metrics</a></li>"
+            "</ul></body></html>"
+        )
+
+    return app

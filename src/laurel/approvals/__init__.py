@@ -1,0 +1,1 @@
+"""Approvals: a person decides on rewards above a program's threshold."""

@@ -1,0 +1,43 @@
+"""Approval gate: rewards above the program's threshold wait for a person's decision."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from laurel.approvals.models import Approval, Decision
+from laurel.kit.money import Money
+from laurel.programs.models import ProgramVersion
+from laurel.rewards.gates import GateResult, Verdict, register
+from laurel.rewards.models import Reward
+
+APPROVAL_REQUIRED = "approval_required"
+
+
+class ApprovalGate:
+    name = "approval"
+    order = 400
+    commits_money = False
+
+    def check(self, session: Session, reward: Reward) -> GateResult:
+        threshold = session.scalar(
+            select(ProgramVersion.approval_threshold_minor).where(
+                ProgramVersion.id == reward.program_version_id
+            )
+        )
+        if threshold is None or reward.amount_minor <= threshold:
+            return GateResult.ok()
+        decision = session.scalar(select(Approval.decision).where(Approval.reward_id == reward.id))
+        if decision == Decision.approved:
+            return GateResult.ok()
+        if decision == Decision.rejected:
+            return GateResult(Verdict.reject, "approval_rejected", "rejected by an approver")
+        limit = Money(threshold, reward.currency)
+        return GateResult(
+            Verdict.hold,
+            APPROVAL_REQUIRED,
+            f"amount is above the program's approval threshold of {limit}",
+        )
+
+
+register(ApprovalGate())

@@ -1,0 +1,1 @@
+"""API keys and the caller identity every request resolves to."""

@@ -1,0 +1,131 @@
+"""API keys: ``lrl_<mode>_<random>``, shown once, stored as a SHA-256 hash.
+
+Scopes: ``events:write`` (send completions), ``read`` (every GET), ``admin`` (everything).
+A ``test`` key runs the whole pipeline on test-mode records against the sandbox provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.auth.models import ApiKey
+from laurel.kit.actor import Actor
+from laurel.kit.clock import utcnow
+from laurel.kit.errors import Forbidden, Unauthorized, field_error
+
+
+class Scope(StrEnum):
+    events_write = "events:write"
+    read = "read"
+    admin = "admin"
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str
+    """The whole key. It exists only in this object and in the answer that shows it once."""
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_scopes(raw: list[str] | str) -> list[str]:
+    items = [s.strip() for s in raw.split(",")] if isinstance(raw, str) else list(raw)
+    items = [s for s in items if s]
+    if not items:
+        raise field_error("scopes", f"give at least one of {', '.join(sorted(ALL_SCOPES))}")
+    unknown = sorted(set(items) - ALL_SCOPES)
+    if unknown:
+        raise field_error(
+            "scopes", f"unknown scope(s) {', '.join(unknown)}; use {', '.join(sorted(ALL_SCOPES))}"
+        )
+    return sorted(set(items))
+
+
+def create_key(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    scopes: list[str] | str,
+    livemode: bool,
+    actor: str,
+    name: str = "",
+) -> CreatedKey:
+    parsed = parse_scopes(scopes)
+    secret = f"lrl_{'live' if livemode else 'test'}_{secrets.token_urlsafe(24)}"
+    key = ApiKey(
+        organization_id=organization_id,
+        name=name,
+        prefix=secret[:13],
+        key_hash=_hash(secret),
+        scopes=parsed,
+        livemode=livemode,
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="auth:apikey:create",
+        target_type="api_key",
+        target_id=key.id,
+        details={"scopes": parsed, "livemode": livemode, "prefix": key.prefix, "name": name},
+    )
+    return CreatedKey(key=key, secret=secret)
+
+
+def authenticate(session: Session, secret: str) -> Actor:
+    """Resolve a bearer key to its actor; unknown and revoked keys are the same 401."""
+    if not secret.startswith("lrl_"):
+        raise Unauthorized("not a Laurel API key")
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(secret)))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    now = utcnow()
+    # Coarse last-used time: one write a minute per key instead of one per request.
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return Actor(
+        name=f"apikey:{key.id}",
+        organization_id=key.organization_id,
+        livemode=key.livemode,
+        scopes=frozenset(key.scopes),
+    )
+
+
+def require(actor: Actor, scope: Scope) -> None:
+    if Scope.admin in actor.scopes or scope in actor.scopes:
+        return
+    raise Forbidden(f"this key lacks the {scope} scope")
+
+
+def revoke(session: Session, *, organization_id: uuid.UUID, key_id: uuid.UUID, actor: str) -> None:
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
+        .where(ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        audit.record(
+            session,
+            organization_id=organization_id,
+            actor=actor,
+            action="auth:apikey:revoke",
+            target_type="api_key",
+            target_id=key_id,
+        )

@@ -1,0 +1,227 @@
+"""The ``laurel`` command. Each command is one unit of work over the configured database."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from laurel.config import get_settings
+from laurel.db import Database
+
+app = typer.Typer(
+    help="Laurel: verified training completions become rewards, exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(key_app, name="apikey")
+app.add_typer(audit_app, name="audit")
+
+Host = Annotated[str, typer.Option(help="Interface to listen on")]
+Port = Annotated[int, typer.Option(help="TCP port")]
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (SQLite or PostgreSQL, from LAUREL_DATABASE_URL)."""
+    from laurel import migrate  # noqa: PLC0415 - keeps `laurel --help` fast
+
+    database = _database()
+    migrate.upgrade(database, revision)
+    typer.echo(f"database at revision {migrate.current_revision(database)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from laurel import migrate  # noqa: PLC0415
+
+    typer.echo(migrate.current_revision(_database()) or "(empty)")
+
+
+@org_app.command("create")
+def org_create(
+    slug: str,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    currency: Annotated[str, typer.Option(help="Default ISO 4217 currency")] = "USD",
+) -> None:
+    """Create an organization."""
+    from laurel.kit.errors import AppError  # noqa: PLC0415
+    from laurel.organizations import service  # noqa: PLC0415
+
+    try:
+        with _database().session() as session:
+            org = service.create(
+                session, slug=slug, name=name or slug, actor=_actor(), default_currency=currency
+            )
+    except AppError as exc:
+        _fail(str(exc.detail))
+    typer.echo(str(org.id))
+
+
+@key_app.command("create")
+def apikey_create(
+    org: Annotated[str, typer.Option(help="Organization slug")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: events:write,read,admin")],
+    test: Annotated[bool, typer.Option("--test", help="A test-mode key")] = False,
+    name: Annotated[str, typer.Option(help="A label for the key")] = "",
+) -> None:
+    """Create an API key and print it (only the key, once)."""
+    from laurel.auth import service as auth  # noqa: PLC0415
+    from laurel.kit.errors import AppError  # noqa: PLC0415
+    from laurel.organizations import service as organizations  # noqa: PLC0415
+
+    try:
+        with _database().session() as session:
+            organization = organizations.get_by_slug(session, org)
+            created = auth.create_key(
+                session,
+                organization_id=organization.id,
+                scopes=scopes,
+                livemode=not test,
+                actor=_actor(),
+                name=name,
+            )
+    except AppError as exc:
+        _fail(str(exc.detail))
+    typer.echo(created.secret)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    org: Annotated[str | None, typer.Option(help="Only this organization")] = None,
+) -> None:
+    """Recompute every organization's hash chain; report the first broken link."""
+    from laurel.audit import service as audit  # noqa: PLC0415
+    from laurel.organizations import service as organizations  # noqa: PLC0415
+
+    broken = False
+    with _database().session() as session:
+        orgs = [organizations.get_by_slug(session, org)] if org else organizations.list_all(session)
+        for organization in orgs:
+            result = audit.verify_chain(session, organization.id)
+            if result.ok:
+                typer.echo(f"{organization.slug}: ok, {result.entries} entries")
+            else:
+                broken = True
+                typer.echo(
+                    f"{organization.slug}: BROKEN at entry {result.broken_seq}: "
+                    f"{result.reason} ({result.entries} entries verified before it)"
+                )
+    if broken:
+        raise typer.Exit(1)
+
+
+def _serve(host: str, port: int, run_worker: bool) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from laurel.app import create_app  # noqa: PLC0415
+
+    settings = get_settings()
+    application = create_app(settings, run_worker=run_worker)
+    uvicorn.run(
+        application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+    )
+
+
+@app.command()
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    worker: Annotated[bool, typer.Option(help="Run an issuance worker in-process")] = True,
+) -> None:
+    """Run the API (and, by default, an issuance worker) in one process."""
+    _logging()
+    _serve(host, port, worker)
+
+
+@app.command()
+def worker() -> None:
+    """Run an issuance worker alone (scale these out against PostgreSQL)."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from laurel.worker import Worker, default_providers  # noqa: PLC0415
+
+    _logging()
+    database = _database()
+    w = Worker(database, get_settings(), default_providers(database))
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+        w.wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run(stop)
+
+
+@app.command()
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve after seeding")
+    ] = True,
+) -> None:
+    """Create (or reuse) a demo organization with programs, courses and learners, then serve."""
+    from laurel import migrate  # noqa: PLC0415
+    from laurel.demo import seed  # noqa: PLC0415
+
+    _logging()
+    database = _database()
+    migrate.upgrade(database)
+    summary = seed(database)
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"\nLaurel demo: organization '{summary.org_slug}' with {summary.programs} programs, "
+        f"{summary.courses} courses, {summary.learners} learners "
+        f"({'created' if summary.created else 'reused'}) in {database.url}\n\n"
+        f"  API key (admin, live): {summary.live_key}\n"
+        f"  API key (admin, test): {summary.test_key}\n\n"
+        f"  API reference: {base}/docs\n  Health: {base}/readyz   Metrics: {base}/metrics\n\n"
+        "Send a completion:\n"
+        f"  curl -s {base}/api/v1/completions -H 'Authorization: Bearer {summary.live_key}' \\\n"
+        '    -H \'Content-Type: application/json\' -d \'{"event_id": "first-1", '
+        '"occurred_at": "2026-11-25T10:00:00Z", "outcome": "passed", '
+        '"learner": {"external_id": "E1001"}, "course": {"external_id": "SEC-101"}}\'\n'
+    )
+    if serve_after:
+        _serve(host, port, True)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Courses: the training whose completion can pay."""

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.courses.models import Course, CourseType
+from laurel.courses.schemas import CourseCreate, CourseFields, CourseRef
+from laurel.kit.actor import Actor
+from laurel.kit.clock import utcnow
+from laurel.kit.errors import Conflict, NotFound
+from laurel.kit.ids import uuid7
+from laurel.kit.pagination import Page, paginate
+from laurel.kit.sql import insert_ignore
+
+
+class CourseNotFound(NotFound):
+    code = "course_not_found"
+
+
+def _record(
+    session: Session, actor: Actor, course: Course, verb: str, details: dict[str, Any]
+) -> None:
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action=f"courses:course:{verb}",
+        target_type="course",
+        target_id=course.id,
+        details=details,
+    )
+
+
+def observe(session: Session, actor: Actor, ref: CourseRef) -> Course:
+    """The course an event names: created on first sight, refreshed with what the event says."""
+    changes = {k: v for k, v in ref.model_dump(exclude_unset=True).items() if v is not None}
+    changes.pop("external_id", None)
+    now = utcnow()
+    inserted = insert_ignore(
+        session,
+        Course.__table__,  # type: ignore[arg-type]
+        {
+            "id": uuid7(),
+            "organization_id": actor.organization_id,
+            "livemode": actor.livemode,
+            "external_id": ref.external_id,
+            "title": "",
+            "type": CourseType.elective,
+            "tags": [],
+            "created_at": now,
+            "updated_at": now,
+            **changes,
+        },
+        ["organization_id", "livemode", "external_id"],
+    )
+    course = session.scalars(
+        select(Course).where(
+            Course.organization_id == actor.organization_id,
+            Course.livemode == actor.livemode,
+            Course.external_id == ref.external_id,
+        )
+    ).one()
+    if inserted:
+        _record(session, actor, course, "create", {"external_id": ref.external_id, "from": "event"})
+        return course
+    updated = {k: v for k, v in changes.items() if getattr(course, k) != v}
+    if updated:
+        for k, v in updated.items():
+            setattr(course, k, v)
+        _record(session, actor, course, "update", {"changed": sorted(updated), "from": "event"})
+    return course
+
+
+def create(session: Session, actor: Actor, data: CourseCreate) -> Course:
+    exists = session.scalar(
+        select(Course.id).where(
+            Course.organization_id == actor.organization_id,
+            Course.livemode == actor.livemode,
+            Course.external_id == data.external_id,
+        )
+    )
+    if exists is not None:
+        raise Conflict(f"course {data.external_id!r} already exists ({exists})")
+    return observe(session, actor, data)
+
+
+def get(session: Session, actor: Actor, course_id: uuid.UUID) -> Course:
+    course = session.scalar(
+        select(Course).where(
+            Course.organization_id == actor.organization_id,
+            Course.livemode == actor.livemode,
+            Course.id == course_id,
+        )
+    )
+    if course is None:
+        raise CourseNotFound(f"no course {course_id}")
+    return course
+
+
+def get_many(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Course]:
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Course).where(Course.organization_id == organization_id, Course.id.in_(ids))
+    )
+    return {row.id: row for row in rows}
+
+
+def update(session: Session, actor: Actor, course_id: uuid.UUID, data: CourseFields) -> Course:
+    course = get(session, actor, course_id)
+    changes = {
+        k: v
+        for k, v in data.model_dump(exclude_unset=True).items()
+        if v is not None and getattr(course, k) != v
+    }
+    for k, v in changes.items():
+        setattr(course, k, v)
+    if changes:
+        _record(session, actor, course, "update", {"changed": sorted(changes)})
+    return course
+
+
+def list_courses(
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int,
+    cursor: uuid.UUID | None,
+    course_type: str | None = None,
+) -> Page[Course]:
+    query = select(Course).where(
+        Course.organization_id == actor.organization_id, Course.livemode == actor.livemode
+    )
+    if course_type:
+        query = query.where(Course.type == course_type)
+    return paginate(session, query, Course.id, limit=limit, cursor=cursor)

@@ -1,0 +1,111 @@
+"""Engines, sessions and the unit of work.
+
+SQLite (the embedded default) runs in WAL mode and every transaction starts with
+``BEGIN IMMEDIATE``: writers queue on the database lock up front instead of failing later with
+"database is locked" when a read transaction tries to upgrade. Inside one process a lock orders
+writers before they reach SQLite, which is far cheaper than SQLite's sleep-and-retry busy
+handler. PostgreSQL runs at READ COMMITTED; rows that two processes may move are claimed with
+``FOR UPDATE SKIP LOCKED`` or guarded UPDATEs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from laurel.config import Settings
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """Owns the engine and the session factory; created once at start-up, never at import."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._after_commit_hooks: list[Callable[[Session], None]] = []
+        self.engine = _create_engine(self.url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def on_commit(self, hook: Callable[[Session], None]) -> None:
+        """Run ``hook(session)`` after each successful commit (used to wake workers)."""
+        self._after_commit_hooks.append(hook)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commits once at the end, rolls back on any error."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.sessionmaker() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+                for hook in self._after_commit_hooks:
+                    hook(session)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        parsed = make_url(url)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=8,
+            max_overflow=8,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode is durable against process crashes; only an OS crash can lose
+        # the last transactions, never corrupt the file.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def database_from_settings(settings: Settings) -> Database:
+    return Database(settings.database_url)

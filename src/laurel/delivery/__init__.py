@@ -1,0 +1,1 @@
+"""Delivery: the issuance worker's records and the fulfilment providers it calls."""

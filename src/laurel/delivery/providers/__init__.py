@@ -1,0 +1,81 @@
+"""The fulfilment provider interface. Real providers implement the same two calls.
+
+A provider is an outside system that hands a learner something of value. Laurel calls it with
+the reward id as the idempotency key: asking twice with the same key must return the first
+issuance, never a second one. ``lookup`` answers "did you already issue for this key?" and is
+how a reward left ``issuing`` by a crash is settled without paying twice.
+
+Errors tell the worker what to do: :class:`TransientProviderError` (timeouts, 5xx, rate
+limits) is retried with backoff; :class:`PermanentProviderError` (rejected order, unsupported
+value) fails the reward and releases its budget.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from laurel.kit.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOrder:
+    idempotency_key: str
+    """The reward id. Stable across retries, crashes and workers."""
+    organization_id: uuid.UUID
+    amount: Money
+    reward_kind: str
+    livemode: bool
+    recipient_email: str | None
+    recipient_name: str | None
+    locale: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    reference: str
+    """The provider's id for the order."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """What the learner receives: code, PIN, URL, expiry (provider-specific)."""
+
+
+class ProviderError(Exception):
+    pass
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying later: timeouts, 5xx, 429."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying will not help: the order itself is refused."""
+
+
+class Provider(Protocol):
+    name: str
+
+    def issue(self, order: IssueOrder) -> Issued: ...
+
+    def lookup(self, idempotency_key: str) -> Issued | None: ...
+
+
+class ProviderRegistry:
+    def __init__(self) -> None:
+        self._providers: dict[str, Provider] = {}
+
+    def add(self, provider: Provider) -> None:
+        self._providers[provider.name] = provider
+
+    def get(self, name: str) -> Provider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise PermanentProviderError(f"no provider named {name!r} is configured") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._providers)

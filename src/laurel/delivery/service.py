@@ -1,0 +1,231 @@
+"""Issuance bookkeeping for the worker: claim, record the outcome, reconcile abandoned claims.
+
+Claims are short transactions: a reward moves ``ready -> issuing`` with a lease and the claim
+commits before any provider is called. The outcome is recorded in a second transaction, guarded
+by the ``issuing`` state, so a late or duplicate report changes nothing. A claim whose lease ran
+out (the worker died) is settled by asking the provider about the reward's idempotency key.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from laurel.budgets import service as budgets
+from laurel.delivery.models import Delivery
+from laurel.delivery.providers import Issued, IssueOrder
+from laurel.kit.clock import utcnow
+from laurel.kit.money import Money
+from laurel.kit.sql import insert_ignore
+from laurel.learners import service as learners
+from laurel.rewards import service as rewards
+from laurel.rewards.models import Reward, RewardState
+
+WORKER = "worker"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    reward_id: uuid.UUID
+    provider: str
+    attempts: int
+    order: IssueOrder
+
+
+def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
+    by_org: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for r in claimed:
+        by_org.setdefault(r.organization_id, set()).add(r.learner_id)
+    people = {}
+    for org, ids in by_org.items():
+        people.update(learners.get_many(session, org, ids))
+    claims = []
+    for r in claimed:
+        person = people.get(r.learner_id)
+        claims.append(
+            Claim(
+                reward_id=r.id,
+                provider=r.provider,
+                attempts=r.attempts,
+                order=IssueOrder(
+                    idempotency_key=str(r.id),
+                    organization_id=r.organization_id,
+                    amount=Money(r.amount_minor, r.currency),
+                    reward_kind=r.reward_kind,
+                    livemode=r.livemode,
+                    recipient_email=person.email if person else None,
+                    recipient_name=person.name if person else None,
+                    locale=person.locale if person else None,
+                ),
+            )
+        )
+    return claims
+
+
+def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
+    """Move up to ``limit`` due ready rewards to ``issuing`` under a lease."""
+    now = utcnow()
+    query = (
+        select(Reward)
+        .where(Reward.state == RewardState.ready)
+        .where(or_(Reward.next_attempt_at.is_(None), Reward.next_attempt_at <= now))
+        .order_by(Reward.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    candidates = list(session.scalars(query))
+    lease = now + timedelta(seconds=lease_seconds)
+    claimed = [
+        r
+        for r in candidates
+        if rewards.transition(
+            session,
+            r,
+            RewardState.ready,
+            RewardState.issuing,
+            actor=WORKER,
+            details={"attempt": r.attempts + 1},
+            lease_expires_at=lease,
+            attempts=r.attempts + 1,
+        )
+    ]
+    return _orders(session, claimed)
+
+
+def record_delivered(
+    session: Session, reward_id: uuid.UUID, provider: str, issued: Issued
+) -> Reward | None:
+    """The provider issued: store what it gave and finish the reward. None if already settled."""
+    reward = session.get(Reward, reward_id)
+    if reward is None or reward.state != RewardState.issuing:
+        return None
+    now = utcnow()
+    insert_ignore(
+        session,
+        Delivery.__table__,  # type: ignore[arg-type]
+        {
+            "id": uuid.uuid4(),
+            "organization_id": reward.organization_id,
+            "reward_id": reward_id,
+            "provider": provider,
+            "provider_reference": issued.reference,
+            "details": issued.details,
+            "delivered_at": now,
+            "created_at": now,
+        },
+        ["reward_id"],
+    )
+    moved = rewards.transition(
+        session,
+        reward,
+        RewardState.issuing,
+        RewardState.delivered,
+        actor=WORKER,
+        details={"provider": provider, "reference": issued.reference},
+        provider_reference=issued.reference,
+        lease_expires_at=None,
+        last_error=None,
+        delivered_at=now,
+    )
+    if not moved:
+        return None
+    if reward.livemode:
+        budgets.spend(session, reward_id)
+    return reward
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with jitter; a provider's Retry-After is honoured when longer."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+    return float(max(delay, retry_after or 0.0))
+
+
+def record_retry(session: Session, reward_id: uuid.UUID, error: str, delay: float) -> bool:
+    reward = session.get(Reward, reward_id)
+    if reward is None:
+        return False
+    return rewards.transition(
+        session,
+        reward,
+        RewardState.issuing,
+        RewardState.ready,
+        actor=WORKER,
+        details={"error": error, "retry_in_seconds": round(delay, 3)},
+        next_attempt_at=utcnow() + timedelta(seconds=delay),
+        lease_expires_at=None,
+        last_error=error[:1000],
+    )
+
+
+def record_failed(session: Session, reward_id: uuid.UUID, error: str) -> bool:
+    reward = session.get(Reward, reward_id)
+    if reward is None:
+        return False
+    moved = rewards.transition(
+        session,
+        reward,
+        RewardState.issuing,
+        RewardState.failed,
+        actor=WORKER,
+        details={"error": error},
+        lease_expires_at=None,
+        last_error=error[:1000],
+    )
+    if moved:
+        budgets.release(session, reward_id)
+    return moved
+
+
+def take_abandoned(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
+    """Issuing rewards whose lease ran out; taking them renews the lease for this worker only."""
+    now = utcnow()
+    query = (
+        select(Reward)
+        .where(Reward.state == RewardState.issuing, Reward.lease_expires_at < now)
+        .order_by(Reward.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    taken = []
+    lease = now + timedelta(seconds=lease_seconds)
+    for reward in session.scalars(query):
+        result = session.execute(
+            update(Reward)
+            .where(
+                Reward.id == reward.id,
+                Reward.state == RewardState.issuing,
+                Reward.lease_expires_at < now,
+            )
+            .values(lease_expires_at=lease)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            taken.append(reward)
+    return _orders(session, taken)
+
+
+def due_at(session: Session) -> datetime | None:
+    """When the next delayed retry becomes due, so the worker can sleep until then."""
+    return session.scalar(
+        select(Reward.next_attempt_at)
+        .where(Reward.state == RewardState.ready, Reward.next_attempt_at.is_not(None))
+        .order_by(Reward.next_attempt_at)
+        .limit(1)
+    )
+
+
+def delivery_for(
+    session: Session, organization_id: uuid.UUID, reward_id: uuid.UUID
+) -> Delivery | None:
+    return session.scalar(
+        select(Delivery).where(
+            Delivery.organization_id == organization_id, Delivery.reward_id == reward_id
+        )
+    )

@@ -1,0 +1,1 @@
+"""Completion events: stored first, idempotent per source event id, then decided on."""

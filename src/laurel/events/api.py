@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+from pydantic import ValidationError
+
+from laurel.events import service
+from laurel.events.schemas import (
+    MAX_BATCH,
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    CompletionIn,
+    Decision,
+    EventOut,
+)
+from laurel.kit.errors import AppError, Invalid
+from laurel.kit.http import DatabaseDep, EventWriter, Reader, errors, unit_of_work
+from laurel.kit.validation import describe_errors
+from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
+from laurel.rewards.schemas import RewardSummary
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+
+def event_out(intake: service.Intake) -> EventOut:
+    e = intake.event
+    return EventOut(
+        id=e.id,
+        event_id=e.source_event_id,
+        source=e.source,
+        livemode=e.livemode,
+        outcome=e.outcome,
+        score=e.score,
+        occurred_at=e.occurred_at,
+        received_at=e.received_at,
+        learner_id=e.learner_id,
+        course_id=e.course_id,
+        replayed=intake.replayed,
+        rewards=[RewardSummary.of(r) for r in intake.rewards],
+        decisions=[Decision(**d) for d in e.decisions],
+    )
+
+
+def _count(intake: service.Intake) -> None:
+    if not intake.replayed:
+        e = intake.event
+        EVENTS_RECEIVED.labels(e.source, e.outcome, "live" if e.livemode else "test").inc()
+
+
+@router.post(
+    "/completions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EventOut,
+    responses={
+        200: {"model": EventOut, "description": "A replay of an event already stored"},
+        **errors(401, 403, 409, 422),
+    },
+    summary="Send one learning event",
+)
+def post_completion(
+    body: CompletionIn, actor: EventWriter, db: DatabaseDep, response: Response
+) -> EventOut:
+    """Stores the event and decides its rewards in one transaction.
+
+    202 with the stored event and the rewards it produced; 200 with the same answer when the
+    `event_id` was already received with the same body; 409 when it was received with another.
+    """
+    with unit_of_work(db) as session:
+        intake = service.ingest(session, actor, body)
+        out = event_out(intake)
+    _count(intake)
+    if intake.replayed:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.post(
+    "/completions/batch",
+    response_model=BatchOut,
+    responses=errors(401, 403, 422),
+    summary=f"Send up to {MAX_BATCH} learning events",
+)
+def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -> BatchOut:
+    """Each event is validated and answered on its own; the valid ones are kept even when
+    others in the batch are refused. One transaction stores them all."""
+    if not body.events:
+        raise Invalid([{"field": "events", "message": "send at least one event"}])
+    results: list[BatchItemOut] = []
+    intakes: list[service.Intake] = []
+    with unit_of_work(db) as session:
+        for index, raw in enumerate(body.events):
+            try:
+                item = CompletionIn.model_validate(raw)
+            except ValidationError as exc:
+                EVENTS_REJECTED.labels("invalid").inc()
+                results.append(
+                    BatchItemOut(
+                        index=index,
+                        status=422,
+                        error="validation_error",
+                        detail=describe_errors(exc.errors(), prefix=f"events[{index}]"),
+                    )
+                )
+                continue
+            try:
+                intake = service.ingest_isolated(session, actor, item)
+            except AppError as exc:
+                EVENTS_REJECTED.labels(exc.code).inc()
+                results.append(
+                    BatchItemOut(index=index, status=exc.status, error=exc.code, detail=exc.detail)
+                )
+                continue
+            intakes.append(intake)
+            results.append(
+                BatchItemOut(
+                    index=index, status=200 if intake.replayed else 202, event=event_out(intake)
+                )
+            )
+    for intake in intakes:
+        _count(intake)
+    return BatchOut(
+        accepted=sum(1 for r in results if r.status == 202),
+        replayed=sum(1 for r in results if r.status == 200),
+        rejected=sum(1 for r in results if r.status >= 400),
+        results=results,
+    )
+
+
+@router.get(
+    "/events/{event_id}",
+    response_model=EventOut,
+    responses=errors(401, 403, 404),
+    summary="Get a stored event with its rewards",
+)
+def get_event(event_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> EventOut:
+    with unit_of_work(db) as session:
+        return event_out(service.get(session, actor, event_id))

@@ -1,0 +1,1 @@
+"""Shared plumbing: money, errors, ids, time, database types. No domain rules live here."""

@@ -1,0 +1,116 @@
+"""HTTP plumbing shared by every domain's api.py: the caller, the unit of work, error shapes."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from laurel.auth import service as auth
+from laurel.db import Database
+from laurel.kit.actor import Actor
+from laurel.kit.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="A Laurel API key: `lrl_live_…` or `lrl_test_…`")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = None
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(database)]
+
+
+@contextmanager
+def unit_of_work(db: Database) -> Iterator[Session]:
+    """One transaction per request, committed before the answer is built."""
+    with db.session() as session:
+        yield session
+
+
+class KeyCache:
+    """Resolved keys for a few seconds, so a busy LMS does not cost a lookup per event.
+
+    A revoked key stops working within ``ttl`` seconds on every process (at once on this one).
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[Actor, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret: str) -> Actor | None:
+        with self._lock:
+            found = self._items.get(secret)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, secret: str, actor: Actor) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[secret] = (actor, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _actor(
+    request: Request,
+    db: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    cache: KeyCache = request.app.state.key_cache
+    actor = cache.get(credentials.credentials)
+    if actor is None:
+        with db.session() as session:
+            actor = auth.authenticate(session, credentials.credentials)
+        cache.put(credentials.credentials, actor)
+    return actor
+
+
+def require(scope: auth.Scope) -> Any:
+    def _dependency(actor: Annotated[Actor, Depends(_actor)]) -> Actor:
+        auth.require(actor, scope)
+        return actor
+
+    return Depends(_dependency)
+
+
+Reader = Annotated[Actor, require(auth.Scope.read)]
+Admin = Annotated[Actor, require(auth.Scope.admin)]
+EventWriter = Annotated[Actor, require(auth.Scope.events_write)]
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Cursor = Annotated[uuid.UUID | None, Query(description="`next_cursor` from the previous page")]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for an endpoint's error answers."""
+    text = {
+        400: "Malformed request",
+        401: "Missing or unknown API key",
+        403: "The key lacks the scope",
+        404: "Not found in this organization",
+        409: "Conflicts with the current state",
+        422: "Invalid input: each bad field named",
+    }
+    return {c: {"model": ErrorOut, "description": text.get(c, "Error")} for c in codes}

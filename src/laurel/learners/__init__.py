@@ -1,0 +1,1 @@
+"""Learners: the people who complete training and receive rewards."""

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.kit.actor import Actor
+from laurel.kit.clock import utcnow
+from laurel.kit.errors import Conflict, NotFound
+from laurel.kit.ids import uuid7
+from laurel.kit.pagination import Page, paginate
+from laurel.kit.sql import insert_ignore
+from laurel.learners.models import Classification, Learner
+from laurel.learners.schemas import LearnerCreate, LearnerFields, LearnerRef
+
+
+class LearnerNotFound(NotFound):
+    code = "learner_not_found"
+
+
+def _changes(fields: LearnerFields) -> dict[str, Any]:
+    return {k: v for k, v in fields.model_dump(exclude_unset=True).items() if v is not None}
+
+
+def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
+    """The learner an event names: created on first sight, refreshed with what the event says.
+
+    Safe under concurrency: creation is an insert that ignores a conflict on the natural key.
+    """
+    changes = _changes(ref)
+    changes.pop("external_id", None)
+    key = {"organization_id": actor.organization_id, "livemode": actor.livemode}
+    now = utcnow()
+    inserted = insert_ignore(
+        session,
+        Learner.__table__,  # type: ignore[arg-type]
+        {
+            "id": uuid7(),
+            **key,
+            "external_id": ref.external_id,
+            "classification": Classification.employee,
+            "created_at": now,
+            "updated_at": now,
+            **changes,
+        },
+        ["organization_id", "livemode", "external_id"],
+    )
+    learner = session.scalars(
+        select(Learner).where(
+            Learner.organization_id == actor.organization_id,
+            Learner.livemode == actor.livemode,
+            Learner.external_id == ref.external_id,
+        )
+    ).one()
+    if inserted:
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action="learners:learner:create",
+            target_type="learner",
+            target_id=learner.id,
+            details={"external_id": ref.external_id, "from": "event"},
+        )
+        return learner
+    updated = {k: v for k, v in changes.items() if getattr(learner, k) != v}
+    if updated:
+        for k, v in updated.items():
+            setattr(learner, k, v)
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action="learners:learner:update",
+            target_type="learner",
+            target_id=learner.id,
+            details={"changed": sorted(updated), "from": "event"},
+        )
+    return learner
+
+
+def create(session: Session, actor: Actor, data: LearnerCreate) -> Learner:
+    exists = session.scalar(
+        select(Learner.id).where(
+            Learner.organization_id == actor.organization_id,
+            Learner.livemode == actor.livemode,
+            Learner.external_id == data.external_id,
+        )
+    )
+    if exists is not None:
+        raise Conflict(f"learner {data.external_id!r} already exists ({exists})")
+    return observe(session, actor, data)
+
+
+def get(session: Session, actor: Actor, learner_id: uuid.UUID) -> Learner:
+    learner = session.scalar(
+        select(Learner).where(
+            Learner.organization_id == actor.organization_id,
+            Learner.livemode == actor.livemode,
+            Learner.id == learner_id,
+        )
+    )
+    if learner is None:
+        raise LearnerNotFound(f"no learner {learner_id}")
+    return learner
+
+
+def get_many(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Learner]:
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Learner).where(Learner.organization_id == organization_id, Learner.id.in_(ids))
+    )
+    return {row.id: row for row in rows}
+
+
+def update(session: Session, actor: Actor, learner_id: uuid.UUID, data: LearnerFields) -> Learner:
+    learner = get(session, actor, learner_id)
+    changes = {
+        k: v for k, v in data.model_dump(exclude_unset=True).items() if getattr(learner, k) != v
+    }
+    for k, v in changes.items():
+        setattr(learner, k, v)
+    if changes:
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action="learners:learner:update",
+            target_type="learner",
+            target_id=learner.id,
+            details={"changed": sorted(changes)},
+        )
+    return learner
+
+
+def list_learners(
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int,
+    cursor: uuid.UUID | None,
+    classification: str | None = None,
+    department: str | None = None,
+) -> Page[Learner]:
+    query = select(Learner).where(
+        Learner.organization_id == actor.organization_id, Learner.livemode == actor.livemode
+    )
+    if classification:
+        query = query.where(Learner.classification == classification)
+    if department:
+        query = query.where(Learner.department == department)
+    return paginate(session, query, Learner.id, limit=limit, cursor=cursor)

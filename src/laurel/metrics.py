@@ -1,0 +1,76 @@
+"""Prometheus metrics. Counters and the latency histogram are updated in-process; reward counts
+by state and the queue depth are read from the database at scrape time, so they are right for
+the whole deployment, not only for this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from laurel.db import Database
+from laurel.rewards.models import Reward, RewardState
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_RECEIVED = Counter(
+    "laurel_events_received_total",
+    "Completion events stored, by source and outcome (replays not counted)",
+    ["source", "outcome", "mode"],
+    registry=REGISTRY,
+)
+EVENTS_REJECTED = Counter(
+    "laurel_events_rejected_total",
+    "Completion events refused, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
+DELIVERY_LATENCY = Histogram(
+    "laurel_event_to_delivered_seconds",
+    "Seconds from receiving a completion event to its reward being delivered",
+    ["mode"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+    registry=REGISTRY,
+)
+PROVIDER_ERRORS = Counter(
+    "laurel_provider_errors_total",
+    "Provider calls that failed, by provider and kind (transient, permanent)",
+    ["provider", "kind"],
+    registry=REGISTRY,
+)
+
+
+class DatabaseCollector(Collector):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_state = GaugeMetricFamily("laurel_rewards", "Rewards by state", labels=["state", "mode"])
+        depth = GaugeMetricFamily(
+            "laurel_worker_queue_depth", "Rewards ready and waiting for the issuance worker"
+        )
+        counts = {(s.value, m): 0 for s in RewardState for m in ("live", "test")}
+        with self.database.sessionmaker() as session:
+            rows = session.execute(
+                select(Reward.state, Reward.livemode, func.count()).group_by(
+                    Reward.state, Reward.livemode
+                )
+            )
+            for state, live, count in rows:
+                counts[(state, "live" if live else "test")] = count
+        for (state, mode), count in sorted(counts.items()):
+            by_state.add_metric([state, mode], count)
+        depth.add_metric([], counts[("ready", "live")] + counts[("ready", "test")])
+        yield by_state
+        yield depth
+
+
+def bind_database(database: Database) -> None:
+    """Report from this database; called once by the app factory."""
+    for collector in list(REGISTRY._collector_to_names):
+        if isinstance(collector, DatabaseCollector):
+            REGISTRY.unregister(collector)
+    REGISTRY.register(DatabaseCollector(database))

@@ -1,0 +1,35 @@
+"""Imports every domain's models so metadata (Alembic, tests) sees the whole schema."""
+
+from laurel.approvals.models import Approval
+from laurel.audit.models import AuditEntry, AuditHead
+from laurel.auth.models import ApiKey
+from laurel.budgets.models import Budget, BudgetReservation
+from laurel.courses.models import Course
+from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.events.models import CompletionEvent
+from laurel.kit.orm import Base
+from laurel.learners.models import Learner
+from laurel.organizations.models import Organization
+from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
+from laurel.rewards.models import Reward
+
+__all__ = [
+    "ApiKey",
+    "Approval",
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "Budget",
+    "BudgetReservation",
+    "CompletionEvent",
+    "Course",
+    "Delivery",
+    "Learner",
+    "Organization",
+    "Program",
+    "ProgramVersion",
+    "Reward",
+    "RewardRule",
+    "RewardRuleVersion",
+    "SandboxIssuance",
+]

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from laurel.kit.clock import utcnow
+from laurel.kit.orm import Base, IdMixin
+
+
+class Organization(IdMixin, Base):
+    __tablename__ = "organizations"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    brand: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """White-label settings (name, logo URL, colours, sender address) for pages and email."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

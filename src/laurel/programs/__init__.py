@@ -1,0 +1,1 @@
+"""Programs and reward rules: who earns what, for which training. Versioned, never retroactive."""

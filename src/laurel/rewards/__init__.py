@@ -1,0 +1,1 @@
+"""Rewards: decided from events, gated, issued by the worker. One guarded UPDATE per transition."""

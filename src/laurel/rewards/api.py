@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from laurel.approvals import service as approvals
+from laurel.approvals.models import Decision
+from laurel.delivery import service as delivery
+from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
+from laurel.kit.schemas import PageOut
+from laurel.rewards import service
+from laurel.rewards.models import RewardState
+from laurel.rewards.schemas import DeliveryOut, ReasonIn, RewardOut
+
+router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
+
+
+@router.get(
+    "",
+    response_model=PageOut[RewardOut],
+    responses=errors(401, 403, 422),
+    summary="List rewards, newest first",
+)
+def list_rewards(
+    actor: Reader,
+    db: DatabaseDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    learner_id: uuid.UUID | None = None,
+    program_id: uuid.UUID | None = None,
+    state: RewardState | None = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="Inclusive")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="Exclusive")] = None,
+) -> PageOut[RewardOut]:
+    with unit_of_work(db) as session:
+        page = service.list_rewards(
+            session,
+            actor,
+            limit=limit,
+            cursor=cursor,
+            learner_id=learner_id,
+            program_id=program_id,
+            state=state,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        return PageOut[RewardOut](
+            data=[RewardOut.full(r) for r in page.items],
+            next_cursor=str(page.next_cursor) if page.next_cursor else None,
+        )
+
+
+@router.get(
+    "/{reward_id}",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404),
+    summary="Get a reward, with what was delivered",
+)
+def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOut:
+    with unit_of_work(db) as session:
+        reward = service.get(session, actor, reward_id)
+        found = delivery.delivery_for(session, actor.organization_id, reward_id)
+        out = (
+            DeliveryOut(
+                provider=found.provider,
+                provider_reference=found.provider_reference,
+                details=found.details,
+                delivered_at=found.delivered_at,
+            )
+            if found
+            else None
+        )
+        return RewardOut.full(reward, out)
+
+
+def _decide(
+    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, decision: Decision, body: ReasonIn
+) -> RewardOut:
+    with unit_of_work(db) as session:
+        reward = approvals.decide(session, actor, reward_id, decision, body.reason)
+        return RewardOut.full(reward)
+
+
+@router.post(
+    "/{reward_id}/approve",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Approve a reward held for approval",
+)
+def approve_reward(
+    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, body: ReasonIn | None = None
+) -> RewardOut:
+    return _decide(reward_id, actor, db, Decision.approved, body or ReasonIn())
+
+
+@router.post(
+    "/{reward_id}/reject",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Reject a reward held for approval",
+)
+def reject_reward(
+    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, body: ReasonIn | None = None
+) -> RewardOut:
+    return _decide(reward_id, actor, db, Decision.rejected, body or ReasonIn())
+
+
+@router.post(
+    "/{reward_id}/cancel",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Cancel a reward that has not started issuing",
+)
+def cancel_reward(
+    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, body: ReasonIn | None = None
+) -> RewardOut:
+    with unit_of_work(db) as session:
+        reward = service.cancel(session, actor, reward_id, (body or ReasonIn()).reason)
+        return RewardOut.full(reward)
+
+
+@router.post(
+    "/{reward_id}/recheck",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Run a held reward's gates again",
+)
+def recheck_reward(reward_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> RewardOut:
+    with unit_of_work(db) as session:
+        return RewardOut.full(service.retry_gates(session, actor, reward_id))

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from laurel.kit.schemas import MoneyOut
+from laurel.rewards.models import Reward, RewardState
+
+
+class HoldReason(BaseModel):
+    gate: str
+    reason: str | None
+    message: str | None
+
+
+class RewardSummary(BaseModel):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    amount: MoneyOut
+    state: RewardState
+    hold_reasons: list[HoldReason]
+
+    @classmethod
+    def of(cls, reward: Reward) -> RewardSummary:
+        return cls(
+            id=reward.id,
+            program_id=reward.program_id,
+            amount=MoneyOut.of(reward.amount_minor, reward.currency),
+            state=RewardState(reward.state),
+            hold_reasons=[HoldReason(**h) for h in reward.hold_reasons],
+        )
+
+
+class DeliveryOut(BaseModel):
+    provider: str
+    provider_reference: str
+    details: dict[str, Any]
+    delivered_at: datetime
+
+
+class RewardOut(RewardSummary):
+    livemode: bool
+    program_version_id: uuid.UUID
+    rule_id: uuid.UUID
+    rule_version_id: uuid.UUID
+    learner_id: uuid.UUID
+    course_id: uuid.UUID
+    event_id: uuid.UUID
+    reward_kind: str
+    provider: str
+    provider_reference: str | None
+    dedupe_key: str
+    calculation: dict[str, Any]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    ready_at: datetime | None
+    issuing_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    cancelled_at: datetime | None
+    delivery: DeliveryOut | None = Field(default=None, description="Only on GET /rewards/{id}")
+
+    @classmethod
+    def full(cls, reward: Reward, delivery: DeliveryOut | None = None) -> RewardOut:
+        summary = RewardSummary.of(reward)
+        return cls(
+            **summary.model_dump(),
+            livemode=reward.livemode,
+            program_version_id=reward.program_version_id,
+            rule_id=reward.rule_id,
+            rule_version_id=reward.rule_version_id,
+            learner_id=reward.learner_id,
+            course_id=reward.course_id,
+            event_id=reward.event_id,
+            reward_kind=reward.reward_kind,
+            provider=reward.provider,
+            provider_reference=reward.provider_reference,
+            dedupe_key=reward.dedupe_key,
+            calculation=reward.calculation,
+            attempts=reward.attempts,
+            last_error=reward.last_error,
+            created_at=reward.created_at,
+            ready_at=reward.ready_at,
+            issuing_at=reward.issuing_at,
+            delivered_at=reward.delivered_at,
+            failed_at=reward.failed_at,
+            cancelled_at=reward.cancelled_at,
+            delivery=delivery,
+        )
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(default="", max_length=1000)
