@@ -36,3 +36,41 @@ def fixed_program(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def table_counts(database: Any) -> dict[str, int]:
+    """Row count of every table: 'the database is unchanged' is these numbers staying put."""
+    from sqlalchemy import func, select
+
+    from laurel.models import Base
+
+    with database.sessionmaker() as session:
+        return {
+            t.name: session.scalar(select(func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def backdate_program(database: Any, program_id: str, when: Any) -> None:
+    """Set a program's and its rules' versions to start at ``when`` (test set-up only).
+
+    The API refuses past effective times on purpose; tests about periods need history.
+    """
+    import uuid
+
+    from sqlalchemy import update
+
+    from laurel.programs.models import ProgramVersion, RewardRuleVersion
+
+    pid = uuid.UUID(program_id)
+    with database.session() as session:
+        session.execute(
+            update(ProgramVersion)
+            .where(ProgramVersion.program_id == pid)
+            .values(effective_from=when)
+        )
+        session.execute(
+            update(RewardRuleVersion)
+            .where(RewardRuleVersion.program_id == pid)
+            .values(effective_from=when)
+        )

@@ -119,8 +119,9 @@ def revoke(session: Session, *, organization_id: uuid.UUID, key_id: uuid.UUID, a
         .where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
         .where(ApiKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())
+        .returning(ApiKey.id)
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if result.first() is not None:
         audit.record(
             session,
             organization_id=organization_id,

@@ -122,8 +122,9 @@ def reserve(
         .where(Budget.id == budget_id, Budget.currency == amount.currency)
         .where(Budget.limit_minor - Budget.reserved_minor - Budget.spent_minor >= amount.minor)
         .values(reserved_minor=Budget.reserved_minor + amount.minor, updated_at=utcnow())
+        .returning(Budget.id)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if result.first() is None:
         return False
     session.add(
         BudgetReservation(

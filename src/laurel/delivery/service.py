@@ -205,8 +205,9 @@ def take_abandoned(session: Session, *, limit: int, lease_seconds: float) -> lis
                 Reward.lease_expires_at < now,
             )
             .values(lease_expires_at=lease)
+            .returning(Reward.id)
         )
-        if result.rowcount:  # type: ignore[attr-defined]
+        if result.first() is not None:
             taken.append(reward)
     return _orders(session, taken)
 

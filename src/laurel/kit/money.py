@@ -13,7 +13,8 @@ from typing import Any
 
 from laurel.kit import currency
 
-_AMOUNT = re.compile(r"^(0|[1-9]\d{0,14})(\.\d+)?$")
+# At most 14 integer digits: with up to 4 decimals the minor units stay inside a BIGINT.
+_AMOUNT = re.compile(r"^(0|[1-9]\d{0,13})(\.\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, TypeDecorator, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, MetaData, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +53,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it as a class attribute
         datetime: UTCDateTime(),
+        # Money columns hold minor units: a 32-bit INTEGER ends at $21 million.
+        int: BigInteger(),
         uuid.UUID: Uuid(),
         dict[str, Any]: JSONType,
         list[Any]: JSONType,

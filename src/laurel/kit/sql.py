@@ -20,10 +20,12 @@ def insert_ignore(
     """
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
+    # RETURNING tells an insert from a conflict on every driver; rowcount does not (-1).
+    key = next(iter(table.primary_key.columns))
     stmt = (
         module.insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
+        .returning(key)
     )
-    result = session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return session.execute(stmt).first() is not None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 23:22:35.088068
+Create Date: 2026-11-25 23:35:45.512095
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_entries",
         sa.Column("organization_id", sa.Uuid(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=100), nullable=False),
         sa.Column("target_type", sa.String(length=64), nullable=False),
@@ -92,7 +92,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_heads",
         sa.Column("organization_id", sa.Uuid(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -107,7 +107,7 @@ def upgrade() -> None:
         sa.Column("external_id", sa.String(length=200), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("type", sa.String(length=32), nullable=False),
-        sa.Column("duration_minutes", sa.Integer(), nullable=True),
+        sa.Column("duration_minutes", sa.BigInteger(), nullable=True),
         sa.Column("importance", sa.String(length=8), nullable=True),
         sa.Column("tags", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -175,7 +175,7 @@ def upgrade() -> None:
         "sandbox_issuances",
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -194,9 +194,9 @@ def upgrade() -> None:
         "budgets",
         sa.Column("program_id", sa.Uuid(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("limit_minor", sa.Integer(), nullable=False),
-        sa.Column("reserved_minor", sa.Integer(), nullable=False),
-        sa.Column("spent_minor", sa.Integer(), nullable=False),
+        sa.Column("limit_minor", sa.BigInteger(), nullable=False),
+        sa.Column("reserved_minor", sa.BigInteger(), nullable=False),
+        sa.Column("spent_minor", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -273,7 +273,7 @@ def upgrade() -> None:
     op.create_table(
         "program_versions",
         sa.Column("program_id", sa.Uuid(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("effective_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("template", sa.String(length=64), nullable=True),
@@ -283,7 +283,7 @@ def upgrade() -> None:
         sa.Column("delivery", sa.String(length=32), nullable=False),
         sa.Column("reward_kind", sa.String(length=32), nullable=False),
         sa.Column("provider", sa.String(length=64), nullable=False),
-        sa.Column("approval_threshold_minor", sa.Integer(), nullable=True),
+        sa.Column("approval_threshold_minor", sa.BigInteger(), nullable=True),
         sa.Column(
             "eligibility", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
         ),
@@ -338,10 +338,10 @@ def upgrade() -> None:
         "reward_rule_versions",
         sa.Column("rule_id", sa.Uuid(), nullable=False),
         sa.Column("program_id", sa.Uuid(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("effective_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("priority", sa.BigInteger(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "conditions", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
@@ -392,7 +392,7 @@ def upgrade() -> None:
         sa.Column("course_id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("dedupe_key", sa.String(length=16), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reward_kind", sa.String(length=32), nullable=False),
         sa.Column("provider", sa.String(length=64), nullable=False),
@@ -403,7 +403,7 @@ def upgrade() -> None:
         sa.Column(
             "calculation", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
         ),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.BigInteger(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("provider_reference", sa.String(length=200), nullable=True),
@@ -512,7 +512,7 @@ def upgrade() -> None:
         "budget_reservations",
         sa.Column("budget_id", sa.Uuid(), nullable=False),
         sa.Column("reward_id", sa.Uuid(), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
