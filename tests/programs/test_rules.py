@@ -52,7 +52,8 @@ def test_eligibility(eligibility: dict[str, Any], reason: str | None) -> None:
     if reason is None:
         assert found is None
     else:
-        assert found is not None and reason in found
+        assert found is not None
+        assert reason in found
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -182,17 +183,32 @@ class VerifyResult:
     reason: str | None = None
 
 
+def _entries(
+    session: Session, organization_id: uuid.UUID, batch: int = 1000
+) -> Iterator[AuditEntry]:
+    """The whole chain in order, read in keyset batches so memory stays flat."""
+    after = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.organization_id == organization_id, AuditEntry.seq > after)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
+            )
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+        session.expunge_all()
+
+
 def verify_chain(session: Session, organization_id: uuid.UUID) -> VerifyResult:
     """Recompute the chain from genesis; report the first entry whose link does not hold."""
     prev = GENESIS
     expected_seq = 0
-    rows = session.execute(
-        select(AuditEntry)
-        .where(AuditEntry.organization_id == organization_id)
-        .order_by(AuditEntry.seq)
-        .execution_options(yield_per=1000)
-    ).scalars()
-    for entry in rows:
+    for entry in _entries(session, organization_id):
         expected_seq += 1
         if entry.seq != expected_seq:
             return VerifyResult(

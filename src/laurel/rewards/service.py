@@ -66,15 +66,16 @@ def transition(
     stamp = _STAMP.get(new)
     if stamp:
         values.setdefault(stamp, now)
+    previous = reward.state
     result = session.execute(
         update(Reward)
         .where(Reward.id == reward.id, Reward.state.in_(allowed))
         .values(state=new, updated_at=now, **values)
         .returning(Reward.state)
+        .execution_options(synchronize_session=False)
     )
     if result.one_or_none() is None:
         return False
-    previous = reward.state
     # Keep the loaded object in step with the row without another SELECT.
     for key, value in {"state": new, "updated_at": now, **values}.items():
         set_committed_value(reward, key, value)
