@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from laurel.courses import service
 from laurel.courses.models import CourseType
@@ -65,3 +65,15 @@ def update_course(
 ) -> CourseOut:
     with unit_of_work(db) as session:
         return CourseOut.model_validate(service.update(session, actor, course_id, body))
+
+
+@router.delete(
+    "/{course_id}",
+    status_code=204,
+    responses=errors(401, 403, 404, 409),
+    summary="Delete a course nobody has completed",
+)
+def delete_course(course_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> Response:
+    with unit_of_work(db) as session:
+        service.delete(session, actor, course_id)
+    return Response(status_code=204)

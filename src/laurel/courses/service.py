@@ -140,3 +140,22 @@ def list_courses(
     if course_type:
         query = query.where(Course.type == course_type)
     return paginate(session, query, Course.id, limit=limit, cursor=cursor)
+
+
+def delete(session: Session, actor: Actor, course_id: uuid.UUID) -> None:
+    """Remove a course nobody has completed; one with history stays."""
+    from laurel.events.models import CompletionEvent  # noqa: PLC0415 - avoids an import cycle
+
+    course = get(session, actor, course_id)
+    used = session.scalar(
+        select(CompletionEvent.id)
+        .where(
+            CompletionEvent.organization_id == actor.organization_id,
+            CompletionEvent.course_id == course.id,
+        )
+        .limit(1)
+    )
+    if used is not None:
+        raise Conflict("this course has completion history and cannot be deleted")
+    session.delete(course)
+    _record(session, actor, course, "delete", {"external_id": course.external_id})

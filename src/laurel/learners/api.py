@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
 from laurel.kit.schemas import PageOut
@@ -73,3 +73,15 @@ def update_learner(
 ) -> LearnerOut:
     with unit_of_work(db) as session:
         return LearnerOut.model_validate(service.update(session, actor, learner_id, body))
+
+
+@router.delete(
+    "/{learner_id}",
+    status_code=204,
+    responses=errors(401, 403, 404, 409),
+    summary="Delete a learner without history",
+)
+def delete_learner(learner_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> Response:
+    with unit_of_work(db) as session:
+        service.delete(session, actor, learner_id)
+    return Response(status_code=204)

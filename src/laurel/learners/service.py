@@ -156,3 +156,30 @@ def list_learners(
     if department:
         query = query.where(Learner.department == department)
     return paginate(session, query, Learner.id, limit=limit, cursor=cursor)
+
+
+def delete(session: Session, actor: Actor, learner_id: uuid.UUID) -> None:
+    """Remove a learner who has no history; one with events or rewards stays (audit, tax)."""
+    from laurel.events.models import CompletionEvent  # noqa: PLC0415 - avoids an import cycle
+
+    learner = get(session, actor, learner_id)
+    used = session.scalar(
+        select(CompletionEvent.id)
+        .where(
+            CompletionEvent.organization_id == actor.organization_id,
+            CompletionEvent.learner_id == learner.id,
+        )
+        .limit(1)
+    )
+    if used is not None:
+        raise Conflict("this learner has completion history and cannot be deleted")
+    session.delete(learner)
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action="learners:learner:delete",
+        target_type="learner",
+        target_id=learner_id,
+        details={"external_id": learner.external_id},
+    )
