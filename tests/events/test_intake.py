@@ -133,6 +133,12 @@ def test_learner_and_course_created_on_first_sight(client: TestClient, tenant: T
 BAD = [
     ({"score": "high"}, "score"),
     ({"score": 1.5}, "score"),
+    ({"score": True}, "score"),
+    ({"score": "0.9"}, "score"),
+    ({"course": {"external_id": "C1", "duration_minutes": "45"}}, "course.duration_minutes"),
+    ({"course": {"external_id": "C1", "duration_minutes": 4.5}}, "course.duration_minutes"),
+    ({"learner": {"external_id": ["E1"]}}, "learner.external_id"),
+    ({"unexpected": 1}, "unexpected"),
     ({"outcome": "finished"}, "outcome"),
     ({"occurred_at": "yesterday"}, "occurred_at"),
     ({"occurred_at": "2026-11-25T10:00:00"}, "occurred_at"),

@@ -19,7 +19,7 @@ class CourseFields(BaseModel):
 
     title: Title | None = None
     type: CourseType | None = None
-    duration_minutes: int | None = Field(default=None, ge=0, le=100_000)
+    duration_minutes: int | None = Field(default=None, ge=0, le=100_000, strict=True)
     importance: str | None = Field(
         default=None, description="Four-factor importance, decimal string from 1.0 to 4.0"
     )

@@ -51,7 +51,7 @@ class CompletionIn(BaseModel):
     ] = Field(description="The source's own id for this event: a retry sends the same id")
     occurred_at: AwareDatetime = Field(description="When the learner finished; with a timezone")
     outcome: Outcome
-    score: Annotated[float, Field(ge=0, le=1, strict=False)] | None = Field(
+    score: Annotated[float, Field(ge=0, le=1, strict=True)] | None = Field(
         default=None, description="Scaled score from 0 to 1"
     )
     learner: LearnerRef
