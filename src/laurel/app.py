@@ -12,8 +12,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-import laurel.approvals.gate
-import laurel.budgets.gate  # noqa: F401 - registers the gates in pipeline order
 from laurel import __version__, migrate
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api

@@ -35,6 +35,9 @@ class Database:
     """Owns the engine and the session factory; created once at start-up, never at import."""
 
     def __init__(self, url: str) -> None:
+        # Every mapper must be known before the first query, whichever command runs.
+        import laurel.models  # noqa: F401, PLC0415
+
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = threading.RLock() if self.is_sqlite else None

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from laurel.db import Database
 from laurel.rewards.models import Reward, RewardState
@@ -47,20 +48,28 @@ class DatabaseCollector(Collector):
     def __init__(self, database: Database) -> None:
         self.database = database
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        # Declaring no fixed metrics keeps registration from querying the database.
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         by_state = GaugeMetricFamily("laurel_rewards", "Rewards by state", labels=["state", "mode"])
         depth = GaugeMetricFamily(
             "laurel_worker_queue_depth", "Rewards ready and waiting for the issuance worker"
         )
         counts = {(s.value, m): 0 for s in RewardState for m in ("live", "test")}
-        with self.database.sessionmaker() as session:
-            rows = session.execute(
-                select(Reward.state, Reward.livemode, func.count()).group_by(
-                    Reward.state, Reward.livemode
-                )
-            )
-            for state, live, count in rows:
-                counts[(state, "live" if live else "test")] = count
+        try:
+            with self.database.sessionmaker() as session:
+                rows = session.execute(
+                    select(Reward.state, Reward.livemode, func.count()).group_by(
+                        Reward.state, Reward.livemode
+                    )
+                ).all()
+        except SQLAlchemyError:
+            # The database is down or not migrated: /readyz says so; metrics stay scrapeable.
+            return
+        for state, live, count in rows:
+            counts[(state, "live" if live else "test")] = count
         for (state, mode), count in sorted(counts.items()):
             by_state.add_metric([state, mode], count)
         depth.add_metric([], counts[("ready", "live")] + counts[("ready", "test")])

@@ -217,8 +217,10 @@ def test_scheduled_program_change(client: TestClient, tenant: Tenant) -> None:
         json={"active": False, "effective_from": later},
     )
     assert response.status_code == 200
-    # Still in force now: the switch-off starts in three minutes.
-    assert response.json()["active"] is True
+    # The answer is the new version; the one in force stays on until it starts.
+    assert (response.json()["version"], response.json()["active"]) == (2, False)
+    current = client.get(f"{PROGRAMS}/{program['id']}", headers=tenant.headers).json()
+    assert (current["version"], current["active"]) == (1, True)
     now_event = client.post(
         "/api/v1/completions", headers=tenant.headers, json=completion("e-1", learner="A")
     ).json()
@@ -280,3 +282,35 @@ def test_unknown_program_is_404(client: TestClient, tenant: Tenant) -> None:
     )
     assert response.status_code == 404
     assert response.json()["error"] == "program_not_found"
+
+
+def test_later_change_cancels_an_earlier_scheduled_one(client: TestClient, tenant: Tenant) -> None:
+    program = fixed_program(client, tenant)
+    later = (utcnow() + timedelta(minutes=3)).isoformat()
+    client.patch(
+        f"{PROGRAMS}/{program['id']}",
+        headers=tenant.headers,
+        json={"name": "Renamed tomorrow", "effective_from": later},
+    )
+    off = client.delete(f"{PROGRAMS}/{program['id']}", headers=tenant.headers).json()
+    assert (off["version"], off["active"]) == (3, False)
+    # After the scheduled time the switch-off still holds: the newer decision wins.
+    after = client.post(
+        "/api/v1/completions", headers=tenant.headers, json=completion("e-1", occurred_at=later)
+    ).json()
+    assert after["decisions"] == []
+
+
+def test_null_for_required_program_field_is_422(client: TestClient, tenant: Tenant) -> None:
+    program = fixed_program(client, tenant)
+    for field in ("name", "eligibility", "segment_factors", "active", "currency"):
+        response = client.patch(
+            f"{PROGRAMS}/{program['id']}", headers=tenant.headers, json={field: None}
+        )
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["detail"][0]["field"] == field
+    cleared = client.patch(
+        f"{PROGRAMS}/{program['id']}", headers=tenant.headers, json={"approval_threshold": None}
+    )
+    assert cleared.status_code == 200
+    assert cleared.json()["approval_threshold"] is None

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from laurel.courses.models import CourseType
+from laurel.kit.schemas import refuse_null
 from laurel.learners.schemas import ExternalId
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -48,7 +49,9 @@ class CourseCreate(CourseRef):
 
 
 class CourseUpdate(CourseFields):
-    pass
+    """Attributes to change; null clears duration or importance."""
+
+    _not_null = field_validator("title", "type", "tags")(refuse_null)
 
 
 class CourseOut(BaseModel):

@@ -115,13 +115,12 @@ def get_many(
 def update(session: Session, actor: Actor, course_id: uuid.UUID, data: CourseFields) -> Course:
     course = get(session, actor, course_id)
     changes = {
-        k: v
-        for k, v in data.model_dump(exclude_unset=True).items()
-        if v is not None and getattr(course, k) != v
+        k: v for k, v in data.model_dump(exclude_unset=True).items() if getattr(course, k) != v
     }
     for k, v in changes.items():
         setattr(course, k, v)
     if changes:
+        course.updated_at = utcnow()
         _record(session, actor, course, "update", {"changed": sorted(changes)})
     return course
 

@@ -11,6 +11,13 @@ from laurel.kit.money import Money
 T = TypeVar("T")
 
 
+def refuse_null(value: T) -> T:
+    """For PATCH fields that may be left out but not set to null."""
+    if value is None:
+        raise ValueError("must not be null; leave the field out to keep its value")
+    return value
+
+
 class MoneyIn(BaseModel):
     """``{"amount": "25.00", "currency": "USD"}``: the amount is a string, never a JSON number."""
 

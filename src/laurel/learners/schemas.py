@@ -4,8 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from laurel.kit.schemas import refuse_null
 from laurel.learners.models import Classification
 
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -42,7 +43,9 @@ class LearnerCreate(LearnerRef):
 
 
 class LearnerUpdate(LearnerFields):
-    pass
+    """Attributes to change; null clears an optional one."""
+
+    _not_null = field_validator("classification")(refuse_null)
 
 
 class LearnerOut(BaseModel):

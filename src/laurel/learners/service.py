@@ -127,6 +127,7 @@ def update(session: Session, actor: Actor, learner_id: uuid.UUID, data: LearnerF
     for k, v in changes.items():
         setattr(learner, k, v)
     if changes:
+        learner.updated_at = utcnow()
         audit.record(
             session,
             organization_id=actor.organization_id,

@@ -11,12 +11,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from laurel.courses.models import CourseType
 from laurel.events.models import Outcome
-from laurel.kit.schemas import MoneyIn, MoneyOut
+from laurel.kit.schemas import MoneyIn, MoneyOut, refuse_null
 from laurel.learners.models import Classification
 from laurel.learners.schemas import Country
 from laurel.programs.models import DedupePeriod, DeliveryModel, RewardKind
@@ -125,6 +126,8 @@ class RuleUpdate(BaseModel):
     value: RuleValue | None = None
     effective_from: AwareDatetime | None = None
 
+    _not_null = field_validator("priority", "enabled", "conditions", "value")(refuse_null)
+
 
 class RuleOut(BaseModel):
     id: uuid.UUID
@@ -160,6 +163,18 @@ class ProgramFields(BaseModel):
     effective_from: AwareDatetime | None = Field(
         default=None, description="When this version starts to apply; now or later (default now)"
     )
+
+    _not_null = field_validator(
+        "name",
+        "active",
+        "currency",
+        "dedupe_period",
+        "delivery",
+        "reward_kind",
+        "provider",
+        "eligibility",
+        "segment_factors",
+    )(refuse_null)
 
 
 class ProgramCreate(ProgramFields):

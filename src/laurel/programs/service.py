@@ -64,20 +64,22 @@ def _effective(now: datetime, requested: datetime | None, field: str) -> datetim
 
 
 def _in_force(versions: list[Any], at: datetime) -> Any | None:
-    """The version with the latest ``effective_from`` at or before ``at``."""
+    """The newest version (by number) whose ``effective_from`` has come by ``at``.
+
+    A later change wins from its own effective time on: switching a program off now also
+    cancels a change scheduled earlier for tomorrow, which would otherwise bring it back.
+    """
     best = None
     for v in versions:
-        if v.effective_from <= at and (
-            best is None or (v.effective_from, v.version) > (best.effective_from, best.version)
-        ):
+        if v.effective_from <= at and (best is None or v.version > best.version):
             best = v
     return best
 
 
 def _current(versions: list[Any], at: datetime) -> Any:
-    """In force now, or else the first one scheduled (a program that starts later)."""
+    """In force now, or else the newest version (a program that starts later)."""
     found = _in_force(versions, at)
-    return found if found is not None else min(versions, key=lambda v: v.effective_from)
+    return found if found is not None else max(versions, key=lambda v: v.version)
 
 
 @dataclass
@@ -394,7 +396,8 @@ def update_program(
             .with_for_update()
         )
     )
-    base = _current(versions, now)
+    # The new version starts from what would be in force when it takes effect.
+    base = _current(versions, effective_from)
     fields = _config(base)
     changes = data.model_dump(
         exclude_unset=True, mode="json", exclude={"budget", "effective_from", "approval_threshold"}
@@ -407,6 +410,7 @@ def update_program(
     if fields["currency"] != base.currency:
         raise field_error("currency", "a program's currency cannot change; create a new program")
     _check_kind(fields)
+    version = base
     if fields != _config(base):
         version = ProgramVersion(
             organization_id=actor.organization_id,
@@ -450,7 +454,8 @@ def update_program(
             session, actor.organization_id, program.id, BUDGET_EXHAUSTED, actor.name
         )
     _invalidate(session)
-    return get(session, actor, program.id)
+    view = get(session, actor, program.id)
+    return ProgramView(view.program, version, view.rules, view.budget)
 
 
 def _add_rule(
@@ -535,8 +540,8 @@ def update_rule(
 ) -> RewardRuleVersion:
     versions = _rule_versions(session, actor, rule_id, lock=True)
     now = utcnow()
-    base = _current(versions, now)
     effective_from = _effective(now, data.effective_from, "effective_from")
+    base = _current(versions, effective_from)
     program_currency = _current(
         list(
             session.scalars(

@@ -12,6 +12,7 @@ the core never changes for them.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -48,11 +49,20 @@ class Gate(Protocol):
 
 
 _GATES: dict[str, Gate] = {}
+_loaded: list[bool] = []
 
 
 def register(gate: Gate) -> None:
     _GATES[gate.name] = gate
 
 
+_DEFAULT_GATES = ("laurel.approvals.gate", "laurel.budgets.gate")
+
+
 def pipeline() -> list[Gate]:
+    """The gates in order. The built-in ones register on first use, whatever the entry point."""
+    if not _loaded:
+        for module in _DEFAULT_GATES:
+            importlib.import_module(module)
+        _loaded.append(True)
     return sorted(_GATES.values(), key=lambda g: g.order)
