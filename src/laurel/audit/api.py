@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from laurel.audit import service
-from laurel.kit.http import Admin, DatabaseDep, errors, unit_of_work
+from laurel.kit.http import DatabaseDep, LiveAdmin, errors, unit_of_work
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -38,7 +38,7 @@ class VerifyOut(BaseModel):
     summary="Audit entries, newest first",
 )
 def list_audit(
-    actor: Admin,
+    actor: LiveAdmin,
     db: DatabaseDep,
     target_type: str | None = None,
     target_id: str | None = None,
@@ -61,7 +61,7 @@ def list_audit(
     responses=errors(401, 403),
     summary="Recompute the organization's hash chain",
 )
-def verify_audit(actor: Admin, db: DatabaseDep) -> VerifyOut:
+def verify_audit(actor: LiveAdmin, db: DatabaseDep) -> VerifyOut:
     with unit_of_work(db) as session:
         result = service.verify_chain(session, actor.organization_id)
         return VerifyOut(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from laurel.auth import service
+from laurel.kit.errors import Forbidden
 from laurel.kit.http import Admin, DatabaseDep, KeyCache, errors, unit_of_work
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
@@ -27,6 +28,48 @@ class ApiKeyCreated(BaseModel):
     created_at: datetime
 
 
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    mode: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _visible_mode(livemode: bool) -> bool | None:
+    """A live key manages keys of both modes; a test key only test keys."""
+    return None if livemode else False
+
+
+@router.get(
+    "",
+    response_model=list[ApiKeyOut],
+    responses=errors(401, 403),
+    summary="List API keys (never the keys themselves)",
+)
+def list_api_keys(actor: Admin, db: DatabaseDep) -> list[ApiKeyOut]:
+    with unit_of_work(db) as session:
+        keys = service.list_keys(
+            session, organization_id=actor.organization_id, livemode=_visible_mode(actor.livemode)
+        )
+        return [
+            ApiKeyOut(
+                id=k.id,
+                name=k.name,
+                prefix=k.prefix,
+                scopes=list(k.scopes),
+                mode="live" if k.livemode else "test",
+                created_at=k.created_at,
+                last_used_at=k.last_used_at,
+                revoked_at=k.revoked_at,
+            )
+            for k in keys
+        ]
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -35,6 +78,8 @@ class ApiKeyCreated(BaseModel):
     summary="Create an API key (shown once)",
 )
 def create_api_key(body: ApiKeyCreate, actor: Admin, db: DatabaseDep) -> ApiKeyCreated:
+    if not actor.livemode and body.mode == "live":
+        raise Forbidden("a test-mode key can create test-mode keys only")
     with unit_of_work(db) as session:
         created = service.create_key(
             session,
@@ -58,14 +103,19 @@ def create_api_key(body: ApiKeyCreate, actor: Admin, db: DatabaseDep) -> ApiKeyC
 @router.delete(
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=errors(401, 403),
+    responses=errors(401, 403, 404),
     summary="Revoke an API key",
 )
 def revoke_api_key(key_id: uuid.UUID, actor: Admin, db: DatabaseDep, request: Request) -> Response:
     with unit_of_work(db) as session:
         service.revoke(
-            session, organization_id=actor.organization_id, key_id=key_id, actor=actor.name
+            session,
+            organization_id=actor.organization_id,
+            key_id=key_id,
+            actor=actor.name,
+            livemode=_visible_mode(actor.livemode),
         )
+    # This process forgets the key at once; others within the cache's few seconds.
     cache: KeyCache = request.app.state.key_cache
     cache.clear()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

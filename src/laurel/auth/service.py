@@ -19,7 +19,7 @@ from laurel.audit import service as audit
 from laurel.auth.models import ApiKey
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import Forbidden, Unauthorized, field_error
+from laurel.kit.errors import Forbidden, NotFound, Unauthorized, field_error
 
 
 class Scope(StrEnum):
@@ -113,20 +113,43 @@ def require(actor: Actor, scope: Scope) -> None:
     raise Forbidden(f"this key lacks the {scope} scope")
 
 
-def revoke(session: Session, *, organization_id: uuid.UUID, key_id: uuid.UUID, actor: str) -> None:
-    result = session.execute(
-        update(ApiKey)
-        .where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
-        .where(ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .returning(ApiKey.id)
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
+
+
+def list_keys(
+    session: Session, *, organization_id: uuid.UUID, livemode: bool | None
+) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.organization_id == organization_id)
+    if livemode is not None:
+        query = query.where(ApiKey.livemode == livemode)
+    return list(session.scalars(query.order_by(ApiKey.id)))
+
+
+def revoke(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    key_id: uuid.UUID,
+    actor: str,
+    livemode: bool | None = None,
+) -> None:
+    """Revoke a key; revoking twice is harmless, an unknown key is a 404."""
+    query = select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
+    if livemode is not None:
+        query = query.where(ApiKey.livemode == livemode)
+    key = session.scalar(query.with_for_update())
+    if key is None:
+        raise ApiKeyNotFound(f"no API key {key_id}")
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = utcnow()
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="auth:apikey:revoke",
+        target_type="api_key",
+        target_id=key_id,
+        details={"prefix": key.prefix},
     )
-    if result.first() is not None:
-        audit.record(
-            session,
-            organization_id=organization_id,
-            actor=actor,
-            action="auth:apikey:revoke",
-            target_type="api_key",
-            target_id=key_id,
-        )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from laurel.auth import service as auth
 from laurel.db import Database
 from laurel.kit.actor import Actor
-from laurel.kit.errors import Unauthorized
+from laurel.kit.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="A Laurel API key: `lrl_live_…` or `lrl_test_…`")
 
@@ -95,7 +95,18 @@ def require(scope: auth.Scope) -> Any:
     return Depends(_dependency)
 
 
+def _live_admin(actor: Annotated[Actor, require(auth.Scope.admin)]) -> Actor:
+    if not actor.livemode:
+        raise Forbidden(
+            "test-mode keys cannot change shared configuration or read the audit trail; "
+            "use a live admin key"
+        )
+    return actor
+
+
 Reader = Annotated[Actor, require(auth.Scope.read)]
+LiveAdmin = Annotated[Actor, Depends(_live_admin)]
+"""Programs, rules, budgets and the audit trail are shared by both modes: live keys only."""
 Admin = Annotated[Actor, require(auth.Scope.admin)]
 EventWriter = Annotated[Actor, require(auth.Scope.events_write)]
 

@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from laurel.budgets.service import BudgetView
-from laurel.kit.http import Admin, DatabaseDep, Reader, errors, unit_of_work
+from laurel.kit.http import DatabaseDep, LiveAdmin, Reader, errors, unit_of_work
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyOut
 from laurel.organizations import service as organizations
@@ -122,7 +122,7 @@ def list_programs(actor: Reader, db: DatabaseDep) -> list[schemas.ProgramOut]:
     summary="Create a program",
 )
 def create_program(
-    body: schemas.ProgramCreate, actor: Admin, db: DatabaseDep
+    body: schemas.ProgramCreate, actor: LiveAdmin, db: DatabaseDep
 ) -> schemas.ProgramOut:
     with unit_of_work(db) as session:
         org = organizations.get(session, actor.organization_id)
@@ -147,7 +147,7 @@ def get_program(program_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> schema
     summary="Change a program: a new version from `effective_from` (default now)",
 )
 def update_program(
-    program_id: uuid.UUID, body: schemas.ProgramUpdate, actor: Admin, db: DatabaseDep
+    program_id: uuid.UUID, body: schemas.ProgramUpdate, actor: LiveAdmin, db: DatabaseDep
 ) -> schemas.ProgramOut:
     with unit_of_work(db) as session:
         return program_out(service.update_program(session, actor, program_id, body))
@@ -159,7 +159,9 @@ def update_program(
     responses=errors(401, 403, 404),
     summary="Switch a program off from now on (its history stays)",
 )
-def deactivate_program(program_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> schemas.ProgramOut:
+def deactivate_program(
+    program_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep
+) -> schemas.ProgramOut:
     with unit_of_work(db) as session:
         return program_out(
             service.update_program(session, actor, program_id, schemas.ProgramUpdate(active=False))
@@ -199,7 +201,7 @@ def list_rules(program_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> list[sc
     summary="Add a rule to a program",
 )
 def create_rule(
-    program_id: uuid.UUID, body: schemas.RuleCreate, actor: Admin, db: DatabaseDep
+    program_id: uuid.UUID, body: schemas.RuleCreate, actor: LiveAdmin, db: DatabaseDep
 ) -> schemas.RuleOut:
     with unit_of_work(db) as session:
         return rule_out(service.create_rule(session, actor, program_id, body))
@@ -234,7 +236,7 @@ def list_rule_versions(rule_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> li
     summary="Change a rule: a new version from `effective_from` (default now)",
 )
 def update_rule(
-    rule_id: uuid.UUID, body: schemas.RuleUpdate, actor: Admin, db: DatabaseDep
+    rule_id: uuid.UUID, body: schemas.RuleUpdate, actor: LiveAdmin, db: DatabaseDep
 ) -> schemas.RuleOut:
     with unit_of_work(db) as session:
         return rule_out(service.update_rule(session, actor, rule_id, body))
@@ -246,7 +248,7 @@ def update_rule(
     responses=errors(401, 403, 404),
     summary="Disable a rule from now on",
 )
-def disable_rule(rule_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> schemas.RuleOut:
+def disable_rule(rule_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep) -> schemas.RuleOut:
     with unit_of_work(db) as session:
         return rule_out(
             service.update_rule(session, actor, rule_id, schemas.RuleUpdate(enabled=False))
