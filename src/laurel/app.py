@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurel import __version__, migrate
 from laurel.audit import api as audit_api
@@ -90,13 +91,24 @@ def create_app(
         app.include_router(router)
 
     @app.exception_handler(AppError)
-    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if request.url.path.startswith("/api/v1/completions"):
+            EVENTS_REJECTED.labels(exc.code).inc()
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         if request.url.path.startswith("/api/v1/completions"):
-            EVENTS_REJECTED.labels("invalid").inc()
+            EVENTS_REJECTED.labels("validation_error").inc()
         detail = describe_errors(exc.errors(), strip=("body",))
         return JSONResponse({"error": "validation_error", "detail": detail}, status_code=422)
 
@@ -117,8 +129,8 @@ def create_app(
             revision = migrate.current_revision(db)
         except Exception as exc:  # any failure to reach the database means not ready
             return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-        head = migrate.head_revision()
-        if revision != head:
+        if migrate.is_behind(revision):
+            head = migrate.head_revision()
             return JSONResponse(
                 {"status": "migrations_pending", "current": revision, "head": head}, status_code=503
             )

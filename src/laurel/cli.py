@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -45,8 +45,20 @@ def _logging() -> None:
     )
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+def _fail(error: object) -> NoReturn:
+    """Exit 2 with a readable message; field errors print one ``field: why`` per line."""
+    from laurel.kit.errors import AppError  # noqa: PLC0415
+
+    detail = error.detail if isinstance(error, AppError) else error
+    if isinstance(detail, list):
+        lines = [
+            f"{d.get('field')}: {d.get('message')}" if isinstance(d, dict) else str(d)
+            for d in detail
+        ]
+    else:
+        lines = [str(detail)]
+    for line in lines:
+        typer.echo(f"error: {line}", err=True)
     raise typer.Exit(2)
 
 
@@ -84,7 +96,7 @@ def org_create(
                 session, slug=slug, name=name or slug, actor=_actor(), default_currency=currency
             )
     except AppError as exc:
-        _fail(str(exc.detail))
+        _fail(exc)
     typer.echo(str(org.id))
 
 
@@ -112,7 +124,7 @@ def apikey_create(
                 name=name,
             )
     except AppError as exc:
-        _fail(str(exc.detail))
+        _fail(exc)
     typer.echo(created.secret)
 
 
@@ -122,11 +134,19 @@ def audit_verify(
 ) -> None:
     """Recompute every organization's hash chain; report the first broken link."""
     from laurel.audit import service as audit  # noqa: PLC0415
+    from laurel.kit.errors import AppError  # noqa: PLC0415
     from laurel.organizations import service as organizations  # noqa: PLC0415
 
     broken = False
     with _database().session() as session:
-        orgs = [organizations.get_by_slug(session, org)] if org else organizations.list_all(session)
+        try:
+            orgs = (
+                [organizations.get_by_slug(session, org)]
+                if org
+                else organizations.list_all(session)
+            )
+        except AppError as exc:
+            _fail(exc)
         for organization in orgs:
             result = audit.verify_chain(session, organization.id)
             if result.ok:
@@ -141,13 +161,19 @@ def audit_verify(
         raise typer.Exit(1)
 
 
-def _serve(host: str, port: int, run_worker: bool) -> None:
+def _serve(host: str, port: int, run_worker: bool, database: Database | None = None) -> None:
     import uvicorn  # noqa: PLC0415
 
+    from laurel import migrate  # noqa: PLC0415
     from laurel.app import create_app  # noqa: PLC0415
 
     settings = get_settings()
-    application = create_app(settings, run_worker=run_worker)
+    database = database or _database()
+    if database.is_sqlite:
+        # The embedded database is this process's own: keep it current with no extra step.
+        # PostgreSQL is migrated deliberately with `laurel db upgrade`; /readyz reports it.
+        migrate.upgrade(database)
+    application = create_app(settings, database, run_worker=run_worker)
     uvicorn.run(
         application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
     )
@@ -197,12 +223,14 @@ def demo(
     """Create (or reuse) a demo organization with programs, courses and learners, then serve."""
     from laurel import migrate  # noqa: PLC0415
     from laurel.demo import seed  # noqa: PLC0415
+    from laurel.kit.clock import utcnow  # noqa: PLC0415
 
     _logging()
     database = _database()
     migrate.upgrade(database)
     summary = seed(database)
     base = f"http://{host}:{port}"
+    now = utcnow().isoformat(timespec="seconds").replace("+00:00", "Z")
     typer.echo(
         f"\nLaurel demo: organization '{summary.org_slug}' with {summary.programs} programs, "
         f"{summary.courses} courses, {summary.learners} learners "
@@ -210,14 +238,14 @@ def demo(
         f"  API key (admin, live): {summary.live_key}\n"
         f"  API key (admin, test): {summary.test_key}\n\n"
         f"  API reference: {base}/docs\n  Health: {base}/readyz   Metrics: {base}/metrics\n\n"
-        "Send a completion:\n"
+        "Send a completion (occurred_at is now: programs never pay for the past):\n"
         f"  curl -s {base}/api/v1/completions -H 'Authorization: Bearer {summary.live_key}' \\\n"
         '    -H \'Content-Type: application/json\' -d \'{"event_id": "first-1", '
-        '"occurred_at": "2026-11-25T10:00:00Z", "outcome": "passed", '
+        f'"occurred_at": "{now}", "outcome": "passed", '
         '"learner": {"external_id": "E1001"}, "course": {"external_id": "SEC-101"}}\'\n'
     )
     if serve_after:
-        _serve(host, port, True)
+        _serve(host, port, True, database)
 
 
 def main() -> None:

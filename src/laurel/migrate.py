@@ -40,3 +40,24 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def is_behind(current: str | None) -> bool:
+    """True when this code knows migrations the database lacks.
+
+    A revision this code does not know is newer (a rolling upgrade migrated first): the old
+    release keeps serving, so that is not "behind".
+    """
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+    from alembic.util import CommandError  # noqa: PLC0415
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    if current is None:
+        return True
+    if current == script.get_current_head():
+        return False
+    try:
+        script.get_revision(current)
+    except CommandError:
+        return False
+    return True

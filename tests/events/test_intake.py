@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.delivery.providers import Issued, IssueOrder, ProviderRegistry
 from laurel.kit.clock import utcnow
 from tests.conftest import Tenant, completion
 from tests.factories import backdate_program, fixed_program, table_counts
@@ -194,7 +195,19 @@ def test_not_json_is_422(client: TestClient, tenant: Tenant) -> None:
     assert response.json()["error"] == "validation_error"
 
 
-def test_test_mode_is_separate_and_uses_sandbox(client: TestClient, tenant: Tenant) -> None:
+def test_test_mode_is_separate_and_uses_sandbox(
+    client: TestClient, tenant: Tenant, providers: ProviderRegistry
+) -> None:
+    class Refusing:
+        name = "acme-cards"
+
+        def issue(self, order: IssueOrder) -> Issued:
+            raise AssertionError("test mode reached a real provider")
+
+        def lookup(self, idempotency_key: str) -> Issued | None:
+            raise AssertionError("test mode reached a real provider")
+
+    providers.add(Refusing())
     fixed_program(client, tenant, provider="acme-cards")
     live = post(client, tenant, completion("e-1"))
     test = client.post(URL, json=completion("e-1"), headers=tenant.test_headers)
@@ -206,6 +219,11 @@ def test_test_mode_is_separate_and_uses_sandbox(client: TestClient, tenant: Tena
     ).json()
     assert reward["provider"] == "sandbox"
     assert reward["livemode"] is False
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    delivered = client.get(
+        f"/api/v1/rewards/{test.json()['rewards'][0]['id']}", headers=tenant.test_headers
+    ).json()
+    assert delivered["state"] == "delivered"
     # A live key cannot see test records and vice versa.
     assert (
         client.get(

@@ -27,11 +27,18 @@ class ApprovalGate:
         )
         if threshold is None or reward.amount_minor <= threshold:
             return GateResult.ok()
-        decision = session.scalar(select(Approval.decision).where(Approval.reward_id == reward.id))
-        if decision == Decision.approved:
+        approval = session.execute(
+            select(Approval.decision, Approval.reason).where(Approval.reward_id == reward.id)
+        ).first()
+        if approval is not None and approval.decision == Decision.approved:
             return GateResult.ok()
-        if decision == Decision.rejected:
-            return GateResult(Verdict.reject, "approval_rejected", "rejected by an approver")
+        if approval is not None and approval.decision == Decision.rejected:
+            why = (
+                f"rejected by an approver: {approval.reason}"
+                if approval.reason
+                else ("rejected by an approver")
+            )
+            return GateResult(Verdict.reject, "approval_rejected", why)
         limit = Money(threshold, reward.currency)
         return GateResult(
             Verdict.hold,

@@ -106,10 +106,10 @@ def reserve(
     A program without a budget row has no budget limit and always passes.
     """
     existing = session.scalar(
-        select(BudgetReservation.state).where(BudgetReservation.reward_id == reward_id)
+        select(BudgetReservation).where(BudgetReservation.reward_id == reward_id)
     )
-    if existing is not None:
-        return existing != ReservationState.released
+    if existing is not None and existing.state != ReservationState.released:
+        return True
     budget_id = session.scalar(
         select(Budget.id).where(
             Budget.organization_id == organization_id, Budget.program_id == program_id
@@ -126,14 +126,20 @@ def reserve(
     )
     if result.first() is None:
         return False
-    session.add(
-        BudgetReservation(
-            organization_id=organization_id,
-            budget_id=budget_id,
-            reward_id=reward_id,
-            amount_minor=amount.minor,
+    if existing is not None:
+        # A retried reward reserves again through the row its first attempt released.
+        existing.state = ReservationState.reserved
+        existing.amount_minor = amount.minor
+        existing.updated_at = utcnow()
+    else:
+        session.add(
+            BudgetReservation(
+                organization_id=organization_id,
+                budget_id=budget_id,
+                reward_id=reward_id,
+                amount_minor=amount.minor,
+            )
         )
-    )
     session.flush()
     return True
 

@@ -12,6 +12,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -230,3 +231,21 @@ def delivery_for(
             Delivery.organization_id == organization_id, Delivery.reward_id == reward_id
         )
     )
+
+
+SECRET_FIELDS = ("code", "pin", "url")
+
+
+def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
+    """What the learner received, with codes, PINs and links masked unless ``reveal``.
+
+    A gift code is money: read-only keys (dashboards, reports) see only its last characters.
+    """
+    if reveal:
+        return dict(details)
+    masked = dict(details)
+    for name in SECRET_FIELDS:
+        value = masked.get(name)
+        if isinstance(value, str) and value:
+            masked[name] = "•" * max(0, len(value) - 4) + value[-4:]
+    return masked

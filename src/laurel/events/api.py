@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
@@ -94,7 +95,7 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
             try:
                 item = CompletionIn.model_validate(raw)
             except ValidationError as exc:
-                EVENTS_REJECTED.labels("invalid").inc()
+                EVENTS_REJECTED.labels("validation_error").inc()
                 results.append(
                     BatchItemOut(
                         index=index,
@@ -109,7 +110,12 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
             except AppError as exc:
                 EVENTS_REJECTED.labels(exc.code).inc()
                 results.append(
-                    BatchItemOut(index=index, status=exc.status, error=exc.code, detail=exc.detail)
+                    BatchItemOut(
+                        index=index,
+                        status=exc.status,
+                        error=exc.code,
+                        detail=_within(exc.detail, index),
+                    )
                 )
                 continue
             intakes.append(intake)
@@ -126,6 +132,18 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
         rejected=sum(1 for r in results if r.status >= 400),
         results=results,
     )
+
+
+def _within(detail: Any, index: int) -> Any:
+    """Field errors of one batch item, named from the batch: ``events[3].occurred_at``."""
+    if isinstance(detail, list):
+        return [
+            {**d, "field": f"events[{index}].{d['field']}"}
+            if isinstance(d, dict) and "field" in d
+            else d
+            for d in detail
+        ]
+    return detail
 
 
 @router.get(

@@ -42,4 +42,4 @@ class Forbidden(AppError):
 
 
 def field_error(field: str, message: str) -> Invalid:
-    return Invalid([{"field": field, "message": message}])
+    return Invalid([{"field": field, "message": message, "type": "value_error"}])

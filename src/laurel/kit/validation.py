@@ -30,6 +30,18 @@ def describe_errors(
             loc.pop(0)
         # Tagged unions add the tag as a path step; people do not write it.
         loc = [p for p in loc if p not in {"fixed", "four_factor"}]
+        if err.get("type") == "json_invalid":
+            # Pydantic puts the character offset in the path; it belongs in the message.
+            ctx = err.get("ctx") or {}
+            out.append(
+                {
+                    "field": "(body)",
+                    "type": "json_invalid",
+                    "message": f"not valid JSON: {ctx.get('error', 'parse error')} "
+                    f"at character {loc[0] if loc else '?'}",
+                }
+            )
+            continue
         message = str(err.get("msg", "invalid"))
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]

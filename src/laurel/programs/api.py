@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from laurel.budgets.service import BudgetView
 from laurel.kit.http import DatabaseDep, LiveAdmin, Reader, errors, unit_of_work
@@ -28,6 +28,11 @@ def rule_out(r: RewardRuleVersion) -> schemas.RuleOut:
         conditions=schemas.RuleConditions.model_validate(r.conditions),
         value=r.value,
     )
+
+
+def _providers(request: Request) -> list[str]:
+    names: list[str] = request.app.state.worker.providers.names()
+    return names
 
 
 def _money(minor: int | None, code: str) -> MoneyOut | None:
@@ -122,11 +127,13 @@ def list_programs(actor: Reader, db: DatabaseDep) -> list[schemas.ProgramOut]:
     summary="Create a program",
 )
 def create_program(
-    body: schemas.ProgramCreate, actor: LiveAdmin, db: DatabaseDep
+    body: schemas.ProgramCreate, actor: LiveAdmin, db: DatabaseDep, request: Request
 ) -> schemas.ProgramOut:
     with unit_of_work(db) as session:
         org = organizations.get(session, actor.organization_id)
-        return program_out(service.create_program(session, actor, body, org.default_currency))
+        return program_out(
+            service.create_program(session, actor, body, org.default_currency, _providers(request))
+        )
 
 
 @router.get(
@@ -147,10 +154,16 @@ def get_program(program_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> schema
     summary="Change a program: a new version from `effective_from` (default now)",
 )
 def update_program(
-    program_id: uuid.UUID, body: schemas.ProgramUpdate, actor: LiveAdmin, db: DatabaseDep
+    program_id: uuid.UUID,
+    body: schemas.ProgramUpdate,
+    actor: LiveAdmin,
+    db: DatabaseDep,
+    request: Request,
 ) -> schemas.ProgramOut:
     with unit_of_work(db) as session:
-        return program_out(service.update_program(session, actor, program_id, body))
+        return program_out(
+            service.update_program(session, actor, program_id, body, _providers(request))
+        )
 
 
 @router.delete(

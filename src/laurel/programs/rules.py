@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -145,4 +145,5 @@ def _factor(rule_value: Any, fallback: Any) -> Decimal:
 
 
 def dedupe_key(period: str, occurred_at: datetime) -> str:
-    return str(occurred_at.year) if period == "calendar_year" else "once"
+    """``once``, or the UTC calendar year, so one instant falls in one year whatever its offset."""
+    return str(occurred_at.astimezone(UTC).year) if period == "calendar_year" else "once"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,7 +234,8 @@ def _check_rule_currency(
         return
     money = value.amount if isinstance(value, schemas.FixedValue) else value.base
     if money.currency != program_currency:
-        raise field_error(f"{field}.value", f"must be in the program currency {program_currency}")
+        where = f"{field}.value" if field else "value"
+        raise field_error(where, f"must be in the program currency {program_currency}")
 
 
 def _template_fields(template: Template, org_currency: str) -> dict[str, Any]:
@@ -270,8 +272,17 @@ def template_rule(template: Template, code: str) -> schemas.RuleCreate:
 
 
 def create_program(
-    session: Session, actor: Actor, data: schemas.ProgramCreate, org_currency: str
+    session: Session,
+    actor: Actor,
+    data: schemas.ProgramCreate,
+    org_currency: str,
+    providers: Collection[str] | None = None,
 ) -> ProgramView:
+    """Create a program (version 1) with its rules and budget.
+
+    ``providers`` are the provider names this deployment has; when given, a program naming
+    another one is refused now rather than failing every reward later.
+    """
     now = utcnow()
     effective_from = _effective(now, data.effective_from, "effective_from")
     if (
@@ -306,6 +317,7 @@ def create_program(
             data.approval_threshold, code, "approval_threshold"
         )
     _check_kind(fields)
+    _check_provider(fields, providers)
     program = Program(organization_id=actor.organization_id, key=data.key)
     session.add(program)
     session.flush()
@@ -367,6 +379,12 @@ def _check_kind(fields: dict[str, Any]) -> None:
         fields["delivery"] = DeliveryModel.points
 
 
+def _check_provider(fields: dict[str, Any], providers: Collection[str] | None) -> None:
+    name = fields.get("provider", "sandbox")
+    if providers is not None and name not in providers:
+        raise field_error("provider", f"no provider {name!r}; configured: {', '.join(providers)}")
+
+
 def _config(version: ProgramVersion) -> dict[str, Any]:
     return {
         "name": version.name,
@@ -383,7 +401,11 @@ def _config(version: ProgramVersion) -> dict[str, Any]:
 
 
 def update_program(
-    session: Session, actor: Actor, program_id: uuid.UUID, data: schemas.ProgramUpdate
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    data: schemas.ProgramUpdate,
+    providers: Collection[str] | None = None,
 ) -> ProgramView:
     program = _program(session, actor, program_id)
     now = utcnow()
@@ -410,6 +432,7 @@ def update_program(
     if fields["currency"] != base.currency:
         raise field_error("currency", "a program's currency cannot change; create a new program")
     _check_kind(fields)
+    _check_provider(fields, providers)
     version = base
     if fields != _config(base):
         version = ProgramVersion(
@@ -504,7 +527,7 @@ def create_rule(
     session: Session, actor: Actor, program_id: uuid.UUID, data: schemas.RuleCreate
 ) -> RewardRuleVersion:
     view = get(session, actor, program_id)
-    _check_rule_currency(data, view.version.currency, "rule")
+    _check_rule_currency(data, view.version.currency, "")
     version = _add_rule(session, actor, program_id, data, utcnow())
     _invalidate(session)
     return version
@@ -550,7 +573,7 @@ def update_rule(
         ),
         now,
     ).currency
-    _check_rule_currency(data, program_currency, "rule")
+    _check_rule_currency(data, program_currency, "")
     fields = {
         "name": base.name,
         "priority": base.priority,

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 
 from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
+from laurel.auth.service import Scope
 from laurel.delivery import service as delivery
 from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
 from laurel.kit.schemas import PageOut
@@ -67,7 +68,7 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOu
             DeliveryOut(
                 provider=found.provider,
                 provider_reference=found.provider_reference,
-                details=found.details,
+                details=delivery.visible_details(found.details, reveal=Scope.admin in actor.scopes),
                 delivered_at=found.delivered_at,
             )
             if found
@@ -131,3 +132,14 @@ def cancel_reward(
 def recheck_reward(reward_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> RewardOut:
     with unit_of_work(db) as session:
         return RewardOut.full(service.retry_gates(session, actor, reward_id))
+
+
+@router.post(
+    "/{reward_id}/retry",
+    response_model=RewardOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Send a failed reward through the gates and to the provider again",
+)
+def retry_reward(reward_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> RewardOut:
+    with unit_of_work(db) as session:
+        return RewardOut.full(service.retry_failed(session, actor, reward_id))

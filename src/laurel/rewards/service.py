@@ -292,6 +292,26 @@ def cancel(session: Session, actor: Actor, reward_id: uuid.UUID, reason: str) ->
     return reward
 
 
+def retry_failed(session: Session, actor: Actor, reward_id: uuid.UUID) -> Reward:
+    """Give a failed reward another go: back through the gates (its budget was released)."""
+    reward = get(session, actor, reward_id, lock=True)
+    moved = transition(
+        session,
+        reward,
+        RewardState.failed,
+        RewardState.pending,
+        actor=actor.name,
+        details={"retry_of": reward.last_error},
+        attempts=0,
+        next_attempt_at=None,
+        lease_expires_at=None,
+    )
+    if not moved:
+        raise InvalidTransition(f"only failed rewards are retried; this one is {reward.state}")
+    run_gates(session, reward, actor=actor.name)
+    return reward
+
+
 def retry_gates(session: Session, actor: Actor, reward_id: uuid.UUID) -> Reward:
     """Run a held reward's gates again (after a budget top-up, say)."""
     reward = get(session, actor, reward_id, lock=True)
