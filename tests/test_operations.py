@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
+from laurel.db import Database
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program
 
@@ -50,3 +52,18 @@ def test_openapi_documents_every_route_and_errors(client: TestClient) -> None:
     post = paths["/api/v1/completions"]["post"]
     assert {"200", "202", "401", "403", "409", "422"} <= set(post["responses"])
     assert client.get("/docs").status_code == 200
+
+
+def test_read_only_unit_of_work_refuses_writes(database: Database, tenant: Tenant) -> None:
+    from sqlalchemy import update
+
+    from laurel.db import ReadOnlySessionError
+    from laurel.organizations.models import Organization
+
+    with database.read_session() as session, pytest.raises(ReadOnlySessionError):
+        session.execute(update(Organization).values(name="x"))
+    with database.read_session() as session:
+        org = session.get_one(Organization, tenant.id)
+        org.name = "changed"
+        with pytest.raises(ReadOnlySessionError):
+            session.flush()

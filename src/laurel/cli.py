@@ -138,7 +138,7 @@ def audit_verify(
     from laurel.organizations import service as organizations  # noqa: PLC0415
 
     broken = False
-    with _database().session() as session:
+    with _database().read_session() as session:
         try:
             orgs = (
                 [organizations.get_by_slug(session, org)]

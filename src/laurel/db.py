@@ -18,9 +18,27 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from laurel.config import Settings
+
+READONLY = "laurel.readonly"
+
+
+class ReadOnlySessionError(RuntimeError):
+    """A write was attempted in a read-only unit of work; it would have been lost."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySessionError("this unit of work is read-only")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.session.info.get(READONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise ReadOnlySessionError("this unit of work is read-only")
 
 
 def normalize_url(url: str) -> str:
@@ -73,6 +91,22 @@ class Database:
             if lock is not None:
                 lock.release()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads: never takes the write lock, never commits.
+
+        On SQLite it runs in a deferred transaction, so in WAL mode reads proceed while a
+        writer works instead of queueing behind it.
+        """
+        with self.sessionmaker() as session:
+            session.info[READONLY] = True
+            if self.is_sqlite:
+                session.connection(execution_options={"laurel_readonly": True})
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -107,7 +141,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = conn.get_execution_options().get("laurel_readonly")
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def database_from_settings(settings: Settings) -> Database:

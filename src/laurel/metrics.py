@@ -59,7 +59,7 @@ class DatabaseCollector(Collector):
         )
         counts = {(s.value, m): 0 for s in RewardState for m in ("live", "test")}
         try:
-            with self.database.sessionmaker() as session:
+            with self.database.read_session() as session:
                 rows = session.execute(
                     select(Reward.state, Reward.livemode, func.count()).group_by(
                         Reward.state, Reward.livemode

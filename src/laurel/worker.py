@@ -144,7 +144,7 @@ class Worker:
     # ------------------------------------------------------------ loop
 
     def _sleep_seconds(self) -> float:
-        with self.database.sessionmaker() as session:
+        with self.database.read_session() as session:
             due = delivery.due_at(session)
         poll = self.settings.worker_poll_seconds
         if due is None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from laurel.audit import service
-from laurel.kit.http import DatabaseDep, LiveAdmin, errors, unit_of_work
+from laurel.kit.http import DatabaseDep, LiveAdmin, errors, read_only
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -44,7 +44,7 @@ def list_audit(
     target_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntryOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         rows = service.list_entries(
             session,
             actor.organization_id,
@@ -62,7 +62,7 @@ def list_audit(
     summary="Recompute the organization's hash chain",
 )
 def verify_audit(actor: LiveAdmin, db: DatabaseDep) -> VerifyOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         result = service.verify_chain(session, actor.organization_id)
         return VerifyOut(
             ok=result.ok, entries=result.entries, broken_seq=result.broken_seq, reason=result.reason

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from laurel.auth import service
 from laurel.kit.errors import Forbidden
-from laurel.kit.http import Admin, DatabaseDep, KeyCache, errors, unit_of_work
+from laurel.kit.http import Admin, DatabaseDep, KeyCache, errors, read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 
@@ -51,7 +51,7 @@ def _visible_mode(livemode: bool) -> bool | None:
     summary="List API keys (never the keys themselves)",
 )
 def list_api_keys(actor: Admin, db: DatabaseDep) -> list[ApiKeyOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         keys = service.list_keys(
             session, organization_id=actor.organization_id, livemode=_visible_mode(actor.livemode)
         )

@@ -7,7 +7,16 @@ from fastapi import APIRouter, Response, status
 from laurel.courses import service
 from laurel.courses.models import CourseType
 from laurel.courses.schemas import CourseCreate, CourseOut, CourseUpdate
-from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
+from laurel.kit.http import (
+    Admin,
+    Cursor,
+    DatabaseDep,
+    Limit,
+    Reader,
+    errors,
+    read_only,
+    unit_of_work,
+)
 from laurel.kit.schemas import PageOut
 
 router = APIRouter(prefix="/api/v1/courses", tags=["courses"])
@@ -23,7 +32,7 @@ def list_courses(
     cursor: Cursor = None,
     type: CourseType | None = None,
 ) -> PageOut[CourseOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         page = service.list_courses(session, actor, limit=limit, cursor=cursor, course_type=type)
         return PageOut[CourseOut](
             data=[CourseOut.model_validate(x) for x in page.items],
@@ -50,7 +59,7 @@ def create_course(body: CourseCreate, actor: Admin, db: DatabaseDep) -> CourseOu
     summary="Get a course",
 )
 def get_course(course_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> CourseOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return CourseOut.model_validate(service.get(session, actor, course_id))
 
 

@@ -17,7 +17,7 @@ from laurel.events.schemas import (
     EventOut,
 )
 from laurel.kit.errors import AppError, Invalid
-from laurel.kit.http import DatabaseDep, EventWriter, Reader, errors, unit_of_work
+from laurel.kit.http import DatabaseDep, EventWriter, Reader, errors, read_only, unit_of_work
 from laurel.kit.validation import describe_errors
 from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
 from laurel.rewards.schemas import RewardSummary
@@ -153,5 +153,5 @@ def _within(detail: Any, index: int) -> Any:
     summary="Get a stored event with its rewards",
 )
 def get_event(event_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> EventOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return event_out(service.get(session, actor, event_id))

@@ -71,6 +71,13 @@ class KeyCache:
             self._items.clear()
 
 
+@contextmanager
+def read_only(db: Database) -> Iterator[Session]:
+    """For GET routes: a read transaction that never waits for writers on SQLite."""
+    with db.read_session() as session:
+        yield session
+
+
 def _actor(
     request: Request,
     db: DatabaseDep,

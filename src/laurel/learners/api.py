@@ -4,7 +4,16 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
+from laurel.kit.http import (
+    Admin,
+    Cursor,
+    DatabaseDep,
+    Limit,
+    Reader,
+    errors,
+    read_only,
+    unit_of_work,
+)
 from laurel.kit.schemas import PageOut
 from laurel.learners import service
 from laurel.learners.models import Classification
@@ -24,7 +33,7 @@ def list_learners(
     classification: Classification | None = None,
     department: str | None = None,
 ) -> PageOut[LearnerOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         page = service.list_learners(
             session,
             actor,
@@ -58,7 +67,7 @@ def create_learner(body: LearnerCreate, actor: Admin, db: DatabaseDep) -> Learne
     summary="Get a learner",
 )
 def get_learner(learner_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> LearnerOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return LearnerOut.model_validate(service.get(session, actor, learner_id))
 
 

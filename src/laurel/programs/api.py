@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 
 from laurel.budgets.service import BudgetView
-from laurel.kit.http import DatabaseDep, LiveAdmin, Reader, errors, unit_of_work
+from laurel.kit.http import DatabaseDep, LiveAdmin, Reader, errors, read_only, unit_of_work
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyOut
 from laurel.organizations import service as organizations
@@ -115,7 +115,7 @@ def list_program_templates(actor: Reader) -> list[schemas.TemplateOut]:
     summary="List programs with the version in force and their rules",
 )
 def list_programs(actor: Reader, db: DatabaseDep) -> list[schemas.ProgramOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return [program_out(v) for v in service.list_programs(session, actor)]
 
 
@@ -143,7 +143,7 @@ def create_program(
     summary="Get a program",
 )
 def get_program(program_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> schemas.ProgramOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return program_out(service.get(session, actor, program_id))
 
 
@@ -190,7 +190,7 @@ def deactivate_program(
 def list_program_versions(
     program_id: uuid.UUID, actor: Reader, db: DatabaseDep
 ) -> list[schemas.ProgramOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         view = service.get(session, actor, program_id)
         return [program_out(view, v) for v in service.list_versions(session, actor, program_id)]
 
@@ -202,7 +202,7 @@ def list_program_versions(
     summary="A program's rules in priority order",
 )
 def list_rules(program_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> list[schemas.RuleOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return [rule_out(r) for r in service.list_rules(session, actor, program_id)]
 
 
@@ -227,7 +227,7 @@ def create_rule(
     summary="Get a rule (the version in force)",
 )
 def get_rule(rule_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> schemas.RuleOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return rule_out(service.get_rule(session, actor, rule_id))
 
 
@@ -238,7 +238,7 @@ def get_rule(rule_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> schemas.Rule
     summary="Every version of a rule",
 )
 def list_rule_versions(rule_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> list[schemas.RuleOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         return [rule_out(r) for r in service.rule_history(session, actor, rule_id)]
 
 

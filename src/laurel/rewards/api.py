@@ -10,7 +10,16 @@ from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
 from laurel.auth.service import Scope
 from laurel.delivery import service as delivery
-from laurel.kit.http import Admin, Cursor, DatabaseDep, Limit, Reader, errors, unit_of_work
+from laurel.kit.http import (
+    Admin,
+    Cursor,
+    DatabaseDep,
+    Limit,
+    Reader,
+    errors,
+    read_only,
+    unit_of_work,
+)
 from laurel.kit.schemas import PageOut
 from laurel.rewards import service
 from laurel.rewards.models import RewardState
@@ -36,7 +45,7 @@ def list_rewards(
     created_from: Annotated[AwareDatetime | None, Query(description="Inclusive")] = None,
     created_to: Annotated[AwareDatetime | None, Query(description="Exclusive")] = None,
 ) -> PageOut[RewardOut]:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         page = service.list_rewards(
             session,
             actor,
@@ -61,7 +70,7 @@ def list_rewards(
     summary="Get a reward, with what was delivered",
 )
 def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOut:
-    with unit_of_work(db) as session:
+    with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
         out = (
