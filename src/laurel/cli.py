@@ -191,15 +191,28 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (127.0.0.1)")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for the metrics port")] = (
+        "127.0.0.1"
+    ),
+) -> None:
     """Run an issuance worker alone (scale these out against PostgreSQL)."""
     import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    from laurel.metrics import REGISTRY, bind_database  # noqa: PLC0415
     from laurel.worker import Worker, default_providers  # noqa: PLC0415
 
     _logging()
     database = _database()
+    if metrics_port is not None:
+        bind_database(database)
+        start_http_server(metrics_port, addr=metrics_host, registry=REGISTRY)
     w = Worker(database, get_settings(), default_providers(database))
     stop = threading.Event()
 
