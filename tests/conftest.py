@@ -36,7 +36,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per test run and xdist worker: two runs on one machine never share a database."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:8]
+    return f"{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def pg_url(name: str) -> str:

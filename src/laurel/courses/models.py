@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from laurel.kit.clock import utcnow
-from laurel.kit.orm import Base, TenantMixin
+from laurel.kit.orm import Base, ExternalMixin
 
 
 class CourseType(StrEnum):
@@ -21,16 +19,13 @@ class CourseType(StrEnum):
     elective = "elective"
 
 
-class Course(TenantMixin, Base):
+class Course(ExternalMixin, Base):
     __tablename__ = "courses"
     __table_args__ = (UniqueConstraint("organization_id", "livemode", "external_id"),)
 
-    livemode: Mapped[bool] = mapped_column(default=True)
-    external_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300), default="")
     type: Mapped[str] = mapped_column(String(32), default=CourseType.elective)
     duration_minutes: Mapped[int | None] = mapped_column(default=None)
     importance: Mapped[str | None] = mapped_column(String(8), default=None)
     """Four-factor course importance, a decimal string in [1.0, 4.0]; None means 1.0."""
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -12,9 +12,8 @@ from laurel.courses.schemas import CourseCreate, CourseFields, CourseRef
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
-from laurel.kit.ids import uuid7
+from laurel.kit.observe import observe as observe_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore
 
 
 class CourseNotFound(NotFound):
@@ -39,40 +38,22 @@ def observe(session: Session, actor: Actor, ref: CourseRef) -> Course:
     """The course an event names: created on first sight, refreshed with what the event says."""
     changes = {k: v for k, v in ref.model_dump(exclude_unset=True).items() if v is not None}
     changes.pop("external_id", None)
-    now = utcnow()
-    inserted = insert_ignore(
+    seen = observe_row(
         session,
-        Course.__table__,  # type: ignore[arg-type]
-        {
-            "id": uuid7(),
-            "organization_id": actor.organization_id,
-            "livemode": actor.livemode,
-            "external_id": ref.external_id,
-            "title": "",
-            "type": CourseType.elective,
-            "tags": [],
-            "created_at": now,
-            "updated_at": now,
-            **changes,
-        },
-        ["organization_id", "livemode", "external_id"],
+        Course,
+        organization_id=actor.organization_id,
+        livemode=actor.livemode,
+        external_id=ref.external_id,
+        defaults={"title": "", "type": CourseType.elective, "tags": []},
+        changes=changes,
     )
-    course = session.scalars(
-        select(Course).where(
-            Course.organization_id == actor.organization_id,
-            Course.livemode == actor.livemode,
-            Course.external_id == ref.external_id,
+    if seen.created:
+        _record(
+            session, actor, seen.row, "create", {"external_id": ref.external_id, "from": "event"}
         )
-    ).one()
-    if inserted:
-        _record(session, actor, course, "create", {"external_id": ref.external_id, "from": "event"})
-        return course
-    updated = {k: v for k, v in changes.items() if getattr(course, k) != v}
-    if updated:
-        for k, v in updated.items():
-            setattr(course, k, v)
-        _record(session, actor, course, "update", {"changed": sorted(updated), "from": "event"})
-    return course
+    elif seen.changed:
+        _record(session, actor, seen.row, "update", {"changed": seen.changed, "from": "event"})
+    return seen.row
 
 
 def create(session: Session, actor: Actor, data: CourseCreate) -> Course:

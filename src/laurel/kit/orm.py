@@ -6,7 +6,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, MetaData, TypeDecorator, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,3 +81,11 @@ class TenantMixin(IdMixin):
         ForeignKey("organizations.id", ondelete="RESTRICT"), index=False
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExternalMixin(TenantMixin):
+    """A row known by the source system's id (learners, courses), kept apart per mode."""
+
+    livemode: Mapped[bool] = mapped_column(default=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+
+@cache
+def _insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...]) -> Executable:
+    # Built once per table: constructing INSERT statements per row costs more than running them.
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    # RETURNING tells an insert from a conflict on every driver; rowcount does not (-1).
+    stmt: Executable = (
+        module.insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(key)
+    )
+    return stmt
 
 
 def insert_ignore(
@@ -19,13 +32,5 @@ def insert_ignore(
     following SELECT sees the winner's row.
     """
     dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    # RETURNING tells an insert from a conflict on every driver; rowcount does not (-1).
-    key = next(iter(table.primary_key.columns))
-    stmt = (
-        module.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict_columns)
-        .returning(key)
-    )
-    return session.execute(stmt).first() is not None
+    stmt = _insert_ignore_statement(dialect, table, tuple(conflict_columns))
+    return session.execute(stmt, values).first() is not None

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from laurel.kit.clock import utcnow
-from laurel.kit.orm import Base, TenantMixin
+from laurel.kit.orm import Base, ExternalMixin
 
 
 class Classification(StrEnum):
@@ -17,12 +15,10 @@ class Classification(StrEnum):
     customer = "customer"
 
 
-class Learner(TenantMixin, Base):
+class Learner(ExternalMixin, Base):
     __tablename__ = "learners"
     __table_args__ = (UniqueConstraint("organization_id", "livemode", "external_id"),)
 
-    livemode: Mapped[bool] = mapped_column(default=True)
-    external_id: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     classification: Mapped[str] = mapped_column(String(32), default=Classification.employee)
@@ -31,4 +27,3 @@ class Learner(TenantMixin, Base):
     """ISO 3166-1 alpha-2."""
     locale: Mapped[str | None] = mapped_column(String(35), default=None)
     """BCP 47 language tag, e.g. es-MX."""
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

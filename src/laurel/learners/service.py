@@ -10,9 +10,8 @@ from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
-from laurel.kit.ids import uuid7
+from laurel.kit.observe import observe as observe_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore
 from laurel.learners.models import Classification, Learner
 from laurel.learners.schemas import LearnerCreate, LearnerFields, LearnerRef
 
@@ -26,60 +25,31 @@ def _changes(fields: LearnerFields) -> dict[str, Any]:
 
 
 def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
-    """The learner an event names: created on first sight, refreshed with what the event says.
-
-    Safe under concurrency: creation is an insert that ignores a conflict on the natural key.
-    """
+    """The learner an event names: created on first sight, refreshed with what the event says."""
     changes = _changes(ref)
     changes.pop("external_id", None)
-    key = {"organization_id": actor.organization_id, "livemode": actor.livemode}
-    now = utcnow()
-    inserted = insert_ignore(
+    seen = observe_row(
         session,
-        Learner.__table__,  # type: ignore[arg-type]
-        {
-            "id": uuid7(),
-            **key,
-            "external_id": ref.external_id,
-            "classification": Classification.employee,
-            "created_at": now,
-            "updated_at": now,
-            **changes,
-        },
-        ["organization_id", "livemode", "external_id"],
+        Learner,
+        organization_id=actor.organization_id,
+        livemode=actor.livemode,
+        external_id=ref.external_id,
+        defaults={"classification": Classification.employee},
+        changes=changes,
     )
-    learner = session.scalars(
-        select(Learner).where(
-            Learner.organization_id == actor.organization_id,
-            Learner.livemode == actor.livemode,
-            Learner.external_id == ref.external_id,
-        )
-    ).one()
-    if inserted:
+    if seen.created or seen.changed:
         audit.record(
             session,
             organization_id=actor.organization_id,
             actor=actor.name,
-            action="learners:learner:create",
+            action=f"learners:learner:{'create' if seen.created else 'update'}",
             target_type="learner",
-            target_id=learner.id,
-            details={"external_id": ref.external_id, "from": "event"},
+            target_id=seen.row.id,
+            details={"external_id": ref.external_id, "from": "event"}
+            if seen.created
+            else {"changed": seen.changed, "from": "event"},
         )
-        return learner
-    updated = {k: v for k, v in changes.items() if getattr(learner, k) != v}
-    if updated:
-        for k, v in updated.items():
-            setattr(learner, k, v)
-        audit.record(
-            session,
-            organization_id=actor.organization_id,
-            actor=actor.name,
-            action="learners:learner:update",
-            target_type="learner",
-            target_id=learner.id,
-            details={"changed": sorted(updated), "from": "event"},
-        )
-    return learner
+    return seen.row
 
 
 def create(session: Session, actor: Actor, data: LearnerCreate) -> Learner:

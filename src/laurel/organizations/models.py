@@ -19,3 +19,5 @@ class Organization(IdMixin, Base):
     brand: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """White-label settings (name, logo URL, colours, sender address) for pages and email."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    config_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Bumped by every program or rule change, so cached decision data knows it is stale."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -21,6 +21,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound, field_error
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyIn
+from laurel.organizations.models import Organization
 from laurel.programs import schemas
 from laurel.programs.models import (
     DeliveryModel,
@@ -108,10 +109,30 @@ class ProgramSet:
         return result
 
 
+# Per process: organization -> (config revision, programs). Read-only once built.
+_SHARED: dict[uuid.UUID, tuple[int, ProgramSet]] = {}
+_DIRTY = "laurel.programs.dirty"
+
+
 def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
+    """Every program and rule version of the organization, as of this transaction.
+
+    Loading them is most of the cost of deciding an event, so a built set is shared across
+    requests while the organization's ``config_revision`` (one primary-key read) is unchanged.
+    A transaction that changed the configuration itself never shares what it sees: it may
+    still roll back.
+    """
     cache: dict[uuid.UUID, ProgramSet] = session.info.setdefault(_SNAPSHOT, {})
     if organization_id in cache:
         return cache[organization_id]
+    dirty = organization_id in session.info.get(_DIRTY, set())
+    revision = session.scalar(
+        select(Organization.config_revision).where(Organization.id == organization_id)
+    )
+    shared = _SHARED.get(organization_id)
+    if not dirty and shared is not None and shared[0] == revision:
+        cache[organization_id] = shared[1]
+        return shared[1]
     programs = list(
         session.scalars(
             select(Program).where(Program.organization_id == organization_id).order_by(Program.id)
@@ -131,11 +152,28 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     for rule_versions in by_rule.values():
         rules[rule_versions[0].program_id].append(rule_versions)
     result = ProgramSet(programs, dict(versions), dict(rules))
+    # Detached, the rows keep their loaded values whatever this session does next (a
+    # rollback would otherwise expire them under every request sharing them).
+    for row in [
+        *programs,
+        *(v for vs in versions.values() for v in vs),
+        *(rv for vs in by_rule.values() for rv in vs),
+    ]:
+        session.expunge(row)
     cache[organization_id] = result
+    if not dirty and revision is not None:
+        _SHARED[organization_id] = (revision, result)
     return result
 
 
-def _invalidate(session: Session) -> None:
+def _invalidate(session: Session, organization_id: uuid.UUID) -> None:
+    """The configuration changed: bump the revision every process checks, drop what we hold."""
+    session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(config_revision=Organization.config_revision + 1)
+    )
+    session.info.setdefault(_DIRTY, set()).add(organization_id)
     session.info.pop(_SNAPSHOT, None)
 
 
@@ -367,7 +405,7 @@ def create_program(
         _add_rule(
             session, actor, program.id, rule.model_copy(update={"effective_from": start}), now
         )
-    _invalidate(session)
+    _invalidate(session, actor.organization_id)
     return get(session, actor, program.id)
 
 
@@ -476,7 +514,7 @@ def update_program(
         rewards.release_held(
             session, actor.organization_id, program.id, BUDGET_EXHAUSTED, actor.name
         )
-    _invalidate(session)
+    _invalidate(session, actor.organization_id)
     view = get(session, actor, program.id)
     return ProgramView(view.program, version, view.rules, view.budget)
 
@@ -529,7 +567,7 @@ def create_rule(
     view = get(session, actor, program_id)
     _check_rule_currency(data, view.version.currency, "")
     version = _add_rule(session, actor, program_id, data, utcnow())
-    _invalidate(session)
+    _invalidate(session, actor.organization_id)
     return version
 
 
@@ -619,7 +657,7 @@ def update_rule(
             "enabled": version.enabled,
         },
     )
-    _invalidate(session)
+    _invalidate(session, actor.organization_id)
     return version
 
 
