@@ -74,3 +74,12 @@ def backdate_program(database: Any, program_id: str, when: Any) -> None:
             .where(RewardRuleVersion.program_id == pid)
             .values(effective_from=when)
         )
+
+
+def program_budget(client: TestClient, tenant: Tenant, program_id: str) -> dict[str, str]:
+    """A program's budget as the API shows it: limit, reserved, spent, available amounts."""
+    response = client.get(f"/api/v1/programs/{program_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    budget: dict[str, dict[str, str]] | None = response.json()["budget"]
+    assert budget is not None, "the program has no budget"
+    return {name: money["amount"] for name, money in budget.items()}
