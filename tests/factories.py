@@ -60,6 +60,7 @@ def backdate_program(database: Any, program_id: str, when: Any) -> None:
 
     from sqlalchemy import update
 
+    from laurel.organizations.models import Organization
     from laurel.programs.models import ProgramVersion, RewardRuleVersion
 
     pid = uuid.UUID(program_id)
@@ -73,6 +74,10 @@ def backdate_program(database: Any, program_id: str, when: Any) -> None:
             update(RewardRuleVersion)
             .where(RewardRuleVersion.program_id == pid)
             .values(effective_from=when)
+        )
+        # Processes cache decision data per configuration revision: tell them it changed.
+        session.execute(
+            update(Organization).values(config_revision=Organization.config_revision + 1)
         )
 
 

@@ -19,6 +19,7 @@ from laurel.db import Database
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
     PermanentProviderError,
+    ProviderError,
     ProviderRegistry,
     TransientProviderError,
 )
@@ -80,7 +81,7 @@ class Worker:
             issued = provider.issue(item.order)
         except TransientProviderError as exc:
             PROVIDER_ERRORS.labels(name, "transient").inc()
-            self._retry_or_fail(item, f"{name}: {exc}", exc.retry_after)
+            self._retry_or_fail(item, name, f"{name}: {exc}", exc.retry_after)
             return
         except PermanentProviderError as exc:
             PROVIDER_ERRORS.labels(name, "permanent").inc()
@@ -90,7 +91,7 @@ class Worker:
         except Exception as exc:  # a provider bug must not kill the worker; retry it later
             log.exception("provider %s raised unexpectedly for reward %s", name, item.reward_id)
             PROVIDER_ERRORS.labels(name, "unexpected").inc()
-            self._retry_or_fail(item, f"{name}: unexpected {type(exc).__name__}: {exc}", None)
+            self._retry_or_fail(item, name, f"{name}: unexpected {type(exc).__name__}: {exc}", None)
             return
         crash_point("worker.after_provider_call")
         with self.database.session() as session:
@@ -100,13 +101,13 @@ class Worker:
                 (reward.delivered_at - reward.event_received_at).total_seconds()
             )
 
-    def _retry_or_fail(self, item: delivery.Claim, error: str, retry_after: float | None) -> None:
+    def _retry_or_fail(
+        self, item: delivery.Claim, name: str, error: str, retry_after: float | None
+    ) -> None:
+        if item.attempts >= self.settings.worker_max_attempts:
+            self._give_up(item, name, error)
+            return
         with self.database.session() as session:
-            if item.attempts >= self.settings.worker_max_attempts:
-                delivery.record_failed(
-                    session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
-                )
-                return
             delay = delivery.backoff_seconds(
                 item.attempts,
                 self.settings.worker_backoff_base_seconds,
@@ -114,6 +115,23 @@ class Worker:
                 retry_after,
             )
             delivery.record_retry(session, item.reward_id, error, delay)
+
+    def _give_up(self, item: delivery.Claim, name: str, error: str) -> None:
+        """Out of attempts. A timeout may still have issued, so ask before failing the reward:
+        failing it would release budget the learner has in fact been paid from."""
+        try:
+            found = self.providers.get(name).lookup(item.order.idempotency_key)
+        except ProviderError as exc:
+            # Leave it issuing: reconciliation asks again when the lease runs out.
+            log.warning("cannot settle reward %s with %s yet: %s", item.reward_id, name, exc)
+            return
+        with self.database.session() as session:
+            if found is not None:
+                delivery.record_delivered(session, item.reward_id, name, found)
+            else:
+                delivery.record_failed(
+                    session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
+                )
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""

@@ -277,15 +277,6 @@ def test_refused_order_is_permanent_and_releases_the_budget(
     assert program_budget(client, tenant, program_id) == UNTOUCHED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Worker._retry_or_fail marks a reward failed (and releases its budget) after the last "
-        "transient error without asking the provider: when that error was a timeout the order "
-        "may stand, so a paid reward is booked as failed and its money as available"
-    ),
-)
 def test_giving_up_after_timeouts_settles_with_the_provider_first(
     database: Database,
     client: TestClient,
