@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     )
     secret_key: str = DEFAULT_SECRET
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Provider calls one worker makes at the same time"
+    )
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claimed reward stays with one worker"

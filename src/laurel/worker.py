@@ -12,6 +12,7 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from laurel.config import Settings
@@ -45,6 +46,7 @@ class Worker:
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
     _last_reconcile: float = 0.0
+    _pool: ThreadPoolExecutor | None = None
 
     def attach(self) -> None:
         """Wake this worker when a commit in this process readies a reward."""
@@ -70,8 +72,17 @@ class Worker:
                 limit=self.settings.worker_batch_size,
                 lease_seconds=self.settings.worker_lease_seconds,
             )
-        for item in claims:
-            self._issue(item)
+        if len(claims) > 1 and self.settings.worker_concurrency > 1:
+            # Providers answer in hundreds of milliseconds: call them side by side. Each call
+            # records its own outcome, so one slow provider holds back nothing else.
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.settings.worker_concurrency, thread_name_prefix="laurel-issue"
+                )
+            list(self._pool.map(self._issue, claims))
+        else:
+            for item in claims:
+                self._issue(item)
         return handled + len(claims)
 
     def _issue(self, item: delivery.Claim) -> None:
@@ -187,6 +198,9 @@ class Worker:
             if handled == 0 and not stop.is_set():
                 self.wake.wait(self._sleep_seconds())
                 self.wake.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         log.info("worker stopped")
 
     def _listen(self, stop: threading.Event) -> None:
