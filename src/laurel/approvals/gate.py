@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from laurel.approvals.models import Approval, Decision
 from laurel.kit.money import Money
-from laurel.programs.models import ProgramVersion
+from laurel.programs import service as programs
 from laurel.rewards.gates import GateResult, Verdict, register
 from laurel.rewards.models import Reward
 
@@ -20,10 +20,8 @@ class ApprovalGate:
     commits_money = False
 
     def check(self, session: Session, reward: Reward) -> GateResult:
-        threshold = session.scalar(
-            select(ProgramVersion.approval_threshold_minor).where(
-                ProgramVersion.id == reward.program_version_id
-            )
+        threshold = programs.approval_threshold(
+            session, reward.organization_id, reward.program_version_id
         )
         if threshold is None or reward.amount_minor <= threshold:
             return GateResult.ok()
@@ -33,11 +31,9 @@ class ApprovalGate:
         if approval is not None and approval.decision == Decision.approved:
             return GateResult.ok()
         if approval is not None and approval.decision == Decision.rejected:
-            why = (
-                f"rejected by an approver: {approval.reason}"
-                if approval.reason
-                else ("rejected by an approver")
-            )
+            why = "rejected by an approver"
+            if approval.reason:
+                why = f"{why}: {approval.reason}"
             return GateResult(Verdict.reject, "approval_rejected", why)
         limit = Money(threshold, reward.currency)
         return GateResult(

@@ -124,18 +124,10 @@ def list_courses(
 
 def delete(session: Session, actor: Actor, course_id: uuid.UUID) -> None:
     """Remove a course nobody has completed; one with history stays."""
-    from laurel.events.models import CompletionEvent  # noqa: PLC0415 - avoids an import cycle
+    from laurel.events import service as events  # noqa: PLC0415 - events call this domain
 
     course = get(session, actor, course_id)
-    used = session.scalar(
-        select(CompletionEvent.id)
-        .where(
-            CompletionEvent.organization_id == actor.organization_id,
-            CompletionEvent.course_id == course.id,
-        )
-        .limit(1)
-    )
-    if used is not None:
+    if events.has_history(session, actor.organization_id, course_id=course.id):
         raise Conflict("this course has completion history and cannot be deleted")
     session.delete(course)
     _record(session, actor, course, "delete", {"external_id": course.external_id})

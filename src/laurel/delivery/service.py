@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
@@ -70,40 +70,17 @@ def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
 
 def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
     """Move up to ``limit`` due ready rewards to ``issuing`` under a lease."""
-    now = utcnow()
-    query = (
-        select(Reward)
-        .where(Reward.state == RewardState.ready)
-        .where(or_(Reward.next_attempt_at.is_(None), Reward.next_attempt_at <= now))
-        .order_by(Reward.id)
-        .limit(limit)
+    return _orders(
+        session,
+        rewards.claim_ready(session, limit=limit, lease_seconds=lease_seconds, actor=WORKER),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(query))
-    lease = now + timedelta(seconds=lease_seconds)
-    claimed = [
-        r
-        for r in candidates
-        if rewards.transition(
-            session,
-            r,
-            RewardState.ready,
-            RewardState.issuing,
-            actor=WORKER,
-            details={"attempt": r.attempts + 1},
-            lease_expires_at=lease,
-            attempts=r.attempts + 1,
-        )
-    ]
-    return _orders(session, claimed)
 
 
 def record_delivered(
     session: Session, reward_id: uuid.UUID, provider: str, issued: Issued
 ) -> Reward | None:
     """The provider issued: store what it gave and finish the reward. None if already settled."""
-    reward = session.get(Reward, reward_id)
+    reward = rewards.by_id(session, reward_id)
     if reward is None or reward.state != RewardState.issuing:
         return None
     now = utcnow()
@@ -149,7 +126,7 @@ def backoff_seconds(attempts: int, base: float, cap: float, retry_after: float |
 
 
 def record_retry(session: Session, reward_id: uuid.UUID, error: str, delay: float) -> bool:
-    reward = session.get(Reward, reward_id)
+    reward = rewards.by_id(session, reward_id)
     if reward is None:
         return False
     return rewards.transition(
@@ -166,7 +143,7 @@ def record_retry(session: Session, reward_id: uuid.UUID, error: str, delay: floa
 
 
 def record_failed(session: Session, reward_id: uuid.UUID, error: str) -> bool:
-    reward = session.get(Reward, reward_id)
+    reward = rewards.by_id(session, reward_id)
     if reward is None:
         return False
     moved = rewards.transition(
@@ -186,41 +163,14 @@ def record_failed(session: Session, reward_id: uuid.UUID, error: str) -> bool:
 
 def take_abandoned(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
     """Issuing rewards whose lease ran out; taking them renews the lease for this worker only."""
-    now = utcnow()
-    query = (
-        select(Reward)
-        .where(Reward.state == RewardState.issuing, Reward.lease_expires_at < now)
-        .order_by(Reward.id)
-        .limit(limit)
+    return _orders(
+        session, rewards.take_abandoned(session, limit=limit, lease_seconds=lease_seconds)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    taken = []
-    lease = now + timedelta(seconds=lease_seconds)
-    for reward in session.scalars(query):
-        result = session.execute(
-            update(Reward)
-            .where(
-                Reward.id == reward.id,
-                Reward.state == RewardState.issuing,
-                Reward.lease_expires_at < now,
-            )
-            .values(lease_expires_at=lease)
-            .returning(Reward.id)
-        )
-        if result.first() is not None:
-            taken.append(reward)
-    return _orders(session, taken)
 
 
 def due_at(session: Session) -> datetime | None:
     """When the next delayed retry becomes due, so the worker can sleep until then."""
-    return session.scalar(
-        select(Reward.next_attempt_at)
-        .where(Reward.state == RewardState.ready, Reward.next_attempt_at.is_not(None))
-        .order_by(Reward.next_attempt_at)
-        .limit(1)
-    )
+    return rewards.next_retry_at(session)
 
 
 def delivery_for(

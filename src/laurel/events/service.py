@@ -201,3 +201,19 @@ def ingest_isolated(session: Session, actor: Actor, data: CompletionIn) -> Intak
         raise
     savepoint.commit()
     return intake
+
+
+def has_history(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    learner_id: uuid.UUID | None = None,
+    course_id: uuid.UUID | None = None,
+) -> bool:
+    """Whether any event names this learner or course (then it must stay, for the record)."""
+    query = select(CompletionEvent.id).where(CompletionEvent.organization_id == organization_id)
+    if learner_id is not None:
+        query = query.where(CompletionEvent.learner_id == learner_id)
+    if course_id is not None:
+        query = query.where(CompletionEvent.course_id == course_id)
+    return session.scalar(query.limit(1)) is not None

@@ -131,18 +131,10 @@ def list_learners(
 
 def delete(session: Session, actor: Actor, learner_id: uuid.UUID) -> None:
     """Remove a learner who has no history; one with events or rewards stays (audit, tax)."""
-    from laurel.events.models import CompletionEvent  # noqa: PLC0415 - avoids an import cycle
+    from laurel.events import service as events  # noqa: PLC0415 - events call this domain
 
     learner = get(session, actor, learner_id)
-    used = session.scalar(
-        select(CompletionEvent.id)
-        .where(
-            CompletionEvent.organization_id == actor.organization_id,
-            CompletionEvent.learner_id == learner.id,
-        )
-        .limit(1)
-    )
-    if used is not None:
+    if events.has_history(session, actor.organization_id, learner_id=learner.id):
         raise Conflict("this learner has completion history and cannot be deleted")
     session.delete(learner)
     audit.record(

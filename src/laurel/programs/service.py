@@ -248,6 +248,21 @@ def versions_by_id(
     return {row.id: row for row in rows}
 
 
+def approval_threshold(
+    session: Session, organization_id: uuid.UUID, version_id: uuid.UUID
+) -> int | None:
+    """Minor units above which a reward of this program version waits for approval."""
+    for versions in snapshot(session, organization_id).versions.values():
+        for version in versions:
+            if version.id == version_id:
+                return version.approval_threshold_minor
+    return session.scalar(
+        select(ProgramVersion.approval_threshold_minor).where(
+            ProgramVersion.organization_id == organization_id, ProgramVersion.id == version_id
+        )
+    )
+
+
 def list_templates() -> list[Template]:
     return list(TEMPLATES.values())
 

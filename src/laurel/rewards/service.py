@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -401,3 +401,83 @@ def list_rewards(
     if created_to is not None:
         query = query.where(Reward.created_at < created_to)
     return paginate(session, query, Reward.id, limit=limit, cursor=cursor)
+
+
+# ---------------------------------------------------------------- issuance (the worker's side)
+
+
+def by_id(session: Session, reward_id: uuid.UUID) -> Reward | None:
+    """For the worker, which acts for every organization; API callers use ``get``."""
+    return session.get(Reward, reward_id)
+
+
+def _skip_locked(session: Session, query: Select[Reward]) -> Select[Reward]:
+    # PostgreSQL workers pass over rows another worker holds instead of waiting for them;
+    # SQLite has one writer at a time anyway.
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def claim_ready(session: Session, *, limit: int, lease_seconds: float, actor: str) -> list[Reward]:
+    """Move up to ``limit`` due ready rewards to ``issuing``, leased to the caller."""
+    now = utcnow()
+    query = (
+        select(Reward)
+        .where(Reward.state == RewardState.ready)
+        .where(or_(Reward.next_attempt_at.is_(None), Reward.next_attempt_at <= now))
+        .order_by(Reward.id)
+        .limit(limit)
+    )
+    lease = now + timedelta(seconds=lease_seconds)
+    return [
+        r
+        for r in session.scalars(_skip_locked(session, query)).all()
+        if transition(
+            session,
+            r,
+            RewardState.ready,
+            RewardState.issuing,
+            actor=actor,
+            details={"attempt": r.attempts + 1},
+            lease_expires_at=lease,
+            attempts=r.attempts + 1,
+        )
+    ]
+
+
+def take_abandoned(session: Session, *, limit: int, lease_seconds: float) -> list[Reward]:
+    """Issuing rewards whose lease ran out; taking one renews its lease for the caller only."""
+    now = utcnow()
+    query = (
+        select(Reward)
+        .where(Reward.state == RewardState.issuing, Reward.lease_expires_at < now)
+        .order_by(Reward.id)
+        .limit(limit)
+    )
+    lease = now + timedelta(seconds=lease_seconds)
+    taken = []
+    for reward in session.scalars(_skip_locked(session, query)).all():
+        renewed = session.execute(
+            update(Reward)
+            .where(
+                Reward.id == reward.id,
+                Reward.state == RewardState.issuing,
+                Reward.lease_expires_at < now,
+            )
+            .values(lease_expires_at=lease)
+            .returning(Reward.id)
+            .execution_options(synchronize_session=False)
+        )
+        if renewed.first() is not None:
+            taken.append(reward)
+    return taken
+
+
+def next_retry_at(session: Session) -> datetime | None:
+    return session.scalar(
+        select(Reward.next_attempt_at)
+        .where(Reward.state == RewardState.ready, Reward.next_attempt_at.is_not(None))
+        .order_by(Reward.next_attempt_at)
+        .limit(1)
+    )
