@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from laurel.db import Database
-from laurel.rewards.models import Reward, RewardState
+from laurel.rewards import service as rewards
+from laurel.rewards.models import RewardState
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -60,11 +60,7 @@ class DatabaseCollector(Collector):
         counts = {(s.value, m): 0 for s in RewardState for m in ("live", "test")}
         try:
             with self.database.read_session() as session:
-                rows = session.execute(
-                    select(Reward.state, Reward.livemode, func.count()).group_by(
-                        Reward.state, Reward.livemode
-                    )
-                ).all()
+                rows = rewards.count_by_state(session)
         except SQLAlchemyError:
             # The database is down or not migrated: /readyz says so; metrics stay scrapeable.
             return

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, text, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -481,3 +481,11 @@ def next_retry_at(session: Session) -> datetime | None:
         .order_by(Reward.next_attempt_at)
         .limit(1)
     )
+
+
+def count_by_state(session: Session) -> list[tuple[str, bool, int]]:
+    """(state, livemode, count) across the deployment, for metrics."""
+    rows = session.execute(
+        select(Reward.state, Reward.livemode, func.count()).group_by(Reward.state, Reward.livemode)
+    )
+    return [(state, live, count) for state, live, count in rows]
