@@ -92,7 +92,8 @@ def create_app(
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        if request.url.path.startswith("/api/v1/completions"):
+        # Refused events, not refused callers: auth failures are for access logs, not here.
+        if request.url.path.startswith("/api/v1/completions") and exc.status not in {401, 403}:
             EVENTS_REJECTED.labels(exc.code).inc()
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
 

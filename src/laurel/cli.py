@@ -45,14 +45,17 @@ def _logging() -> None:
     )
 
 
-def _fail(error: object) -> NoReturn:
+def _fail(error: object, rename: dict[str, str] | None = None) -> NoReturn:
     """Exit 2 with a readable message; field errors print one ``field: why`` per line."""
     from laurel.kit.errors import AppError  # noqa: PLC0415
 
     detail = error.detail if isinstance(error, AppError) else error
     if isinstance(detail, list):
+        names = rename or {}
         lines = [
-            f"{d.get('field')}: {d.get('message')}" if isinstance(d, dict) else str(d)
+            f"{names.get(str(d.get('field')), d.get('field'))}: {d.get('message')}"
+            if isinstance(d, dict)
+            else str(d)
             for d in detail
         ]
     else:
@@ -96,7 +99,7 @@ def org_create(
                 session, slug=slug, name=name or slug, actor=_actor(), default_currency=currency
             )
     except AppError as exc:
-        _fail(exc)
+        _fail(exc, rename={"default_currency": "--currency", "slug": "SLUG"})
     typer.echo(str(org.id))
 
 
@@ -169,9 +172,10 @@ def _serve(host: str, port: int, run_worker: bool, database: Database | None = N
 
     settings = get_settings()
     database = database or _database()
-    if database.is_sqlite:
+    if database.is_sqlite and migrate.is_behind(migrate.current_revision(database)):
         # The embedded database is this process's own: keep it current with no extra step.
-        # PostgreSQL is migrated deliberately with `laurel db upgrade`; /readyz reports it.
+        # (A newer schema, from a newer release, is left alone.) PostgreSQL is migrated
+        # deliberately with `laurel db upgrade`; /readyz reports it.
         migrate.upgrade(database)
     application = create_app(settings, database, run_worker=run_worker)
     uvicorn.run(
@@ -193,7 +197,7 @@ def serve(
 @app.command()
 def worker(
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port (127.0.0.1)")
+        int | None, typer.Option(help="Serve Prometheus metrics on this port")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Interface for the metrics port")] = (
         "127.0.0.1"

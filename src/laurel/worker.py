@@ -19,8 +19,8 @@ from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
+    Issued,
     PermanentProviderError,
-    ProviderError,
     ProviderRegistry,
     TransientProviderError,
 )
@@ -105,6 +105,9 @@ class Worker:
             self._retry_or_fail(item, name, f"{name}: unexpected {type(exc).__name__}: {exc}", None)
             return
         crash_point("worker.after_provider_call")
+        self._delivered(item, name, issued)
+
+    def _delivered(self, item: delivery.Claim, name: str, issued: Issued) -> None:
         with self.database.session() as session:
             reward = delivery.record_delivered(session, item.reward_id, name, issued)
         if reward is not None and reward.delivered_at is not None:
@@ -132,17 +135,17 @@ class Worker:
         failing it would release budget the learner has in fact been paid from."""
         try:
             found = self.providers.get(name).lookup(item.order.idempotency_key)
-        except ProviderError as exc:
+        except Exception as exc:  # any failure to ask: leave it to reconciliation
             # Leave it issuing: reconciliation asks again when the lease runs out.
             log.warning("cannot settle reward %s with %s yet: %s", item.reward_id, name, exc)
             return
+        if found is not None:
+            self._delivered(item, name, found)
+            return
         with self.database.session() as session:
-            if found is not None:
-                delivery.record_delivered(session, item.reward_id, name, found)
-            else:
-                delivery.record_failed(
-                    session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
-                )
+            delivery.record_failed(
+                session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
+            )
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""
@@ -156,12 +159,11 @@ class Worker:
             name = item.provider if item.order.livemode else "sandbox"
             try:
                 found = self.providers.get(name).lookup(item.order.idempotency_key)
-            except (TransientProviderError, PermanentProviderError) as exc:
+            except Exception as exc:  # a provider bug must not stop the other settlements
                 log.warning("cannot reconcile reward %s yet: %s", item.reward_id, exc)
                 continue
             if found is not None:
-                with self.database.session() as session:
-                    delivery.record_delivered(session, item.reward_id, name, found)
+                self._delivered(item, name, found)
             else:
                 # The provider never saw it: issue again with the same idempotency key.
                 with self.database.session() as session:
@@ -191,12 +193,15 @@ class Worker:
         while not stop.is_set():
             try:
                 handled = self.run_once()
+                idle = self._sleep_seconds() if handled == 0 else 0.0
             except Exception:
+                # The database is away or a provider misbehaved: keep the worker alive and
+                # try again shortly; nothing is lost, claims are leased and reconciled.
                 log.exception("worker pass failed; retrying")
-                handled = 0
+                handled, idle = 0, 0.0
                 stop.wait(1.0)
             if handled == 0 and not stop.is_set():
-                self.wake.wait(self._sleep_seconds())
+                self.wake.wait(idle)
                 self.wake.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -91,3 +91,13 @@ def test_demo_seeds_once_and_reuses(tmp_path: Path) -> None:
         classes = set(session.scalars(select(Learner.classification).distinct()))
     database.dispose()
     assert classes == {"employee", "contractor", "channel_partner", "customer"}
+
+
+def test_org_create_names_the_option(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    laurel("db", "upgrade", url=url)
+    bad = laurel("org", "create", "acme", "--currency", "XYZ", url=url)
+    assert bad.returncode == 2
+    assert "error: --currency: 'XYZ' is not an ISO 4217 code" in bad.stderr
+    ok = laurel("org", "create", "acme", "--name", "Acme Corp", url=url)
+    assert ok.returncode == 0, ok.stderr

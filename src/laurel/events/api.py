@@ -16,7 +16,7 @@ from laurel.events.schemas import (
     Decision,
     EventOut,
 )
-from laurel.kit.errors import AppError, Invalid
+from laurel.kit.errors import AppError, field_error
 from laurel.kit.http import DatabaseDep, EventWriter, Reader, errors, read_only, unit_of_work
 from laurel.kit.validation import describe_errors
 from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
@@ -87,7 +87,7 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
     """Each event is validated and answered on its own; the valid ones are kept even when
     others in the batch are refused. One transaction stores them all."""
     if not body.events:
-        raise Invalid([{"field": "events", "message": "send at least one event"}])
+        raise field_error("events", "send at least one event")
     results: list[BatchItemOut] = []
     intakes: list[service.Intake] = []
     with unit_of_work(db) as session:
