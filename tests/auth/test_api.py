@@ -12,10 +12,12 @@ from tests.conftest import Tenant, completion
 KEYS = "/api/v1/api-keys"
 
 
-def test_key_shown_once_and_stored_hashed(client: TestClient, tenant: Tenant,
-                                          database: Database) -> None:
-    created = client.post(KEYS, headers=tenant.headers,
-                          json={"scopes": ["events:write"], "name": "moodle"})
+def test_key_shown_once_and_stored_hashed(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    created = client.post(
+        KEYS, headers=tenant.headers, json={"scopes": ["events:write"], "name": "moodle"}
+    )
     assert created.status_code == 201
     secret = created.json()["key"]
     assert secret.startswith("lrl_live_")
@@ -33,8 +35,7 @@ def test_revoked_key_stops_working(client: TestClient, tenant: Tenant) -> None:
     assert client.get("/api/v1/rewards", headers=headers).status_code == 200
     assert client.delete(f"{KEYS}/{created['id']}", headers=tenant.headers).status_code == 204
     assert client.get("/api/v1/rewards", headers=headers).status_code == 401
-    missing = client.delete(f"{KEYS}/01a2150b-e691-72d2-adde-923d14bf4282",
-                            headers=tenant.headers)
+    missing = client.delete(f"{KEYS}/01a2150b-e691-72d2-adde-923d14bf4282", headers=tenant.headers)
     assert missing.status_code == 404
 
 
@@ -45,16 +46,21 @@ def test_bad_scopes_named(client: TestClient, tenant: Tenant) -> None:
 
 
 def test_test_key_cannot_reach_live_configuration(client: TestClient, tenant: Tenant) -> None:
-    live_key = client.post(KEYS, headers=tenant.test_headers,
-                           json={"scopes": ["admin"], "mode": "live"})
+    live_key = client.post(
+        KEYS, headers=tenant.test_headers, json={"scopes": ["admin"], "mode": "live"}
+    )
     assert live_key.status_code == 403
-    test_key = client.post(KEYS, headers=tenant.test_headers,
-                           json={"scopes": ["events:write"], "mode": "test"})
+    test_key = client.post(
+        KEYS, headers=tenant.test_headers, json={"scopes": ["events:write"], "mode": "test"}
+    )
     assert test_key.status_code == 201
     assert test_key.json()["key"].startswith("lrl_test_")
     assert {k["mode"] for k in client.get(KEYS, headers=tenant.test_headers).json()} == {"test"}
-    program = client.post("/api/v1/programs", headers=tenant.test_headers,
-                          json={"key": "p", "template": "microlearning"})
+    program = client.post(
+        "/api/v1/programs",
+        headers=tenant.test_headers,
+        json={"key": "p", "template": "microlearning"},
+    )
     assert program.status_code == 403
     assert client.get("/api/v1/audit", headers=tenant.test_headers).status_code == 403
     # Reading the shared configuration is fine: an integrator needs to see the programs.
@@ -62,10 +68,13 @@ def test_test_key_cannot_reach_live_configuration(client: TestClient, tenant: Te
 
 
 def test_test_key_events_stay_test(client: TestClient, tenant: Tenant) -> None:
-    created = client.post(KEYS, headers=tenant.test_headers,
-                          json={"scopes": ["events:write", "read"], "mode": "test"}).json()
+    created = client.post(
+        KEYS, headers=tenant.test_headers, json={"scopes": ["events:write", "read"], "mode": "test"}
+    ).json()
     headers = {"Authorization": f"Bearer {created['key']}"}
     event = client.post("/api/v1/completions", json=completion(), headers=headers)
     assert event.json()["livemode"] is False
-    assert client.get(f"/api/v1/events/{event.json()['id']}",
-                      headers=tenant.headers).status_code == 404
+    assert (
+        client.get(f"/api/v1/events/{event.json()['id']}", headers=tenant.headers).status_code
+        == 404
+    )
