@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
     worker_concurrency: int = Field(
-        default=8, ge=1, le=64, description="Provider calls one worker makes at the same time"
+        default=8,
+        ge=1,
+        le=64,
+        description="Provider calls one worker makes at the same time (PostgreSQL; SQLite: 1)",
     )
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_lease_seconds: float = Field(

@@ -72,12 +72,14 @@ class Worker:
                 limit=self.settings.worker_batch_size,
                 lease_seconds=self.settings.worker_lease_seconds,
             )
-        if len(claims) > 1 and self.settings.worker_concurrency > 1:
+        # SQLite has one writer: threads there only queue on its lock and crowd the API out.
+        parallel = 1 if self.database.is_sqlite else self.settings.worker_concurrency
+        if len(claims) > 1 and parallel > 1:
             # Providers answer in hundreds of milliseconds: call them side by side. Each call
             # records its own outcome, so one slow provider holds back nothing else.
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
-                    max_workers=self.settings.worker_concurrency, thread_name_prefix="laurel-issue"
+                    max_workers=parallel, thread_name_prefix="laurel-issue"
                 )
             list(self._pool.map(self._issue, claims))
         else:
