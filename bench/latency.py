@@ -1,0 +1,378 @@
+"""Event-to-delivery latency of ``laurel serve`` (API + in-process worker) on SQLite.
+
+    python -m bench.latency --events 2000 --concurrency 4
+    python -m bench.latency --events 1800 --concurrency 4 --rate 60
+    python -m bench.latency --events 1800 --concurrency 4 --rate 60 --warmup 0   # cold start
+
+Seeds the demo organization in a fresh temporary directory, serves it with the issuance worker,
+sends completions over HTTP, waits until no reward is left ``ready`` or ``issuing``, then reads
+the rewards from the SQLite file and reports, per delivered reward:
+
+- created -> delivered: reward ``created_at`` (written in the event's transaction) to
+  ``delivered_at``; the figure the target (p99 <= 1 s) is set on;
+- received -> delivered: ``event_received_at`` to ``delivered_at``, what the server's own
+  ``laurel_event_to_delivered_seconds`` histogram observes;
+- sent -> delivered: from the moment the client sent the request, so time spent queueing in the
+  server before the transaction began is included; this is what an LMS would see.
+
+Without ``--rate`` the clients send as fast as the server answers (a saturation test); with it,
+they offer that many events per second. The server's resident memory is read from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import harness
+
+MAX_EVENTS = harness.UNIQUE_PAIRS
+# States a reward passes through on its way to delivery; none may remain when the run ends.
+IN_FLIGHT = ("pending", "ready", "issuing")
+WINDOW_SECONDS = 5.0
+
+
+def _epoch(text: str | None) -> float | None:
+    """SQLite keeps Laurel's timestamps as naive UTC text; make them seconds since the epoch."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def _read(database: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A read-only connection to the server's SQLite file (WAL: it never blocks the writer)."""
+    return contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True))
+
+
+def _in_flight(database: Path) -> int:
+    with _read(database) as conn:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        row = conn.execute(
+            f"SELECT count(*) FROM rewards WHERE state IN ({marks})", IN_FLIGHT
+        ).fetchone()
+    return int(row[0])
+
+
+def _rewards(database: Path, run: str) -> list[dict[str, Any]]:
+    with _read(database) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT e.source_event_id, r.state, r.created_at, r.event_received_at,"
+            " r.delivered_at FROM rewards r JOIN completion_events e ON e.id = r.event_id"
+            " WHERE e.source_event_id LIKE ?",
+            (f"bench-{run}-%",),
+        ).fetchall()
+    return [dict(row) for row in rows]
+
+
+def _histogram_within(metrics: str, seconds: str) -> tuple[float, float]:
+    """(observations <= ``seconds``, all observations) of the live delivery-latency histogram."""
+    within = total = 0.0
+    for line in metrics.splitlines():
+        if not line.startswith('laurel_event_to_delivered_seconds_bucket{le="'):
+            continue
+        if 'mode="live"' not in line:
+            continue
+        value = float(line.rsplit(" ", 1)[1])
+        if f'le="{seconds}"' in line:
+            within = value
+        if 'le="+Inf"' in line:
+            total = value
+    return within, total
+
+
+def _timeline(points: list[tuple[float, float]], window: float) -> list[dict[str, float]]:
+    """p50 and max latency of the rewards created in each ``window`` seconds of the run: a queue
+    that grows shows as a ramp, a stall as a spike, so it tells capacity from hiccups."""
+    windows: dict[int, list[float]] = {}
+    for at, latency in points:
+        windows.setdefault(int(at // window), []).append(latency)
+    return [
+        {
+            "from_s": n * window,
+            "rewards": len(values),
+            "p50_ms": round(1000 * harness.percentile(values, 50), 1),
+            "max_ms": round(1000 * max(values), 1),
+        }
+        for n, values in sorted(windows.items())
+    ]
+
+
+def _drain(database: Path, timeout: float) -> int:
+    """Wait until no reward is on its way to delivery; the number still in flight at the end."""
+    deadline = time.monotonic() + timeout
+    while (left := _in_flight(database)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def run(
+    code: harness.Source,
+    events: int,
+    concurrency: int,
+    rate: float,
+    timeout: float,
+    separate_worker: bool,
+    warmup: int,
+) -> dict[str, Any]:
+    run_id = secrets.token_hex(4)
+    sent_at: dict[str, float] = {}
+
+    def sender(run: str, offset: int) -> harness.Send:
+        async def send(client: httpx.AsyncClient, index: int) -> str | None:
+            body = harness.completion(offset + index, run)
+            sent_at[body["event_id"]] = time.time()
+            response = await client.post("/api/v1/completions", json=body)
+            if response.status_code != 202:
+                return f"{response.status_code}: {response.text[:200]}"
+            return None
+
+        return send
+
+    load_before = harness.load_average()
+    with harness.laurel(code, worker=True, separate_worker=separate_worker) as laurel:
+        pid = laurel.server.pid
+        worker_pid = laurel.worker.pid if laurel.worker is not None else None
+        idle_memory = harness.memory_kib(pid)
+        headers = {"Authorization": f"Bearer {laurel.key}"}
+        if warmup:
+            # A fresh process compiles statements and fills caches on its first requests; at a
+            # rate near capacity the backlog of that first second takes many more to clear.
+            # Warm-up events (another event id prefix, other learner/course pairs) are not
+            # counted.
+            asyncio.run(
+                harness.closed_loop(
+                    laurel.server.base_url,
+                    headers,
+                    warmup,
+                    concurrency,
+                    sender(f"{run_id}w", 0),
+                    deadline_seconds=timeout,
+                    rate=rate,
+                )
+            )
+            _drain(laurel.database, timeout)
+        cpu_before = harness.cpu_seconds(pid)
+        worker_cpu_before = harness.cpu_seconds(worker_pid) if worker_pid else 0.0
+        load = asyncio.run(
+            harness.closed_loop(
+                laurel.server.base_url,
+                headers,
+                events,
+                concurrency,
+                sender(run_id, warmup),
+                deadline_seconds=timeout,
+                rate=rate,
+            )
+        )
+        sent_all, sent_all_wall = time.monotonic(), time.time()
+        left = _drain(laurel.database, timeout)
+        drained_after = time.monotonic() - sent_all
+        memory = harness.memory_kib(pid)
+        cpu = harness.cpu_seconds(pid) - cpu_before
+        worker_memory = harness.memory_kib(worker_pid) if worker_pid else None
+        worker_cpu = harness.cpu_seconds(worker_pid) - worker_cpu_before if worker_pid else 0.0
+        metrics = httpx.get(laurel.server.base_url + "/metrics", timeout=10).text
+        rows = _rewards(laurel.database, run_id)
+        # Kept only when something went wrong, for the diagnosis: the directory is deleted.
+        logs = {
+            server.name: server.log_path.read_text(errors="replace")[-4000:]
+            for server in (laurel.server, laurel.worker)
+            if server is not None and (left or load.errors)
+        }
+
+    states: dict[str, int] = {}
+    created, received, end_to_end = [], [], []
+    delivered_while_sending = 0
+    # (seconds into the run when the reward was created, created -> delivered seconds)
+    by_creation: list[tuple[float, float]] = []
+    first_sent = min(
+        (at for event_id, at in sent_at.items() if event_id.startswith(f"bench-{run_id}-")),
+        default=0.0,
+    )
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+        delivered = _epoch(row["delivered_at"])
+        if delivered is None:
+            continue
+        delivered_while_sending += delivered <= sent_all_wall
+        created.append(delivered - (_epoch(row["created_at"]) or delivered))
+        by_creation.append(((_epoch(row["created_at"]) or first_sent) - first_sent, created[-1]))
+        received.append(delivered - (_epoch(row["event_received_at"]) or delivered))
+        end_to_end.append(delivered - sent_at[row["source_event_id"]])
+    within, observed = _histogram_within(metrics, "1.0")
+    return {
+        "laurel": code.description,
+        "settings": harness.settings_overrides(),
+        "events": events,
+        "concurrency": concurrency,
+        "rate": rate,
+        "separate_worker": separate_worker,
+        "warmup": warmup,
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average(),
+        "sent": load.requests,
+        "errors": load.errors,
+        "first_error": load.first_error,
+        "send_seconds": round(load.wall_seconds, 2),
+        "events_per_second": round(load.per_second, 1),
+        "request_ms": harness.summary_ms(load.latencies),
+        "drain_seconds": round(drained_after, 2),
+        "delivered_while_sending": delivered_while_sending,
+        "left_in_flight": left,
+        "rewards_by_state": states,
+        "created_to_delivered_ms": harness.summary_ms(created),
+        "received_to_delivered_ms": harness.summary_ms(received),
+        "sent_to_delivered_ms": harness.summary_ms(end_to_end),
+        "timeline": _timeline(by_creation, WINDOW_SECONDS),
+        "delivered_within_1s": round(
+            sum(1 for v in created if v <= 1.0) / len(created) if created else 0.0, 4
+        ),
+        "histogram_within_1s": round(within / observed, 4) if observed else None,
+        "server_cpu_seconds": round(cpu, 2),
+        "rss_idle_mib": round(idle_memory["VmRSS"] / 1024, 1),
+        "rss_after_mib": round(memory["VmRSS"] / 1024, 1),
+        "rss_peak_mib": round(memory["VmHWM"] / 1024, 1),
+        "worker_cpu_seconds": round(worker_cpu, 2),
+        "logs": logs,
+        "worker_rss_after_mib": round(worker_memory["VmRSS"] / 1024, 1) if worker_memory else None,
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = [
+        [name, *result[key].values()]
+        for name, key in (
+            ("created -> delivered", "created_to_delivered_ms"),
+            ("received -> delivered", "received_to_delivered_ms"),
+            ("sent -> delivered", "sent_to_delivered_ms"),
+            ("HTTP request", "request_ms"),
+        )
+    ]
+    offered = f"{result['rate']:g}/s offered" if result["rate"] else "closed loop"
+    offered += f", {result['warmup']} warm-up events" if result["warmup"] else ", cold start"
+    if result["separate_worker"]:
+        offered += ", separate `laurel worker` process"
+    delivered = sum(n for state, n in result["rewards_by_state"].items() if state == "delivered")
+    p99 = result["created_to_delivered_ms"]["p99"]
+    rss = result["rss_after_mib"]
+    return "\n".join(
+        [
+            f"Laurel: {result['laurel']}"
+            + "".join(f", {k}={v}" for k, v in result["settings"].items()),
+            f"{result['sent']} events, {result['concurrency']} clients, {offered}: "
+            f"{result['events_per_second']:.1f} events/s accepted in "
+            f"{result['send_seconds']:.1f} s, {result['errors']} errors"
+            + (f" (first: {result['first_error']})" if result["first_error"] else ""),
+            f"rewards by state: {result['rewards_by_state']}; "
+            f"{result['delivered_while_sending']} of {delivered} delivered while events were "
+            f"still being sent, the rest in the {result['drain_seconds']:.2f} s after"
+            + (f"; {result['left_in_flight']} still in flight" if result["left_in_flight"] else ""),
+            "",
+            harness.table(["latency (ms)", "p50", "p95", "p99", "max"], rows),
+            "",
+            f"delivered within 1 s of creation: {100 * result['delivered_within_1s']:.1f} %"
+            + (
+                f" (server histogram: {100 * result['histogram_within_1s']:.1f} %)"
+                if result["histogram_within_1s"] is not None
+                else ""
+            ),
+            "created -> delivered by when the reward was created (p50 / max ms per "
+            f"{WINDOW_SECONDS:g} s): "
+            + ", ".join(
+                f"{w['from_s']:g}s {w['p50_ms']:,.0f}/{w['max_ms']:,.0f}"
+                for w in result["timeline"]
+            ),
+            f"server RSS: {result['rss_idle_mib']:.1f} MiB idle, {rss:.1f} MiB after the run, "
+            f"{result['rss_peak_mib']:.1f} MiB peak; server CPU {result['server_cpu_seconds']} s"
+            f"; 1-min load average {result['load_average_before']} before, "
+            f"{result['load_average_after']} after"
+            + (
+                f"; worker process: {result['worker_rss_after_mib']:.1f} MiB, "
+                f"CPU {result['worker_cpu_seconds']} s"
+                if result["worker_rss_after_mib"] is not None
+                else ""
+            ),
+            f"targets: p99 created -> delivered <= 1000 ms: "
+            f"{'met' if p99 <= 1000 else 'MISSED'} ({p99:,.1f} ms); "
+            f"RSS < 250 MB: {'met' if rss * 1.048576 < 250 else 'MISSED'} "
+            f"({rss * 1.048576:.1f} MB)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=2000,
+        help="completions measured; with --warmup at most "
+        f"{MAX_EVENTS}, so each pays (no learner/course pair repeats)",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients (1..64)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="events sent (same rate and clients) and delivered before measuring; 0: cold start",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="events per second to offer; 0: closed loop"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds allowed for sending, and again for draining the queue",
+    )
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve with --no-worker and run `laurel worker` as a second process",
+    )
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="benchmark src/ at this git revision instead of the installed working tree",
+    )
+    parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.warmup < 0 or args.events + args.warmup > MAX_EVENTS:
+        parser.error(f"--events must be at least 1 and --events + --warmup at most {MAX_EVENTS}")
+    if not 1 <= args.concurrency <= 64:
+        parser.error("--concurrency must be between 1 and 64")
+    if args.rate < 0 or not 0 < args.timeout <= 3600:
+        parser.error("--rate must be >= 0 and --timeout between 0 and 3600")
+
+    with harness.source(args.commit) as code:
+        result = run(
+            code,
+            args.events,
+            args.concurrency,
+            args.rate,
+            args.timeout,
+            args.separate_worker,
+            args.warmup,
+        )
+    print(report(result))
+    for name, text in result["logs"].items():
+        print(f"\n--- end of the {name} log:\n{text}", file=sys.stderr)
+    if args.json:
+        path = harness.write_json("latency", {"machine": harness.machine(), "result": result})
+        print(f"wrote {path}")
+    return 1 if result["errors"] or result["left_in_flight"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
