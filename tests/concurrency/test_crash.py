@@ -64,6 +64,9 @@ def test_worker_killed_after_the_provider_call_is_settled_with_the_same_code(
         name="crashing",
         faults="worker.after_provider_call",
         worker_lease_seconds="1",
+        # One provider call at a time, so exactly one issuance precedes the crash (with
+        # parallel calls on PostgreSQL both may; reconciliation settles that case the same way).
+        worker_concurrency="1",
     )
     assert crashing.wait(60) == CRASHED, crashing.tail()
 
@@ -145,3 +148,42 @@ def test_worker_killed_after_the_provider_call_is_settled_with_the_same_code(
         "rewards:reward:delivered",
     ]
     assert chain.ok, chain.reason
+
+
+def test_crash_during_parallel_provider_calls_pays_each_reward_once(
+    database: Database, client: TestClient, tenant: Tenant, processes: Processes
+) -> None:
+    """Eight rewards issued side by side (PostgreSQL) when one thread's caller dies: whatever
+    the provider had issued is looked up, the rest issued again; every reward is paid once."""
+    fixed_program(client, tenant, amount="5.00")
+    reward_ids = []
+    for n in range(8):
+        posted = client.post(
+            "/api/v1/completions",
+            json=completion(f"p-{n}", learner=f"P{n}"),
+            headers=tenant.headers,
+        )
+        reward_ids.append(uuid.UUID(posted.json()["rewards"][0]["id"]))
+    crashing = processes.worker(
+        database.url,
+        name="crashing",
+        faults="worker.after_provider_call",
+        worker_lease_seconds="1",
+        worker_concurrency="8",
+    )
+    assert crashing.wait(60) == CRASHED, crashing.tail()
+    survivor = processes.worker(database.url, name="survivor", worker_lease_seconds="1")
+
+    def delivered() -> bool:
+        with database.sessionmaker() as session:
+            states = {session.get_one(Reward, reward_id).state for reward_id in reward_ids}
+        return states == {"delivered"}
+
+    eventually(delivered, timeout=30, what="every reward to be settled", watch=[survivor])
+    assert survivor.terminate() == 0, survivor.tail()
+    for reward_id in reward_ids:
+        reward, deliveries, issuances = _ledger(database, reward_id)
+        assert len(issuances) == 1, reward_id
+        assert len(deliveries) == 1, reward_id
+        assert deliveries[0].details["code"] == issuances[0].code
+        assert reward.provider_reference == f"sbx_{issuances[0].id.hex}"
