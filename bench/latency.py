@@ -68,7 +68,8 @@ def _rewards(database: Path, run: str) -> list[dict[str, Any]]:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT e.source_event_id, r.state, r.created_at, r.event_received_at,"
-            " r.delivered_at FROM rewards r JOIN completion_events e ON e.id = r.event_id"
+            " r.ready_at, r.issuing_at, r.delivered_at"
+            " FROM rewards r JOIN completion_events e ON e.id = r.event_id"
             " WHERE e.source_event_id LIKE ?",
             (f"bench-{run}-%",),
         ).fetchall()
@@ -193,6 +194,8 @@ def run(
 
     states: dict[str, int] = {}
     created, received, end_to_end = [], [], []
+    waiting: list[float] = []
+    issuing_spans: list[float] = []
     delivered_while_sending = 0
     # (seconds into the run when the reward was created, created -> delivered seconds)
     by_creation: list[tuple[float, float]] = []
@@ -209,6 +212,11 @@ def run(
         created.append(delivered - (_epoch(row["created_at"]) or delivered))
         by_creation.append(((_epoch(row["created_at"]) or first_sent) - first_sent, created[-1]))
         received.append(delivered - (_epoch(row["event_received_at"]) or delivered))
+        # Where the time went: waiting for the worker to claim it, then being issued.
+        ready, issuing = _epoch(row["ready_at"]), _epoch(row["issuing_at"])
+        if ready is not None and issuing is not None:
+            waiting.append(issuing - ready)
+            issuing_spans.append(delivered - issuing)
         end_to_end.append(delivered - sent_at[row["source_event_id"]])
     within, observed = _histogram_within(metrics, "1.0")
     return {
@@ -234,6 +242,8 @@ def run(
         "created_to_delivered_ms": harness.summary_ms(created),
         "received_to_delivered_ms": harness.summary_ms(received),
         "sent_to_delivered_ms": harness.summary_ms(end_to_end),
+        "ready_to_claimed_ms": harness.summary_ms(waiting),
+        "claimed_to_delivered_ms": harness.summary_ms(issuing_spans),
         "timeline": _timeline(by_creation, WINDOW_SECONDS),
         "delivered_within_1s": round(
             sum(1 for v in created if v <= 1.0) / len(created) if created else 0.0, 4
@@ -256,6 +266,8 @@ def report(result: dict[str, Any]) -> str:
             ("created -> delivered", "created_to_delivered_ms"),
             ("received -> delivered", "received_to_delivered_ms"),
             ("sent -> delivered", "sent_to_delivered_ms"),
+            ("  of which ready -> claimed", "ready_to_claimed_ms"),
+            ("  of which claimed -> delivered", "claimed_to_delivered_ms"),
             ("HTTP request", "request_ms"),
         )
     ]
