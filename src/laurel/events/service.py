@@ -25,7 +25,7 @@ from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore_returning
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
 from laurel.rewards import service as rewards
@@ -97,9 +97,9 @@ def ingest(
     learner = learners.observe(session, actor, data.learner)
     course = courses.observe(session, actor, data.course)
     event_id = uuid7()
-    inserted = insert_ignore(
+    event = insert_ignore_returning(
         session,
-        CompletionEvent.__table__,  # type: ignore[arg-type]
+        CompletionEvent,
         {
             "id": event_id,
             "organization_id": actor.organization_id,
@@ -119,12 +119,11 @@ def ingest(
         },
         ["organization_id", "livemode", "source", "source_event_id"],
     )
-    if not inserted:
+    if event is None:
         # Lost a race with an identical delivery: it committed first, answer as a replay.
         winner = _find(session, actor, source, data.event_id)
         assert winner is not None
         return _replay(session, winner, digest)
-    event = session.get_one(CompletionEvent, event_id)
     audit.record(
         session,
         organization_id=actor.organization_id,

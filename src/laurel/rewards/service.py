@@ -23,7 +23,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore_returning
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
@@ -200,15 +200,14 @@ def _create(
         "updated_at": now,
         "event_received_at": facts.received_at,
     }
-    inserted = insert_ignore(
+    reward = insert_ignore_returning(
         session,
-        Reward.__table__,  # type: ignore[arg-type]
+        Reward,
         values,
         ["organization_id", "livemode", "program_id", "learner_id", "course_id", "dedupe_key"],
     )
-    if not inserted:
+    if reward is None:
         return None
-    reward = session.get_one(Reward, new_id)
     audit.record(
         session,
         organization_id=facts.organization_id,
