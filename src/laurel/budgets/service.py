@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.budgets.models import Budget, BudgetReservation, ReservationState
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import field_error
+from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 
 
@@ -103,44 +104,60 @@ def reserve(
 ) -> bool:
     """Reserve money for a reward; True if reserved now or earlier, False if the budget is short.
 
-    A program without a budget row has no budget limit and always passes.
+    A program without a budget row has no budget limit and always passes. The common case
+    (first time through, money left) is one lookup, one guarded UPDATE and one INSERT.
     """
-    existing = session.scalar(
-        select(BudgetReservation).where(BudgetReservation.reward_id == reward_id)
-    )
+    existing = session.execute(
+        select(BudgetReservation.id, BudgetReservation.state).where(
+            BudgetReservation.reward_id == reward_id
+        )
+    ).first()
     if existing is not None and existing.state != ReservationState.released:
         return True
+    now = utcnow()
     budget_id = session.scalar(
-        select(Budget.id).where(
-            Budget.organization_id == organization_id, Budget.program_id == program_id
+        update(Budget)
+        .where(
+            Budget.organization_id == organization_id,
+            Budget.program_id == program_id,
+            Budget.currency == amount.currency,
+            Budget.limit_minor - Budget.reserved_minor - Budget.spent_minor >= amount.minor,
         )
+        .values(reserved_minor=Budget.reserved_minor + amount.minor, updated_at=now)
+        .returning(Budget.id)
+        .execution_options(synchronize_session=False)
     )
     if budget_id is None:
-        return True
-    result = session.execute(
-        update(Budget)
-        .where(Budget.id == budget_id, Budget.currency == amount.currency)
-        .where(Budget.limit_minor - Budget.reserved_minor - Budget.spent_minor >= amount.minor)
-        .values(reserved_minor=Budget.reserved_minor + amount.minor, updated_at=utcnow())
-        .returning(Budget.id)
-    )
-    if result.first() is None:
-        return False
+        # Either there is no budget (no limit: pass) or it is short (hold).
+        return (
+            session.scalar(
+                select(Budget.id).where(
+                    Budget.organization_id == organization_id, Budget.program_id == program_id
+                )
+            )
+            is None
+        )
     if existing is not None:
         # A retried reward reserves again through the row its first attempt released.
-        existing.state = ReservationState.reserved
-        existing.amount_minor = amount.minor
-        existing.updated_at = utcnow()
+        session.execute(
+            update(BudgetReservation)
+            .where(BudgetReservation.id == existing.id)
+            .values(state=ReservationState.reserved, amount_minor=amount.minor, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     else:
-        session.add(
-            BudgetReservation(
+        session.execute(
+            insert(BudgetReservation).values(
+                id=uuid7(),
                 organization_id=organization_id,
                 budget_id=budget_id,
                 reward_id=reward_id,
                 amount_minor=amount.minor,
+                state=ReservationState.reserved,
+                created_at=now,
+                updated_at=now,
             )
         )
-    session.flush()
     return True
 
 
