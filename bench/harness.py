@@ -321,6 +321,16 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (all cores, every process) since boot.
+
+    Less the benchmark's own processes over a run, it is what other work on the machine took:
+    the load average says a neighbour was there, this says how much it took."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> float:
     """The 1-minute load average: how busy the machine was with other work around a run."""
     return round(os.getloadavg()[0], 2)
