@@ -31,7 +31,7 @@ class Settings(BaseSettings):
         default=8,
         ge=1,
         le=64,
-        description="Provider calls one worker makes at the same time (PostgreSQL; SQLite: 1)",
+        description="Provider calls one worker makes at the same time",
     )
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_lease_seconds: float = Field(

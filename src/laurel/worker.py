@@ -72,8 +72,9 @@ class Worker:
                 limit=self.settings.worker_batch_size,
                 lease_seconds=self.settings.worker_lease_seconds,
             )
-        # SQLite has one writer: threads there only queue on its lock and crowd the API out.
-        parallel = 1 if self.database.is_sqlite else self.settings.worker_concurrency
+        # Also on SQLite: measured (bench.latency, docs/performance.md), one issuing thread
+        # loses the write lock to request threads under load and the backlog grows.
+        parallel = self.settings.worker_concurrency
         if len(claims) > 1 and parallel > 1:
             # Providers answer in hundreds of milliseconds: call them side by side. Each call
             # records its own outcome, so one slow provider holds back nothing else.

@@ -155,7 +155,7 @@ def ingest(
         score=data.score,
         occurred_at=data.occurred_at,
     )
-    decisions = rewards.decide(
+    decisions, created = rewards.decide(
         session,
         actor,
         rewards.EventFacts(
@@ -169,8 +169,6 @@ def ingest(
         ),
     )
     event.decisions = [d.to_json() for d in decisions]
-    made = [d.reward_id for d in decisions if d.reward_id is not None]
-    created = [session.get_one(Reward, rid) for rid in made]
     return Intake(event, created, replayed=False)
 
 

@@ -134,11 +134,18 @@ class EventFacts:
     subject: rules_engine.Subject
 
 
-def decide(session: Session, actor: Actor, facts: EventFacts) -> list[Decision]:
-    """Create at most one pending reward per program in force, then run each through the gates."""
+def decide(
+    session: Session, actor: Actor, facts: EventFacts
+) -> tuple[list[Decision], list[Reward]]:
+    """Create at most one pending reward per program in force, then run each through the gates.
+
+    Returns the decisions and the rewards made, in hand: the session holds them only weakly,
+    so reading them back by id would cost a query each.
+    """
     programs_set = programs.snapshot(session, facts.organization_id)
     keys = {p.id: p.key for p in programs_set.programs}
     decisions: list[Decision] = []
+    made: list[Reward] = []
     for version, rules in programs_set.at(facts.subject.occurred_at):
         key = keys[version.program_id]
         why_not = rules_engine.eligibility_failure(version.eligibility, facts.subject)
@@ -162,7 +169,8 @@ def decide(session: Session, actor: Actor, facts: EventFacts) -> list[Decision]:
             continue
         decisions.append(Decision(version.program_id, key, "rewarded", None, reward.id))
         run_gates(session, reward, actor=actor.name)
-    return decisions
+        made.append(reward)
+    return decisions, made
 
 
 def _create(
