@@ -20,8 +20,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from laurel.config import Settings
-
 READONLY = "laurel.readonly"
 
 
@@ -143,7 +141,3 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get("laurel_readonly")
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
-
-
-def database_from_settings(settings: Settings) -> Database:
-    return Database(settings.database_url)

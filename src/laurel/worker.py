@@ -33,6 +33,12 @@ from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 log = logging.getLogger("laurel.worker")
 
 
+def _provider_for(item: delivery.Claim) -> str:
+    # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
+    # test event can ever reach a real provider, whatever its row says.
+    return item.provider if item.order.livemode else "sandbox"
+
+
 def default_providers(database: Database) -> ProviderRegistry:
     registry = ProviderRegistry()
     registry.add(SandboxProvider(database))
@@ -89,7 +95,7 @@ class Worker:
         return handled + len(claims)
 
     def _issue(self, item: delivery.Claim) -> None:
-        name = item.provider if item.order.livemode else "sandbox"
+        name = _provider_for(item)
         try:
             provider = self.providers.get(name)
             issued = provider.issue(item.order)
@@ -159,7 +165,7 @@ class Worker:
                 lease_seconds=self.settings.worker_lease_seconds,
             )
         for item in abandoned:
-            name = item.provider if item.order.livemode else "sandbox"
+            name = _provider_for(item)
             try:
                 found = self.providers.get(name).lookup(item.order.idempotency_key)
             except Exception as exc:  # a provider bug must not stop the other settlements

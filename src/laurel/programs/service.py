@@ -235,19 +235,6 @@ def list_versions(session: Session, actor: Actor, program_id: uuid.UUID) -> list
     )
 
 
-def versions_by_id(
-    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, ProgramVersion]:
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(ProgramVersion).where(
-            ProgramVersion.organization_id == organization_id, ProgramVersion.id.in_(ids)
-        )
-    )
-    return {row.id: row for row in rows}
-
-
 def approval_threshold(
     session: Session, organization_id: uuid.UUID, version_id: uuid.UUID
 ) -> int | None:

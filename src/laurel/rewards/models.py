@@ -24,11 +24,6 @@ class RewardState(StrEnum):
     failed = "failed"
 
 
-TERMINAL_STATES = frozenset(
-    {RewardState.redeemed, RewardState.expired, RewardState.cancelled, RewardState.failed}
-)
-
-
 class Reward(TenantMixin, Base):
     __tablename__ = "rewards"
     __table_args__ = (
