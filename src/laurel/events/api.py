@@ -88,49 +88,43 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
     others in the batch are refused. One transaction stores them all."""
     if not body.events:
         raise field_error("events", "send at least one event")
-    results: list[BatchItemOut] = []
+    results: dict[int, BatchItemOut] = {}
+    valid: list[tuple[int, CompletionIn]] = []
+    for index, raw in enumerate(body.events):
+        try:
+            valid.append((index, CompletionIn.model_validate(raw)))
+        except ValidationError as exc:
+            EVENTS_REJECTED.labels("validation_error").inc()
+            results[index] = BatchItemOut(
+                index=index,
+                status=422,
+                error="validation_error",
+                detail=describe_errors(exc.errors(), prefix=f"events[{index}]"),
+            )
     intakes: list[service.Intake] = []
     with unit_of_work(db) as session:
-        for index, raw in enumerate(body.events):
-            try:
-                item = CompletionIn.model_validate(raw)
-            except ValidationError as exc:
-                EVENTS_REJECTED.labels("validation_error").inc()
-                results.append(
-                    BatchItemOut(
-                        index=index,
-                        status=422,
-                        error="validation_error",
-                        detail=describe_errors(exc.errors(), prefix=f"events[{index}]"),
-                    )
-                )
-                continue
-            try:
-                intake = service.ingest_isolated(session, actor, item)
-            except AppError as exc:
-                EVENTS_REJECTED.labels(exc.code).inc()
-                results.append(
-                    BatchItemOut(
-                        index=index,
-                        status=exc.status,
-                        error=exc.code,
-                        detail=_within(exc.detail, index),
-                    )
-                )
-                continue
-            intakes.append(intake)
-            results.append(
-                BatchItemOut(
-                    index=index, status=200 if intake.replayed else 202, event=event_out(intake)
-                )
+        answers = service.ingest_many(session, actor, [item for _, item in valid])
+    for (index, _), answer in zip(valid, answers, strict=True):
+        if isinstance(answer, AppError):
+            EVENTS_REJECTED.labels(answer.code).inc()
+            results[index] = BatchItemOut(
+                index=index,
+                status=answer.status,
+                error=answer.code,
+                detail=_within(answer.detail, index),
             )
+            continue
+        intakes.append(answer)
+        results[index] = BatchItemOut(
+            index=index, status=200 if answer.replayed else 202, event=event_out(answer)
+        )
     for intake in intakes:
         _count(intake)
     return BatchOut(
-        accepted=sum(1 for r in results if r.status == 202),
-        replayed=sum(1 for r in results if r.status == 200),
-        rejected=sum(1 for r in results if r.status >= 400),
-        results=results,
+        accepted=sum(1 for r in results.values() if r.status == 202),
+        replayed=sum(1 for r in results.values() if r.status == 200),
+        rejected=sum(1 for r in results.values() if r.status >= 400),
+        results=[results[index] for index in range(len(body.events))],
     )
 
 

@@ -9,6 +9,7 @@ racing each other store one event and pay one reward.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from laurel.events.schemas import CompletionIn
 from laurel.kit.actor import Actor
 from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import Conflict, NotFound, field_error
+from laurel.kit.errors import AppError, Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.sql import insert_ignore_returning
 from laurel.learners import service as learners
@@ -186,18 +187,48 @@ def get(session: Session, actor: Actor, event_id: uuid.UUID) -> Intake:
     return Intake(event, found[event.id], replayed=False)
 
 
-def ingest_isolated(session: Session, actor: Actor, data: CompletionIn) -> Intake:
+def ingest_isolated(
+    session: Session,
+    actor: Actor,
+    data: CompletionIn,
+    *,
+    source: str = API_SOURCE,
+    payload: dict[str, Any] | None = None,
+) -> Intake:
     """``ingest`` inside a savepoint: a refused event leaves no trace in a shared transaction."""
     position = audit.mark(session)
     savepoint = session.begin_nested()
     try:
-        intake = ingest(session, actor, data)
+        intake = ingest(session, actor, data, source=source, payload=payload)
     except BaseException:
         savepoint.rollback()
         audit.rollback_to(session, position)
         raise
     savepoint.commit()
     return intake
+
+
+def ingest_many(
+    session: Session,
+    actor: Actor,
+    items: Sequence[CompletionIn],
+    *,
+    source: str = API_SOURCE,
+    payloads: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Intake | AppError]:
+    """Store many completions in one transaction, each answered on its own.
+
+    Every connector and importer hands its events here: an item that is refused (a conflicting
+    id, a time in the future) leaves no trace and does not stop the others.
+    """
+    answers: list[Intake | AppError] = []
+    for index, item in enumerate(items):
+        payload = payloads[index] if payloads is not None else None
+        try:
+            answers.append(ingest_isolated(session, actor, item, source=source, payload=payload))
+        except AppError as exc:
+            answers.append(exc)
+    return answers
 
 
 def has_history(

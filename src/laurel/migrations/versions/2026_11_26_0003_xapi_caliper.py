@@ -1,0 +1,24 @@
+"""xAPI statements and Caliper events
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26 03:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Reserved in the chain so parallel work lands in a fixed order; filled in by that work.
+    pass
+
+
+def downgrade() -> None:
+    pass
