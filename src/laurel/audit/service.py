@@ -16,9 +16,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from json.encoder import encode_basestring as _string
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit.models import AuditEntry, AuditHead
@@ -27,6 +29,8 @@ from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 
 GENESIS = "0" * 64
+# Core, not the ORM's bulk insert: thousands of entries per batch of events.
+_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
 _PENDING = "laurel.audit.pending"
 
 
@@ -38,7 +42,27 @@ class PendingEntry:
     target_type: str
     target_id: str
     details: dict[str, Any]
+    details_json: str
+    """``details`` in canonical form: what the hash covers."""
     created_at: datetime
+
+
+def _canonical(details: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The details as the column will store them, and their canonical text.
+
+    Details made only of JSON types are kept as given; anything else (a UUID, a datetime) is
+    turned into its string form now, so the hash covers exactly what the column stores.
+    """
+    foreign: list[object] = []
+
+    def default(value: object) -> str:
+        foreign.append(value)
+        return str(value)
+
+    text = json.dumps(
+        details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default
+    )
+    return (json.loads(text) if foreign else details), text
 
 
 def record(
@@ -53,6 +77,7 @@ def record(
 ) -> None:
     """Queue an entry (``action`` is ``domain:subject:verb``); it is written at commit."""
     pending: list[PendingEntry] = session.info.setdefault(_PENDING, [])
+    stored, text = _canonical(details or {})
     pending.append(
         PendingEntry(
             organization_id=organization_id,
@@ -60,8 +85,8 @@ def record(
             action=action,
             target_type=target_type,
             target_id=str(target_id),
-            # Round-trip through JSON now so the hash covers exactly what the column stores.
-            details=json.loads(canonical_json(details or {})),
+            details=stored,
+            details_json=text,
             created_at=utcnow(),
         )
     )
@@ -88,28 +113,75 @@ def entry_hash(
     details: dict[str, Any],
     created_at: datetime,
 ) -> str:
-    body = canonical_json(
-        {
-            "organization_id": str(organization_id),
-            "seq": seq,
-            "actor": actor,
-            "action": action,
-            "target_type": target_type,
-            "target_id": target_id,
-            "details": details,
-            "created_at": created_at.isoformat(timespec="microseconds"),
-        }
+    """SHA-256 over the previous hash and the canonical JSON of the entry's content."""
+    return chain_hash(
+        prev_hash,
+        _body(
+            organization_id,
+            seq,
+            actor,
+            action,
+            target_type,
+            target_id,
+            canonical_json(details),
+            created_at,
+        ),
     )
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
     return sha256_hex(prev_hash + body)
 
 
-def _lock_head(session: Session, organization_id: uuid.UUID) -> AuditHead:
-    head = session.scalars(
-        select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update()
-    ).one_or_none()
+def _body(
+    organization_id: uuid.UUID,
+    seq: int,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details_json: str,
+    created_at: datetime,
+) -> str:
+    """``canonical_json`` of the entry's content, assembled around details already in canonical
+    form (keys in sorted order) so they are not encoded twice."""
+    return (
+        f'{{"action":{_string(action)},"actor":{_string(actor)},'
+        f'"created_at":"{created_at.isoformat(timespec="microseconds")}",'
+        f'"details":{details_json},"organization_id":"{organization_id}",'
+        f'"seq":{seq},"target_id":{_string(target_id)},"target_type":{_string(target_type)}}}'
+    )
+
+
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+
+
+# Built once: these run in every transaction that changes anything.
+@cache
+def _head_lock_sql() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return (
+        select(_HEAD.c.seq, _HEAD.c.hash)
+        .where(_HEAD.c.organization_id == bindparam("_org"))
+        .with_for_update()
+    )
+
+
+@cache
+def _move_head() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return (
+        update(_HEAD)
+        .where(_HEAD.c.organization_id == bindparam("_org"))
+        .values(seq=bindparam("_seq"), hash=bindparam("_hash"))
+    )
+
+
+def _lock_head(session: Session, organization_id: uuid.UUID) -> tuple[int, str]:
+    head = session.execute(_head_lock_sql(), {"_org": organization_id}).first()
     if head is None:
         raise RuntimeError(f"organization {organization_id} has no audit chain head")
-    return head
+    return head[0], head[1]
 
 
 def _flush_pending(session: Session) -> None:
@@ -123,21 +195,22 @@ def _flush_pending(session: Session) -> None:
         by_org.setdefault(item.organization_id, []).append(item)
     # A fixed lock order across organizations: two transactions never wait on each other.
     for organization_id in sorted(by_org):
-        head = _lock_head(session, organization_id)
-        seq, prev = head.seq, head.hash
+        seq, prev = _lock_head(session, organization_id)
         rows = []
         for item in by_org[organization_id]:
             seq += 1
-            digest = entry_hash(
-                prev_hash=prev,
-                organization_id=organization_id,
-                seq=seq,
-                actor=item.actor,
-                action=item.action,
-                target_type=item.target_type,
-                target_id=item.target_id,
-                details=item.details,
-                created_at=item.created_at,
+            digest = chain_hash(
+                prev,
+                _body(
+                    organization_id,
+                    seq,
+                    item.actor,
+                    item.action,
+                    item.target_type,
+                    item.target_id,
+                    item.details_json,
+                    item.created_at,
+                ),
             )
             rows.append(
                 {
@@ -155,9 +228,8 @@ def _flush_pending(session: Session) -> None:
                 }
             )
             prev = digest
-        session.execute(insert(AuditEntry), rows)
-        head.seq, head.hash = seq, prev
-    session.flush()
+        session.execute(insert(_TABLE), rows)
+        session.execute(_move_head(), {"_org": organization_id, "_seq": seq, "_hash": prev})
 
 
 @event.listens_for(Session, "before_commit")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
@@ -18,20 +20,30 @@ class BudgetGate:
     commits_money = True
 
     def check(self, session: Session, reward: Reward) -> GateResult:
-        if not reward.livemode:
-            return GateResult.ok()  # test mode never touches budgets
-        reserved = budgets.reserve(
+        return self.check_many(session, [reward])[0]
+
+    def check_many(self, session: Session, rewards: Sequence[Reward]) -> list[GateResult]:
+        live = [r for r in rewards if r.livemode]  # test mode never touches budgets
+        reserved = budgets.reserve_many(
             session,
-            organization_id=reward.organization_id,
-            program_id=reward.program_id,
-            reward_id=reward.id,
-            amount=Money(reward.amount_minor, reward.currency),
+            [
+                budgets.Claim(
+                    organization_id=r.organization_id,
+                    program_id=r.program_id,
+                    reward_id=r.id,
+                    amount=Money(r.amount_minor, r.currency),
+                )
+                for r in live
+            ],
         )
-        if reserved:
-            return GateResult.ok()
-        return GateResult(
-            Verdict.hold, BUDGET_EXHAUSTED, "the program's budget does not cover this reward"
-        )
+        return [
+            GateResult.ok()
+            if not r.livemode or r.id in reserved
+            else GateResult(
+                Verdict.hold, BUDGET_EXHAUSTED, "the program's budget does not cover this reward"
+            )
+            for r in rewards
+        ]
 
 
 register(BudgetGate())

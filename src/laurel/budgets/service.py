@@ -8,9 +8,12 @@ Reservations are unique per reward, so retried gates never reserve twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -19,6 +22,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
+from laurel.kit.observe import chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,79 @@ def views(
     return {b.program_id: _view(b) for b in rows}
 
 
+_BUDGETS: Table = Budget.__table__  # type: ignore[assignment]
+_RESERVATION_ROWS: Table = BudgetReservation.__table__  # type: ignore[assignment]
+
+
+# Built once with parameters: building a statement costs more than running it on SQLite.
+@cache
+def _reservations() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return select(
+        _RESERVATION_ROWS.c.reward_id, _RESERVATION_ROWS.c.id, _RESERVATION_ROWS.c.state
+    ).where(_RESERVATION_ROWS.c.reward_id.in_(bindparam("_ids", expanding=True)))
+
+
+@cache
+def _lock_budgets() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return (
+        select(
+            _BUDGETS.c.id,
+            _BUDGETS.c.program_id,
+            _BUDGETS.c.currency,
+            _BUDGETS.c.limit_minor,
+            _BUDGETS.c.reserved_minor,
+            _BUDGETS.c.spent_minor,
+        )
+        .where(
+            _BUDGETS.c.organization_id == bindparam("_org"),
+            _BUDGETS.c.program_id.in_(bindparam("_programs", expanding=True)),
+        )
+        .order_by(_BUDGETS.c.id)
+        .with_for_update()
+    )
+
+
+# Guarded even under the row lock: money is never overspent, whatever happened in between.
+@cache
+def _reserve() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return (
+        update(_BUDGETS)
+        .where(
+            _BUDGETS.c.id == bindparam("_id"),
+            _BUDGETS.c.limit_minor - _BUDGETS.c.reserved_minor - _BUDGETS.c.spent_minor
+            >= bindparam("_total"),
+        )
+        .values(
+            reserved_minor=_BUDGETS.c.reserved_minor + bindparam("_total"),
+            updated_at=bindparam("_now"),
+        )
+        .returning(_BUDGETS.c.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    id: uuid.UUID
+    program_id: uuid.UUID
+    currency: str
+    limit_minor: int
+    reserved_minor: int
+    spent_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A reward asking its program's budget for money."""
+
+    organization_id: uuid.UUID
+    program_id: uuid.UUID
+    reward_id: uuid.UUID
+    amount: Money
+
+
 def reserve(
     session: Session,
     *,
@@ -102,63 +179,93 @@ def reserve(
     reward_id: uuid.UUID,
     amount: Money,
 ) -> bool:
-    """Reserve money for a reward; True if reserved now or earlier, False if the budget is short.
+    """Reserve money for a reward; True if reserved now or earlier, False if the budget is short."""
+    claim = Claim(organization_id, program_id, reward_id, amount)
+    return reward_id in reserve_many(session, [claim])
 
-    A program without a budget row has no budget limit and always passes. The common case
-    (first time through, money left) is one lookup, one guarded UPDATE and one INSERT.
+
+def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
+    """Reserve money for rewards in order, as if one after the other; answers the reward ids
+    that hold a reservation now (made now or earlier). A program without a budget row has no
+    limit and its rewards always pass; a reward that does not fit gets nothing, and a later,
+    smaller one may still fit.
+
+    The budgets are read under a row lock (PostgreSQL; SQLite serialises writers anyway), so
+    the sums decided here are the sums written: one guarded UPDATE per budget, one INSERT for
+    all the reservations.
     """
-    existing = session.execute(
-        select(BudgetReservation.id, BudgetReservation.state).where(
-            BudgetReservation.reward_id == reward_id
-        )
-    ).first()
-    if existing is not None and existing.state != ReservationState.released:
-        return True
+    if not claims:
+        return set()
+    existing: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    for part in chunks([c.reward_id for c in claims]):
+        for row in session.execute(_reservations(), {"_ids": part}):
+            existing[row[0]] = (row[1], row[2])
+    granted = {r for r, (_, state) in existing.items() if state != ReservationState.released}
+    todo = [c for c in claims if c.reward_id not in granted]
+    if not todo:
+        return granted
+    by_program: dict[tuple[uuid.UUID, uuid.UUID], _Budget] = {}
+    for organization_id in sorted({c.organization_id for c in todo}):
+        program_ids = sorted({c.program_id for c in todo if c.organization_id == organization_id})
+        params = {"_org": organization_id, "_programs": program_ids}
+        for row in session.execute(_lock_budgets(), params):
+            budget = _Budget(*row)
+            by_program[(organization_id, budget.program_id)] = budget
+    taken: dict[uuid.UUID, list[Claim]] = {}
+    totals: dict[uuid.UUID, int] = {}
+    for claim in todo:
+        found = by_program.get((claim.organization_id, claim.program_id))
+        if found is None:
+            granted.add(claim.reward_id)
+            continue
+        budget = found
+        if budget.currency != claim.amount.currency:
+            continue
+        left = budget.limit_minor - budget.reserved_minor - budget.spent_minor
+        if claim.amount.minor <= left - totals.get(budget.id, 0):
+            totals[budget.id] = totals.get(budget.id, 0) + claim.amount.minor
+            taken.setdefault(budget.id, []).append(claim)
     now = utcnow()
-    budget_id = session.scalar(
-        update(Budget)
-        .where(
-            Budget.organization_id == organization_id,
-            Budget.program_id == program_id,
-            Budget.currency == amount.currency,
-            Budget.limit_minor - Budget.reserved_minor - Budget.spent_minor >= amount.minor,
-        )
-        .values(reserved_minor=Budget.reserved_minor + amount.minor, updated_at=now)
-        .returning(Budget.id)
-        .execution_options(synchronize_session=False)
-    )
-    if budget_id is None:
-        # Either there is no budget (no limit: pass) or it is short (hold).
-        return (
-            session.scalar(
-                select(Budget.id).where(
-                    Budget.organization_id == organization_id, Budget.program_id == program_id
+    inserts: list[dict[str, object]] = []
+    renewals: list[dict[str, object]] = []
+    for budget_id, claimed in taken.items():
+        total = totals[budget_id]
+        moved = session.scalar(_reserve(), {"_id": budget_id, "_total": total, "_now": now})
+        if moved is None:  # cannot happen under the row lock; hold rather than overspend
+            continue
+        for claim in claimed:
+            granted.add(claim.reward_id)
+            if claim.reward_id in existing:
+                # A retried reward reserves again through the row its first attempt released.
+                renewals.append(
+                    {"_id": existing[claim.reward_id][0], "_amount": claim.amount.minor}
                 )
-            )
-            is None
-        )
-    if existing is not None:
-        # A retried reward reserves again through the row its first attempt released.
+            else:
+                inserts.append(
+                    {
+                        "id": uuid7(),
+                        "organization_id": claim.organization_id,
+                        "budget_id": budget_id,
+                        "reward_id": claim.reward_id,
+                        "amount_minor": claim.amount.minor,
+                        "state": ReservationState.reserved,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+    if inserts:
+        session.execute(insert(_RESERVATION_ROWS), inserts)
+    if renewals:
+        table = _RESERVATION_ROWS
         session.execute(
-            update(BudgetReservation)
-            .where(BudgetReservation.id == existing.id)
-            .values(state=ReservationState.reserved, amount_minor=amount.minor, updated_at=now)
-            .execution_options(synchronize_session=False)
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(
+                state=ReservationState.reserved, amount_minor=bindparam("_amount"), updated_at=now
+            ),
+            renewals,
         )
-    else:
-        session.execute(
-            insert(BudgetReservation).values(
-                id=uuid7(),
-                organization_id=organization_id,
-                budget_id=budget_id,
-                reward_id=reward_id,
-                amount_minor=amount.minor,
-                state=ReservationState.reserved,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return True
+    return granted
 
 
 def _settle(session: Session, reward_id: uuid.UUID, to: ReservationState) -> None:

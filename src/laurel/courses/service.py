@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,9 @@ from laurel.courses.schemas import CourseCreate, CourseFields, CourseRef
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
+from laurel.kit.observe import ObservedMany
 from laurel.kit.observe import observe as observe_row
+from laurel.kit.observe import observe_many as observe_rows
 from laurel.kit.pagination import Page, paginate
 
 
@@ -54,6 +57,41 @@ def observe(session: Session, actor: Actor, ref: CourseRef) -> Course:
     elif seen.changed:
         _record(session, actor, seen.row, "update", {"changed": seen.changed, "from": "event"})
     return seen.row
+
+
+OBSERVED = ("title", "type", "duration_minutes", "importance", "tags")
+
+
+def observe_many(session: Session, actor: Actor, refs: Sequence[CourseRef]) -> ObservedMany:
+    """The courses a batch of events names, in a constant number of statements."""
+    items = []
+    for ref in refs:
+        changes = {k: v for k, v in ref.model_dump(exclude_unset=True).items() if v is not None}
+        changes.pop("external_id", None)
+        items.append((ref.external_id, changes))
+    seen = observe_rows(
+        session,
+        Course.__table__,  # type: ignore[arg-type]
+        organization_id=actor.organization_id,
+        livemode=actor.livemode,
+        items=items,
+        defaults={"title": "", "type": CourseType.elective, "tags": []},
+        columns=OBSERVED,
+    )
+    for external_id, row in seen.rows.items():
+        if row.created or row.changed:
+            audit.record(
+                session,
+                organization_id=actor.organization_id,
+                actor=actor.name,
+                action=f"courses:course:{'create' if row.created else 'update'}",
+                target_type="course",
+                target_id=row.id,
+                details={"external_id": external_id, "from": "event"}
+                if row.created
+                else {"changed": sorted(row.changed), "from": "event"},
+            )
+    return seen
 
 
 def create(session: Session, actor: Actor, data: CourseCreate) -> Course:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
 from laurel.events import service
+from laurel.events.models import Outcome
 from laurel.events.schemas import (
     MAX_BATCH,
     BatchIn,
@@ -17,7 +18,15 @@ from laurel.events.schemas import (
     EventOut,
 )
 from laurel.kit.errors import AppError, field_error
-from laurel.kit.http import DatabaseDep, EventWriter, Reader, errors, read_only, unit_of_work
+from laurel.kit.http import (
+    DatabaseDep,
+    EventWriter,
+    Reader,
+    errors,
+    json_response,
+    read_only,
+    unit_of_work,
+)
 from laurel.kit.validation import describe_errors
 from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
 from laurel.rewards.schemas import RewardSummary
@@ -26,13 +35,15 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
 def event_out(intake: service.Intake) -> EventOut:
+    """The answer for one event, built without re-validating what was just stored (the batch
+    endpoint builds a thousand of these per request)."""
     e = intake.event
-    return EventOut(
+    return EventOut.model_construct(
         id=e.id,
         event_id=e.source_event_id,
         source=e.source,
         livemode=e.livemode,
-        outcome=e.outcome,
+        outcome=Outcome(e.outcome),
         score=e.score,
         occurred_at=e.occurred_at,
         received_at=e.received_at,
@@ -40,7 +51,16 @@ def event_out(intake: service.Intake) -> EventOut:
         course_id=e.course_id,
         replayed=intake.replayed,
         rewards=[RewardSummary.of(r) for r in intake.rewards],
-        decisions=[Decision(**d) for d in e.decisions],
+        decisions=[
+            Decision.model_construct(
+                program_id=d.program_id,
+                program_key=d.program_key,
+                result=d.result,
+                reason=d.reason,
+                reward_id=d.reward_id,
+            )
+            for d in intake.decisions
+        ],
     )
 
 
@@ -60,9 +80,7 @@ def _count(intake: service.Intake) -> None:
     },
     summary="Send one learning event",
 )
-def post_completion(
-    body: CompletionIn, actor: EventWriter, db: DatabaseDep, response: Response
-) -> EventOut:
+def post_completion(body: CompletionIn, actor: EventWriter, db: DatabaseDep) -> Response:
     """Stores the event and decides its rewards in one transaction.
 
     202 with the stored event and the rewards it produced; 200 with the same answer when the
@@ -72,9 +90,7 @@ def post_completion(
         intake = service.ingest(session, actor, body)
         out = event_out(intake)
     _count(intake)
-    if intake.replayed:
-        response.status_code = status.HTTP_200_OK
-    return out
+    return json_response(out, status.HTTP_200_OK if intake.replayed else status.HTTP_202_ACCEPTED)
 
 
 @router.post(
@@ -83,7 +99,7 @@ def post_completion(
     responses=errors(401, 403, 422),
     summary=f"Send up to {MAX_BATCH} learning events",
 )
-def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -> BatchOut:
+def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -> Response:
     """Each event is validated and answered on its own; the valid ones are kept even when
     others in the batch are refused. One transaction stores them all."""
     if not body.events:
@@ -120,12 +136,13 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
         )
     for intake in intakes:
         _count(intake)
-    return BatchOut(
+    out = BatchOut.model_construct(
         accepted=sum(1 for r in results.values() if r.status == 202),
         replayed=sum(1 for r in results.values() if r.status == 200),
         rejected=sum(1 for r in results.values() if r.status >= 400),
         results=[results[index] for index in range(len(body.events))],
     )
+    return json_response(out)
 
 
 def _within(detail: Any, index: int) -> Any:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -26,15 +27,34 @@ from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
-from laurel.kit.sql import insert_ignore_returning
+from laurel.kit.observe import chunks
+from laurel.kit.orm import from_row
+from laurel.kit.sql import insert_ignore_statement
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward
+from laurel.rewards.service import Decision as ProgramDecision
 
 API_SOURCE = "api"
 # Completion times a little ahead of our clock are drift; further ahead they are wrong.
 _FUTURE_TOLERANCE = timedelta(minutes=5)
+_EVENTS: Table = CompletionEvent.__table__  # type: ignore[assignment]
+
+
+# Built once with parameters: building a statement costs more than running it on SQLite.
+@cache
+def _stored_sql() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return select(_EVENTS.c.source_event_id, _EVENTS.c.id, _EVENTS.c.body_hash).where(
+        _EVENTS.c.organization_id == bindparam("_org"),
+        _EVENTS.c.livemode == bindparam("_live"),
+        _EVENTS.c.source == bindparam("_source"),
+        _EVENTS.c.source_event_id.in_(bindparam("_ids", expanding=True)),
+    )
+
+
+_NATURAL_KEY = ("organization_id", "livemode", "source", "source_event_id")
 
 
 class EventNotFound(NotFound):
@@ -50,33 +70,35 @@ class Intake:
     event: CompletionEvent
     rewards: list[Reward]
     replayed: bool
+    decisions: list[ProgramDecision]
+    """What each program in force decided about the event (also stored on the event)."""
 
 
 def body_hash(data: CompletionIn) -> str:
     return sha256_hex(canonical_json(data.model_dump(mode="json", exclude_unset=True)))
 
 
-def _find(
-    session: Session, actor: Actor, source: str, source_event_id: str
-) -> CompletionEvent | None:
-    return session.scalar(
-        select(CompletionEvent).where(
-            CompletionEvent.organization_id == actor.organization_id,
-            CompletionEvent.livemode == actor.livemode,
-            CompletionEvent.source == source,
-            CompletionEvent.source_event_id == source_event_id,
-        )
+def _stored(
+    session: Session, actor: Actor, source: str, source_event_ids: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """Events already stored under these source ids: source id -> (id, body hash)."""
+    found: dict[str, tuple[uuid.UUID, str]] = {}
+    for part in chunks(list(dict.fromkeys(source_event_ids))):
+        params = {"_org": actor.organization_id, "_live": actor.livemode, "_source": source}
+        for row in session.execute(_stored_sql(), params | {"_ids": part}):
+            found[row[0]] = (row[1], row[2])
+    return found
+
+
+def _decisions(event: CompletionEvent) -> list[ProgramDecision]:
+    return [ProgramDecision.from_json(d) for d in event.decisions]
+
+
+def _conflict(source_event_id: str, event_id: uuid.UUID) -> EventIdConflict:
+    return EventIdConflict(
+        f"event_id {source_event_id!r} was already used for a different event "
+        f"({event_id}); send a new event_id for a new event"
     )
-
-
-def _replay(session: Session, event: CompletionEvent, digest: str) -> Intake:
-    if event.body_hash != digest:
-        raise EventIdConflict(
-            f"event_id {event.source_event_id!r} was already used for a different event "
-            f"({event.id}); send a new event_id for a new event"
-        )
-    found = rewards.for_events(session, event.organization_id, [event.id])
-    return Intake(event, found[event.id], replayed=True)
 
 
 def ingest(
@@ -88,89 +110,207 @@ def ingest(
     payload: dict[str, Any] | None = None,
 ) -> Intake:
     """Store one completion and decide its rewards. Raises EventIdConflict on a reused id."""
+    answer = ingest_many(
+        session, actor, [data], source=source, payloads=None if payload is None else [payload]
+    )[0]
+    if isinstance(answer, AppError):
+        raise answer
+    return answer
+
+
+def ingest_many(
+    session: Session,
+    actor: Actor,
+    items: Sequence[CompletionIn],
+    *,
+    source: str = API_SOURCE,
+    payloads: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Intake | AppError]:
+    """Store completions and decide their rewards in one transaction, each answered on its own.
+
+    Every connector and importer hands its events here. An item that is refused (a reused id
+    with another body, a time in the future) writes nothing and does not stop the others; an
+    id repeated inside the batch is answered like a repeat sent later. The work is set-based:
+    a constant number of statements per batch (one per table touched, per chunk of 500), so a
+    batch of 1,000 costs little more than a handful of single events.
+    """
     now = utcnow()
-    if data.occurred_at > now + _FUTURE_TOLERANCE:
-        raise field_error("occurred_at", "is in the future")
-    digest = body_hash(data)
-    existing = _find(session, actor, source, data.event_id)
-    if existing is not None:
-        return _replay(session, existing, digest)
-    learner = learners.observe(session, actor, data.learner)
-    course = courses.observe(session, actor, data.course)
-    event_id = uuid7()
-    event = insert_ignore_returning(
+    answers: list[Intake | AppError | None] = [None] * len(items)
+    digests = [body_hash(item) for item in items]
+    leaders: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.occurred_at > now + _FUTURE_TOLERANCE:
+            answers[index] = field_error("occurred_at", "is in the future")
+        elif item.event_id not in leaders:
+            leaders[item.event_id] = index
+    stored = _stored(session, actor, source, list(leaders))
+    new = [i for i in leaders.values() if items[i].event_id not in stored]
+    made, lost = _store_new(session, actor, items, new, digests, payloads, source, now)
+    for index, intake in made.items():
+        answers[index] = intake
+    if lost:
+        # Identical deliveries raced and another transaction stored these first (PostgreSQL).
+        stored.update(_stored(session, actor, source, [items[i].event_id for i in lost]))
+    # Every item still unanswered names an event that exists: a replay or a conflict.
+    waiting = [i for i, answer in enumerate(answers) if answer is None]
+    mine = {intake.event.source_event_id: intake for intake in made.values()}
+    theirs = _load(
         session,
-        CompletionEvent,
-        {
-            "id": event_id,
+        actor,
+        {stored[items[i].event_id][0] for i in waiting if items[i].event_id not in mine},
+    )
+    for index in waiting:
+        source_id = items[index].event_id
+        known = mine.get(source_id) or theirs[stored[source_id][0]]
+        if known.event.body_hash != digests[index]:
+            answers[index] = _conflict(source_id, known.event.id)
+        else:
+            answers[index] = Intake(known.event, known.rewards, True, known.decisions)
+    return [answer for answer in answers if answer is not None]
+
+
+def _load(session: Session, actor: Actor, ids: set[uuid.UUID]) -> dict[uuid.UUID, Intake]:
+    """Stored events with their rewards, to answer repeats."""
+    if not ids:
+        return {}
+    events: list[CompletionEvent] = []
+    for part in chunks(sorted(ids)):
+        events.extend(
+            session.scalars(
+                select(CompletionEvent).where(
+                    CompletionEvent.organization_id == actor.organization_id,
+                    CompletionEvent.id.in_(part),
+                )
+            )
+        )
+    found = rewards.for_events(session, actor.organization_id, [e.id for e in events])
+    return {e.id: Intake(e, found[e.id], True, _decisions(e)) for e in events}
+
+
+def _facts(
+    actor: Actor,
+    row: dict[str, Any],
+    item: CompletionIn,
+    learner: dict[str, Any],
+    course: dict[str, Any],
+) -> rewards.EventFacts:
+    return rewards.EventFacts(
+        event_id=row["id"],
+        organization_id=actor.organization_id,
+        livemode=actor.livemode,
+        learner_id=row["learner_id"],
+        course_id=row["course_id"],
+        received_at=row["received_at"],
+        subject=Subject(
+            classification=learner["classification"],
+            department=learner.get("department"),
+            country=learner.get("country"),
+            course_external_id=item.course.external_id,
+            course_type=course["type"],
+            course_tags=tuple(course.get("tags") or ()),
+            course_importance=course.get("importance"),
+            course_duration_minutes=course.get("duration_minutes"),
+            outcome=Outcome(item.outcome),
+            score=item.score,
+            occurred_at=item.occurred_at,
+        ),
+    )
+
+
+def _store_new(
+    session: Session,
+    actor: Actor,
+    items: Sequence[CompletionIn],
+    new: list[int],
+    digests: list[str],
+    payloads: Sequence[dict[str, Any] | None] | None,
+    source: str,
+    now: datetime,
+) -> tuple[dict[int, Intake], list[int]]:
+    """Store the events not seen before and create their rewards. Answers the intakes by item
+    index, and the items that another transaction stored first."""
+    if not new:
+        return {}, []
+    people = learners.observe_many(session, actor, [items[i].learner for i in new])
+    places = courses.observe_many(session, actor, [items[i].course for i in new])
+    rows: list[dict[str, Any]] = []
+    facts: list[rewards.EventFacts] = []
+    payable: list[int] = []
+    for position, index in enumerate(new):
+        item = items[index]
+        payload = payloads[index] if payloads is not None else None
+        row: dict[str, Any] = {
+            "id": uuid7(),
             "organization_id": actor.organization_id,
             "livemode": actor.livemode,
             "source": source,
-            "source_event_id": data.event_id,
-            "body_hash": digest,
-            "learner_id": learner.id,
-            "course_id": course.id,
-            "outcome": data.outcome,
-            "score": data.score,
-            "occurred_at": data.occurred_at,
+            "source_event_id": item.event_id,
+            "body_hash": digests[index],
+            "learner_id": people.rows[item.learner.external_id].id,
+            "course_id": places.rows[item.course.external_id].id,
+            "outcome": item.outcome,
+            "score": item.score,
+            "occurred_at": item.occurred_at,
             "received_at": now,
-            "payload": payload if payload is not None else data.model_dump(mode="json"),
+            "payload": payload if payload is not None else item.model_dump(mode="json"),
             "decisions": [],
             "created_at": now,
-        },
-        ["organization_id", "livemode", "source", "source_event_id"],
-    )
-    if event is None:
-        # Lost a race with an identical delivery: it committed first, answer as a replay.
-        winner = _find(session, actor, source, data.event_id)
-        assert winner is not None
-        return _replay(session, winner, digest)
-    audit.record(
-        session,
-        organization_id=actor.organization_id,
-        actor=actor.name,
-        action="events:completion:receive",
-        target_type="event",
-        target_id=event_id,
-        details={
-            "source": source,
-            "source_event_id": data.event_id,
-            "outcome": data.outcome,
-            "learner_id": str(learner.id),
-            "course_id": str(course.id),
-            "livemode": actor.livemode,
-        },
-    )
-    if data.outcome not in PAYABLE_OUTCOMES:
-        return Intake(event, [], replayed=False)
-    subject = Subject(
-        classification=learner.classification,
-        department=learner.department,
-        country=learner.country,
-        course_external_id=course.external_id,
-        course_type=course.type,
-        course_tags=tuple(course.tags),
-        course_importance=course.importance,
-        course_duration_minutes=course.duration_minutes,
-        outcome=Outcome(data.outcome),
-        score=data.score,
-        occurred_at=data.occurred_at,
-    )
-    decisions, created = rewards.decide(
-        session,
-        actor,
-        rewards.EventFacts(
-            event_id=event_id,
-            organization_id=actor.organization_id,
-            livemode=actor.livemode,
-            learner_id=learner.id,
-            course_id=course.id,
-            received_at=now,
-            subject=subject,
-        ),
-    )
-    event.decisions = [d.to_json() for d in decisions]
-    return Intake(event, created, replayed=False)
+        }
+        rows.append(row)
+        if item.outcome in PAYABLE_OUTCOMES:
+            payable.append(position)
+            facts.append(
+                _facts(actor, row, item, people.snapshots[position], places.snapshots[position])
+            )
+    planned = rewards.plan(session, facts)
+    for k, position in enumerate(payable):
+        rows[position]["decisions"] = [d.to_json() for d in planned.decisions[k]]
+    table = _EVENTS
+    stmt = insert_ignore_statement(session.get_bind().dialect.name, table, _NATURAL_KEY)
+    inserted: set[uuid.UUID] = set()
+    for part in chunks(rows):
+        inserted.update(r[0] for r in session.execute(stmt, part))
+    for row in rows:
+        if row["id"] in inserted:
+            audit.record(
+                session,
+                organization_id=actor.organization_id,
+                actor=actor.name,
+                action="events:completion:receive",
+                target_type="event",
+                target_id=row["id"],
+                details={
+                    "source": source,
+                    "source_event_id": row["source_event_id"],
+                    "outcome": row["outcome"],
+                    "learner_id": str(row["learner_id"]),
+                    "course_id": str(row["course_id"]),
+                    "livemode": actor.livemode,
+                },
+            )
+    created, changed = rewards.create_planned(session, actor, planned, inserted)
+    for k in changed:
+        row = rows[payable[k]]
+        row["decisions"] = [d.to_json() for d in planned.decisions[k]]
+        session.execute(
+            update(table).where(table.c.id == row["id"]).values(decisions=row["decisions"])
+        )
+    made_for = {position: created[k] for k, position in enumerate(payable)}
+    decided = {position: planned.decisions[k] for k, position in enumerate(payable)}
+    intakes: dict[int, Intake] = {}
+    lost: list[int] = []
+    for position, index in enumerate(new):
+        row = rows[position]
+        if row["id"] in inserted:
+            intakes[index] = Intake(
+                from_row(CompletionEvent, row),
+                made_for.get(position, []),
+                False,
+                decided.get(position, []),
+            )
+        else:
+            lost.append(index)
+    return intakes, lost
 
 
 def get(session: Session, actor: Actor, event_id: uuid.UUID) -> Intake:
@@ -184,51 +324,7 @@ def get(session: Session, actor: Actor, event_id: uuid.UUID) -> Intake:
     if event is None:
         raise EventNotFound(f"no event {event_id}")
     found = rewards.for_events(session, actor.organization_id, [event.id])
-    return Intake(event, found[event.id], replayed=False)
-
-
-def ingest_isolated(
-    session: Session,
-    actor: Actor,
-    data: CompletionIn,
-    *,
-    source: str = API_SOURCE,
-    payload: dict[str, Any] | None = None,
-) -> Intake:
-    """``ingest`` inside a savepoint: a refused event leaves no trace in a shared transaction."""
-    position = audit.mark(session)
-    savepoint = session.begin_nested()
-    try:
-        intake = ingest(session, actor, data, source=source, payload=payload)
-    except BaseException:
-        savepoint.rollback()
-        audit.rollback_to(session, position)
-        raise
-    savepoint.commit()
-    return intake
-
-
-def ingest_many(
-    session: Session,
-    actor: Actor,
-    items: Sequence[CompletionIn],
-    *,
-    source: str = API_SOURCE,
-    payloads: Sequence[dict[str, Any] | None] | None = None,
-) -> list[Intake | AppError]:
-    """Store many completions in one transaction, each answered on its own.
-
-    Every connector and importer hands its events here: an item that is refused (a conflicting
-    id, a time in the future) leaves no trace and does not stop the others.
-    """
-    answers: list[Intake | AppError] = []
-    for index, item in enumerate(items):
-        payload = payloads[index] if payloads is not None else None
-        try:
-            answers.append(ingest_isolated(session, actor, item, source=source, payload=payload))
-        except AppError as exc:
-            answers.append(exc)
-    return answers
+    return Intake(event, found[event.id], False, _decisions(event))
 
 
 def has_history(

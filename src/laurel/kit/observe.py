@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import ExternalMixin
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore, insert_ignore_statement
 
 R = TypeVar("R", bound=ExternalMixin)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +76,172 @@ def observe(
     if changed:
         row.updated_at = utcnow()
     return Observed(row, created, changed)
+
+
+# Bind parameters per IN list: far below SQLite's and PostgreSQL's limits, large enough that a
+# batch of 1,000 events needs two or three statements.
+CHUNK = 500
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(slots=True)
+class Seen:
+    """One row as a batch of events sees it: its id and current attributes."""
+
+    id: uuid.UUID
+    values: dict[str, Any]
+    created: bool = False
+    changed: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedMany:
+    rows: dict[str, Seen]
+    """By external id: the row after every item of the batch was applied."""
+    snapshots: list[dict[str, Any]]
+    """Per item, in order: the row's attributes as that item left them."""
+
+
+def observe_many(
+    session: Session,
+    table: Table,
+    *,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    items: Sequence[tuple[str, dict[str, Any]]],
+    defaults: dict[str, Any],
+    columns: Sequence[str],
+) -> ObservedMany:
+    """``observe`` for a batch, in a constant number of statements.
+
+    ``items`` are (external id, changes) in arrival order. Each item sees the row as the items
+    before it left it, exactly as if they had been observed one by one; the database gets one
+    SELECT per chunk of ids, one INSERT for the new rows and one UPDATE per distinct set of
+    changed columns.
+    """
+    wanted = list(dict.fromkeys(external_id for external_id, _ in items))
+    rows = _load(session, table, organization_id, livemode, wanted, columns)
+    now = utcnow()
+    snapshots: list[dict[str, Any]] = []
+    for external_id, changes in items:
+        seen = rows.get(external_id)
+        if seen is None:
+            seen = rows[external_id] = Seen(
+                uuid7(), {**defaults, **changes, "external_id": external_id}, created=True
+            )
+        else:
+            for name, value in changes.items():
+                if seen.values.get(name) != value:
+                    seen.values[name] = value
+                    if not seen.created:
+                        seen.changed.add(name)
+        snapshots.append(dict(seen.values))
+    fresh = [s for s in rows.values() if s.created]
+    if fresh:
+        _insert_new(session, table, organization_id, livemode, rows, fresh, columns, now)
+    _update_changed(session, table, [s for s in rows.values() if s.changed], now)
+    return ObservedMany(rows, snapshots)
+
+
+def _load(
+    session: Session,
+    table: Table,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    external_ids: Sequence[str],
+    columns: Sequence[str],
+) -> dict[str, Seen]:
+    found: dict[str, Seen] = {}
+    stmt = _load_statement(table, tuple(columns))
+    for part in chunks(external_ids):
+        params = {"_org": organization_id, "_live": livemode, "_ids": part}
+        for row in session.execute(stmt, params):
+            values = dict(row._mapping)
+            found[values["external_id"]] = Seen(values.pop("id"), values)
+    return found
+
+
+@cache
+def _load_statement(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    cols = [table.c.id, table.c.external_id, *(table.c[name] for name in columns)]
+    return select(*cols).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.livemode == bindparam("_live"),
+        table.c.external_id.in_(bindparam("_ids", expanding=True)),
+    )
+
+
+def _insert_new(
+    session: Session,
+    table: Table,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    rows: dict[str, Seen],
+    fresh: list[Seen],
+    columns: Sequence[str],
+    now: datetime,
+) -> None:
+    dialect = session.get_bind().dialect.name
+    stmt = insert_ignore_statement(dialect, table, ("organization_id", "livemode", "external_id"))
+    params = [
+        {
+            "id": seen.id,
+            "organization_id": organization_id,
+            "livemode": livemode,
+            "created_at": now,
+            "updated_at": now,
+            **seen.values,
+        }
+        for seen in fresh
+    ]
+    inserted = {row[0] for row in session.execute(stmt, params)}
+    lost = [seen for seen in fresh if seen.id not in inserted]
+    if not lost:
+        return
+    # Another transaction created some of these rows first (PostgreSQL): take its rows, and
+    # apply what this batch says about them as changes.
+    theirs = _load(
+        session,
+        table,
+        organization_id,
+        livemode,
+        [seen.values["external_id"] for seen in lost],
+        columns,
+    )
+    for seen in lost:
+        winner = theirs[seen.values["external_id"]]
+        seen.changed = {
+            name
+            for name in columns
+            if name in seen.values and winner.values.get(name) != seen.values[name]
+        }
+        seen.id, seen.created = winner.id, False
+        rows[seen.values["external_id"]] = seen
+
+
+@cache
+def _update_statement(table: Table, names: tuple[str, ...]) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({name: bindparam(f"_{name}") for name in (*names, "updated_at")})
+    )
+
+
+def _update_changed(session: Session, table: Table, changed: list[Seen], now: datetime) -> None:
+    by_columns: dict[tuple[str, ...], list[Seen]] = {}
+    for seen in changed:
+        by_columns.setdefault(tuple(sorted(seen.changed)), []).append(seen)
+    for names, group in by_columns.items():
+        stmt = _update_statement(table, names)
+        session.execute(
+            stmt,
+            [
+                {"_id": s.id, "_updated_at": now, **{f"_{n}": s.values[n] for n in names}}
+                for s in group
+            ],
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
+
+M = TypeVar("M")
+
+
+def from_row(model: type[M], values: dict[str, Any]) -> M:
+    """An ORM object over a row just written with Core, without the constructor's attribute
+    events (most of the cost of building thousands of objects). It is not in any session:
+    read it, hand it out; change it only through statements."""
+    instance: M = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    return instance
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

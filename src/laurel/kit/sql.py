@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 
 @cache
-def _insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...]) -> Executable:
+def insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...]) -> Executable:
     # Built once per table: constructing INSERT statements per row costs more than running them.
     module: Any = postgresql if dialect == "postgresql" else sqlite
     key = next(iter(table.primary_key.columns))
@@ -34,7 +34,7 @@ def insert_ignore(
     following SELECT sees the winner's row.
     """
     dialect = session.get_bind().dialect.name
-    stmt = _insert_ignore_statement(dialect, table, tuple(conflict_columns))
+    stmt = insert_ignore_statement(dialect, table, tuple(conflict_columns))
     return session.execute(stmt, values).first() is not None
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,9 @@ from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
+from laurel.kit.observe import ObservedMany
 from laurel.kit.observe import observe as observe_row
+from laurel.kit.observe import observe_many as observe_rows
 from laurel.kit.pagination import Page, paginate
 from laurel.learners.models import Classification, Learner
 from laurel.learners.schemas import LearnerCreate, LearnerFields, LearnerRef
@@ -50,6 +53,43 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
             else {"changed": seen.changed, "from": "event"},
         )
     return seen.row
+
+
+# What rules look at and what an event may change.
+OBSERVED = ("email", "name", "classification", "department", "country", "locale")
+
+
+def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
+    """The learners a batch of events names, in a constant number of statements; each item's
+    snapshot is the learner as that event (and the ones before it) left it."""
+    items = []
+    for ref in refs:
+        changes = _changes(ref)
+        changes.pop("external_id", None)
+        items.append((ref.external_id, changes))
+    seen = observe_rows(
+        session,
+        Learner.__table__,  # type: ignore[arg-type]
+        organization_id=actor.organization_id,
+        livemode=actor.livemode,
+        items=items,
+        defaults={"classification": Classification.employee},
+        columns=OBSERVED,
+    )
+    for external_id, row in seen.rows.items():
+        if row.created or row.changed:
+            audit.record(
+                session,
+                organization_id=actor.organization_id,
+                actor=actor.name,
+                action=f"learners:learner:{'create' if row.created else 'update'}",
+                target_type="learner",
+                target_id=row.id,
+                details={"external_id": external_id, "from": "event"}
+                if row.created
+                else {"changed": sorted(row.changed), "from": "event"},
+            )
+    return seen
 
 
 def create(session: Session, actor: Actor, data: LearnerCreate) -> Learner:

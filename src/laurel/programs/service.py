@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -22,6 +24,7 @@ from laurel.kit.errors import Conflict, NotFound, field_error
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyIn
 from laurel.organizations.models import Organization
+from laurel.programs import rules as rules_engine
 from laurel.programs import schemas
 from laurel.programs.models import (
     DeliveryModel,
@@ -91,9 +94,51 @@ class ProgramSet:
     programs: list[Program]
     versions: dict[uuid.UUID, list[ProgramVersion]]
     rules: dict[uuid.UUID, list[list[RewardRuleVersion]]]
+    _boundaries: list[datetime] = field(default_factory=list, init=False, repr=False)
+    _by_period: dict[int, list[tuple[ProgramVersion, list[RewardRuleVersion]]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    _values: dict[tuple[Any, ...], rules_engine.Valuation] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def value(
+        self, version: ProgramVersion, rule: RewardRuleVersion, subject: rules_engine.Subject
+    ) -> rules_engine.Valuation:
+        """``rules.value_of``, remembered: a value depends on the rule, the program's segment
+        factors and three facts of the subject, which repeat across thousands of events."""
+        key = (
+            rule.id,
+            version.id,
+            subject.course_importance,
+            subject.course_duration_minutes,
+            subject.classification,
+        )
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = rules_engine.value_of(
+                rule.value, subject, version.segment_factors
+            )
+        return found
+
+    def __post_init__(self) -> None:
+        # What is in force changes only at an effective time: between two of them the answer
+        # is the same, so it is worked out once per period instead of once per event.
+        self._boundaries = sorted(
+            {v.effective_from for vs in self.versions.values() for v in vs}
+            | {r.effective_from for rvs in self.rules.values() for rs in rvs for r in rs}
+        )
 
     def at(self, when: datetime) -> list[tuple[ProgramVersion, list[RewardRuleVersion]]]:
         """Programs in force at ``when`` with their enabled rules in priority order."""
+        period = bisect_right(self._boundaries, when)
+        found = self._by_period.get(period)
+        if found is None:
+            found = self._by_period[period] = self._compute(when)
+        return found
+
+    def _compute(self, when: datetime) -> list[tuple[ProgramVersion, list[RewardRuleVersion]]]:
         result = []
         for program in self.programs:
             version = _in_force(self.versions.get(program.id, []), when)
@@ -107,6 +152,15 @@ class ProgramSet:
             rules.sort(key=lambda r: (r.priority, r.rule_id))
             result.append((version, rules))
         return result
+
+
+_ORGS: Table = Organization.__table__  # type: ignore[assignment]
+
+
+@cache
+def _revision() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return select(_ORGS.c.config_revision).where(_ORGS.c.id == bindparam("_org"))
 
 
 # Per process: organization -> (config revision, programs). Read-only once built.
@@ -126,9 +180,7 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     if organization_id in cache:
         return cache[organization_id]
     dirty = organization_id in session.info.get(_DIRTY, set())
-    revision = session.scalar(
-        select(Organization.config_revision).where(Organization.id == organization_id)
-    )
+    revision = session.scalar(_revision(), {"_org": organization_id})
     shared = _SHARED.get(organization_id)
     if not dirty and shared is not None and shared[0] == revision:
         cache[organization_id] = shared[1]

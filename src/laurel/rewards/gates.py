@@ -1,6 +1,8 @@
 """The gate pipeline between ``pending`` and ``ready``.
 
 A gate looks at one reward and answers pass, hold (with a reason a person resolves) or reject.
+The reward may be a fresh object that the session does not hold: read its attributes, never
+lazy-load through it.
 Gates run in ``order``; a gate marked ``commits_money`` (the budget reservation) runs only when
 every gate before it passed, so money is never reserved for a reward that is held anyway.
 Gates must be idempotent: a held reward runs the whole pipeline again when a hold is resolved,
@@ -13,6 +15,7 @@ the core never changes for them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -46,6 +49,25 @@ class Gate(Protocol):
     commits_money: bool
 
     def check(self, session: Session, reward: Reward) -> GateResult: ...
+
+
+class BatchGate(Gate, Protocol):
+    """A gate that can also judge many rewards in a few statements (intake of a batch).
+
+    ``check_many`` must answer exactly what ``check`` would for each reward, in order, as if
+    they were checked one after the other.
+    """
+
+    def check_many(self, session: Session, rewards: Sequence[Reward]) -> list[GateResult]: ...
+
+
+def check_many(gate: Gate, session: Session, rewards: Sequence[Reward]) -> list[GateResult]:
+    """Run ``gate`` on every reward, set-based when the gate knows how."""
+    many = getattr(gate, "check_many", None)
+    if many is not None:
+        results: list[GateResult] = many(session, rewards)
+        return results
+    return [gate.check(session, reward) for reward in rewards]
 
 
 _GATES: dict[str, Gate] = {}

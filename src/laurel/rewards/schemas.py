@@ -25,12 +25,13 @@ class RewardSummary(BaseModel):
 
     @classmethod
     def of(cls, reward: Reward) -> RewardSummary:
-        return cls(
+        # Built from stored values without validation: answers carry many of these.
+        return cls.model_construct(
             id=reward.id,
             program_id=reward.program_id,
             amount=MoneyOut.of(reward.amount_minor, reward.currency),
             state=RewardState(reward.state),
-            hold_reasons=[HoldReason(**h) for h in reward.hold_reasons],
+            hold_reasons=[HoldReason.model_construct(**h) for h in reward.hold_reasons],
         )
 
 

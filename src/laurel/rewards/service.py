@@ -7,23 +7,28 @@ same reward cannot both move it, because the second UPDATE matches no row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import Select, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from laurel.audit import service as audit
 from laurel.budgets import service as budgets
 from laurel.kit.actor import Actor
+from laurel.kit.canonical import canonical_json
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
 from laurel.kit.ids import uuid7
+from laurel.kit.observe import CHUNK, chunks
+from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore_returning
+from laurel.kit.sql import insert_ignore_statement
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
@@ -61,36 +66,73 @@ def transition(
     **values: Any,
 ) -> bool:
     """Move ``reward`` to ``new`` if still in ``expected``; False when someone else moved it."""
+    moved = transition_many(
+        session, [reward], expected, new, actor=actor, details=details, **values
+    )
+    return bool(moved)
+
+
+def transition_many(
+    session: Session,
+    rewards: Sequence[Reward],
+    expected: RewardState | Iterable[RewardState],
+    new: RewardState,
+    *,
+    actor: str,
+    details: dict[str, Any] | None = None,
+    **values: Any,
+) -> list[Reward]:
+    """``transition`` for many rewards with the same values: one guarded UPDATE per chunk.
+    Answers the rewards that moved; the others were moved by someone else first."""
+    if not rewards:
+        return []
     allowed = [expected] if isinstance(expected, RewardState) else list(expected)
     now = utcnow()
     stamp = _STAMP.get(new)
     if stamp:
         values.setdefault(stamp, now)
-    previous = reward.state
-    result = session.execute(
-        update(Reward)
-        .where(Reward.id == reward.id, Reward.state.in_(allowed))
-        .values(state=new, updated_at=now, **values)
-        .returning(Reward.state)
-        .execution_options(synchronize_session=False)
-    )
-    if result.one_or_none() is None:
-        return False
-    # Keep the loaded object in step with the row without another SELECT.
-    for key, value in {"state": new, "updated_at": now, **values}.items():
-        set_committed_value(reward, key, value)
-    audit.record(
-        session,
-        organization_id=reward.organization_id,
-        actor=actor,
-        action=f"rewards:reward:{new}",
-        target_type="reward",
-        target_id=reward.id,
-        details={"from": previous, **(details or {})},
-    )
-    if new is RewardState.ready:
+    moved_ids: set[uuid.UUID] = set()
+    stmt = _transition_statement(tuple(sorted(values)))
+    params = {f"_{k}": v for k, v in values.items()}
+    params |= {"_state": new, "_updated_at": now, "_allowed": allowed}
+    for part in chunks(rewards):
+        moved_ids.update(session.scalars(stmt, params | {"_ids": [r.id for r in part]}))
+    moved = [r for r in rewards if r.id in moved_ids]
+    changes = {"state": new, "updated_at": now, **values}
+    for reward in moved:
+        previous = reward.state
+        # Keep the object in step with the row without another SELECT.
+        for key, value in changes.items():
+            set_committed_value(reward, key, value)
+        audit.record(
+            session,
+            organization_id=reward.organization_id,
+            actor=actor,
+            action=f"rewards:reward:{new}",
+            target_type="reward",
+            target_id=reward.id,
+            details={"from": previous, **(details or {})},
+        )
+    if moved and new is RewardState.ready:
         signal_ready(session)
-    return True
+    return moved
+
+
+@cache
+def _transition_statement(names: tuple[str, ...]) -> ReturningUpdate[tuple[uuid.UUID]]:
+    return (
+        update(_REWARDS)
+        .where(
+            _REWARDS.c.id.in_(bindparam("_ids", expanding=True)),
+            _REWARDS.c.state.in_(bindparam("_allowed", expanding=True)),
+        )
+        .values(
+            state=bindparam("_state"),
+            updated_at=bindparam("_updated_at"),
+            **{name: bindparam(f"_{name}") for name in names},
+        )
+        .returning(_REWARDS.c.id)
+    )
 
 
 def signal_ready(session: Session) -> None:
@@ -113,6 +155,17 @@ class Decision:
     reason: str | None = None
     reward_id: uuid.UUID | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Decision:
+        reward_id = data.get("reward_id")
+        return cls(
+            program_id=uuid.UUID(data["program_id"]),
+            program_key=data["program_key"],
+            result=data["result"],
+            reason=data.get("reason"),
+            reward_id=uuid.UUID(reward_id) if reward_id else None,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "program_id": str(self.program_id),
@@ -134,31 +187,62 @@ class EventFacts:
     subject: rules_engine.Subject
 
 
-def decide(
-    session: Session, actor: Actor, facts: EventFacts
-) -> tuple[list[Decision], list[Reward]]:
-    """Create at most one pending reward per program in force, then run each through the gates.
+@dataclass(slots=True)
+class Plan:
+    """What a batch of events will produce, decided before anything is written: the events
+    are stored with their decisions, then the rewards are created (they refer to the events)."""
 
-    Returns the decisions and the rewards made, in hand: the session holds them only weakly,
-    so reading them back by id would cost a query each.
+    decisions: list[list[Decision]]
+    """Per event, in order."""
+    rewards: list[tuple[int, dict[str, Any]]]
+    """(event index, reward row) for every reward to create, in order."""
+    audit: dict[uuid.UUID, dict[str, Any]]
+
+
+def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
+    """Decide, for each event in order, one reward per program in force at most.
+
+    A reward already made for the same learner, course, program and dedupe period (earlier, or
+    by an event before this one in the batch) makes the event a duplicate for that program.
     """
-    programs_set = programs.snapshot(session, facts.organization_id)
+    result = Plan([[] for _ in facts], [], {})
+    if not facts:
+        return result
+    organization_id = facts[0].organization_id
+    programs_set = programs.snapshot(session, organization_id)
     keys = {p.id: p.key for p in programs_set.programs}
-    decisions: list[Decision] = []
-    made: list[Reward] = []
-    for version, rules in programs_set.at(facts.subject.occurred_at):
+    candidates: list[tuple[int, ProgramVersion, RewardRuleVersion]] = []
+    for index, fact in enumerate(facts):
+        for version, rules in programs_set.at(fact.subject.occurred_at):
+            key = keys[version.program_id]
+            why_not = rules_engine.eligibility_failure(version.eligibility, fact.subject)
+            if why_not is not None:
+                result.decisions[index].append(
+                    Decision(version.program_id, key, "not_eligible", why_not)
+                )
+                continue
+            rule = next(
+                (r for r in rules if rules_engine.matches(r.conditions, fact.subject)), None
+            )
+            if rule is None:
+                result.decisions[index].append(
+                    Decision(version.program_id, key, "no_matching_rule")
+                )
+                continue
+            candidates.append((index, version, rule))
+    if not candidates:
+        return result
+    taken = _rewarded(
+        session, facts, {(facts[i].learner_id, facts[i].course_id) for i, _, _ in candidates}
+    )
+    now = utcnow()
+    for index, version, rule in candidates:
+        fact = facts[index]
         key = keys[version.program_id]
-        why_not = rules_engine.eligibility_failure(version.eligibility, facts.subject)
-        if why_not is not None:
-            decisions.append(Decision(version.program_id, key, "not_eligible", why_not))
-            continue
-        rule = next((r for r in rules if rules_engine.matches(r.conditions, facts.subject)), None)
-        if rule is None:
-            decisions.append(Decision(version.program_id, key, "no_matching_rule"))
-            continue
-        reward = _create(session, actor, facts, version, rule)
-        if reward is None:
-            decisions.append(
+        dedupe_key = rules_engine.dedupe_key(version.dedupe_period, fact.subject.occurred_at)
+        slot = (version.program_id, fact.learner_id, fact.course_id, dedupe_key)
+        if slot in taken:
+            result.decisions[index].append(
                 Decision(
                     version.program_id,
                     key,
@@ -167,82 +251,198 @@ def decide(
                 )
             )
             continue
-        decisions.append(Decision(version.program_id, key, "rewarded", None, reward.id))
-        run_gates(session, reward, actor=actor.name)
-        made.append(reward)
-    return decisions, made
-
-
-def _create(
-    session: Session,
-    actor: Actor,
-    facts: EventFacts,
-    version: ProgramVersion,
-    rule: RewardRuleVersion,
-) -> Reward | None:
-    valuation = rules_engine.value_of(rule.value, facts.subject, version.segment_factors)
-    new_id = uuid7()
-    now = utcnow()
-    values = {
-        "id": new_id,
-        "organization_id": facts.organization_id,
-        "livemode": facts.livemode,
-        "program_id": version.program_id,
-        "program_version_id": version.id,
-        "rule_id": rule.rule_id,
-        "rule_version_id": rule.id,
-        "learner_id": facts.learner_id,
-        "course_id": facts.course_id,
-        "event_id": facts.event_id,
-        "dedupe_key": rules_engine.dedupe_key(version.dedupe_period, facts.subject.occurred_at),
-        "amount_minor": valuation.amount.minor,
-        "currency": valuation.amount.currency,
-        "reward_kind": version.reward_kind,
-        # Test mode never reaches a real provider.
-        "provider": version.provider if facts.livemode else "sandbox",
-        "state": RewardState.pending,
-        "hold_reasons": [],
-        "calculation": valuation.calculation,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-        "event_received_at": facts.received_at,
-    }
-    reward = insert_ignore_returning(
-        session,
-        Reward,
-        values,
-        ["organization_id", "livemode", "program_id", "learner_id", "course_id", "dedupe_key"],
-    )
-    if reward is None:
-        return None
-    audit.record(
-        session,
-        organization_id=facts.organization_id,
-        actor=actor.name,
-        action="rewards:reward:create",
-        target_type="reward",
-        target_id=new_id,
-        details={
-            "event_id": str(facts.event_id),
+        taken.add(slot)
+        valuation = programs_set.value(version, rule, fact.subject)
+        reward_id = uuid7()
+        result.decisions[index].append(
+            Decision(version.program_id, key, "rewarded", None, reward_id)
+        )
+        result.rewards.append(
+            (
+                index,
+                {
+                    "id": reward_id,
+                    "organization_id": fact.organization_id,
+                    "livemode": fact.livemode,
+                    "program_id": version.program_id,
+                    "program_version_id": version.id,
+                    "rule_id": rule.rule_id,
+                    "rule_version_id": rule.id,
+                    "learner_id": fact.learner_id,
+                    "course_id": fact.course_id,
+                    "event_id": fact.event_id,
+                    "dedupe_key": dedupe_key,
+                    "amount_minor": valuation.amount.minor,
+                    "currency": valuation.amount.currency,
+                    "reward_kind": version.reward_kind,
+                    # Test mode never reaches a real provider.
+                    "provider": version.provider if fact.livemode else "sandbox",
+                    "state": RewardState.pending,
+                    "hold_reasons": [],
+                    "calculation": valuation.calculation,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "lease_expires_at": None,
+                    "provider_reference": None,
+                    "last_error": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "ready_at": None,
+                    "issuing_at": None,
+                    "delivered_at": None,
+                    "failed_at": None,
+                    "cancelled_at": None,
+                    "event_received_at": fact.received_at,
+                },
+            )
+        )
+        result.audit[reward_id] = {
+            "event_id": str(fact.event_id),
             "program_version_id": str(version.id),
             "rule_version_id": str(rule.id),
             "amount": valuation.amount.format_amount(),
             "currency": valuation.amount.currency,
             "calculation": valuation.calculation,
-        },
+        }
+    return result
+
+
+_REWARDS: Table = Reward.__table__  # type: ignore[assignment]
+
+
+# Built once with parameters: building a statement costs more than running it on SQLite.
+@cache
+def _rewarded_sql() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return select(
+        _REWARDS.c.program_id, _REWARDS.c.learner_id, _REWARDS.c.course_id, _REWARDS.c.dedupe_key
+    ).where(
+        _REWARDS.c.organization_id == bindparam("_org"),
+        _REWARDS.c.livemode == bindparam("_live"),
+        _REWARDS.c.learner_id.in_(bindparam("_learners", expanding=True)),
     )
-    return reward
+
+
+@cache
+def _rewarded_pairs() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return _rewarded_sql().where(_REWARDS.c.course_id.in_(bindparam("_courses", expanding=True)))
+
+
+_EMPTY_AT_CREATION = frozenset(
+    {
+        "next_attempt_at",
+        "lease_expires_at",
+        "provider_reference",
+        "last_error",
+        "ready_at",
+        "issuing_at",
+        "delivered_at",
+        "failed_at",
+        "cancelled_at",
+    }
+)
+_DEDUPE = ("organization_id", "livemode", "program_id", "learner_id", "course_id", "dedupe_key")
+
+
+def _rewarded(
+    session: Session, facts: Sequence[EventFacts], pairs: set[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]]:
+    """The (program, learner, course, period) slots already rewarded for these learner and
+    course pairs."""
+    fact = facts[0]
+    slots: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]] = set()
+    learners = sorted({learner for learner, _ in pairs})
+    courses = sorted({course for _, course in pairs})
+    narrow = len(courses) <= CHUNK
+    for part in chunks(learners):
+        params = {"_org": fact.organization_id, "_live": fact.livemode, "_learners": part}
+        rows = session.execute(
+            _rewarded_pairs() if narrow else _rewarded_sql(),
+            params | ({"_courses": courses} if narrow else {}),
+        )
+        slots.update((r[0], r[1], r[2], r[3]) for r in rows if (r[1], r[2]) in pairs)
+    return slots
+
+
+def create_planned(
+    session: Session, actor: Actor, planned: Plan, stored_events: set[uuid.UUID]
+) -> tuple[list[list[Reward]], set[int]]:
+    """Create the planned rewards of the events that were stored, then gate them.
+
+    Answers the rewards per event and the indexes of events whose decisions changed: a
+    concurrent transaction took a dedupe slot between planning and inserting (PostgreSQL).
+    """
+    made: list[list[Reward]] = [[] for _ in planned.decisions]
+    rows = [(i, row) for i, row in planned.rewards if row["event_id"] in stored_events]
+    if not rows:
+        return made, set()
+    dialect = session.get_bind().dialect.name
+    table: Table = Reward.__table__  # type: ignore[assignment]
+    stmt = insert_ignore_statement(dialect, table, _DEDUPE)
+    inserted: set[uuid.UUID] = set()
+    for part in chunks(rows):
+        # Columns that start empty are left out: fewer parameters to bind per row.
+        params = [{k: v for k, v in row.items() if k not in _EMPTY_AT_CREATION} for _, row in part]
+        inserted.update(r[0] for r in session.execute(stmt, params))
+    changed: set[int] = set()
+    fresh: list[Reward] = []
+    for index, row in rows:
+        if row["id"] not in inserted:
+            decisions = planned.decisions[index]
+            for n, decision in enumerate(decisions):
+                if decision.reward_id == row["id"]:
+                    decisions[n] = Decision(
+                        decision.program_id,
+                        decision.program_key,
+                        "duplicate",
+                        "already rewarded for this course in this period",
+                    )
+            changed.add(index)
+            continue
+        reward = from_row(Reward, row)
+        made[index].append(reward)
+        fresh.append(reward)
+        audit.record(
+            session,
+            organization_id=row["organization_id"],
+            actor=actor.name,
+            action="rewards:reward:create",
+            target_type="reward",
+            target_id=row["id"],
+            details=planned.audit[row["id"]],
+        )
+    run_gates_many(session, fresh, actor=actor.name)
+    return made, changed
 
 
 def run_gates(session: Session, reward: Reward, *, actor: str) -> RewardState:
     """Run the pipeline on a pending or held reward; it ends ready, held or cancelled."""
-    holds: list[dict[str, str | None]] = []
+    return run_gates_many(session, [reward], actor=actor)[0]
+
+
+def run_gates_many(session: Session, rewards: Sequence[Reward], *, actor: str) -> list[RewardState]:
+    """``run_gates`` for many rewards: each gate judges them all at once, then the rewards move
+    in one UPDATE per outcome."""
+    holds: dict[uuid.UUID, list[dict[str, str | None]]] = {r.id: [] for r in rewards}
+    rejected: dict[uuid.UUID, tuple[str, gates.GateResult]] = {}
     for gate in gates.pipeline():
-        if gate.commits_money and holds:
-            break
-        result = gate.check(session, reward)
-        if result.verdict is gates.Verdict.reject:
+        # Money is never reserved for a reward that is held anyway.
+        todo = [
+            r for r in rewards if r.id not in rejected and not (gate.commits_money and holds[r.id])
+        ]
+        if not todo:
+            continue
+        for reward, result in zip(todo, gates.check_many(gate, session, todo), strict=True):
+            if result.verdict is gates.Verdict.reject:
+                rejected[reward.id] = (gate.name, result)
+            elif result.verdict is gates.Verdict.hold:
+                holds[reward.id].append(
+                    {"gate": gate.name, "reason": result.reason, "message": result.message}
+                )
+    for reward in rewards:
+        if reward.id in rejected:
+            gate_name, result = rejected[reward.id]
             budgets.release(session, reward.id)
             transition(
                 session,
@@ -250,36 +450,39 @@ def run_gates(session: Session, reward: Reward, *, actor: str) -> RewardState:
                 [RewardState.pending, RewardState.held],
                 RewardState.cancelled,
                 actor=actor,
-                details={"gate": gate.name, "reason": result.reason},
+                details={"gate": gate_name, "reason": result.reason},
                 last_error=result.message,
                 hold_reasons=[],
             )
-            return RewardState.cancelled
-        if result.verdict is gates.Verdict.hold:
-            holds.append({"gate": gate.name, "reason": result.reason, "message": result.message})
-    if holds:
-        if reward.state == RewardState.held and reward.hold_reasons == holds:
-            return RewardState.held
-        transition(
-            session,
-            reward,
-            [RewardState.pending, RewardState.held],
-            RewardState.held,
-            actor=actor,
-            details={"reasons": [h["reason"] for h in holds]},
-            hold_reasons=holds,
-        )
-        return RewardState.held
-    transition(
+    transition_many(
         session,
-        reward,
+        [r for r in rewards if r.id not in rejected and not holds[r.id]],
         [RewardState.pending, RewardState.held],
         RewardState.ready,
         actor=actor,
         hold_reasons=[],
         next_attempt_at=None,
     )
-    return RewardState.ready
+    by_holds: dict[str, list[Reward]] = {}
+    for reward in rewards:
+        reasons = holds[reward.id]
+        if reward.id in rejected or not reasons:
+            continue
+        if reward.state == RewardState.held and reward.hold_reasons == reasons:
+            continue
+        by_holds.setdefault(canonical_json(reasons), []).append(reward)
+    for group in by_holds.values():
+        reasons = holds[group[0].id]
+        transition_many(
+            session,
+            group,
+            [RewardState.pending, RewardState.held],
+            RewardState.held,
+            actor=actor,
+            details={"reasons": [h["reason"] for h in reasons]},
+            hold_reasons=reasons,
+        )
+    return [RewardState(r.state) for r in rewards]
 
 
 def cancel(session: Session, actor: Actor, reward_id: uuid.UUID, reason: str) -> Reward:
