@@ -21,6 +21,7 @@ from laurel.courses import api as courses_api
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
+from laurel.events.grouped import GroupIntake
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
@@ -77,6 +78,7 @@ def create_app(
     app.state.database = db
     app.state.worker = worker
     app.state.key_cache = KeyCache()
+    app.state.intake = GroupIntake(db)
     bind_database(db)
 
     for router in (

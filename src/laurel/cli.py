@@ -164,6 +164,21 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running server.
+
+    Almost everything a request allocates is freed by reference counting; the cycle collector
+    mostly re-scans the long-lived objects of start-up (modules, mappers, the app). Freezing
+    those and collecting less often took about a fifth off the CPU per event in the ingest
+    benchmark, for a few MB more between collections.
+    """
+    import gc  # noqa: PLC0415
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def _serve(host: str, port: int, run_worker: bool, database: Database | None = None) -> None:
     import uvicorn  # noqa: PLC0415
 
@@ -178,6 +193,7 @@ def _serve(host: str, port: int, run_worker: bool, database: Database | None = N
         # deliberately with `laurel db upgrade`; /readyz reports it.
         migrate.upgrade(database)
     application = create_app(settings, database, run_worker=run_worker)
+    _tune_gc()
     uvicorn.run(
         application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
     )

@@ -96,3 +96,24 @@ def test_refused_item_does_not_take_its_id(client: TestClient, tenant: Tenant) -
     results = post(client, tenant, [future, valid])
     assert [r["status"] for r in results] == [422, 202]
     assert results[0]["detail"][0]["field"] == "events[0].occurred_at"
+
+
+def test_answers_match_their_documented_models(client: TestClient, tenant: Tenant) -> None:
+    """Answers are encoded from plain values for speed; they must still be the models."""
+    from laurel.events.schemas import BatchOut, EventOut
+
+    fixed_program(client, tenant, approval_threshold=money("10.00"))
+    single = client.post("/api/v1/completions", json=completion("m-1"), headers=tenant.headers)
+    assert single.status_code == 202
+    event = EventOut.model_validate(single.json())
+    assert event.rewards[0].hold_reasons[0].reason == "approval_required"
+    assert set(single.json()) == set(EventOut.model_fields)
+    batch = client.post(
+        URL, json={"events": [completion("m-2", learner="B"), {"bad": 1}]}, headers=tenant.headers
+    )
+    parsed = BatchOut.model_validate(batch.json())
+    assert [r.status for r in parsed.results] == [202, 422]
+    assert set(batch.json()["results"][0]["event"]) == set(EventOut.model_fields)
+    fetched = client.get(f"/api/v1/events/{event.id}", headers=tenant.headers)
+    assert EventOut.model_validate(fetched.json()).id == event.id
+    assert fetched.json()["occurred_at"].endswith("Z")

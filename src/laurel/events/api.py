@@ -3,18 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from laurel.events import service
-from laurel.events.models import Outcome
+from laurel.events.grouped import GroupIntake
 from laurel.events.schemas import (
     MAX_BATCH,
     BatchIn,
-    BatchItemOut,
     BatchOut,
     CompletionIn,
-    Decision,
     EventOut,
 )
 from laurel.kit.errors import AppError, field_error
@@ -29,39 +27,48 @@ from laurel.kit.http import (
 )
 from laurel.kit.validation import describe_errors
 from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
-from laurel.rewards.schemas import RewardSummary
+from laurel.rewards.schemas import reward_summary
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
-def event_out(intake: service.Intake) -> EventOut:
-    """The answer for one event, built without re-validating what was just stored (the batch
-    endpoint builds a thousand of these per request)."""
+def event_json(intake: service.Intake) -> dict[str, Any]:
+    """The ``EventOut`` answer for one event as plain values.
+
+    Pydantic models cost several microseconds each to build, valid or not, and a batch answer
+    holds thousands (an event, its rewards, a decision per program); these dicts have exactly
+    the models' fields and are encoded by the same serializer (see ``json_response``).
+    """
     e = intake.event
-    return EventOut.model_construct(
-        id=e.id,
-        event_id=e.source_event_id,
-        source=e.source,
-        livemode=e.livemode,
-        outcome=Outcome(e.outcome),
-        score=e.score,
-        occurred_at=e.occurred_at,
-        received_at=e.received_at,
-        learner_id=e.learner_id,
-        course_id=e.course_id,
-        replayed=intake.replayed,
-        rewards=[RewardSummary.of(r) for r in intake.rewards],
-        decisions=[
-            Decision.model_construct(
-                program_id=d.program_id,
-                program_key=d.program_key,
-                result=d.result,
-                reason=d.reason,
-                reward_id=d.reward_id,
-            )
+    return {
+        "id": e.id,
+        "event_id": e.source_event_id,
+        "source": e.source,
+        "livemode": e.livemode,
+        "outcome": e.outcome,
+        "score": e.score,
+        "occurred_at": e.occurred_at,
+        "received_at": e.received_at,
+        "learner_id": e.learner_id,
+        "course_id": e.course_id,
+        "replayed": intake.replayed,
+        "rewards": [reward_summary(r) for r in intake.rewards],
+        "decisions": [
+            {
+                "program_id": d.program_id,
+                "program_key": d.program_key,
+                "result": d.result,
+                "reason": d.reason,
+                "reward_id": d.reward_id,
+            }
             for d in intake.decisions
         ],
-    )
+    }
+
+
+def _grouped(request: Request) -> GroupIntake:
+    grouped: GroupIntake = request.app.state.intake
+    return grouped
 
 
 def _count(intake: service.Intake) -> None:
@@ -80,15 +87,14 @@ def _count(intake: service.Intake) -> None:
     },
     summary="Send one learning event",
 )
-def post_completion(body: CompletionIn, actor: EventWriter, db: DatabaseDep) -> Response:
-    """Stores the event and decides its rewards in one transaction.
+def post_completion(body: CompletionIn, actor: EventWriter, request: Request) -> Response:
+    """Stores the event and decides its rewards; answers once they are committed.
 
     202 with the stored event and the rewards it produced; 200 with the same answer when the
     `event_id` was already received with the same body; 409 when it was received with another.
     """
-    with unit_of_work(db) as session:
-        intake = service.ingest(session, actor, body)
-        out = event_out(intake)
+    intake = _grouped(request).submit(actor, body)
+    out = event_json(intake)
     _count(intake)
     return json_response(out, status.HTTP_200_OK if intake.replayed else status.HTTP_202_ACCEPTED)
 
@@ -104,16 +110,16 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
     others in the batch are refused. One transaction stores them all."""
     if not body.events:
         raise field_error("events", "send at least one event")
-    results: dict[int, BatchItemOut] = {}
+    results: dict[int, dict[str, Any]] = {}
     valid: list[tuple[int, CompletionIn]] = []
     for index, raw in enumerate(body.events):
         try:
             valid.append((index, CompletionIn.model_validate(raw)))
         except ValidationError as exc:
             EVENTS_REJECTED.labels("validation_error").inc()
-            results[index] = BatchItemOut(
-                index=index,
-                status=422,
+            results[index] = _item(
+                index,
+                422,
                 error="validation_error",
                 detail=describe_errors(exc.errors(), prefix=f"events[{index}]"),
             )
@@ -123,26 +129,35 @@ def post_completions_batch(body: BatchIn, actor: EventWriter, db: DatabaseDep) -
     for (index, _), answer in zip(valid, answers, strict=True):
         if isinstance(answer, AppError):
             EVENTS_REJECTED.labels(answer.code).inc()
-            results[index] = BatchItemOut(
-                index=index,
-                status=answer.status,
-                error=answer.code,
-                detail=_within(answer.detail, index),
+            results[index] = _item(
+                index, answer.status, error=answer.code, detail=_within(answer.detail, index)
             )
             continue
         intakes.append(answer)
-        results[index] = BatchItemOut(
-            index=index, status=200 if answer.replayed else 202, event=event_out(answer)
-        )
+        results[index] = _item(index, 200 if answer.replayed else 202, event=event_json(answer))
     for intake in intakes:
         _count(intake)
-    out = BatchOut.model_construct(
-        accepted=sum(1 for r in results.values() if r.status == 202),
-        replayed=sum(1 for r in results.values() if r.status == 200),
-        rejected=sum(1 for r in results.values() if r.status >= 400),
-        results=[results[index] for index in range(len(body.events))],
+    statuses = [r["status"] for r in results.values()]
+    return json_response(
+        {
+            "accepted": statuses.count(202),
+            "replayed": statuses.count(200),
+            "rejected": sum(1 for s in statuses if s >= 400),
+            "results": [results[index] for index in range(len(body.events))],
+        }
     )
-    return json_response(out)
+
+
+def _item(
+    index: int,
+    status: int,
+    *,
+    event: dict[str, Any] | None = None,
+    error: str | None = None,
+    detail: Any = None,
+) -> dict[str, Any]:
+    """One ``BatchItemOut``."""
+    return {"index": index, "status": status, "event": event, "error": error, "detail": detail}
 
 
 def _within(detail: Any, index: int) -> Any:
@@ -163,6 +178,6 @@ def _within(detail: Any, index: int) -> Any:
     responses=errors(401, 403, 404),
     summary="Get a stored event with its rewards",
 )
-def get_event(event_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> EventOut:
+def get_event(event_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> Response:
     with read_only(db) as session:
-        return event_out(service.get(session, actor, event_id))
+        return json_response(event_json(service.get(session, actor, event_id)))

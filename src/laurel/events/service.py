@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -250,7 +250,8 @@ def _store_new(
             "course_id": places.rows[item.course.external_id].id,
             "outcome": item.outcome,
             "score": item.score,
-            "occurred_at": item.occurred_at,
+            # Stored in UTC: answer with what a later read will show.
+            "occurred_at": item.occurred_at.astimezone(UTC),
             "received_at": now,
             "payload": payload if payload is not None else item.model_dump(mode="json"),
             "decisions": [],

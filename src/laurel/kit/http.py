@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy.orm import Session
 
 from laurel.auth import service as auth
@@ -121,14 +122,16 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Cursor = Annotated[uuid.UUID | None, Query(description="`next_cursor` from the previous page")]
 
 
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
-    """Answer with a model already built from trusted values.
+def json_response(content: BaseModel | dict[str, Any], status_code: int = 200) -> Response:
+    """Answer with values the service just produced, encoded as the route's model would be.
 
-    Returning the model would make FastAPI validate it again against the route's
-    ``response_model`` before encoding it, which for a batch answer costs more than storing the
-    events. The route keeps ``response_model`` for OpenAPI; the body is the same JSON.
+    Returning a model makes FastAPI validate it again against ``response_model`` before encoding
+    it, which for a batch answer costs more than storing the events. Routes keep
+    ``response_model`` for OpenAPI; a dict given here must have exactly that model's fields, and
+    pydantic-core's encoder writes UUIDs, times and enums as the model would.
     """
-    return Response(model.model_dump_json(), status_code, media_type="application/json")
+    body = content.model_dump_json() if isinstance(content, BaseModel) else to_json(content)
+    return Response(body, status_code, media_type="application/json")
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

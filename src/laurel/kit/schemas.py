@@ -42,7 +42,7 @@ class MoneyOut(BaseModel):
     @classmethod
     def of(cls, minor: int, currency: str) -> MoneyOut:
         money = Money(minor, currency)
-        return cls.model_construct(amount=money.format_amount(), currency=currency)
+        return cls(amount=money.format_amount(), currency=currency)
 
 
 class PageOut(BaseModel, Generic[T]):

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyOut
 from laurel.rewards.models import Reward, RewardState
 
@@ -25,14 +26,30 @@ class RewardSummary(BaseModel):
 
     @classmethod
     def of(cls, reward: Reward) -> RewardSummary:
-        # Built from stored values without validation: answers carry many of these.
-        return cls.model_construct(
+        return cls(
             id=reward.id,
             program_id=reward.program_id,
             amount=MoneyOut.of(reward.amount_minor, reward.currency),
             state=RewardState(reward.state),
-            hold_reasons=[HoldReason.model_construct(**h) for h in reward.hold_reasons],
+            hold_reasons=[HoldReason(**h) for h in reward.hold_reasons],
         )
+
+
+def reward_summary(reward: Reward) -> dict[str, Any]:
+    """``RewardSummary`` as plain values, for answers that carry many (see ``event_json``)."""
+    return {
+        "id": reward.id,
+        "program_id": reward.program_id,
+        "amount": {
+            "amount": Money(reward.amount_minor, reward.currency).format_amount(),
+            "currency": reward.currency,
+        },
+        "state": reward.state,
+        "hold_reasons": [
+            {"gate": h.get("gate"), "reason": h.get("reason"), "message": h.get("message")}
+            for h in reward.hold_reasons
+        ],
+    }
 
 
 class DeliveryOut(BaseModel):
