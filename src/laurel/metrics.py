@@ -36,6 +36,12 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
     registry=REGISTRY,
 )
+INTAKE_GROUP_SIZE = Histogram(
+    "laurel_intake_group_events",
+    "Single-event requests stored together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
 PROVIDER_ERRORS = Counter(
     "laurel_provider_errors_total",
     "Provider calls that failed, by provider and kind (transient, permanent)",

@@ -30,7 +30,7 @@ def _submit_together(
         except BaseException as exc:
             answers[index] = exc
 
-    with grouped._cond:
+    with grouped._lock:
         grouped._running = True  # as if another request were being stored right now
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(items))]
     for thread in threads:
@@ -39,9 +39,10 @@ def _submit_together(
     while len(grouped._queue) < len(items):
         assert time.monotonic() < deadline, "requests did not queue"
         time.sleep(0.001)
-    with grouped._cond:
-        grouped._running = False
-        grouped._cond.notify_all()
+    with grouped._lock:  # that request is done and hands over to the oldest waiting one
+        heir = grouped._queue[0]
+        heir.promoted = True
+        heir.wake.set()
     for thread in threads:
         thread.join(30)
     assert all(a is not None for a in answers)

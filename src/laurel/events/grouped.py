@@ -20,6 +20,7 @@ from laurel.events import service
 from laurel.events.schemas import CompletionIn
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError
+from laurel.metrics import INTAKE_GROUP_SIZE
 
 # Large enough to absorb any burst the HTTP server's thread pool can produce at once.
 MAX_GROUP = 256
@@ -29,9 +30,12 @@ MAX_GROUP = 256
 class _Job:
     actor: Actor
     item: CompletionIn
+    wake: threading.Event = field(default_factory=threading.Event)
+    promoted: bool = False
+    """Set by the previous leader: this request stores the next group."""
     done: bool = False
     answer: service.Intake | None = None
-    error: BaseException | None = field(default=None)
+    error: BaseException | None = None
 
 
 class GroupIntake:
@@ -40,7 +44,7 @@ class GroupIntake:
     def __init__(self, database: Database, *, max_group: int = MAX_GROUP) -> None:
         self._database = database
         self._max_group = max_group
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Job] = []
         self._running = False
         self.transactions = 0
@@ -49,28 +53,40 @@ class GroupIntake:
     def submit(self, actor: Actor, item: CompletionIn) -> service.Intake:
         """Store one event (with whatever else is waiting) and answer it, or raise its error."""
         job = _Job(actor, item)
-        with self._cond:
+        with self._lock:
             self._queue.append(job)
-            while not job.done:
-                if self._running:
-                    self._cond.wait()
+            leading = not self._running
+            self._running = True
+        while not job.done:
+            if not leading:
+                # Woken only for this request: its answer is ready, or it is to lead.
+                job.wake.wait()
+                job.wake.clear()
+                if job.done or not job.promoted:
                     continue
-                # Nobody is storing: this thread stores the next group (its own job is in it
-                # or in a later one), then hands over so no request waits on another forever.
-                self._running = True
-                group = self._queue[: self._max_group]
-                del self._queue[: self._max_group]
-                self._cond.release()
-                try:
-                    self._store(group)
-                finally:
-                    self._cond.acquire()
-                    self._running = False
-                    self._cond.notify_all()
+            job.promoted = leading = False
+            self._lead()
         if job.error is not None:
             raise job.error
         assert job.answer is not None
         return job.answer
+
+    def _lead(self) -> None:
+        """Store the next group, then hand over to the oldest request still waiting, so no
+        request keeps storing other people's events while its own answer is ready."""
+        with self._lock:
+            group = self._queue[: self._max_group]
+            del self._queue[: self._max_group]
+        try:
+            self._store(group)
+        finally:
+            with self._lock:
+                if self._queue:
+                    heir = self._queue[0]
+                    heir.promoted = True
+                    heir.wake.set()
+                else:
+                    self._running = False
 
     def _store(self, group: list[_Job]) -> None:
         try:
@@ -89,6 +105,7 @@ class GroupIntake:
                 if job.answer is None and job.error is None:
                     job.error = RuntimeError("the event was not stored")
                 job.done = True
+                job.wake.set()
 
     def _store_together(self, group: list[_Job]) -> None:
         by_actor: dict[Actor, list[_Job]] = {}
@@ -100,6 +117,7 @@ class GroupIntake:
                 results = service.ingest_many(session, actor, [j.item for j in jobs])
                 answers.extend(zip(jobs, results, strict=True))
         self.transactions += 1
+        INTAKE_GROUP_SIZE.observe(len(group))
         # Only now, after the commit, does anyone learn the outcome.
         for job, answer in answers:
             if isinstance(answer, AppError):

@@ -193,6 +193,7 @@ def _facts(
     item: CompletionIn,
     learner: dict[str, Any],
     course: dict[str, Any],
+    new_learner: bool,
 ) -> rewards.EventFacts:
     return rewards.EventFacts(
         event_id=row["id"],
@@ -214,6 +215,7 @@ def _facts(
             score=item.score,
             occurred_at=item.occurred_at,
         ),
+        new_learner=new_learner,
     )
 
 
@@ -261,7 +263,14 @@ def _store_new(
         if item.outcome in PAYABLE_OUTCOMES:
             payable.append(position)
             facts.append(
-                _facts(actor, row, item, people.snapshots[position], places.snapshots[position])
+                _facts(
+                    actor,
+                    row,
+                    item,
+                    people.snapshots[position],
+                    places.snapshots[position],
+                    people.rows[item.learner.external_id].created,
+                )
             )
     planned = rewards.plan(session, facts)
     for k, position in enumerate(payable):

@@ -185,6 +185,8 @@ class EventFacts:
     course_id: uuid.UUID
     received_at: datetime
     subject: rules_engine.Subject
+    new_learner: bool = False
+    """First seen in this unit of work: no reward can name the learner yet."""
 
 
 @dataclass(slots=True)
@@ -233,7 +235,13 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
     if not candidates:
         return result
     taken = _rewarded(
-        session, facts, {(facts[i].learner_id, facts[i].course_id) for i, _, _ in candidates}
+        session,
+        facts,
+        {
+            (facts[i].learner_id, facts[i].course_id)
+            for i, _, _ in candidates
+            if not facts[i].new_learner
+        },
     )
     now = utcnow()
     for index, version, rule in candidates:
@@ -352,6 +360,8 @@ def _rewarded(
     course pairs."""
     fact = facts[0]
     slots: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]] = set()
+    if not pairs:
+        return slots
     learners = sorted({learner for learner, _ in pairs})
     courses = sorted({course for _, course in pairs})
     narrow = len(courses) <= CHUNK
@@ -412,6 +422,7 @@ def create_planned(
             target_id=row["id"],
             details=planned.audit[row["id"]],
         )
+    budgets.note_new_rewards(session, (r.id for r in fresh))
     run_gates_many(session, fresh, actor=actor.name)
     return made, changed
 
