@@ -251,7 +251,19 @@ def seed_demo(workdir: Path, database: Path, code: Source) -> str:
     found = _KEY_LINE.search(result.stdout)
     if found is None:
         raise RuntimeError(f"no live key in `laurel demo` output:\n{result.stdout}")
+    _unlimited_budgets(database)
     return found.group(1)
+
+
+def _unlimited_budgets(database: Path) -> None:
+    """Raise the demo's budgets ($50,000 a program) out of reach.
+
+    A benchmark sends thousands of events; with the demo's budgets the later rewards would be
+    held for ``budget_exhausted`` and never delivered, so rates would mix two paths and
+    latencies would miss rewards. Budgets are still reserved for every reward.
+    """
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE budgets SET limit_minor = 100000000000000")
 
 
 @dataclass
