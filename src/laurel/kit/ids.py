@@ -1,4 +1,8 @@
-"""Time-ordered UUIDs (version 7) so primary keys index in insertion order and page stably."""
+"""Time-ordered UUIDs (version 7) so primary keys index in about insertion order and page stably.
+
+Ids sort by the millisecond they were made in; within one millisecond their order is random,
+so nothing may rely on ids for the order of events inside a transaction.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ def uuid7() -> uuid.UUID:
     global _last  # noqa: PLW0603 - one monotonic counter per process is the point
     with _lock:
         ms = time.time_ns() // 1_000_000
-        # Never behind an id already issued, even when the clock stalls or steps back.
+        # The millisecond never goes back in a process, even when the clock steps back.
         ms = max(ms, _last)
         rand = _random.getrandbits(74)
         _last = ms
