@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from tests.conftest import SHARED
@@ -16,10 +15,6 @@ VERSION = {"X-Experience-API-Version": "1.0.3"}
 
 def fixture(folder: str, name: str) -> Any:
     return json.loads((FIXTURES / folder / name).read_text())
-
-
-def raw_fixture(folder: str, name: str) -> bytes:
-    return (FIXTURES / folder / name).read_bytes()
 
 
 def basic(key: str, user: str = "lms") -> dict[str, str]:
@@ -63,7 +58,3 @@ def voiding(target: str, *, statement_id: str | None = None) -> dict[str, Any]:
         "verb": {"id": "http://adlnet.gov/expapi/verbs/voided", "display": {"en-US": "voided"}},
         "object": {"objectType": "StatementRef", "id": target},
     }
-
-
-def shared_path_exists() -> bool:
-    return Path(FIXTURES).is_dir()
