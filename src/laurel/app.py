@@ -21,6 +21,8 @@ from laurel.courses import api as courses_api
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
+from laurel.events.connectors.caliper import api as caliper_api
+from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
@@ -89,6 +91,8 @@ def create_app(
         courses_api.router,
         auth_api.router,
         audit_api.router,
+        xapi_api.router,
+        caliper_api.router,
     ):
         app.include_router(router)
 

@@ -6,6 +6,8 @@ from laurel.auth.models import ApiKey
 from laurel.budgets.models import Budget, BudgetReservation
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.events.connectors.caliper.models import CaliperEvent
+from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
@@ -21,6 +23,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetReservation",
+    "CaliperEvent",
     "CompletionEvent",
     "Course",
     "Delivery",
@@ -32,4 +35,6 @@ __all__ = [
     "RewardRule",
     "RewardRuleVersion",
     "SandboxIssuance",
+    "XapiReview",
+    "XapiStatement",
 ]

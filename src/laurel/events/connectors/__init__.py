@@ -1,0 +1,1 @@
+"""Connectors: one per source format, each turning its payloads into ``CompletionIn``."""
