@@ -6,6 +6,7 @@ from laurel.auth.models import ApiKey
 from laurel.budgets.models import Budget, BudgetReservation
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.models import CompletionEvent
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
@@ -22,10 +23,14 @@ __all__ = [
     "Budget",
     "BudgetReservation",
     "CompletionEvent",
+    "ConnectorConfig",
+    "ConnectorSecret",
     "Course",
+    "DeadLetter",
     "Delivery",
     "Learner",
     "Organization",
+    "PollCursor",
     "Program",
     "ProgramVersion",
     "Reward",
