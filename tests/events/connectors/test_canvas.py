@@ -189,6 +189,11 @@ def test_grade_change_is_progress_and_muted_grades_are_ignored(
         "in_progress",
         0.9,
     )
+    ungraded = grade_change(points_possible="n/a", submission_id="21070000000000778")
+    no_score = stored(
+        database, accepted_event(post(client, tenant, "canvas", ungraded, query={"token": secret}))
+    )
+    assert (no_score.outcome, no_score.score) == ("in_progress", None)
     muted = post(client, tenant, "canvas", grade_change(muted=True), query={"token": secret})
     assert muted.json()["results"][0]["reason"] == "the grade is muted (not visible to the student)"
 

@@ -45,8 +45,8 @@ def test_replay_after_mapping_fix_pays_once(
     assert letter["query"] == {"source": "prod"}  # the token is a credential: not kept
 
     listed = client.get("/api/v1/dead-letters", params={"state": "open"}, headers=tenant.headers)
-    assert [x["id"] for x in listed.json()["items"]] == [letter_id]
-    assert client.get("/api/v1/dead-letters", headers=tenant.test_headers).json()["items"] == []
+    assert [x["id"] for x in listed.json()["data"]] == [letter_id]
+    assert client.get("/api/v1/dead-letters", headers=tenant.test_headers).json()["data"] == []
 
     # Replaying before the fix keeps it open with the same reason.
     early = client.post(f"/api/v1/dead-letters/{letter_id}/replay", headers=tenant.headers)

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from laurel.events.connectors import intake, registry, service
 from laurel.events.connectors.base import Incoming
@@ -15,7 +16,6 @@ from laurel.events.connectors.models import ConnectorSecret, DeadLetter, DeadLet
 from laurel.events.connectors.schemas import (
     ConnectorOut,
     DeadLetterOut,
-    DeadLetterPage,
     DeliveryOut,
     ReplayOut,
     SecretCreate,
@@ -34,6 +34,7 @@ from laurel.kit.http import (
     read_only,
     unit_of_work,
 )
+from laurel.kit.schemas import PageOut
 
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
 
@@ -137,9 +138,9 @@ async def receive_webhook(
         query=dict(request.query_params),
     )
     box = secret_box(request)
-    # The database work is synchronous: run it in the thread pool, like the other routes.
-    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
 
+    # The raw body needs an async route; the database work is synchronous, so it runs in the
+    # thread pool like every other route's.
     def _work() -> DeliveryOut:
         with unit_of_work(db) as session:
             outcome = intake.receive(
@@ -249,7 +250,7 @@ def retire_secret(
 
 @router.get(
     "/dead-letters",
-    response_model=DeadLetterPage,
+    response_model=PageOut[DeadLetterOut],
     responses=errors(401, 403),
     summary="List dead letters (newest first)",
 )
@@ -260,13 +261,14 @@ def list_dead_letters(
     cursor: Cursor = None,
     connector: Annotated[str | None, Query(description="Only this connector")] = None,
     state: Annotated[DeadLetterState | None, Query(description="open or resolved")] = None,
-) -> DeadLetterPage:
+) -> PageOut[DeadLetterOut]:
     with read_only(db) as session:
         page = intake.list_letters(
             session, actor, connector=connector, state=state, limit=limit, cursor=cursor
         )
-        return DeadLetterPage(
-            items=[letter_out(x) for x in page.items], next_cursor=page.next_cursor
+        return PageOut[DeadLetterOut](
+            data=[letter_out(x) for x in page.items],
+            next_cursor=str(page.next_cursor) if page.next_cursor else None,
         )
 
 

@@ -245,7 +245,9 @@ class Canvas(Connector):
         if course is not None and not counts(mapping, course):
             return Ignored(0, f"course {course} is not in this organization's course_ids")
         points = dig(event, "body.points_possible")
-        score = scaled(dig(event, "body.score"), float(points)) if points else None
+        possible = points if isinstance(points, int | float) and not isinstance(points, bool) else 0
+        # No points possible (an ungraded or pass/fail assignment): no score, not an error.
+        score = scaled(dig(event, "body.score"), float(possible)) if possible else None
         when = dig(event, "metadata.event_time")
         # An assignment grade is progress within a course: recorded, never paid.
         return build(

@@ -16,6 +16,7 @@ class UnknownConnector(NotFound):
 def connectors() -> dict[str, Connector]:
     # Imported here so that importing the framework does not import every source's module.
     from laurel.events.connectors import (  # noqa: PLC0415
+        absorb,
         canvas,
         cornerstone,
         docebo,
@@ -33,6 +34,7 @@ def connectors() -> dict[str, Connector]:
         litmos.Litmos(),
         cornerstone.Cornerstone(),
         talentlms.TalentLms(),
+        absorb.Absorb(),
     ]
     return {c.name: c for c in found}
 

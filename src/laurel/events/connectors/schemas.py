@@ -77,11 +77,6 @@ class DeadLetterOut(BaseModel):
     event_ids: list[str]
 
 
-class DeadLetterPage(BaseModel):
-    items: list[DeadLetterOut]
-    next_cursor: uuid.UUID | None
-
-
 class ReplayOut(BaseModel):
     dead_letter: DeadLetterOut
     delivery: DeliveryOut
