@@ -28,6 +28,7 @@ from laurel.events.connectors.base import (
     Unmapped,
     UnreadableBody,
 )
+from laurel.events.connectors.mapping import ConnectorMapping
 from laurel.events.connectors.models import DeadLetter, DeadLetterState
 from laurel.events.connectors.secretbox import SecretBox
 from laurel.events.models import CompletionEvent
@@ -108,6 +109,7 @@ def process(
     incoming: Incoming,
     *,
     stored_before: frozenset[str] = frozenset(),
+    mapping: ConnectorMapping | None = None,
 ) -> Outcome:
     """Map a verified delivery and store what maps; collect exactly what did not.
 
@@ -115,7 +117,8 @@ def process(
     mapping would map them differently and conflict, so they are left as they were stored.
     """
     outcome = Outcome()
-    mapping = config.mapping_of(session, actor.organization_id, connector.name)
+    if mapping is None:
+        mapping = config.mapping_of(session, actor.organization_id, connector.name)
     try:
         results = connector.parse(incoming, mapping)
     except UnreadableBody as exc:
@@ -258,7 +261,7 @@ def receive(
     problem = connector.check_body(incoming, mapping)
     if problem is not None:
         raise Unauthorized(problem)
-    outcome = process(session, actor, connector, incoming)
+    outcome = process(session, actor, connector, incoming, mapping=mapping)
     if outcome.reason is not None:
         outcome.dead_letter = keep(session, actor, connector, incoming, outcome)
     return outcome
