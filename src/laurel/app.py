@@ -21,6 +21,7 @@ from laurel.courses import api as courses_api
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
+from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
@@ -85,6 +86,7 @@ def create_app(
 
     for router in (
         events_api.router,
+        connectors_api.router,
         rewards_api.router,
         programs_api.router,
         learners_api.router,

@@ -11,6 +11,7 @@ import typer
 
 from laurel.config import get_settings
 from laurel.db import Database
+from laurel.events.connectors.cli import connectors_app, events_app
 
 app = typer.Typer(
     help="Laurel: verified training completions become rewards, exactly once.",
@@ -25,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="apikey")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
+app.add_typer(connectors_app, name="connectors")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
@@ -194,9 +197,21 @@ def _serve(host: str, port: int, run_worker: bool, database: Database | None = N
         migrate.upgrade(database)
     application = create_app(settings, database, run_worker=run_worker)
     _tune_gc()
+    if run_worker:
+        _start_polling(database)
     uvicorn.run(
         application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
     )
+
+
+def _start_polling(database: Database) -> None:
+    """Poll sources that cannot push (TalentLMS) on a schedule, beside the worker."""
+    from laurel.events.connectors.polling import start_scheduler  # noqa: PLC0415
+    from laurel.events.connectors.secretbox import SecretBox  # noqa: PLC0415
+
+    settings = get_settings()
+    if settings.poll_interval_seconds > 0:
+        start_scheduler(database, SecretBox(settings.secret_key), settings.poll_interval_seconds)
 
 
 @app.command()
@@ -234,6 +249,7 @@ def worker(
         bind_database(database)
         start_http_server(metrics_port, addr=metrics_host, registry=REGISTRY)
     w = Worker(database, get_settings(), default_providers(database))
+    _start_polling(database)
     stop = threading.Event()
 
     def _stop(*_: object) -> None:

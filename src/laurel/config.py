@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     worker_backoff_base_seconds: float = Field(default=1.0, gt=0)
     worker_backoff_max_seconds: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
+    poll_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often `serve` and `worker` poll sources that cannot push (TalentLMS); "
+        "0 turns polling off",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

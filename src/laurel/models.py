@@ -7,6 +7,7 @@ from laurel.budgets.models import Budget, BudgetReservation
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
 from laurel.events.connectors.caliper.models import CaliperEvent
+from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
 from laurel.kit.orm import Base
@@ -25,10 +26,14 @@ __all__ = [
     "BudgetReservation",
     "CaliperEvent",
     "CompletionEvent",
+    "ConnectorConfig",
+    "ConnectorSecret",
     "Course",
+    "DeadLetter",
     "Delivery",
     "Learner",
     "Organization",
+    "PollCursor",
     "Program",
     "ProgramVersion",
     "Reward",

@@ -1,1 +1,1 @@
-"""Connectors: one per source format, each turning its payloads into ``CompletionIn``."""
+"""Connectors: one module per LMS source format, each turning its payloads into CompletionIn."""

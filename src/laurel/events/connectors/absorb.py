@@ -1,0 +1,108 @@
+"""Absorb LMS webhooks: "Course Completed" (learner event) and "Enrollment Completed by Admin".
+
+Absorb's public article names the events but not their payload fields nor how deliveries are
+signed. Laurel therefore reads Absorb deliveries through field paths an organization can set
+(``mapping.options.fields``); the defaults below are Laurel's best reading, not Absorb's
+documentation. A delivery that does not match becomes a dead letter naming the path it missed,
+with the body kept: set the paths from it and replay. Credentials: an HMAC-SHA256 of the body
+in ``X-Absorb-Signature`` (named by a third party, unconfirmed), or a token in the URL or a
+header, or HTTP Basic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laurel.events.connectors.base import (
+    Connector,
+    Ignored,
+    Incoming,
+    Result,
+    Unmapped,
+    build,
+    counts,
+    derived_id,
+    dig,
+    parse_time,
+    read_json,
+    scaled,
+    text,
+    zone,
+)
+from laurel.events.connectors.mapping import ConnectorMapping
+from laurel.events.connectors.verify import Basic, Bearer, HeaderToken, Hmac, QueryToken
+from laurel.events.models import Outcome
+
+DEFAULT_FIELDS = {
+    "event": "eventName",
+    "event_id": "id",
+    "learner": "userId",
+    "email": "emailAddress",
+    "course": "courseId",
+    "course_title": "courseName",
+    "completed_at": "dateCompleted",
+    "score": "score",
+}
+DEFAULT_EVENTS = ("Course Completed", "Enrollment Completed by Admin")
+
+
+class Absorb(Connector):
+    name = "absorb"
+    title = "Absorb LMS"
+    accepts = (Hmac(header="x-absorb-signature"), QueryToken(), Basic(), Bearer(), HeaderToken())
+    learner_keys = ("learner", "email")
+    course_keys = ("course",)
+
+    def parse(self, incoming: Incoming, mapping: ConnectorMapping) -> list[Result]:
+        body = read_json(incoming)
+        items = body if isinstance(body, list) else [body]
+        fields = DEFAULT_FIELDS | {
+            k: str(v) for k, v in (mapping.options.get("fields") or {}).items()
+        }
+        events = mapping.options.get("events") or list(DEFAULT_EVENTS)
+        return [self._one(i, item, mapping, fields, events) for i, item in enumerate(items)]
+
+    def _one(
+        self,
+        index: int,
+        event: Any,
+        mapping: ConnectorMapping,
+        fields: dict[str, str],
+        events: list[str],
+    ) -> Result:
+        if not isinstance(event, dict):
+            return Unmapped(index, "(event)", "not a JSON object")
+        kind = text(dig(event, fields["event"]))
+        if kind is None:
+            return Unmapped(
+                index,
+                fields["event"],
+                "no event name here; set mapping.options.fields.event to where Absorb puts it",
+            )
+        if kind not in events:
+            return Ignored(index, f"{kind} is not one of the counted events ({', '.join(events)})")
+        learner_path = fields[self.learner_key(mapping)]
+        learner = text(dig(event, learner_path))
+        course = text(dig(event, fields["course"]))
+        if course is not None and not counts(mapping, course):
+            return Ignored(index, f"course {course} is not in this organization's course_ids")
+        when = dig(event, fields["completed_at"])
+        event_id = text(dig(event, fields["event_id"])) or derived_id(
+            self.name, learner, course, kind, when
+        )
+        return build(
+            index,
+            event_id=event_id,
+            occurred_at=parse_time(when, zone(mapping)),
+            outcome=Outcome.completed,
+            score=scaled(dig(event, fields["score"]), mapping.score_scale or 100),
+            learner={"external_id": learner, "email": text(dig(event, fields["email"]))},
+            course={"external_id": course, "title": text(dig(event, fields["course_title"]))},
+            payload=event,
+            names={
+                "learner.external_id": learner_path,
+                "course.external_id": fields["course"],
+                "occurred_at": fields["completed_at"],
+                "learner.email": fields["email"],
+            },
+        )

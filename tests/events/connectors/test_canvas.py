@@ -1,0 +1,248 @@
+"""Canvas Live Events (Canvas format): course_completed, course_grade_change, grade_change,
+plain and signed (RS256 JWT checked against the organization's JWKS)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from fastapi.testclient import TestClient
+
+from laurel.db import Database
+from tests.conftest import Tenant
+from tests.events.connectors.support import (
+    accepted_event,
+    add_secret,
+    count_events,
+    post,
+    recent,
+    set_mapping,
+    stored,
+)
+from tests.factories import fixed_program, table_counts
+
+ROOT = "VicYj3cu5BIFpoZhDVU4DZumnlBrWi1grgJEzADs"
+
+
+def _metadata(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "event_name": name,
+        "event_time": recent().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "producer": "canvas",
+        "root_account_id": "21070000000000001",
+        "root_account_uuid": ROOT,
+        "root_account_lti_guid": "7db438071375c02373713c12c73869ff2f470b68.canvas.example.edu",
+        **extra,
+    }
+
+
+def course_completed(completed_at: str | None = None) -> dict[str, Any]:
+    return {
+        "metadata": _metadata("course_completed", job_id="1020020528469291", job_tag="x"),
+        "body": {
+            "progress": {
+                "requirement_count": 1,
+                "requirement_completed_count": 1,
+                "next_requirement_url": None,
+                "completed_at": completed_at or recent().isoformat().replace("+00:00", "Z"),
+            },
+            "user": {"id": "21", "name": "Ana Díaz", "email": "ana@example.com"},
+            "course": {
+                "id": "565",
+                "name": "Security Awareness 2026",
+                "account_id": "1",
+                "sis_source_id": "SEC-101",
+            },
+        },
+    }
+
+
+def course_grade_change(final_score: float = 84.0) -> dict[str, Any]:
+    return {
+        "metadata": _metadata(
+            "course_grade_change", context_type="Course", context_id="21070000000000565"
+        ),
+        "body": {
+            "user_id": "21",
+            "course_id": "565",
+            "current_score": final_score,
+            "old_current_score": 60.0,
+            "final_score": final_score,
+            "old_final_score": 60.0,
+            "workflow_state": "active",
+            "created_at": "2026-09-01T10:00:00Z",
+            "updated_at": recent().isoformat().replace("+00:00", "Z"),
+        },
+    }
+
+
+def grade_change(**body: Any) -> dict[str, Any]:
+    return {
+        "metadata": _metadata(
+            "grade_change",
+            context_type="Course",
+            context_id="21070000000000565",
+            user_id="21070000000000021",
+        ),
+        "body": {
+            "submission_id": "21070000000000777",
+            "assignment_id": "21070000000000555",
+            "grade": "45",
+            "old_grade": None,
+            "score": 45.0,
+            "old_score": None,
+            "points_possible": 50.0,
+            "old_points_possible": None,
+            "grader_id": None,
+            "student_id": "21070000000000021",
+            "student_sis_id": "E1001",
+            "user_id": "21070000000000021",
+            "grading_complete": True,
+            "muted": False,
+            **body,
+        },
+    }
+
+
+def test_course_completed_with_token_in_url_pays(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant, amount="15.00")
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    body = course_completed()
+    response = post(client, tenant, "canvas", body, query={"token": secret})
+    event = stored(database, accepted_event(response))
+    assert (event.learner, event.course, event.outcome, event.score) == (
+        "21",
+        "565",
+        "completed",
+        None,
+    )
+    assert event.learner_email == "ana@example.com"
+    assert event.course_title == "Security Awareness 2026"
+    assert (
+        event.occurred_at.isoformat().replace("+00:00", "Z")
+        == body["body"]["progress"]["completed_at"]
+    )
+    assert len(response.json()["results"][0]["rewards"]) == 1
+
+    # Canvas retries (up to four tries) carry the same event: one event, one reward.
+    again = post(client, tenant, "canvas", body, query={"token": secret})
+    assert again.json()["replayed"] == 1
+    # A re-emitted course_completed with a new completion time is a new event, but the
+    # reward dedupe keeps it to one reward for this learner, course and program.
+    later_time = (recent() + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    later = post(client, tenant, "canvas", course_completed(later_time), query={"token": secret})
+    assert later.json()["accepted"] == 1
+    assert later.json()["results"][0]["rewards"] == []
+    assert count_events(database) == 2
+    assert table_counts(database)["rewards"] == 1
+
+
+def test_sis_ids_mapping(client: TestClient, tenant: Tenant, database: Database) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    set_mapping(client, tenant, "canvas", learner_id="email", course_id="sis_source_id")
+    event = stored(
+        database,
+        accepted_event(post(client, tenant, "canvas", course_completed(), query={"token": secret})),
+    )
+    assert (event.learner, event.course) == ("ana@example.com", "SEC-101")
+
+
+def test_course_grade_change_passes_at_the_configured_score(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    progress = stored(
+        database,
+        accepted_event(
+            post(client, tenant, "canvas", course_grade_change(84.0), query={"token": secret})
+        ),
+    )
+    assert (progress.outcome, progress.score, progress.course) == ("in_progress", 0.84, "565")
+    set_mapping(client, tenant, "canvas", pass_score=0.7)
+    passed = stored(
+        database,
+        accepted_event(
+            post(client, tenant, "canvas", course_grade_change(91.5), query={"token": secret})
+        ),
+    )
+    assert (passed.outcome, passed.score) == ("passed", 0.915)
+
+
+def test_grade_change_is_progress_and_muted_grades_are_ignored(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    event = stored(
+        database,
+        accepted_event(post(client, tenant, "canvas", grade_change(), query={"token": secret})),
+    )
+    # Global ids (shard prefix) are normalised to the local ids course_completed uses.
+    assert (event.learner, event.course, event.outcome, event.score) == (
+        "21",
+        "565",
+        "in_progress",
+        0.9,
+    )
+    ungraded = grade_change(points_possible="n/a", submission_id="21070000000000778")
+    no_score = stored(
+        database, accepted_event(post(client, tenant, "canvas", ungraded, query={"token": secret}))
+    )
+    assert (no_score.outcome, no_score.score) == ("in_progress", None)
+    muted = post(client, tenant, "canvas", grade_change(muted=True), query={"token": secret})
+    assert muted.json()["results"][0]["reason"] == "the grade is muted (not visible to the student)"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _keypair(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA",
+        "kid": kid,
+        "alg": "RS256",
+        "use": "sig",
+        "e": _b64(numbers.e.to_bytes(3, "big")),
+        "n": _b64(numbers.n.to_bytes(256, "big")),
+    }
+    return key, jwk
+
+
+def _jwt(key: rsa.RSAPrivateKey, kid: str, claims: dict[str, Any]) -> bytes:
+    head = _b64(json.dumps({"alg": "RS256", "kid": kid, "typ": "JWT"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    signature = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{head}.{body}.{_b64(signature)}".encode()
+
+
+def test_signed_payloads_are_verified_against_the_jwks(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    key, jwk = _keypair("2026-11")
+    other, _ = _keypair("2026-11")
+    set_mapping(client, tenant, "canvas", options={"jwks": {"keys": [jwk]}, "require_signed": True})
+    claims = course_completed()
+    signed = _jwt(key, "2026-11", claims)
+    event = stored(
+        database, accepted_event(post(client, tenant, "canvas", signed, query={"token": secret}))
+    )
+    assert event.learner == "21"
+
+    forged = _jwt(other, "2026-11", course_completed())
+    refused = post(client, tenant, "canvas", forged, query={"token": secret})
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "the JWT signature does not verify"
+    unknown = post(client, tenant, "canvas", _jwt(key, "2025-01", claims), query={"token": secret})
+    assert unknown.json()["detail"] == "no key '2025-01' in the configured JWKS"
+    plain = post(client, tenant, "canvas", course_completed(), query={"token": secret})
+    assert plain.status_code == 401
+    assert count_events(database) == 1
