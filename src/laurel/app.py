@@ -28,6 +28,7 @@ from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
+from laurel.screening import api as screening_api
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -87,6 +88,7 @@ def create_app(
         courses_api.router,
         auth_api.router,
         audit_api.router,
+        screening_api.router,
     ):
         app.include_router(router)
 

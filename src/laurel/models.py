@@ -12,6 +12,13 @@ from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
+from laurel.screening.models import (
+    ListEntry,
+    ListVersion,
+    ReviewCase,
+    SanctionsReport,
+    ScreeningResult,
+)
 
 __all__ = [
     "ApiKey",
@@ -25,11 +32,16 @@ __all__ = [
     "Course",
     "Delivery",
     "Learner",
+    "ListEntry",
+    "ListVersion",
     "Organization",
     "Program",
     "ProgramVersion",
+    "ReviewCase",
     "Reward",
     "RewardRule",
     "RewardRuleVersion",
+    "SanctionsReport",
     "SandboxIssuance",
+    "ScreeningResult",
 ]

@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -145,4 +146,21 @@ def delete(session: Session, actor: Actor, learner_id: uuid.UUID) -> None:
         target_type="learner",
         target_id=learner_id,
         details={"external_id": learner.external_id},
+    )
+
+
+def block_for_sanctions(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID
+) -> None:
+    """Mark a learner blocked after a confirmed sanctions match (the screening gate holds
+    their later rewards). Idempotent: the first confirmation's time is kept. Loaded copies in
+    the session are updated too, so a gate run later in this unit of work sees the block."""
+    session.execute(
+        sql_update(Learner)
+        .where(
+            Learner.organization_id == organization_id,
+            Learner.id == learner_id,
+            Learner.screening_blocked_at.is_(None),
+        )
+        .values(screening_blocked_at=utcnow())
     )

@@ -1,0 +1,191 @@
+"""The sanctions gate (order 100): screens the learner of every reward before it can be issued.
+
+Idempotent: a reward is screened once per list version (a unique key on the stored result),
+and its review case is one row per reward. Re-running the pipeline reads them back:
+
+- this reward's case confirmed → reject (the reward is cancelled);
+- learner blocked by a confirmed match → hold ``screening_blocked``;
+- case cleared → pass;
+- case open and screened against the newest list → hold ``screening_review`` again;
+- otherwise screen against the newest list: a possible match (name or country) opens or
+  refreshes the case and holds; nothing found passes (and closes an open case as superseded);
+- no list imported yet: pass with a warning, or hold ``screening_unavailable``, as configured.
+
+Test-mode rewards are screened exactly like live ones, so an integration can rehearse a hold.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.kit.clock import utcnow
+from laurel.kit.ids import uuid7
+from laurel.kit.sql import insert_ignore
+from laurel.learners import service as learners
+from laurel.rewards.gates import GateResult, Verdict, register
+from laurel.rewards.models import Reward
+from laurel.screening import service
+from laurel.screening.models import CaseStatus, ReviewCase, ScreeningDecision, ScreeningResult
+
+log = logging.getLogger("laurel.screening")
+
+SCREENING_REVIEW = "screening_review"
+SCREENING_BLOCKED = "screening_blocked"
+SCREENING_UNAVAILABLE = "screening_unavailable"
+UNAVAILABLE = "unavailable"
+"""Result decision when no list exists and the policy holds."""
+GATE_ACTOR = "gate:screening"
+
+
+def _describe(result: ScreeningResult) -> str:
+    parts = []
+    if result.country_hit:
+        parts.append(f"country {result.country_hit} is comprehensively sanctioned")
+    if result.matches:
+        best = result.matches[0]
+        more = f" and {len(result.matches) - 1} more" if len(result.matches) > 1 else ""
+        parts.append(
+            f"possible match {best['name']!r} ({best['list']} {best['entry_id']}, "
+            f"score {best['score']:.2f}){more}"
+        )
+    return "; ".join(parts) + ": a compliance reviewer must clear or confirm the case"
+
+
+class ScreeningGate:
+    name = "screening"
+    order = 100
+    commits_money = False
+
+    def check(self, session: Session, reward: Reward) -> GateResult:
+        learner = learners.get_many(session, reward.organization_id, {reward.learner_id}).get(
+            reward.learner_id
+        )
+        case = session.scalar(select(ReviewCase).where(ReviewCase.reward_id == reward.id))
+        if case is not None and case.status == CaseStatus.confirmed:
+            return GateResult(
+                Verdict.reject, "screening_confirmed", "sanctions match confirmed by a reviewer"
+            )
+        # A block outranks this reward's own clearance: it came from a confirmed match.
+        if learner is not None and learner.screening_blocked_at is not None:
+            return GateResult(
+                Verdict.hold,
+                SCREENING_BLOCKED,
+                "the learner is blocked after a confirmed sanctions match",
+            )
+        if case is not None and case.status == CaseStatus.cleared:
+            return GateResult.ok()
+        policy = service.Policy.from_settings()
+        version = service.current_version(session)
+        key = str(version.id) if version else "none"
+        result = session.scalar(
+            select(ScreeningResult).where(
+                ScreeningResult.reward_id == reward.id, ScreeningResult.screen_key == key
+            )
+        )
+        if result is None:
+            name = learner.name if learner is not None else None
+            country = learner.country if learner is not None else None
+            screening = service.screen(session, name, country, policy)
+            decision: str = screening.decision
+            if decision == ScreeningDecision.unscreened and policy.without_list == "hold":
+                decision = UNAVAILABLE
+            result = service.record(
+                session,
+                screening,
+                organization_id=reward.organization_id,
+                livemode=reward.livemode,
+                actor=GATE_ACTOR,
+                reward_id=reward.id,
+                learner_id=reward.learner_id,
+                decision=decision,
+            )
+        if result.decision == UNAVAILABLE:
+            return GateResult(
+                Verdict.hold,
+                SCREENING_UNAVAILABLE,
+                "no sanctions list has been imported yet (laurel sdn import)",
+            )
+        if result.decision == ScreeningDecision.unscreened:
+            log.warning("reward %s passed unscreened: no sanctions list imported", reward.id)
+            return GateResult.ok()
+        if result.decision == ScreeningDecision.clear:
+            if case is not None and case.status == CaseStatus.open:
+                _supersede(session, case, result)
+            return GateResult.ok()
+        _open_case(session, reward, case, result)
+        return GateResult(Verdict.hold, SCREENING_REVIEW, _describe(result))
+
+
+def _open_case(
+    session: Session, reward: Reward, case: ReviewCase | None, result: ScreeningResult
+) -> None:
+    now = utcnow()
+    if case is None:
+        case_id = uuid7()
+        inserted = insert_ignore(
+            session,
+            ReviewCase.__table__,  # type: ignore[arg-type]
+            {
+                "id": case_id,
+                "organization_id": reward.organization_id,
+                "livemode": reward.livemode,
+                "reward_id": reward.id,
+                "learner_id": reward.learner_id,
+                "result_id": result.id,
+                "status": CaseStatus.open,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["reward_id"],
+        )
+        if inserted:
+            audit.record(
+                session,
+                organization_id=reward.organization_id,
+                actor=GATE_ACTOR,
+                action="screening:case:open",
+                target_type="screening_case",
+                target_id=case_id,
+                details={"reward_id": str(reward.id), "result_id": str(result.id)},
+            )
+        return
+    if case.result_id != result.id:
+        # Re-screened against a newer list and still a possible match: the case shows the
+        # newest finding; it stays open for the reviewer.
+        session.execute(
+            update(ReviewCase)
+            .where(ReviewCase.id == case.id, ReviewCase.status == CaseStatus.open)
+            .values(result_id=result.id, updated_at=now)
+        )
+
+
+def _supersede(session: Session, case: ReviewCase, result: ScreeningResult) -> None:
+    moved = session.execute(
+        update(ReviewCase)
+        .where(ReviewCase.id == case.id, ReviewCase.status == CaseStatus.open)
+        .values(
+            status=CaseStatus.superseded,
+            result_id=result.id,
+            reason="a newer list no longer matches",
+            decided_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .returning(ReviewCase.id)
+    ).first()
+    if moved is not None:
+        audit.record(
+            session,
+            organization_id=case.organization_id,
+            actor=GATE_ACTOR,
+            action="screening:case:superseded",
+            target_type="screening_case",
+            target_id=case.id,
+            details={"result_id": str(result.id)},
+        )
+
+
+register(ScreeningGate())
