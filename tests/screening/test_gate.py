@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,3 +295,59 @@ def test_test_mode_rewards_are_screened_and_cases_kept_apart(
     assert [c["reward_id"] for c in test_cases] == [reward["id"]]
     missing = client.get(f"/api/v1/screening/cases/{test_cases[0]['id']}", headers=tenant.headers)
     assert missing.status_code == 404
+
+
+def test_newer_list_from_another_process_is_built_in_the_background(
+    client: TestClient, tenant: Tenant, database: Database, tmp_path: Path, lists: Path
+) -> None:
+    fixed_program(client, tenant)
+    earn(client, tenant, "e-0", name="Ismail Haniyeh", learner="L0")  # builds the first index
+    # Another process imports a newer list: this process has not built its index.
+    newer = sample_folder(tmp_path / "newer", sdn=[HANIYEH, PUTIN], consolidated=())
+    with database.session() as session:
+        stored = service.store_version(session, sources.fetch(str(newer)), actor="test")
+    first = earn(client, tenant, "e-1", name="Vladimir Putin", learner="L1")
+    assert reasons(first) == ["screening_review"]
+    for thread in threading.enumerate():
+        if thread.name == "laurel-screening-index":
+            thread.join(timeout=60)
+    second = earn(client, tenant, "e-2", name="Vladimir Putin", learner="L2")
+    assert reasons(second) == ["screening_review"]
+    with database.read_session() as session:
+        rows = session.execute(
+            select(ScreeningResult.reward_id, ScreeningResult.list_version_id)
+        ).all()
+    used = {row.reward_id: row.list_version_id for row in rows}
+    # The request did not wait for the newer index: it used the one it had, and said so.
+    assert used[uuid.UUID(first["id"])] != stored.version.id
+    assert used[uuid.UUID(second["id"])] == stored.version.id
+
+
+def test_two_reviewers_deciding_at_once_one_wins(
+    client: TestClient, tenant: Tenant, database: Database, lists: Path
+) -> None:
+    fixed_program(client, tenant)
+    earn(client, tenant, "e-1", name="Ismail Haniyeh")
+    [case] = open_cases(client, tenant)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(action: str) -> None:
+        start.wait()
+        try:
+            with database.session() as session:
+                getattr(cases, action)(session, tenant.actor, uuid.UUID(case["id"]), "checked")
+            outcomes.append(action)
+        except cases.CaseDecided:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=decide, args=(a,)) for a in ("clear", "confirm")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes)[-1] == "conflict"
+    assert len(outcomes) == 2
+    winner = outcomes[0] if outcomes[0] != "conflict" else outcomes[1]
+    view = client.get(f"/api/v1/screening/cases/{case['id']}", headers=tenant.headers).json()
+    assert view["status"] == {"clear": "cleared", "confirm": "confirmed"}[winner]

@@ -25,6 +25,7 @@ from laurel.kit.pagination import Page, paginate
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
 from laurel.rewards.service import InvalidTransition
+from laurel.screening import service
 from laurel.screening.gate import UNAVAILABLE
 from laurel.screening.models import (
     CaseStatus,
@@ -212,6 +213,11 @@ def rescreen_held(session: Session, actor_name: str) -> int:
     Those are the rewards of open cases and the ones held because no list existed. Returns how
     many were re-run; each reward is screened against the new version by the gate itself.
     """
+    # The new version's index first: the gate then screens against it, not an older one.
+    policy = service.Policy.from_settings()
+    newest = service.current_version(session)
+    if newest is not None:
+        service.index_for(session, newest.id, policy.entry_types)
     waiting: list[tuple[uuid.UUID, bool, uuid.UUID | None]] = [
         (r[0], r[1], r[2])
         for r in session.execute(

@@ -110,7 +110,9 @@ def screen(
             else:
                 if not name.strip():
                     raise AppError("NAME must not be blank")
-                answer = CheckOut.of(service.screen(session, name, country))
+                policy = service.Policy.from_settings()
+                version = service.pick_version(session, policy)
+                answer = CheckOut.of(service.screen(session, name, country, policy, version))
     except AppError as exc:
         _fail(exc, rename={"name": "NAME", "country": "--country"})
     if as_json:

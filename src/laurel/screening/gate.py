@@ -79,8 +79,8 @@ class ScreeningGate:
         if case is not None and case.status == CaseStatus.cleared:
             return GateResult.ok()
         policy = service.Policy.from_settings()
-        version = service.current_version(session)
-        key = str(version.id) if version else "none"
+        version_id = service.pick_version(session, policy)
+        key = str(version_id or "none")
         result = session.scalar(
             select(ScreeningResult).where(
                 ScreeningResult.reward_id == reward.id, ScreeningResult.screen_key == key
@@ -89,7 +89,7 @@ class ScreeningGate:
         if result is None:
             name = learner.name if learner is not None else None
             country = learner.country if learner is not None else None
-            screening = service.screen(session, name, country, policy)
+            screening = service.screen(session, name, country, policy, version_id)
             decision: str = screening.decision
             if decision == ScreeningDecision.unscreened and policy.without_list == "hold":
                 decision = UNAVAILABLE

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.config import Settings, get_settings
+from laurel.db import READONLY, Database
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound, field_error
 from laurel.kit.ids import uuid7
@@ -185,8 +186,11 @@ def list_versions(session: Session, *, limit: int = 50) -> list[ListVersion]:
 # ---------------------------------------------------------------- the index
 
 
-_indexes: dict[tuple[uuid.UUID, frozenset[str]], NameIndex] = {}
+_IndexKey = tuple[uuid.UUID, frozenset[str]]
+_indexes: dict[_IndexKey, NameIndex] = {}
 _index_lock = threading.Lock()
+_building: set[_IndexKey] = set()
+_building_lock = threading.Lock()
 _KEEP_INDEXES = 2
 
 
@@ -233,6 +237,68 @@ def index_for(session: Session, version_id: uuid.UUID, types: frozenset[str]) ->
         return index
 
 
+def pick_version(session: Session, policy: Policy) -> uuid.UUID | None:
+    """The list version to screen against: the newest one, unless this process has not built
+    its index yet but has an older one ready. Then the older one is used (results name it)
+    while the newest is built in a background thread, so a request never spends seconds
+    building an index inside its transaction (on SQLite: holding the write lock). Only a
+    process with no index at all builds in the caller's thread; start-up (:func:`warm`) and
+    imports (:func:`laurel.screening.cases.rescreen_held`) build ahead.
+    """
+    version = current_version(session)
+    if version is None:
+        return None
+    if (version.id, policy.entry_types) in _indexes:
+        return version.id
+    built = [v for v, types in list(_indexes) if types == policy.entry_types]
+    # Only versions of this database (a process normally has one; tests have many).
+    ready = session.scalars(select(ListVersion.id).where(ListVersion.id.in_(built))).all()
+    if not ready:
+        return version.id
+    _build_in_background(session.get_bind(), version.id, policy.entry_types)
+    return max(ready)  # uuid7 ids sort by creation: the newest ready version
+
+
+def _read_only_session(bind: Any) -> Session:
+    session = Session(bind)
+    session.info[READONLY] = True
+    if bind.dialect.name == "sqlite":
+        session.connection(execution_options={"laurel_readonly": True})
+    return session
+
+
+def _build_in_background(bind: Any, version_id: uuid.UUID, types: frozenset[str]) -> None:
+    key = (version_id, types)
+    with _building_lock:
+        if key in _building:
+            return
+        _building.add(key)
+
+    def build() -> None:
+        try:
+            with _read_only_session(bind) as session:
+                index_for(session, version_id, types)
+        except Exception:  # the next gate call tries again; screening goes on meanwhile
+            log.exception("building the sanctions index of list version %s failed", version_id)
+        finally:
+            with _building_lock:
+                _building.discard(key)
+
+    threading.Thread(target=build, name="laurel-screening-index", daemon=True).start()
+
+
+def warm(database: Database, policy: Policy | None = None) -> None:
+    """Build the newest list version's index now (at start-up), if there is a list."""
+    policy = policy or Policy.from_settings()
+    try:
+        with database.read_session() as session:
+            version = current_version(session)
+            if version is not None:
+                index_for(session, version.id, policy.entry_types)
+    except Exception:  # a process must start even if the lists cannot be read yet
+        log.exception("building the sanctions index at start-up failed")
+
+
 # ---------------------------------------------------------------- screening
 
 
@@ -268,21 +334,23 @@ def _remarks(
 
 
 def screen(
-    session: Session, name: str | None, country: str | None, policy: Policy | None = None
+    session: Session,
+    name: str | None,
+    country: str | None,
+    policy: Policy,
+    version_id: uuid.UUID | None,
 ) -> Screening:
-    """Screen a name and a country against the newest list version (no writes)."""
-    policy = policy or Policy.from_settings()
+    """Screen a name and a country against a list version (:func:`pick_version`); no writes."""
     code = countries.normalise(country)
     hit = countries.sanctioned(code, policy.countries)
-    version = current_version(session)
-    if version is None:
+    if version_id is None:
         decision = ScreeningDecision.review if hit else ScreeningDecision.unscreened
         return Screening(decision, None, name, code, hit, policy.threshold)
     found: list[Match] = []
     if name and name.strip():
-        index = index_for(session, version.id, policy.entry_types)
+        index = index_for(session, version_id, policy.entry_types)
         found = index.search(name, policy.threshold)[:MAX_STORED_MATCHES]
-    remarks = _remarks(session, version.id, found)
+    remarks = _remarks(session, version_id, found)
     matches = [
         {
             "list": m.entry.list_code,
@@ -298,7 +366,7 @@ def screen(
         for m in found
     ]
     decision = ScreeningDecision.review if (hit or matches) else ScreeningDecision.clear
-    return Screening(decision, version.id, name, code, hit, policy.threshold, matches)
+    return Screening(decision, version_id, name, code, hit, policy.threshold, matches)
 
 
 def record(
@@ -348,7 +416,8 @@ def check(
     """A manual check (CLI or API): screened, stored and audited; never holds anything."""
     if not name.strip():
         raise field_error("name", "must not be blank")
-    screening = screen(session, name, country)
+    policy = Policy.from_settings()
+    screening = screen(session, name, country, policy, pick_version(session, policy))
     result = record(
         session, screening, organization_id=organization_id, livemode=livemode, actor=actor
     )
