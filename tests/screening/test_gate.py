@@ -351,3 +351,29 @@ def test_two_reviewers_deciding_at_once_one_wins(
     winner = outcomes[0] if outcomes[0] != "conflict" else outcomes[1]
     view = client.get(f"/api/v1/screening/cases/{case['id']}", headers=tenant.headers).json()
     assert view["status"] == {"clear": "cleared", "confirm": "confirmed"}[winner]
+
+
+def test_a_cleared_finding_is_not_reviewed_again_for_the_same_learner(
+    client: TestClient, tenant: Tenant, lists: Path
+) -> None:
+    fixed_program(client, tenant)
+    first = earn(client, tenant, "e-1", name="Vladimir Putin", course="SEC-101")
+    [case] = open_cases(client, tenant)
+    client.post(
+        f"/api/v1/screening/cases/{case['id']}/clear",
+        json={"reason": "a namesake: our Vladimir Putin is a sales engineer in Ohio"},
+        headers=tenant.headers,
+    )
+    second = earn(client, tenant, "e-2", name="Vladimir Putin", course="SEC-102")
+    assert second["state"] == "ready"
+    listed = client.get("/api/v1/screening/cases?status=cleared", headers=tenant.headers).json()
+    reused = next(c for c in listed["data"] if c["reward_id"] == second["id"])
+    assert reused["reviewer"] == "gate:screening"
+    assert reused["reason"].startswith(f"cleared as in case {case['id']} by apikey:")
+    assert reused["matches"][0]["entry_id"] == str(PUTIN)
+    # Another learner with that name, or the same learner with something new, is reviewed.
+    other = earn(client, tenant, "e-3", name="Vladimir Putin", learner="E2")
+    assert reasons(other) == ["screening_review"]
+    moved = earn(client, tenant, "e-4", name="Vladimir Putin", course="SEC-103", country="IR")
+    assert reasons(moved) == ["screening_review"]
+    assert first["state"] == "held"

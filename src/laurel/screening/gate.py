@@ -6,6 +6,8 @@ and its review case is one row per reward. Re-running the pipeline reads them ba
 - this reward's case confirmed → reject (the reward is cancelled);
 - learner blocked by a confirmed match → hold ``screening_blocked``;
 - case cleared → pass;
+- a possible match a reviewer already cleared for this learner (same name and country, no new
+  matched entry) → pass, recorded as a case cleared by ``gate:screening`` citing the earlier one;
 - case open and screened against the newest list → hold ``screening_review`` again;
 - otherwise screen against the newest list: a possible match (name or country) opens or
   refreshes the case and holds; nothing found passes (and closes an open case as superseded);
@@ -116,8 +118,99 @@ class ScreeningGate:
             if case is not None and case.status == CaseStatus.open:
                 _supersede(session, case, result)
             return GateResult.ok()
+        prior = _earlier_clearance(session, reward, result)
+        if prior is not None:
+            _clear_as_before(session, reward, case, result, prior)
+            return GateResult.ok()
         _open_case(session, reward, case, result)
         return GateResult(Verdict.hold, SCREENING_REVIEW, _describe(result))
+
+
+def _earlier_clearance(
+    session: Session, reward: Reward, result: ScreeningResult
+) -> ReviewCase | None:
+    """A reviewer's earlier clearance that covers this finding: the same learner, name and
+    country, and no matched entry the reviewer has not seen. Without it a learner who shares a
+    listed person's name would need a review for every reward."""
+    entries = {(m["list"], m["entry_id"]) for m in result.matches}
+    earlier = session.execute(
+        select(ReviewCase, ScreeningResult)
+        .join(ScreeningResult, ScreeningResult.id == ReviewCase.result_id)
+        .where(
+            ReviewCase.organization_id == reward.organization_id,
+            ReviewCase.livemode == reward.livemode,
+            ReviewCase.learner_id == reward.learner_id,
+            ReviewCase.status == CaseStatus.cleared,
+            ReviewCase.reviewer != GATE_ACTOR,
+            ReviewCase.reward_id != reward.id,
+        )
+        .order_by(ReviewCase.decided_at.desc())
+    ).all()
+    for prior, seen in earlier:
+        covered = {(m["list"], m["entry_id"]) for m in seen.matches}
+        if (
+            seen.query_name == result.query_name
+            and seen.query_country == result.query_country
+            and seen.country_hit == result.country_hit
+            and entries <= covered
+        ):
+            return prior
+    return None
+
+
+def _clear_as_before(
+    session: Session,
+    reward: Reward,
+    case: ReviewCase | None,
+    result: ScreeningResult,
+    prior: ReviewCase,
+) -> None:
+    """Record this reward's case as cleared on the strength of ``prior`` (audited)."""
+    now = utcnow()
+    reason = f"cleared as in case {prior.id} by {prior.reviewer}: {prior.reason}"[:2000]
+    values = {
+        "status": CaseStatus.cleared,
+        "result_id": result.id,
+        "reviewer": GATE_ACTOR,
+        "reason": reason,
+        "decided_at": now,
+        "updated_at": now,
+    }
+    if case is None:
+        case_id = uuid7()
+        inserted = insert_ignore(
+            session,
+            ReviewCase.__table__,  # type: ignore[arg-type]
+            {
+                "id": case_id,
+                "organization_id": reward.organization_id,
+                "livemode": reward.livemode,
+                "reward_id": reward.id,
+                "learner_id": reward.learner_id,
+                "created_at": now,
+                **values,
+            },
+            ["reward_id"],
+        )
+        if not inserted:
+            return
+    else:
+        case_id = case.id
+        session.execute(
+            update(ReviewCase)
+            .where(ReviewCase.id == case.id, ReviewCase.status == CaseStatus.open)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session,
+        organization_id=reward.organization_id,
+        actor=GATE_ACTOR,
+        action="screening:case:cleared",
+        target_type="screening_case",
+        target_id=case_id,
+        details={"reward_id": str(reward.id), "as_in_case": str(prior.id)},
+    )
 
 
 def _open_case(
