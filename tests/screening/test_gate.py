@@ -377,3 +377,30 @@ def test_a_cleared_finding_is_not_reviewed_again_for_the_same_learner(
     moved = earn(client, tenant, "e-4", name="Vladimir Putin", course="SEC-103", country="IR")
     assert reasons(moved) == ["screening_review"]
     assert first["state"] == "held"
+
+
+def test_unblocking_a_learner_rechecks_rewards_held_for_the_block(
+    client: TestClient, tenant: Tenant, lists: Path
+) -> None:
+    fixed_program(client, tenant)
+    earn(client, tenant, "e-1", name="Ismail Haniyeh", course="SEC-101")
+    [case] = open_cases(client, tenant)
+    client.post(
+        f"/api/v1/screening/cases/{case['id']}/confirm",
+        json={"reason": "same DOB"},
+        headers=tenant.headers,
+    )
+    later = earn(client, tenant, "e-2", name="Ismail Haniyeh", course="SEC-102")
+    assert reasons(later) == ["screening_blocked"]
+    learner = case["learner_id"]
+    url = f"/api/v1/screening/learners/{learner}/unblock"
+    assert client.post(url, json={"reason": ""}, headers=tenant.headers).status_code == 422
+    lifted = client.post(url, json={"reason": "confirmed in error"}, headers=tenant.headers)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json() == {"rechecked": 1}
+    # Back through the gate: screened again, so the possible match is reviewed again.
+    view = client.get(f"/api/v1/rewards/{later['id']}", headers=tenant.headers).json()
+    assert reasons(view) == ["screening_review"]
+    again = client.post(url, json={"reason": "twice"}, headers=tenant.headers)
+    assert again.status_code == 409
+    assert again.json()["error"] == "learner_not_blocked"

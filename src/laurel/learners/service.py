@@ -164,3 +164,20 @@ def block_for_sanctions(
         )
         .values(screening_blocked_at=utcnow())
     )
+
+
+def unblock_for_sanctions(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID
+) -> bool:
+    """Lift a sanctions block (a delisting, a mistaken confirmation); False if not blocked."""
+    changed = session.execute(
+        sql_update(Learner)
+        .where(
+            Learner.organization_id == organization_id,
+            Learner.id == learner_id,
+            Learner.screening_blocked_at.is_not(None),
+        )
+        .values(screening_blocked_at=None)
+        .returning(Learner.id)
+    ).first()
+    return changed is not None

@@ -27,6 +27,7 @@ from laurel.screening.schemas import (
     ImportIn,
     ImportOut,
     ListVersionOut,
+    UnblockOut,
 )
 
 router = APIRouter(prefix="/api/v1/screening", tags=["screening"])
@@ -137,3 +138,16 @@ def clear_case(case_id: uuid.UUID, body: DecisionIn, actor: Admin, db: DatabaseD
 def confirm_case(case_id: uuid.UUID, body: DecisionIn, actor: Admin, db: DatabaseDep) -> CaseOut:
     with unit_of_work(db) as session:
         return CaseOut.of(cases.confirm(session, actor, case_id, body.reason))
+
+
+@router.post(
+    "/learners/{learner_id}/unblock",
+    response_model=UnblockOut,
+    responses=errors(401, 403, 404, 409, 422),
+    summary="Lift a learner's sanctions block; their rewards held for it are checked again",
+)
+def unblock_learner(
+    learner_id: uuid.UUID, body: DecisionIn, actor: Admin, db: DatabaseDep
+) -> UnblockOut:
+    with unit_of_work(db) as session:
+        return UnblockOut(rechecked=cases.unblock(session, actor, learner_id, body.reason))

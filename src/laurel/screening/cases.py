@@ -24,9 +24,10 @@ from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
+from laurel.rewards.models import RewardState
 from laurel.rewards.service import InvalidTransition
 from laurel.screening import service
-from laurel.screening.gate import UNAVAILABLE
+from laurel.screening.gate import SCREENING_BLOCKED, UNAVAILABLE
 from laurel.screening.models import (
     CaseStatus,
     ReviewCase,
@@ -246,3 +247,44 @@ def rescreen_held(session: Session, actor_name: str) -> int:
         actor = Actor(name=actor_name, organization_id=organization_id, livemode=livemode)
         _continue(session, actor, reward_id)
     return len(seen)
+
+
+class LearnerNotBlocked(Conflict):
+    code = "learner_not_blocked"
+
+
+def unblock(session: Session, actor: Actor, learner_id: uuid.UUID, reason: str) -> int:
+    """Lift a learner's sanctions block; their rewards held for it run the pipeline again
+    (and are screened like any other). Returns how many were re-run."""
+    if not reason.strip():
+        raise field_error("reason", "lifting a sanctions block needs a reason")
+    learner = learners.get(session, actor, learner_id)
+    if not learners.unblock_for_sanctions(session, actor.organization_id, learner.id):
+        raise LearnerNotBlocked(f"learner {learner_id} is not blocked")
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action="screening:learner:unblock",
+        target_type="learner",
+        target_id=learner.id,
+        details={"reason": reason},
+    )
+    rerun = 0
+    cursor: uuid.UUID | None = None
+    while True:
+        page = rewards.list_rewards(
+            session,
+            actor,
+            limit=500,
+            cursor=cursor,
+            learner_id=learner.id,
+            state=RewardState.held,
+        )
+        for reward in page.items:
+            if any(h.get("reason") == SCREENING_BLOCKED for h in reward.hold_reasons):
+                _continue(session, actor, reward.id)
+                rerun += 1
+        if page.next_cursor is None:
+            return rerun
+        cursor = page.next_cursor

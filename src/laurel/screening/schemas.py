@@ -166,3 +166,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000, examples=["different date of birth"])
+
+
+class UnblockOut(BaseModel):
+    rechecked: int = Field(description="Rewards held for the block that ran the pipeline again")
