@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,8 @@ from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
+from laurel.screening import api as screening_api
+from laurel.screening import service as screening
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -63,6 +66,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = start_in_thread(worker) if run_worker else None
+        threading.Thread(target=screening.warm, args=(db,), daemon=True).start()
         try:
             yield
         finally:
@@ -95,6 +99,7 @@ def create_app(
         audit_api.router,
         xapi_api.router,
         caliper_api.router,
+        screening_api.router,
     ):
         app.include_router(router)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_ISO_3166 = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+_ENTRY_TYPES = frozenset({"individual", "entity", "vessel", "aircraft"})
 DEFAULT_SECRET = "development-only-secret-change-me"  # noqa: S105 - refused in production
 
 
@@ -47,6 +51,45 @@ class Settings(BaseSettings):
         description="How often `serve` and `worker` poll sources that cannot push (TalentLMS); "
         "0 turns polling off",
     )
+    screening_threshold: float = Field(
+        default=0.91,
+        ge=0.5,
+        le=1.0,
+        description="Name score (0-1) at or above which a listed entry is a possible match",
+    )
+    screening_countries: str = Field(
+        default="CU,IR,KP,SY,UA-43,UA-14,UA-09",
+        description="Comprehensively sanctioned jurisdictions: ISO 3166-1 alpha-2 or 3166-2 codes",
+    )
+    screening_entry_types: str = Field(
+        default="individual,entity",
+        description="SDN types screened: individual, entity, vessel, aircraft",
+    )
+    screening_without_list: Literal["pass", "hold"] = Field(
+        default="pass",
+        description="Before any list is imported: pass rewards with a warning, or hold them",
+    )
+    screening_list_url: str | None = Field(
+        default=None,
+        description="Base URL of OFAC's CSV files for `laurel sdn refresh`; unset: no download",
+    )
+
+    @field_validator("screening_countries")
+    @classmethod
+    def _iso_codes(cls, value: str) -> str:
+        bad = [c for c in value.split(",") if c.strip() and not _ISO_3166.match(c.strip().upper())]
+        if bad:
+            raise ValueError(f"not ISO 3166 codes: {', '.join(bad)}")
+        return value
+
+    @field_validator("screening_entry_types")
+    @classmethod
+    def _entry_types(cls, value: str) -> str:
+        types = {t.strip() for t in value.split(",") if t.strip()}
+        unknown = sorted(types - _ENTRY_TYPES)
+        if unknown or not types:
+            raise ValueError(f"use some of individual, entity, vessel, aircraft (not {unknown})")
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

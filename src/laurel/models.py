@@ -15,6 +15,13 @@ from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
+from laurel.screening.models import (
+    ListEntry,
+    ListVersion,
+    ReviewCase,
+    SanctionsReport,
+    ScreeningResult,
+)
 
 __all__ = [
     "ApiKey",
@@ -32,14 +39,19 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Learner",
+    "ListEntry",
+    "ListVersion",
     "Organization",
     "PollCursor",
     "Program",
     "ProgramVersion",
+    "ReviewCase",
     "Reward",
     "RewardRule",
     "RewardRuleVersion",
+    "SanctionsReport",
     "SandboxIssuance",
+    "ScreeningResult",
     "XapiReview",
     "XapiStatement",
 ]

@@ -8,7 +8,7 @@ Reservations are unique per reward, so retried gates never reserve twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -23,6 +23,7 @@ from laurel.kit.errors import field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
+from laurel.rewards import gates
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +172,6 @@ class Claim:
     amount: Money
 
 
-_NEW = "laurel.budgets.new_rewards"
-
-
-def note_new_rewards(session: Session, reward_ids: Iterable[uuid.UUID]) -> None:
-    """Rewards created in this unit of work: they cannot hold a reservation yet, so reserving
-    for them skips looking for one."""
-    session.info.setdefault(_NEW, set()).update(reward_ids)
-
-
 def reserve(
     session: Session,
     *,
@@ -206,7 +198,7 @@ def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
     if not claims:
         return set()
     existing: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
-    new: set[uuid.UUID] = session.info.get(_NEW, set())
+    new = gates.new_rewards(session)  # cannot hold a reservation yet
     for part in chunks([c.reward_id for c in claims if c.reward_id not in new]):
         for row in session.execute(_reservations(), {"_ids": part}):
             existing[row[0]] = (row[1], row[2])

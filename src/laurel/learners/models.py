@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import String, UniqueConstraint
@@ -27,3 +28,5 @@ class Learner(ExternalMixin, Base):
     """ISO 3166-1 alpha-2."""
     locale: Mapped[str | None] = mapped_column(String(35), default=None)
     """BCP 47 language tag, e.g. es-MX."""
+    screening_blocked_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when a compliance reviewer confirms a sanctions match; later rewards are held."""

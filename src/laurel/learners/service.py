@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -186,3 +187,37 @@ def delete(session: Session, actor: Actor, learner_id: uuid.UUID) -> None:
         target_id=learner_id,
         details={"external_id": learner.external_id},
     )
+
+
+def block_for_sanctions(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID
+) -> None:
+    """Mark a learner blocked after a confirmed sanctions match (the screening gate holds
+    their later rewards). Idempotent: the first confirmation's time is kept. Loaded copies in
+    the session are updated too, so a gate run later in this unit of work sees the block."""
+    session.execute(
+        sql_update(Learner)
+        .where(
+            Learner.organization_id == organization_id,
+            Learner.id == learner_id,
+            Learner.screening_blocked_at.is_(None),
+        )
+        .values(screening_blocked_at=utcnow())
+    )
+
+
+def unblock_for_sanctions(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID
+) -> bool:
+    """Lift a sanctions block (a delisting, a mistaken confirmation); False if not blocked."""
+    changed = session.execute(
+        sql_update(Learner)
+        .where(
+            Learner.organization_id == organization_id,
+            Learner.id == learner_id,
+            Learner.screening_blocked_at.is_not(None),
+        )
+        .values(screening_blocked_at=None)
+        .returning(Learner.id)
+    ).first()
+    return changed is not None

@@ -15,7 +15,8 @@ the core never changes for them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -61,6 +62,20 @@ class BatchGate(Gate, Protocol):
     def check_many(self, session: Session, rewards: Sequence[Reward]) -> list[GateResult]: ...
 
 
+_NEW = "laurel.rewards.new"
+
+
+def note_new(session: Session, reward_ids: Iterable[uuid.UUID]) -> None:
+    """Rewards created in this unit of work: nothing can refer to them yet (no reservation,
+    no approval, no screening result), so gates may skip looking."""
+    session.info.setdefault(_NEW, set()).update(reward_ids)
+
+
+def new_rewards(session: Session) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = session.info.get(_NEW, set())
+    return found
+
+
 def check_many(gate: Gate, session: Session, rewards: Sequence[Reward]) -> list[GateResult]:
     """Run ``gate`` on every reward, set-based when the gate knows how."""
     many = getattr(gate, "check_many", None)
@@ -78,7 +93,7 @@ def register(gate: Gate) -> None:
     _GATES[gate.name] = gate
 
 
-_DEFAULT_GATES = ("laurel.approvals.gate", "laurel.budgets.gate")
+_DEFAULT_GATES = ("laurel.screening.gate", "laurel.approvals.gate", "laurel.budgets.gate")
 
 
 def pipeline() -> list[Gate]:

@@ -422,7 +422,7 @@ def create_planned(
             target_id=row["id"],
             details=planned.audit[row["id"]],
         )
-    budgets.note_new_rewards(session, (r.id for r in fresh))
+    gates.note_new(session, (r.id for r in fresh))
     run_gates_many(session, fresh, actor=actor.name)
     return made, changed
 

@@ -1,0 +1,1 @@
+"""Sanctions screening: OFAC list versions, the name matcher, the gate and review cases."""
