@@ -119,6 +119,16 @@ class ScreeningGate:
         ]
 
 
+_warned: list[bool] = []
+
+
+def _warn_unscreened() -> None:
+    # Once per process, not per reward: the stored result records every unscreened reward.
+    if not _warned:
+        _warned.append(True)
+        log.warning("rewards pass unscreened: no sanctions list imported (laurel sdn import)")
+
+
 def _settled(case: ReviewCase | None, person: _Person) -> bool:
     """Decided without screening again: a confirmed or cleared case, or a blocked learner."""
     if case is not None and case.status in (CaseStatus.confirmed, CaseStatus.cleared):
@@ -154,7 +164,7 @@ def _judge(
             "no sanctions list has been imported yet (laurel sdn import)",
         )
     if result.decision == ScreeningDecision.unscreened:
-        log.warning("reward %s passed unscreened: no sanctions list imported", reward.id)
+        _warn_unscreened()
         return GateResult.ok()
     if result.decision == ScreeningDecision.clear:
         if case is not None and case.status == CaseStatus.open:
