@@ -21,6 +21,7 @@ from laurel.courses import api as courses_api
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
+from laurel.imports import api as imports_api
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
@@ -87,6 +88,7 @@ def create_app(
         courses_api.router,
         auth_api.router,
         audit_api.router,
+        imports_api.router,
     ):
         app.include_router(router)
 

@@ -11,6 +11,7 @@ import typer
 
 from laurel.config import get_settings
 from laurel.db import Database
+from laurel.imports.cli import import_app
 
 app = typer.Typer(
     help="Laurel: verified training completions become rewards, exactly once.",
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="apikey")
 app.add_typer(audit_app, name="audit")
+app.add_typer(import_app, name="import")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     worker_backoff_base_seconds: float = Field(default=1.0, gt=0)
     worker_backoff_max_seconds: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
+    imports_dir: str = Field(
+        default="laurel-imports",
+        description="Where uploaded import files wait until their import completes",
+    )
+    import_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -7,11 +7,13 @@ from laurel.budgets.models import Budget, BudgetReservation
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
 from laurel.events.models import CompletionEvent
+from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
+from laurel.roster.models import Roster, RosterEntry
 
 __all__ = [
     "ApiKey",
@@ -24,6 +26,9 @@ __all__ = [
     "CompletionEvent",
     "Course",
     "Delivery",
+    "Import",
+    "ImportMapping",
+    "ImportRejection",
     "Learner",
     "Organization",
     "Program",
@@ -31,5 +36,7 @@ __all__ = [
     "Reward",
     "RewardRule",
     "RewardRuleVersion",
+    "Roster",
+    "RosterEntry",
     "SandboxIssuance",
 ]

@@ -37,6 +37,10 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
         defaults={"classification": Classification.employee},
         changes=changes,
     )
+    if seen.created:
+        from laurel.roster import service as roster  # noqa: PLC0415 - roster reads learners
+
+        roster.fill_new_learner(session, seen.row, actor.name)
     if seen.created or seen.changed:
         audit.record(
             session,
@@ -50,6 +54,45 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
             else {"changed": seen.changed, "from": "event"},
         )
     return seen.row
+
+
+def fill_missing(
+    session: Session,
+    learner: Learner,
+    *,
+    department: str | None,
+    manager: str | None,
+    classification: str | None,
+    actor: str,
+    source: str,
+) -> list[str]:
+    """Fill what the LMS did not send: an empty department or manager, and the default
+    classification (``employee``) when HR says otherwise. Answers the fields changed."""
+    changes: dict[str, Any] = {}
+    if department and learner.department is None:
+        changes["department"] = department
+    if manager and learner.manager is None:
+        changes["manager"] = manager
+    if (
+        classification
+        and learner.classification == Classification.employee
+        and classification != learner.classification
+    ):
+        changes["classification"] = classification
+    for key, value in changes.items():
+        setattr(learner, key, value)
+    if changes:
+        learner.updated_at = utcnow()
+        audit.record(
+            session,
+            organization_id=learner.organization_id,
+            actor=actor,
+            action="learners:learner:update",
+            target_type="learner",
+            target_id=learner.id,
+            details={"changed": sorted(changes), "from": source},
+        )
+    return sorted(changes)
 
 
 def create(session: Session, actor: Actor, data: LearnerCreate) -> Learner:

@@ -56,7 +56,7 @@ def register(gate: Gate) -> None:
     _GATES[gate.name] = gate
 
 
-_DEFAULT_GATES = ("laurel.approvals.gate", "laurel.budgets.gate")
+_DEFAULT_GATES = ("laurel.approvals.gate", "laurel.budgets.gate", "laurel.roster.gate")
 
 
 def pipeline() -> list[Gate]:

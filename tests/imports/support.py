@@ -1,0 +1,67 @@
+"""Building completion reports and rosters as files, and uploading them through the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from laurel.kit.clock import utcnow
+from tests.conftest import Tenant
+
+HEADERS = [
+    "User ID",
+    "Email",
+    "Full Name",
+    "Course Code",
+    "Course Title",
+    "Completion Date",
+    "Score",
+]
+
+
+def day(days_ago: int = 1) -> str:
+    return (utcnow() - timedelta(days=days_ago)).date().isoformat()
+
+
+def report(rows: list[list[Any]], headers: list[str] | None = None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers or HEADERS)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def good_row(n: int, course: str = "SEC-101", when: str | None = None) -> list[Any]:
+    return [f"E{n}", f"e{n}@example.com", f"Learner {n}", course, "Security", when or day(), "88"]
+
+
+def upload(
+    client: TestClient,
+    tenant: Tenant,
+    content: bytes,
+    *,
+    filename: str = "report.csv",
+    expect: int = 201,
+    headers: dict[str, str] | None = None,
+    **form: str,
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/imports",
+        headers=headers or tenant.headers,
+        files={"file": (filename, content)},
+        data=form,
+    )
+    assert response.status_code == expect, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def write(tmp: Path, name: str, content: bytes) -> Path:
+    path = tmp / name
+    path.write_bytes(content)
+    return path
