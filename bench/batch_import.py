@@ -8,6 +8,8 @@ in force for every row's completion date):
 - ``baseline``: the CSV read with ``csv.reader`` and its rows bulk-inserted (``executemany``,
   1,000 rows per transaction) into a plain table of the same database: the floor for "rows into
   this database".
+- ``parse``: the same file read and every row validated into an event in memory, nothing
+  stored: the importer's own share of the work.
 - ``import``: ``laurel import completions`` as a real child process: every row parsed and
   validated, stored as an event through ``events.service.ingest_many``, decided, gated and left
   as a ready reward. Its peak resident memory is the child's ``ru_maxrss``.
@@ -157,6 +159,23 @@ def baseline(database_url: str, path: Path) -> float:
     return elapsed
 
 
+def parse_only(path: Path) -> float:
+    """The importer's own per-row work (read, detect, validate, build the event) without storing:
+    what is left of the import's time after this is intake (``ingest_many``) and commits."""
+    from laurel.imports import parse
+    from laurel.imports.columns import resolve
+    from laurel.imports.models import FileFormat, ImportKind
+    from laurel.imports.readers import open_table
+
+    started = time.perf_counter()
+    with open_table(path, FileFormat.csv) as table:
+        columns = resolve(ImportKind.completions, table.headers, {})
+        options = parse.Options()
+        for row in table.rows:
+            parse.completion(row, columns, table.headers, options)
+    return time.perf_counter() - started
+
+
 def run_import(database_url: str, path: Path, org: str, chunk_rows: int) -> tuple[float, float]:
     env = os.environ | {"LAUREL_DATABASE_URL": database_url, "LAUREL_LOG_LEVEL": "WARNING"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -219,12 +238,14 @@ def main() -> None:
         org = prepare(url)
         print(f"load average before: {harness.load_average()}", file=sys.stderr)
         base_seconds = baseline(url, csv_path)
+        parse_seconds = parse_only(csv_path)
         import_seconds, peak_mib = run_import(url, csv_path, org, args.chunk_rows)
         verified = check(url, args.rows)
         size_mib = csv_path.stat().st_size / 1024 / 1024
     ratio = import_seconds / base_seconds
     rows = [
         ["baseline (csv → executemany)", args.rows, base_seconds, args.rows / base_seconds, "-"],
+        ["parse only (no database)", args.rows, parse_seconds, args.rows / parse_seconds, "-"],
         [
             "laurel import completions",
             args.rows,
@@ -244,6 +265,7 @@ def main() -> None:
         "rows": args.rows,
         "chunk_rows": args.chunk_rows,
         "baseline_seconds": base_seconds,
+        "parse_seconds": parse_seconds,
         "import_seconds": import_seconds,
         "ratio": ratio,
         "peak_rss_mib": peak_mib,
@@ -251,6 +273,7 @@ def main() -> None:
         "machine": harness.machine(),
         "load_average": harness.load_average(),
     }
+    print(f"load average after: {harness.load_average()}", file=sys.stderr)
     print(f"raw results: {harness.write_json('batch_import', data)}", file=sys.stderr)
 
 

@@ -22,6 +22,7 @@ from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
 from laurel.imports import api as imports_api
+from laurel.imports.runner import ImportRunner
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
@@ -56,13 +57,16 @@ def create_app(
     registry = providers or default_providers(db)
     worker = Worker(db, settings, registry)
     worker.attach()
+    import_runner = ImportRunner(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = start_in_thread(worker) if run_worker else None
+        import_runner.start()
         try:
             yield
         finally:
+            import_runner.stop()
             if running is not None:
                 stop_thread(*running, worker)
 
@@ -77,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.database = db
     app.state.worker = worker
+    app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
     bind_database(db)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def upload(
     content: bytes,
     *,
     filename: str = "report.csv",
-    expect: int = 201,
+    expect: int = 202,
     headers: dict[str, str] | None = None,
     **form: str,
 ) -> dict[str, Any]:
@@ -58,7 +59,25 @@ def upload(
     )
     assert response.status_code == expect, response.text
     body: dict[str, Any] = response.json()
+    if expect == 202:
+        assert body["status"] == "pending"
+        return finished(client, tenant, body["id"], headers or tenant.headers)
     return body
+
+
+def finished(
+    client: TestClient, tenant: Tenant, import_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The import once the background runner is done with it (polled, bounded)."""
+    deadline = time.monotonic() + 120
+    while True:
+        response = client.get(f"/api/v1/imports/{import_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        assert time.monotonic() < deadline, f"import still {body['status']}: {body}"
+        time.sleep(0.02)
 
 
 def write(tmp: Path, name: str, content: bytes) -> Path:

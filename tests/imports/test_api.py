@@ -116,6 +116,7 @@ def test_xlsx_with_other_header_names(
     book.save(buffer)
     body = upload(client, tenant, buffer.getvalue(), filename="report.xlsx")
     assert body["format"] == "xlsx"
+    assert body["rows_total"] == 2
     assert (body["accepted"], body["rejected"], body["rewards"]) == (2, 0, 1)
     assert body["columns"]["score"] == "Score (%)"
     with database.sessionmaker() as session:
@@ -182,7 +183,7 @@ def test_every_bad_row_is_named_and_good_rows_are_kept(
     assert only(10) == ("Country", "'USA' is not an ISO 3166-1 alpha-2 code such as US")
     assert only(11)[0] == "Amount"
     assert "needs a currency" in only(11)[1]
-    assert only(12)[0] == "Email"
+    assert only(12) == ("Email", "'not-an-email' is not an email address")
     assert counts(database) == (2, 2)
     download = client.get(body["rejections_csv"], headers=tenant.headers)
     assert download.status_code == 200
@@ -204,6 +205,12 @@ def test_headers_that_cannot_serve_the_import_refuse_the_whole_file(
     assert counts(database) == (0, 0)
     listed = client.get("/api/v1/imports", headers=tenant.headers).json()
     assert listed["data"] == []
+    damaged = upload(client, tenant, b"PK\x03\x04 not a zip", filename="r.xlsx", expect=422)
+    assert "not a readable XLSX workbook" in damaged["detail"][0]["message"]
+    latin1 = report([good_row(1)]) + "E2,é,x\n".encode("latin-1")
+    not_utf8 = upload(client, tenant, latin1, expect=422)
+    assert "not UTF-8" in not_utf8["detail"][0]["message"]
+    assert counts(database) == (0, 0)
     bad_json = upload(client, tenant, report([good_row(1)]), expect=422, columns="{nope")
     assert bad_json["detail"][0]["field"] == "columns"
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from laurel.config import Settings
 from laurel.imports import service
 from laurel.imports.models import FileFormat, Import, ImportKind, ImportMapping, ImportStatus
-from laurel.imports.readers import detect_format
+from laurel.imports.readers import FileError, detect_format
+from laurel.imports.runner import ImportRunner
 from laurel.imports.schemas import (
     ImportOut,
     MappingIn,
@@ -117,7 +118,7 @@ def _store(upload: UploadFile, settings: Settings) -> service.FileFacts:
 
 @router.post(
     "/imports",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportOut,
     responses=errors(401, 403, 404, 409, 413, 422),
     summary="Import a completion report or an HR roster (CSV or XLSX)",
@@ -136,7 +137,8 @@ def create_import(
     ] = None,
     options: Annotated[str | None, Form(description="JSON object of import options")] = None,
 ) -> ImportOut:
-    """Stores the file, checks its headers, then imports it in chunks within this request.
+    """Stores the file, checks its headers and answers 202 with the pending import; a background
+    runner then imports it in chunks. Follow it with `GET /api/v1/imports/{id}`.
 
     Every good row is imported; every bad row is listed with its line, column and reason (the
     first ones here, all of them in `rejections.csv`). Rows are events with a stable id per
@@ -153,6 +155,12 @@ def create_import(
         raise Invalid(describe_errors(exc.errors())) from None
     facts = _store(file, settings)
     try:
+        try:
+            total = service.count_rows(facts.path, facts.format)
+        except FileError as exc:
+            raise service.ImportFileInvalid(
+                [{"field": "file", "message": str(exc), "type": "file"}]
+            ) from None
         with unit_of_work(db) as session:
             imp = service.create(
                 session,
@@ -163,13 +171,16 @@ def create_import(
                 columns=explicit,
                 options=raw_options,
                 stored_path=facts.path,
+                rows_total=total,
             )
             import_id = imp.id
     except BaseException:
         facts.path.unlink(missing_ok=True)
         raise
-    service.run(db, import_id, facts.path)
-    return _read(db, actor, import_id)
+    runner: ImportRunner = request.app.state.import_runner
+    out = _read(db, actor, import_id)
+    runner.submit(import_id)
+    return out
 
 
 def _read(db: Any, actor: Any, import_id: uuid.UUID) -> ImportOut:
@@ -234,12 +245,16 @@ def get_rejections_csv(import_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> 
 
 @router.post(
     "/imports/{import_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportOut,
     responses=errors(401, 403, 404, 409),
     summary="Continue an import that was interrupted",
 )
-def resume_import(import_id: uuid.UUID, actor: EventWriter, db: DatabaseDep) -> ImportOut:
-    """Continues after the last committed chunk: rows already done are not read again."""
+def resume_import(
+    import_id: uuid.UUID, request: Request, actor: EventWriter, db: DatabaseDep
+) -> ImportOut:
+    """Queues the import again; it continues after its last committed chunk, so rows already
+    done are not read again. The runner also resumes imports idle for two minutes by itself."""
     with read_only(db) as session:
         imp = service.get(session, actor, import_id)
         stored = imp.stored_path
@@ -250,7 +265,8 @@ def resume_import(import_id: uuid.UUID, actor: EventWriter, db: DatabaseDep) -> 
                 "this import reads a file on the machine that started it: run the same "
                 "`laurel import` command again there to continue"
             )
-        service.run(db, import_id, Path(stored))
+        runner: ImportRunner = request.app.state.import_runner
+        runner.submit(import_id)
     return _read(db, actor, import_id)
 
 

@@ -59,6 +59,7 @@ def _run(
     from laurel.cli import _database, _fail  # noqa: PLC0415
     from laurel.imports import service  # noqa: PLC0415
     from laurel.imports.models import Import, ImportKind  # noqa: PLC0415
+    from laurel.imports.readers import FileError  # noqa: PLC0415
     from laurel.kit.actor import Actor  # noqa: PLC0415
     from laurel.kit.errors import AppError  # noqa: PLC0415
     from laurel.organizations import service as organizations  # noqa: PLC0415
@@ -68,7 +69,7 @@ def _run(
     database = _database()
     facts = _facts(file)
     try:
-        with database.session() as session:
+        with database.read_session() as session:
             organization = organizations.get_by_slug(session, org)
             actor = Actor(
                 name=f"cli:{getpass.getuser()}",
@@ -77,12 +78,25 @@ def _run(
                 scopes=frozenset({"admin"}),
             )
             existing = service.unfinished(session, actor, kind, facts.sha256)
-            if existing is not None:
-                import_id, total = existing.id, existing.rows_total
-                typer.echo(f"resuming import {import_id} after row {existing.rows_read}", err=True)
-            else:
-                imp = service.create(session, actor, ImportKind(kind), facts, mapping_name=mapping)
-                import_id, total = imp.id, imp.rows_total
+            resume = (existing.id, existing.rows_total, existing.rows_read) if existing else None
+        if resume is not None:
+            import_id, total, done_rows = resume
+            typer.echo(f"resuming import {import_id} after row {done_rows}", err=True)
+        else:
+            try:
+                total = service.count_rows(file, facts.format)
+            except FileError as exc:
+                _fail(exc)
+            with database.session() as session:
+                imp = service.create(
+                    session,
+                    actor,
+                    ImportKind(kind),
+                    facts,
+                    mapping_name=mapping,
+                    rows_total=total,
+                )
+                import_id = imp.id
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -53,7 +53,7 @@ class Import(TenantMixin, Base):
     """The columns and options this import runs with: {"columns": {field: header}, "options"}."""
     status: Mapped[str] = mapped_column(String(16), default=ImportStatus.pending)
     rows_total: Mapped[int | None] = mapped_column(default=None)
-    """Data rows in the file (blank rows left out), when known before reading (CSV)."""
+    """Data rows in the file (blank rows left out), counted before the first chunk."""
     rows_read: Mapped[int] = mapped_column(default=0)
     """Data rows whose outcome has committed: the resume cursor."""
     accepted: Mapped[int] = mapped_column(default=0)

@@ -292,6 +292,9 @@ def completion(
     """Raises RowErrors naming every bad column of the row."""
     r = _Row(row, columns, headers)
     email = r.get("email")
+    if email is not None and (not _EMAIL.match(email) or len(email) > 320):
+        r.fail("email", f"{email!r} is not an email address")
+        email = None
     learner_id = r.get("learner_id") or (email.lower() if email else None)
     if learner_id is None:
         r.fail(

@@ -58,6 +58,10 @@ def _text(value: object) -> Cell:
     return text or None
 
 
+def _strip(value: object) -> Cell:
+    return str(value).strip() or None
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     # utf-8-sig drops the byte-order mark Excel writes at the start of "CSV UTF-8" files.
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -117,9 +121,12 @@ def open_table(path: Path, file_format: str) -> Iterator[Table]:
         while headers and headers[-1] is None:
             headers.pop()
 
+        # CSV cells are text already: the fast path skips the type checks XLSX cells need.
+        convert = _text if file_format == FileFormat.xlsx else _strip
+
         def rows() -> Iterator[Row]:
             for line, values in raw:
-                cells = [_text(v) for v in values]
+                cells = [convert(v) for v in values]
                 if any(c is not None for c in cells):
                     yield Row(line, cells)
 

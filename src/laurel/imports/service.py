@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -180,12 +182,12 @@ def delete_mapping(session: Session, actor: Actor, kind: str, name: str) -> None
 # ---------------------------------------------------------------- creating
 
 
-def _count_rows(path: Path, file_format: str) -> int | None:
-    """Read a CSV file through once (streaming) so a file that breaks halfway is refused before
-    any row is imported; XLSX parsing is costlier, its total stays unknown."""
-    if file_format != FileFormat.csv:
-        return None
-    check_utf8(path)
+def count_rows(path: Path, file_format: str) -> int:
+    """Read the file through once (streaming) so a file that breaks halfway (bad UTF-8, broken
+    CSV quoting, a damaged XLSX sheet) is refused before any row is imported; the count is
+    also the progress total."""
+    if file_format == FileFormat.csv:
+        check_utf8(path)
     with open_table(path, file_format) as table:
         return sum(1 for _ in table.rows)
 
@@ -200,11 +202,14 @@ def create(
     columns: dict[str, str] | None = None,
     options: dict[str, Any] | None = None,
     stored_path: Path | None = None,
+    rows_total: int | None = None,
 ) -> Import:
     """Check the file's headers against the mapping and record a pending import.
 
     The mapping is resolved now and stored on the import, so a resumed import reads the file
-    the same way even if the saved mapping changed meanwhile.
+    the same way even if the saved mapping changed meanwhile. Callers pass ``rows_total`` from
+    :func:`count_rows`, run before their unit of work, so the read-through of a large file does
+    not hold the database's write lock.
     """
     _check_kind_allowed(actor, kind)
     explicit: dict[str, str] = {}
@@ -217,7 +222,7 @@ def create(
     raw_options.update(options or {})
     merged = MappingIn.model_validate({"columns": explicit, "options": raw_options})
     try:
-        total = _count_rows(facts.path, facts.format)
+        total = count_rows(facts.path, facts.format) if rows_total is None else rows_total
         with open_table(facts.path, facts.format) as table:
             found = cols.resolve(kind, table.headers, merged.columns)
             headers = table.headers
@@ -272,6 +277,28 @@ def create(
         },
     )
     return row
+
+
+def abandoned(session: Session, *, idle_since: datetime) -> list[tuple[uuid.UUID, str]]:
+    """Uploaded imports nobody has moved since ``idle_since``: (id, stored file), oldest first.
+
+    A running import touches ``updated_at`` with every chunk, so one that stays still that long
+    lost its process (a crash, a restart).
+    """
+    rows = session.execute(
+        select(Import.id, Import.stored_path)
+        .where(
+            Import.status.in_([ImportStatus.pending, ImportStatus.running]),
+            Import.stored_path.is_not(None),
+            Import.updated_at < idle_since,
+        )
+        .order_by(Import.id)
+    )
+    return [(row.id, row.stored_path) for row in rows if row.stored_path]
+
+
+def stored_file(session: Session, import_id: uuid.UUID) -> str | None:
+    return session.scalar(select(Import.stored_path).where(Import.id == import_id))
 
 
 def unfinished(session: Session, actor: Actor, kind: str, sha256: str) -> Import | None:
@@ -408,8 +435,13 @@ def run(
     *,
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> uuid.UUID:
-    """Process a pending or interrupted import to the end. Safe to call again after a crash."""
+    """Process a pending or interrupted import to the end. Safe to call again after a crash.
+
+    With ``stop`` set, returns after the chunk in hand; the import stays ``running`` and a later
+    call continues it.
+    """
     with db.session() as session:
         imp = session.get(Import, import_id)
         if imp is None:
@@ -430,6 +462,8 @@ def run(
                 cursor = _commit_chunk(db, import_id, cursor, chunk, table.headers, process)
                 if on_progress is not None:
                     on_progress(_progress(db, import_id))
+                if stop is not None and stop.is_set():
+                    return import_id
     except FileError as exc:
         _fail(db, import_id, str(exc))
         raise ImportFileInvalid([{"field": "file", "message": str(exc), "type": "file"}]) from None
