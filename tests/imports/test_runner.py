@@ -84,3 +84,30 @@ def test_resume_request_continues_where_it_stopped(
     assert (body["status"], body["rows_read"], body["accepted"]) == ("completed", 4, 4)
     again = client.post(f"/api/v1/imports/{import_id}/resume", headers=tenant.headers)
     assert again.json()["accepted"] == 4
+
+
+def test_two_processes_resuming_one_import_never_do_a_chunk_twice(
+    client: TestClient, tenant: Tenant, database: Database, tmp_path: Path
+) -> None:
+    program = fixed_program(client, tenant)
+    backdate_program(database, program["id"], utcnow() - timedelta(days=30))
+    import_id = interrupted(database, tenant, tmp_path, 12)
+    path = tmp_path / "upload.bin"
+    outcomes: list[str] = []
+
+    def resume() -> None:
+        try:
+            service.run(database, import_id, path, chunk_rows=2)
+            outcomes.append("ran")
+        except service.ImportBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert "ran" in outcomes
+    assert len(outcomes) == 2
+    # Whoever did which chunk, each row was done once and counted once.
+    assert progress(database, import_id) == ("completed", 12, 12, 12)
