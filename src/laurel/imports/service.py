@@ -581,6 +581,10 @@ def _fail(db: Database, import_id: uuid.UUID, reason: str) -> None:
             .where(Import.id == import_id)
             .values(status=ImportStatus.failed, error=reason[:2000], finished_at=utcnow())
         )
+        stored = stored_file(session, import_id)
+    # A failed import is never resumed: its upload has no further use.
+    if stored:
+        Path(stored).unlink(missing_ok=True)
 
 
 def _progress(db: Database, import_id: uuid.UUID) -> Progress:
