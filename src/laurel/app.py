@@ -26,6 +26,8 @@ from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
+from laurel.imports import api as imports_api
+from laurel.imports.runner import ImportRunner
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
@@ -62,14 +64,17 @@ def create_app(
     registry = providers or default_providers(db)
     worker = Worker(db, settings, registry)
     worker.attach()
+    import_runner = ImportRunner(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = start_in_thread(worker) if run_worker else None
         threading.Thread(target=screening.warm, args=(db,), daemon=True).start()
+        import_runner.start()
         try:
             yield
         finally:
+            import_runner.stop()
             if running is not None:
                 stop_thread(*running, worker)
 
@@ -84,6 +89,7 @@ def create_app(
     app.state.settings = settings
     app.state.database = db
     app.state.worker = worker
+    app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
     app.state.intake = GroupIntake(db)
     bind_database(db)
@@ -100,6 +106,7 @@ def create_app(
         xapi_api.router,
         caliper_api.router,
         screening_api.router,
+        imports_api.router,
     ):
         app.include_router(router)
 

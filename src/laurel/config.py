@@ -91,6 +91,16 @@ class Settings(BaseSettings):
             raise ValueError(f"use some of individual, entity, vessel, aircraft (not {unknown})")
         return value
 
+    imports_dir: str = Field(
+        default="laurel-imports",
+        description="Where uploaded import files wait until their import completes",
+    )
+    import_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.production and self.secret_key == DEFAULT_SECRET:

@@ -10,11 +10,13 @@ from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
+from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
+from laurel.roster.models import Roster, RosterEntry
 from laurel.screening.models import (
     ListEntry,
     ListVersion,
@@ -38,6 +40,9 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "Import",
+    "ImportMapping",
+    "ImportRejection",
     "Learner",
     "ListEntry",
     "ListVersion",
@@ -49,6 +54,8 @@ __all__ = [
     "Reward",
     "RewardRule",
     "RewardRuleVersion",
+    "Roster",
+    "RosterEntry",
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",

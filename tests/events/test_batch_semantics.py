@@ -117,3 +117,19 @@ def test_answers_match_their_documented_models(client: TestClient, tenant: Tenan
     fetched = client.get(f"/api/v1/events/{event.id}", headers=tenant.headers)
     assert EventOut.model_validate(fetched.json()).id == event.id
     assert fetched.json()["occurred_at"].endswith("Z")
+
+
+def test_new_learners_describing_themselves_differently(client: TestClient, tenant: Tenant) -> None:
+    """New learners and courses of one batch are inserted together, whatever each event says
+    (or leaves out) about them."""
+    fixed_program(client, tenant)
+    bare = completion("n-1", learner="BARE", course="C-BARE")
+    bare["learner"] = {"external_id": "BARE"}
+    bare["course"] = {"external_id": "C-BARE"}
+    full = completion("n-2", learner="FULL", course="C-FULL")
+    results = post(client, tenant, [bare, full])
+    assert [r["status"] for r in results] == [202, 202]
+    learner = client.get(
+        f"/api/v1/learners/{results[0]['event']['learner_id']}", headers=tenant.headers
+    ).json()
+    assert (learner["email"], learner["classification"]) == (None, "employee")

@@ -194,6 +194,8 @@ def _insert_new(
             "livemode": livemode,
             "created_at": now,
             "updated_at": now,
+            # Every row names every column: one INSERT for rows that say different things.
+            **dict.fromkeys(columns),
             **seen.values,
         }
         for seen in fresh

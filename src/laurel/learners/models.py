@@ -24,6 +24,8 @@ class Learner(ExternalMixin, Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     classification: Mapped[str] = mapped_column(String(32), default=Classification.employee)
     department: Mapped[str | None] = mapped_column(String(200), default=None)
+    manager: Mapped[str | None] = mapped_column(String(200), default=None)
+    """The manager's name or id, as the LMS or the HR roster gives it."""
     country: Mapped[str | None] = mapped_column(String(2), default=None)
     """ISO 3166-1 alpha-2."""
     locale: Mapped[str | None] = mapped_column(String(35), default=None)

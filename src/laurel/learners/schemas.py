@@ -30,6 +30,7 @@ class LearnerFields(BaseModel):
     name: Name | None = None
     classification: Classification | None = None
     department: Name | None = None
+    manager: Name | None = None
     country: Country | None = Field(default=None, description="ISO 3166-1 alpha-2, upper case")
     locale: Locale | None = Field(default=None, description="BCP 47 tag such as es-MX")
 
@@ -57,6 +58,7 @@ class LearnerOut(BaseModel):
     name: str | None
     classification: Classification
     department: str | None
+    manager: str | None
     country: str | None
     locale: str | None
     livemode: bool

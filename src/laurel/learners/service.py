@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,10 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
         defaults={"classification": Classification.employee},
         changes=changes,
     )
+    if seen.created:
+        from laurel.roster import service as roster  # noqa: PLC0415 - roster reads learners
+
+        roster.fill_new_learner(session, seen.row, actor.name)
     if seen.created or seen.changed:
         audit.record(
             session,
@@ -57,7 +61,8 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
 
 
 # What rules look at and what an event may change.
-OBSERVED = ("email", "name", "classification", "department", "country", "locale")
+OBSERVED = ("email", "name", "classification", "department", "manager", "country", "locale")
+_ROSTER_FIELDS = ("department", "manager", "classification")
 
 
 def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
@@ -77,6 +82,7 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
         defaults={"classification": Classification.employee},
         columns=OBSERVED,
     )
+    _fill_from_roster(session, actor, refs, seen)
     for external_id, row in seen.rows.items():
         if row.created or row.changed:
             audit.record(
@@ -91,6 +97,100 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
                 else {"changed": sorted(row.changed), "from": "event"},
             )
     return seen
+
+
+def fill_missing(
+    session: Session,
+    learner: Learner,
+    *,
+    department: str | None,
+    manager: str | None,
+    classification: str | None,
+    actor: str,
+    source: str,
+) -> list[str]:
+    """Fill what the LMS did not send: an empty department or manager, and the default
+    classification (``employee``) when HR says otherwise. Answers the fields changed."""
+    changes: dict[str, Any] = {}
+    if department and learner.department is None:
+        changes["department"] = department
+    if manager and learner.manager is None:
+        changes["manager"] = manager
+    if (
+        classification
+        and learner.classification == Classification.employee
+        and classification != learner.classification
+    ):
+        changes["classification"] = classification
+    for key, value in changes.items():
+        setattr(learner, key, value)
+    if changes:
+        learner.updated_at = utcnow()
+        audit.record(
+            session,
+            organization_id=learner.organization_id,
+            actor=actor,
+            action="learners:learner:update",
+            target_type="learner",
+            target_id=learner.id,
+            details={"changed": sorted(changes), "from": source},
+        )
+    return sorted(changes)
+
+
+def _fill_from_roster(
+    session: Session, actor: Actor, refs: Sequence[LearnerRef], seen: ObservedMany
+) -> None:
+    """Learners first seen in this batch take what the latest HR roster knows and the LMS did
+    not send (department, manager; classification when no event named one). The events of the
+    batch are decided with the filled values."""
+    fresh = {ext: row for ext, row in seen.rows.items() if row.created}
+    if not fresh:
+        return
+    from laurel.roster import service as roster  # noqa: PLC0415 - roster reads learners
+
+    known = roster.entries_for(
+        session,
+        actor.organization_id,
+        [(ext, row.values.get("email")) for ext, row in fresh.items()],
+    )
+    if not known:
+        return
+    named_class = {ref.external_id for ref in refs if ref.classification is not None}
+    filled: dict[str, dict[str, Any]] = {}
+    for ext, entry in known.items():
+        row = fresh[ext]
+        changes = {
+            name: entry[name]
+            for name in ("department", "manager")
+            if entry.get(name) and row.values.get(name) is None
+        }
+        wanted = entry.get("classification")
+        if wanted and ext not in named_class and wanted != row.values.get("classification"):
+            changes["classification"] = wanted
+        if changes:
+            row.values.update(changes)
+            filled[ext] = changes
+    if not filled:
+        return
+    table: Table = Learner.__table__  # type: ignore[assignment]
+    now = utcnow()
+    for ext, changes in filled.items():
+        session.execute(
+            sql_update(table).where(table.c.id == fresh[ext].id).values(**changes, updated_at=now)
+        )
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action="learners:learner:update",
+            target_type="learner",
+            target_id=fresh[ext].id,
+            details={"changed": sorted(changes), "from": "roster"},
+        )
+    for ref, snapshot in zip(refs, seen.snapshots, strict=True):
+        if ref.external_id in filled:
+            snapshot.update(filled[ref.external_id])
 
 
 def create(session: Session, actor: Actor, data: LearnerCreate) -> Learner:

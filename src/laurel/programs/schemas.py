@@ -41,6 +41,11 @@ class Eligibility(BaseModel):
     countries: list[Country] = Field(default_factory=list)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    roster_verified: bool = Field(
+        default=False,
+        description="Pay only learners active on the latest HR roster; hold others "
+        "(`not_on_roster`) until a roster lists them as active",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Eligibility:

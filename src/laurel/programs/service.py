@@ -302,6 +302,22 @@ def approval_threshold(
     )
 
 
+def eligibility_of(
+    session: Session, organization_id: uuid.UUID, version_id: uuid.UUID
+) -> dict[str, Any]:
+    """The eligibility settings of the program version that decided a reward."""
+    for versions in snapshot(session, organization_id).versions.values():
+        for version in versions:
+            if version.id == version_id:
+                return version.eligibility
+    found = session.scalar(
+        select(ProgramVersion.eligibility).where(
+            ProgramVersion.organization_id == organization_id, ProgramVersion.id == version_id
+        )
+    )
+    return found or {}
+
+
 def list_templates() -> list[Template]:
     return list(TEMPLATES.values())
 

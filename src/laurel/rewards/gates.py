@@ -93,7 +93,12 @@ def register(gate: Gate) -> None:
     _GATES[gate.name] = gate
 
 
-_DEFAULT_GATES = ("laurel.screening.gate", "laurel.approvals.gate", "laurel.budgets.gate")
+_DEFAULT_GATES = (
+    "laurel.roster.gate",
+    "laurel.screening.gate",
+    "laurel.approvals.gate",
+    "laurel.budgets.gate",
+)
 
 
 def pipeline() -> list[Gate]:

@@ -1,0 +1,1 @@
+"""Batch imports: LMS completion reports and HR rosters, streamed in committed chunks."""

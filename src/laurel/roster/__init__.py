@@ -1,0 +1,1 @@
+"""The HR roster: who is employed and active, for roster-verified programs."""

@@ -1,0 +1,52 @@
+"""Rosters are whole snapshots of the HR system; the latest completed one is the truth."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from laurel.kit.orm import Base, TenantMixin
+
+
+class WorkerStatus(StrEnum):
+    active = "active"
+    terminated = "terminated"
+    leave = "leave"
+
+
+class Roster(TenantMixin, Base):
+    __tablename__ = "rosters"
+    __table_args__ = (
+        UniqueConstraint("import_id"),
+        Index(None, "organization_id", "completed_at"),
+    )
+
+    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id"))
+    entries: Mapped[int] = mapped_column(default=0)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when the whole file is in: only completed rosters are consulted."""
+
+
+class RosterEntry(TenantMixin, Base):
+    __tablename__ = "roster_entries"
+    __table_args__ = (
+        UniqueConstraint("roster_id", "employee_id"),
+        Index(None, "roster_id", "email"),
+    )
+
+    roster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rosters.id"))
+    employee_id: Mapped[str] = mapped_column(String(200))
+    """Matches a learner's external id."""
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    """Lower case; matches a learner's email when the ids differ."""
+    status: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(200), default=None)
+    manager: Mapped[str | None] = mapped_column(String(200), default=None)
+    classification: Mapped[str | None] = mapped_column(String(32), default=None)
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    hire_date: Mapped[date | None] = mapped_column(Date, default=None)
+    line: Mapped[int]

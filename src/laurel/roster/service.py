@@ -1,0 +1,236 @@
+"""Rosters: storing a snapshot, finding a learner on the latest one, filling learner fields.
+
+A roster becomes the latest only when its whole file is in (``completed_at``); until then the
+previous one keeps answering, so a half-read roster never holds or releases anyone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.kit.clock import utcnow
+from laurel.kit.ids import uuid7
+from laurel.kit.sql import insert_ignore
+from laurel.learners import service as learners
+from laurel.learners.models import Learner
+from laurel.roster.models import Roster, RosterEntry
+
+if TYPE_CHECKING:
+    from laurel.imports.parse import RosterRow
+
+NOT_ON_ROSTER = "not_on_roster"
+_LATEST = "laurel.roster.latest"
+
+
+def start(session: Session, organization_id: uuid.UUID, import_id: uuid.UUID) -> uuid.UUID:
+    """The roster an import fills (the same one again when the import resumes)."""
+    found = session.scalar(select(Roster.id).where(Roster.import_id == import_id))
+    if found is not None:
+        return found
+    roster_id = uuid7()
+    session.add(Roster(id=roster_id, organization_id=organization_id, import_id=import_id))
+    session.flush()
+    return roster_id
+
+
+def add(
+    session: Session, organization_id: uuid.UUID, roster_id: uuid.UUID, entries: Sequence[RosterRow]
+) -> list[int]:
+    """Store entries; answers the lines whose employee id this roster already had."""
+    duplicates = []
+    now = utcnow()
+    for e in entries:
+        inserted = insert_ignore(
+            session,
+            RosterEntry.__table__,  # type: ignore[arg-type]
+            {
+                "id": uuid7(),
+                "organization_id": organization_id,
+                "created_at": now,
+                "roster_id": roster_id,
+                "employee_id": e.employee_id,
+                "email": e.email,
+                "status": e.status,
+                "department": e.department,
+                "manager": e.manager,
+                "classification": e.classification,
+                "country": e.country,
+                "hire_date": e.hire_date,
+                "line": e.line,
+            },
+            ["roster_id", "employee_id"],
+        )
+        if not inserted:
+            duplicates.append(e.line)
+    return duplicates
+
+
+def latest(session: Session, organization_id: uuid.UUID) -> Roster | None:
+    """The newest completed roster (cached for the unit of work)."""
+    cache: dict[uuid.UUID, Roster | None] = session.info.setdefault(_LATEST, {})
+    if organization_id not in cache:
+        cache[organization_id] = session.scalar(
+            select(Roster)
+            .where(Roster.organization_id == organization_id, Roster.completed_at.is_not(None))
+            .order_by(Roster.completed_at.desc(), Roster.id.desc())
+            .limit(1)
+        )
+    return cache[organization_id]
+
+
+def find(
+    session: Session, roster: Roster, external_id: str, email: str | None
+) -> RosterEntry | None:
+    """The learner's entry: by employee id, else by email (lower case)."""
+    match = RosterEntry.employee_id == external_id
+    if email:
+        match = or_(match, RosterEntry.email == email.lower())
+    rows = list(
+        session.scalars(select(RosterEntry).where(RosterEntry.roster_id == roster.id, match))
+    )
+    by_id = [r for r in rows if r.employee_id == external_id]
+    found = by_id or rows
+    return found[0] if found else None
+
+
+def complete(
+    session: Session, organization_id: uuid.UUID, roster_id: uuid.UUID, actor: str
+) -> tuple[int, int]:
+    """Make this roster the latest; fill learner fields; re-check rewards held off it.
+
+    Answers (learners filled, rewards released).
+    """
+    now = utcnow()
+    entries = session.scalar(
+        select(func.count()).select_from(RosterEntry).where(RosterEntry.roster_id == roster_id)
+    )
+    session.execute(
+        update(Roster)
+        .where(Roster.id == roster_id, Roster.completed_at.is_(None))
+        .values(completed_at=now, entries=entries)
+    )
+    roster = session.get(Roster, roster_id)
+    assert roster is not None
+    session.info.setdefault(_LATEST, {})[organization_id] = roster
+    filled = _fill_known(session, organization_id, roster, actor)
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="roster:roster:complete",
+        target_type="roster",
+        target_id=roster_id,
+        details={"entries": entries, "learners_filled": filled},
+    )
+    from laurel.programs import service as programs  # noqa: PLC0415 - programs → rewards → gates
+    from laurel.rewards import service as rewards  # noqa: PLC0415
+
+    released = 0
+    for program in programs.snapshot(session, organization_id).programs:
+        released += rewards.release_held(session, organization_id, program.id, NOT_ON_ROSTER, actor)
+    return filled, released
+
+
+def _fill_known(session: Session, organization_id: uuid.UUID, roster: Roster, actor: str) -> int:
+    """Fill department, manager and classification of learners the roster names."""
+    filled = 0
+    last: uuid.UUID | None = None
+    while True:
+        query = (
+            select(Learner)
+            .where(Learner.organization_id == organization_id)
+            .order_by(Learner.id)
+            .limit(500)
+        )
+        if last is not None:
+            query = query.where(Learner.id > last)
+        batch = list(session.scalars(query))
+        if not batch:
+            return filled
+        last = batch[-1].id
+        ids = {learner.external_id for learner in batch}
+        emails = {learner.email.lower() for learner in batch if learner.email}
+        rows = session.scalars(
+            select(RosterEntry).where(
+                RosterEntry.roster_id == roster.id,
+                or_(RosterEntry.employee_id.in_(ids), RosterEntry.email.in_(emails)),
+            )
+        )
+        by_id: dict[str, RosterEntry] = {}
+        by_email: dict[str, RosterEntry] = {}
+        for row in rows:
+            by_id[row.employee_id] = row
+            if row.email:
+                by_email.setdefault(row.email, row)
+        for learner in batch:
+            entry = by_id.get(learner.external_id) or (
+                by_email.get(learner.email.lower()) if learner.email else None
+            )
+            if entry is not None and _fill(session, learner, entry, actor):
+                filled += 1
+
+
+def _fill(session: Session, learner: Learner, entry: RosterEntry, actor: str) -> bool:
+    return bool(
+        learners.fill_missing(
+            session,
+            learner,
+            department=entry.department,
+            manager=entry.manager,
+            classification=entry.classification,
+            actor=actor,
+            source="roster",
+        )
+    )
+
+
+def entries_for(
+    session: Session, organization_id: uuid.UUID, people: list[tuple[str, str | None]]
+) -> dict[str, dict[str, Any]]:
+    """What the latest roster says of these learners (external id, email): by employee id,
+    else by email; one query for all of them."""
+    roster = latest(session, organization_id)
+    if roster is None or not people:
+        return {}
+    ids = [ext for ext, _ in people]
+    emails = [email.lower() for _, email in people if email]
+    rows = list(
+        session.scalars(
+            select(RosterEntry).where(
+                RosterEntry.roster_id == roster.id,
+                or_(RosterEntry.employee_id.in_(ids), RosterEntry.email.in_(emails)),
+            )
+        )
+    )
+    by_id = {r.employee_id: r for r in rows}
+    by_email: dict[str, RosterEntry] = {}
+    for r in rows:
+        if r.email:
+            by_email.setdefault(r.email, r)
+    found: dict[str, dict[str, Any]] = {}
+    for ext, email in people:
+        entry = by_id.get(ext) or (by_email.get(email.lower()) if email else None)
+        if entry is not None:
+            found[ext] = {
+                "department": entry.department,
+                "manager": entry.manager,
+                "classification": entry.classification,
+            }
+    return found
+
+
+def fill_new_learner(session: Session, learner: Learner, actor: str) -> None:
+    """A learner seen for the first time takes what the latest roster knows and the LMS did
+    not send."""
+    roster = latest(session, learner.organization_id)
+    if roster is None:
+        return
+    entry = find(session, roster, learner.external_id, learner.email)
+    if entry is not None:
+        _fill(session, learner, entry, actor)
