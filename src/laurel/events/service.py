@@ -29,7 +29,7 @@ from laurel.kit.errors import AppError, Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
-from laurel.kit.sql import insert_ignore_statement
+from laurel.kit.sql import insert_rows
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
 from laurel.rewards import service as rewards
@@ -75,7 +75,12 @@ class Intake:
 
 
 def body_hash(data: CompletionIn) -> str:
-    return sha256_hex(canonical_json(data.model_dump(mode="json", exclude_unset=True)))
+    return sha256_hex(canonical_json(_sent(data)))
+
+
+def _sent(data: CompletionIn) -> dict[str, Any]:
+    """The event as sent (fields left out stay out): hashed, and stored as its payload."""
+    return data.model_dump(mode="json", exclude_unset=True)
 
 
 def _stored(
@@ -136,7 +141,8 @@ def ingest_many(
     """
     now = utcnow()
     answers: list[Intake | AppError | None] = [None] * len(items)
-    digests = [body_hash(item) for item in items]
+    sent = [_sent(item) for item in items]
+    digests = [sha256_hex(canonical_json(body)) for body in sent]
     leaders: dict[str, int] = {}
     for index, item in enumerate(items):
         if item.occurred_at > now + _FUTURE_TOLERANCE:
@@ -145,6 +151,8 @@ def ingest_many(
             leaders[item.event_id] = index
     stored = _stored(session, actor, source, list(leaders))
     new = [i for i in leaders.values() if items[i].event_id not in stored]
+    if payloads is None:
+        payloads = sent
     made, lost = _store_new(session, actor, items, new, digests, payloads, source, now)
     for index, intake in made.items():
         answers[index] = intake
@@ -255,7 +263,7 @@ def _store_new(
             # Stored in UTC: answer with what a later read will show.
             "occurred_at": item.occurred_at.astimezone(UTC),
             "received_at": now,
-            "payload": payload if payload is not None else item.model_dump(mode="json"),
+            "payload": payload if payload is not None else _sent(item),
             "decisions": [],
             "created_at": now,
         }
@@ -276,10 +284,7 @@ def _store_new(
     for k, position in enumerate(payable):
         rows[position]["decisions"] = [d.to_json() for d in planned.decisions[k]]
     table = _EVENTS
-    stmt = insert_ignore_statement(session.get_bind().dialect.name, table, _NATURAL_KEY)
-    inserted: set[uuid.UUID] = set()
-    for part in chunks(rows):
-        inserted.update(r[0] for r in session.execute(stmt, part))
+    inserted: set[uuid.UUID] = insert_rows(session, table, rows, _NATURAL_KEY)
     for row in rows:
         if row["id"] in inserted:
             audit.record(

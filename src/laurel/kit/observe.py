@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import ExternalMixin
-from laurel.kit.sql import insert_ignore, insert_ignore_statement
+from laurel.kit.sql import insert_ignore, insert_rows
 
 R = TypeVar("R", bound=ExternalMixin)
 T = TypeVar("T")
@@ -185,8 +185,6 @@ def _insert_new(
     columns: Sequence[str],
     now: datetime,
 ) -> None:
-    dialect = session.get_bind().dialect.name
-    stmt = insert_ignore_statement(dialect, table, ("organization_id", "livemode", "external_id"))
     params = [
         {
             "id": seen.id,
@@ -200,7 +198,7 @@ def _insert_new(
         }
         for seen in fresh
     ]
-    inserted = {row[0] for row in session.execute(stmt, params)}
+    inserted = insert_rows(session, table, params, ("organization_id", "livemode", "external_id"))
     lost = [seen for seen in fresh if seen.id not in inserted]
     if not lost:
         return

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,3 +57,37 @@ def insert_ignore_returning(
     stmt = _insert_ignore_entity(dialect, model, tuple(conflict_columns))  # type: ignore[arg-type]
     row: T | None = session.scalars(stmt, values).first()
     return row
+
+
+@cache
+def _insert_quiet_statement(table: Table, conflict: tuple[str, ...]) -> Executable:
+    stmt: Executable = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt
+
+
+def insert_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], conflict_columns: Sequence[str]
+) -> set[Any]:
+    """INSERT … ON CONFLICT DO NOTHING for many rows; answers the primary keys inserted.
+
+    On PostgreSQL ``RETURNING`` says which rows went in. On SQLite, whose writers take turns,
+    the rows go in with the driver's own ``executemany`` (several times cheaper than
+    ``RETURNING`` through SQLAlchemy's multi-row VALUES), and only when fewer rows than sent
+    went in does a SELECT find out which.
+    """
+    if not rows:
+        return set()
+    key = next(iter(table.primary_key.columns))
+    dialect = session.get_bind().dialect.name
+    if dialect != "sqlite":
+        stmt = insert_ignore_statement(dialect, table, tuple(conflict_columns))
+        return {row[0] for row in session.execute(stmt, rows)}
+    result = session.execute(_insert_quiet_statement(table, tuple(conflict_columns)), rows)
+    ids = [row[key.name] for row in rows]
+    if result.rowcount == len(rows):  # type: ignore[attr-defined]
+        return set(ids)
+    found: set[Any] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        found.update(session.scalars(select(key).where(key.in_(part))))
+    return found

@@ -28,7 +28,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.observe import CHUNK, chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore_statement
+from laurel.kit.sql import insert_rows
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
@@ -387,14 +387,10 @@ def create_planned(
     rows = [(i, row) for i, row in planned.rewards if row["event_id"] in stored_events]
     if not rows:
         return made, set()
-    dialect = session.get_bind().dialect.name
     table: Table = Reward.__table__  # type: ignore[assignment]
-    stmt = insert_ignore_statement(dialect, table, _DEDUPE)
-    inserted: set[uuid.UUID] = set()
-    for part in chunks(rows):
-        # Columns that start empty are left out: fewer parameters to bind per row.
-        params = [{k: v for k, v in row.items() if k not in _EMPTY_AT_CREATION} for _, row in part]
-        inserted.update(r[0] for r in session.execute(stmt, params))
+    # Columns that start empty are left out: fewer parameters to bind per row.
+    params = [{k: v for k, v in row.items() if k not in _EMPTY_AT_CREATION} for _, row in rows]
+    inserted: set[uuid.UUID] = insert_rows(session, table, params, _DEDUPE)
     changed: set[int] = set()
     fresh: list[Reward] = []
     for index, row in rows:
