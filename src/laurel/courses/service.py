@@ -78,19 +78,16 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[CourseRef]) -> O
         defaults={"title": "", "type": CourseType.elective, "tags": []},
         columns=OBSERVED,
     )
-    for external_id, row in seen.rows.items():
-        if row.created or row.changed:
-            audit.record(
-                session,
-                organization_id=actor.organization_id,
-                actor=actor.name,
-                action=f"courses:course:{'create' if row.created else 'update'}",
-                target_type="course",
-                target_id=row.id,
-                details={"external_id": external_id, "from": "event"}
-                if row.created
-                else {"changed": sorted(row.changed), "from": "event"},
-            )
+    for row_id, verb, details in seen.news():
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action=f"courses:course:{verb}",
+            target_type="course",
+            target_id=row_id,
+            details=details,
+        )
     return seen
 
 

@@ -105,6 +105,14 @@ class ObservedMany:
     snapshots: list[dict[str, Any]]
     """Per item, in order: the row's attributes as that item left them."""
 
+    def news(self) -> Iterator[tuple[uuid.UUID, str, dict[str, Any]]]:
+        """What to record of the batch, per row created or changed: (id, verb, details)."""
+        for external_id, row in self.rows.items():
+            if row.created:
+                yield row.id, "create", {"external_id": external_id, "from": "event"}
+            elif row.changed:
+                yield row.id, "update", {"changed": sorted(row.changed), "from": "event"}
+
 
 def observe_many(
     session: Session,

@@ -83,19 +83,16 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
         columns=OBSERVED,
     )
     _fill_from_roster(session, actor, refs, seen)
-    for external_id, row in seen.rows.items():
-        if row.created or row.changed:
-            audit.record(
-                session,
-                organization_id=actor.organization_id,
-                actor=actor.name,
-                action=f"learners:learner:{'create' if row.created else 'update'}",
-                target_type="learner",
-                target_id=row.id,
-                details={"external_id": external_id, "from": "event"}
-                if row.created
-                else {"changed": sorted(row.changed), "from": "event"},
-            )
+    for row_id, verb, details in seen.news():
+        audit.record(
+            session,
+            organization_id=actor.organization_id,
+            actor=actor.name,
+            action=f"learners:learner:{verb}",
+            target_type="learner",
+            target_id=row_id,
+            details=details,
+        )
     return seen
 
 
