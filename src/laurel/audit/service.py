@@ -92,15 +92,6 @@ def record(
     )
 
 
-def mark(session: Session) -> int:
-    """A position in the queued entries, to drop what a rolled-back savepoint had queued."""
-    return len(session.info.get(_PENDING, []))
-
-
-def rollback_to(session: Session, position: int) -> None:
-    del session.info.get(_PENDING, [])[position:]
-
-
 def entry_hash(
     *,
     prev_hash: str,

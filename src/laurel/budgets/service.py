@@ -172,19 +172,6 @@ class Claim:
     amount: Money
 
 
-def reserve(
-    session: Session,
-    *,
-    organization_id: uuid.UUID,
-    program_id: uuid.UUID,
-    reward_id: uuid.UUID,
-    amount: Money,
-) -> bool:
-    """Reserve money for a reward; True if reserved now or earlier, False if the budget is short."""
-    claim = Claim(organization_id, program_id, reward_id, amount)
-    return reward_id in reserve_many(session, [claim])
-
-
 def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
     """Reserve money for rewards in order, as if one after the other; answers the reward ids
     that hold a reservation now (made now or earlier). A program without a budget row has no

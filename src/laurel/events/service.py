@@ -74,10 +74,6 @@ class Intake:
     """What each program in force decided about the event (also stored on the event)."""
 
 
-def body_hash(data: CompletionIn) -> str:
-    return sha256_hex(canonical_json(_sent(data)))
-
-
 def _sent(data: CompletionIn) -> dict[str, Any]:
     """The event as sent (fields left out stay out): hashed, and stored as its payload."""
     return data.model_dump(mode="json", exclude_unset=True)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Executable, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-
-T = TypeVar("T")
 
 
 @cache
@@ -37,26 +35,6 @@ def insert_ignore(
     dialect = session.get_bind().dialect.name
     stmt = insert_ignore_statement(dialect, table, tuple(conflict_columns))
     return session.execute(stmt, values).first() is not None
-
-
-@cache
-def _insert_ignore_entity(dialect: str, model: type[Any], conflict: tuple[str, ...]) -> Executable:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt: Executable = (
-        module.insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(model)
-    )
-    return stmt
-
-
-def insert_ignore_returning(
-    session: Session, model: type[T], values: dict[str, Any], conflict_columns: list[str]
-) -> T | None:
-    """``insert_ignore`` that hands back the inserted row as a loaded ORM object (or None on a
-    conflict), saving the SELECT that would otherwise fetch it."""
-    dialect = session.get_bind().dialect.name
-    stmt = _insert_ignore_entity(dialect, model, tuple(conflict_columns))  # type: ignore[arg-type]
-    row: T | None = session.scalars(stmt, values).first()
-    return row
 
 
 @cache

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -12,7 +14,7 @@ from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
-from laurel.kit.observe import ObservedMany
+from laurel.kit.observe import ObservedMany, chunks
 from laurel.kit.observe import observe as observe_row
 from laurel.kit.observe import observe_many as observe_rows
 from laurel.kit.pagination import Page, paginate
@@ -62,7 +64,6 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
 
 # What rules look at and what an event may change.
 OBSERVED = ("email", "name", "classification", "department", "manager", "country", "locale")
-_ROSTER_FIELDS = ("department", "manager", "classification")
 
 
 def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
@@ -96,6 +97,22 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
     return seen
 
 
+def _missing(
+    current: dict[str, Any], roster: dict[str, Any], *, classification_open: bool
+) -> dict[str, Any]:
+    """The roster's values for what the learner lacks: an empty department or manager, and
+    the classification when nothing more specific than the default was given."""
+    changes = {
+        name: roster[name]
+        for name in ("department", "manager")
+        if roster.get(name) and current.get(name) is None
+    }
+    wanted = roster.get("classification")
+    if wanted and classification_open and wanted != current.get("classification"):
+        changes["classification"] = wanted
+    return changes
+
+
 def fill_missing(
     session: Session,
     learner: Learner,
@@ -108,17 +125,15 @@ def fill_missing(
 ) -> list[str]:
     """Fill what the LMS did not send: an empty department or manager, and the default
     classification (``employee``) when HR says otherwise. Answers the fields changed."""
-    changes: dict[str, Any] = {}
-    if department and learner.department is None:
-        changes["department"] = department
-    if manager and learner.manager is None:
-        changes["manager"] = manager
-    if (
-        classification
-        and learner.classification == Classification.employee
-        and classification != learner.classification
-    ):
-        changes["classification"] = classification
+    changes = _missing(
+        {
+            "department": learner.department,
+            "manager": learner.manager,
+            "classification": learner.classification,
+        },
+        {"department": department, "manager": manager, "classification": classification},
+        classification_open=learner.classification == Classification.employee,
+    )
     for key, value in changes.items():
         setattr(learner, key, value)
     if changes:
@@ -157,14 +172,7 @@ def _fill_from_roster(
     filled: dict[str, dict[str, Any]] = {}
     for ext, entry in known.items():
         row = fresh[ext]
-        changes = {
-            name: entry[name]
-            for name in ("department", "manager")
-            if entry.get(name) and row.values.get(name) is None
-        }
-        wanted = entry.get("classification")
-        if wanted and ext not in named_class and wanted != row.values.get("classification"):
-            changes["classification"] = wanted
+        changes = _missing(row.values, entry, classification_open=ext not in named_class)
         if changes:
             row.values.update(changes)
             filled[ext] = changes
@@ -214,6 +222,40 @@ def get(session: Session, actor: Actor, learner_id: uuid.UUID) -> Learner:
     if learner is None:
         raise LearnerNotFound(f"no learner {learner_id}")
     return learner
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a learner is for sanctions screening."""
+
+    name: str | None
+    country: str | None
+    blocked: bool
+    """Blocked after a confirmed sanctions match."""
+
+
+UNKNOWN = Identity(None, None, False)
+
+
+def identities(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Identity]:
+    """Name, country and sanctions block of many learners, read as plain rows (one query per
+    500): the screening gate asks this for every batch of rewards."""
+    found: dict[uuid.UUID, Identity] = {}
+    for part in chunks(sorted(ids)):
+        for row in session.execute(_identities_sql(), {"_org": organization_id, "_ids": part}):
+            found[row[0]] = Identity(row[1], row[2], row[3] is not None)
+    return found
+
+
+@cache
+def _identities_sql() -> Any:
+    table: Table = Learner.__table__  # type: ignore[assignment]
+    return select(table.c.id, table.c.name, table.c.country, table.c.screening_blocked_at).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.id.in_(bindparam("_ids", expanding=True)),
+    )
 
 
 def get_many(

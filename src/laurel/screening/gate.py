@@ -23,11 +23,9 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -35,7 +33,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore
-from laurel.learners.models import Learner
+from laurel.learners import service as learners
 from laurel.rewards import gates
 from laurel.rewards.gates import GateResult, Verdict, register
 from laurel.rewards.models import Reward
@@ -66,13 +64,6 @@ def _describe(result: ScreeningResult) -> str:
     return "; ".join(parts) + ": a compliance reviewer must clear or confirm the case"
 
 
-@dataclass(frozen=True, slots=True)
-class _Person:
-    name: str | None
-    country: str | None
-    blocked: bool
-
-
 class ScreeningGate:
     name = "screening"
     order = 100
@@ -97,7 +88,7 @@ class ScreeningGate:
         stored = _stored(session, known, key)
         pending: list[tuple[Reward, service.Screening, str]] = []
         for reward in rewards:
-            person = people.get(reward.learner_id, _Person(None, None, False))
+            person = people.get(reward.learner_id, learners.UNKNOWN)
             case = cases.get(reward.id)
             if reward.id in stored or _settled(case, person):
                 continue
@@ -111,7 +102,7 @@ class ScreeningGate:
             _judge(
                 session,
                 reward,
-                people.get(reward.learner_id, _Person(None, None, False)),
+                people.get(reward.learner_id, learners.UNKNOWN),
                 cases.get(reward.id),
                 stored.get(reward.id),
             )
@@ -129,7 +120,7 @@ def _warn_unscreened() -> None:
         log.warning("rewards pass unscreened: no sanctions list imported (laurel sdn import)")
 
 
-def _settled(case: ReviewCase | None, person: _Person) -> bool:
+def _settled(case: ReviewCase | None, person: learners.Identity) -> bool:
     """Decided without screening again: a confirmed or cleared case, or a blocked learner."""
     if case is not None and case.status in (CaseStatus.confirmed, CaseStatus.cleared):
         return True
@@ -139,7 +130,7 @@ def _settled(case: ReviewCase | None, person: _Person) -> bool:
 def _judge(
     session: Session,
     reward: Reward,
-    person: _Person,
+    person: learners.Identity,
     case: ReviewCase | None,
     result: ScreeningResult | None,
 ) -> GateResult:
@@ -178,15 +169,13 @@ def _judge(
     return GateResult(Verdict.hold, SCREENING_REVIEW, _describe(result))
 
 
-def _people(session: Session, rewards: Sequence[Reward]) -> dict[uuid.UUID, _Person]:
-    found: dict[uuid.UUID, _Person] = {}
+def _people(session: Session, rewards: Sequence[Reward]) -> dict[uuid.UUID, learners.Identity]:
+    found: dict[uuid.UUID, learners.Identity] = {}
     by_org: dict[uuid.UUID, set[uuid.UUID]] = {}
     for reward in rewards:
         by_org.setdefault(reward.organization_id, set()).add(reward.learner_id)
     for organization_id, ids in by_org.items():
-        for part in chunks(sorted(ids)):
-            for row in session.execute(_people_sql(), {"_org": organization_id, "_ids": part}):
-                found[row[0]] = _Person(row[1], row[2], row[3] is not None)
+        found.update(learners.identities(session, organization_id, ids))
     return found
 
 
@@ -213,15 +202,6 @@ def _stored(
     return found
 
 
-@cache
-def _people_sql() -> Any:
-    table: Table = Learner.__table__  # type: ignore[assignment]
-    return select(table.c.id, table.c.name, table.c.country, table.c.screening_blocked_at).where(
-        table.c.organization_id == bindparam("_org"),
-        table.c.id.in_(bindparam("_ids", expanding=True)),
-    )
-
-
 # The same learner earns many rewards: a name and country screened against one list version
 # with one policy always give the same answer, so the answer is kept (for a bounded number of
 # names) instead of searching the index again for every reward.
@@ -231,7 +211,10 @@ _screened_lock = threading.Lock()
 
 
 def _screen(
-    session: Session, person: _Person, policy: service.Policy, version_id: uuid.UUID | None
+    session: Session,
+    person: learners.Identity,
+    policy: service.Policy,
+    version_id: uuid.UUID | None,
 ) -> service.Screening:
     key = (version_id, policy, person.name, person.country)
     with _screened_lock:

@@ -372,6 +372,36 @@ def screen(
     return Screening(decision, version_id, name, code, hit, policy.threshold, matches)
 
 
+def _result_row(
+    screening: Screening,
+    *,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    actor: str,
+    reward_id: uuid.UUID | None,
+    learner_id: uuid.UUID | None,
+    decision: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "organization_id": organization_id,
+        "livemode": livemode,
+        "reward_id": reward_id,
+        "learner_id": learner_id,
+        "list_version_id": screening.list_version_id,
+        "screen_key": str(screening.list_version_id or "none"),
+        "query_name": (screening.name or "")[:500] or None,
+        "query_country": screening.country,
+        "decision": decision or screening.decision,
+        "score": screening.score,
+        "threshold": screening.threshold,
+        "country_hit": screening.country_hit,
+        "matches": screening.matches,
+        "actor": actor,
+        "created_at": utcnow(),
+    }
+
+
 def record(
     session: Session,
     screening: Screening,
@@ -385,22 +415,15 @@ def record(
 ) -> ScreeningResult:
     """Store a screening (every one is kept: gate runs and manual checks alike)."""
     result = ScreeningResult(
-        id=uuid7(),
-        organization_id=organization_id,
-        livemode=livemode,
-        reward_id=reward_id,
-        learner_id=learner_id,
-        list_version_id=screening.list_version_id,
-        screen_key=str(screening.list_version_id or "none"),
-        query_name=(screening.name or "")[:500] or None,
-        query_country=screening.country,
-        decision=decision or screening.decision,
-        score=screening.score,
-        threshold=screening.threshold,
-        country_hit=screening.country_hit,
-        matches=screening.matches,
-        actor=actor,
-        created_at=utcnow(),
+        **_result_row(
+            screening,
+            organization_id=organization_id,
+            livemode=livemode,
+            actor=actor,
+            reward_id=reward_id,
+            learner_id=learner_id,
+            decision=decision,
+        )
     )
     session.add(result)
     session.flush()
@@ -416,26 +439,16 @@ def record_many(
     """Store the screenings of many rewards (reward, screening, decision) in one INSERT."""
     if not screenings:
         return {}
-    now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {
-            "id": uuid7(),
-            "organization_id": reward.organization_id,
-            "livemode": reward.livemode,
-            "reward_id": reward.id,
-            "learner_id": reward.learner_id,
-            "list_version_id": screening.list_version_id,
-            "screen_key": str(screening.list_version_id or "none"),
-            "query_name": (screening.name or "")[:500] or None,
-            "query_country": screening.country,
-            "decision": decision,
-            "score": screening.score,
-            "threshold": screening.threshold,
-            "country_hit": screening.country_hit,
-            "matches": screening.matches,
-            "actor": actor,
-            "created_at": now,
-        }
+    rows = [
+        _result_row(
+            screening,
+            organization_id=reward.organization_id,
+            livemode=reward.livemode,
+            actor=actor,
+            reward_id=reward.id,
+            learner_id=reward.learner_id,
+            decision=decision,
+        )
         for reward, screening, decision in screenings
     ]
     session.execute(insert(ScreeningResult.__table__), rows)  # type: ignore[arg-type]
