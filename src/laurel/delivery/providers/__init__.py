@@ -30,6 +30,8 @@ class IssueOrder:
     recipient_email: str | None
     recipient_name: str | None
     locale: str | None
+    sku: str | None = None
+    """The catalog item the learner chose (a provider's product id), when there was a choice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,31 @@ class Provider(Protocol):
     def issue(self, order: IssueOrder) -> Issued: ...
 
     def lookup(self, idempotency_key: str) -> Issued | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogOffer:
+    """One item a provider can issue, as its catalog describes it (synced into Laurel's catalog)."""
+
+    provider: str
+    sku: str
+    """The provider's id for the item (Tango ``utid``, Tremendous product id, inventory brand)."""
+    brand: str
+    kind: str
+    """``gift_card``, ``prepaid_card``, ``merchandise`` or ``charity``."""
+    currency: str
+    countries: tuple[str, ...]
+    """ISO 3166-1 alpha-2 codes where the item can be used; empty means everywhere."""
+    fixed_values_minor: tuple[int, ...] = ()
+    min_minor: int | None = None
+    max_minor: int | None = None
+    image_url: str | None = None
+
+
+class CatalogProvider(Provider, Protocol):
+    """A provider that can say what it sells; ``laurel catalog sync`` asks it."""
+
+    def catalog(self) -> list[CatalogOffer]: ...
 
 
 class ProviderRegistry:
