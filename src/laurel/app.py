@@ -15,8 +15,10 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurel import __version__, migrate
+from laurel.approvals import api as approvals_api
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
+from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
@@ -107,6 +109,8 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        approvals_api.router,
+        budgets_api.router,
     ):
         app.include_router(router)
 

@@ -1,48 +1,327 @@
-"""Budget reservation: one guarded UPDATE decides whether money is left.
+"""Budgets: what rewards may commit, per program, department and period, reserved atomically.
 
-``reserve`` succeeds only when ``limit - reserved - spent`` covers the amount, in the same
-statement that adds it to ``reserved``; two concurrent reservations can never overdraw.
-Reservations are unique per reward, so retried gates never reserve twice.
+A reward draws on every budget that applies to it (its program's or every program's, its
+learner's department's or every department's), in the window of each budget's period that
+holds the reward's creation day. It gets money from all of them or from none.
+
+``reserve_many`` locks the windows it needs (``SELECT … FOR UPDATE`` in id order, so two
+transactions never wait on each other in a circle), decides in memory, then writes one guarded
+UPDATE per window: ``limit - reserved - spent`` must still cover the sum in the same statement,
+so no interleaving can overdraw. Reservations are unique per (reward, budget), so a retried gate
+never reserves twice.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
-from laurel.budgets.models import Budget, BudgetReservation, ReservationState
+from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow, Period, ReservationState
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import field_error
+from laurel.kit.errors import Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
+from laurel.kit.sql import insert_rows
 from laurel.rewards import gates
+
+EPOCH = date(1970, 1, 1)
+"""The one window of a total budget starts here."""
+
+
+class BudgetNotFound(NotFound):
+    code = "budget_not_found"
+
+
+class BudgetExists(Conflict):
+    code = "budget_exists"
+
+
+def window_of(period: str, day: date) -> tuple[date, date | None]:
+    """The [start, end) window of ``period`` that holds ``day``."""
+    if period == Period.total:
+        return EPOCH, None
+    if period == Period.yearly:
+        return date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    months = 3 if period == Period.quarterly else 1
+    first = (day.month - 1) // months * months + 1
+    start = date(day.year, first, 1)
+    end_month = first + months
+    end = date(day.year + (end_month > 12), (end_month - 1) % 12 + 1, 1)
+    return start, end
+
+
+def scope_key(program_id: uuid.UUID | None, department: str | None, period: str) -> str:
+    return f"{program_id or '*'}/{department or '*'}/{period}"
+
+
+# ---------------------------------------------------------------- managing budgets
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetView:
+    """A budget and the money of one window (the current one unless asked otherwise)."""
+
     limit: Money
     reserved: Money
     spent: Money
+    id: uuid.UUID | None = None
+    name: str = ""
+    program_id: uuid.UUID | None = None
+    department: str | None = None
+    period: str = Period.total
+    window_start: date | None = None
+    window_end: date | None = None
 
     @property
     def available(self) -> Money:
         return Money(self.limit.minor - self.reserved.minor - self.spent.minor, self.limit.currency)
 
 
-def _view(budget: Budget) -> BudgetView:
+def _view(budget: Budget, window: BudgetWindow | None, on: date) -> BudgetView:
+    start, end = window_of(budget.period, on)
+    reserved = window.reserved_minor if window else 0
+    spent = window.spent_minor if window else 0
     return BudgetView(
         Money(budget.limit_minor, budget.currency),
-        Money(budget.reserved_minor, budget.currency),
-        Money(budget.spent_minor, budget.currency),
+        Money(reserved, budget.currency),
+        Money(spent, budget.currency),
+        id=budget.id,
+        name=budget.name,
+        program_id=budget.program_id,
+        department=budget.department,
+        period=budget.period,
+        window_start=start if budget.period != Period.total else None,
+        window_end=end,
     )
+
+
+def _windows_on(
+    session: Session, budgets: Sequence[Budget], on: date
+) -> dict[uuid.UUID, BudgetWindow]:
+    starts = {b.id: window_of(b.period, on)[0] for b in budgets}
+    if not starts:
+        return {}
+    found = session.scalars(
+        select(BudgetWindow).where(BudgetWindow.budget_id.in_(list(starts)))
+    ).all()
+    return {w.budget_id: w for w in found if w.starts_on == starts[w.budget_id]}
+
+
+def _get(session: Session, organization_id: uuid.UUID, budget_id: uuid.UUID) -> Budget:
+    budget = session.scalar(
+        select(Budget).where(Budget.organization_id == organization_id, Budget.id == budget_id)
+    )
+    if budget is None:
+        raise BudgetNotFound(f"no budget {budget_id}")
+    return budget
+
+
+def get(
+    session: Session, organization_id: uuid.UUID, budget_id: uuid.UUID, on: date | None = None
+) -> BudgetView:
+    day = on or utcnow().date()
+    budget = _get(session, organization_id, budget_id)
+    return _view(budget, _windows_on(session, [budget], day).get(budget.id), day)
+
+
+def list_budgets(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    program_id: uuid.UUID | None = None,
+    department: str | None = None,
+    on: date | None = None,
+) -> list[BudgetView]:
+    day = on or utcnow().date()
+    query = select(Budget).where(Budget.organization_id == organization_id)
+    if program_id is not None:
+        query = query.where(Budget.program_id == program_id)
+    if department is not None:
+        query = query.where(Budget.department == department)
+    budgets = list(session.scalars(query.order_by(Budget.id)))
+    windows = _windows_on(session, budgets, day)
+    return [_view(b, windows.get(b.id), day) for b in budgets]
+
+
+def create(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    limit: Money,
+    actor: str,
+    program_id: uuid.UUID | None = None,
+    department: str | None = None,
+    period: Period = Period.total,
+    name: str = "",
+) -> BudgetView:
+    """A new budget; one per program, department and period (409 when it exists)."""
+    if limit.minor < 0:
+        raise field_error("limit.amount", "a budget cannot be negative")
+    if program_id is not None:
+        _check_program(session, organization_id, program_id, limit.currency)
+    key = scope_key(program_id, department, period)
+    inserted = insert_rows(
+        session,
+        Budget.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "id": uuid7(),
+                "organization_id": organization_id,
+                "created_at": utcnow(),
+                "name": name,
+                "program_id": program_id,
+                "department": department,
+                "period": period,
+                "scope_key": key,
+                "currency": limit.currency,
+                "limit_minor": limit.minor,
+                "updated_at": utcnow(),
+            }
+        ],
+        ("organization_id", "scope_key"),
+    )
+    if not inserted:
+        raise BudgetExists(
+            "a budget for this program, department and period exists; change its limit instead"
+        )
+    budget_id = next(iter(inserted))
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="budgets:budget:create",
+        target_type="budget",
+        target_id=budget_id,
+        details={
+            "program_id": str(program_id) if program_id else None,
+            "department": department,
+            "period": str(period),
+            "limit": limit.format_amount(),
+            "currency": limit.currency,
+        },
+    )
+    return get(session, organization_id, budget_id)
+
+
+def _check_program(
+    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID, currency: str
+) -> None:
+    from laurel.programs import service as programs  # noqa: PLC0415 - import cycle
+
+    versions = programs.snapshot(session, organization_id).versions.get(program_id)
+    if not versions:
+        raise field_error("program_id", f"no program {program_id} in this organization")
+    paid_in = versions[-1].currency
+    if paid_in != currency:
+        raise field_error(
+            "limit.currency", f"the program pays in {paid_in}; its budget is kept in {paid_in}"
+        )
+
+
+def change(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    budget_id: uuid.UUID,
+    actor: str,
+    limit: Money | None = None,
+    name: str | None = None,
+) -> BudgetView:
+    """Change a budget's limit or name. A raised limit re-runs the gates of rewards held
+    with ``budget_exhausted`` that the budget applies to, oldest first."""
+    budget = session.scalar(
+        select(Budget)
+        .where(Budget.organization_id == organization_id, Budget.id == budget_id)
+        .with_for_update()
+    )
+    if budget is None:
+        raise BudgetNotFound(f"no budget {budget_id}")
+    details: dict[str, Any] = {}
+    raised = False
+    if limit is not None:
+        if limit.currency != budget.currency:
+            raise field_error("limit.currency", f"the budget is kept in {budget.currency}")
+        if limit.minor < 0:
+            raise field_error("limit.amount", "a budget cannot be negative")
+        raised = limit.minor > budget.limit_minor
+        details["before"] = Money(budget.limit_minor, budget.currency).format_amount()
+        details["limit"] = limit.format_amount()
+        details["currency"] = budget.currency
+        budget.limit_minor = limit.minor
+    if name is not None:
+        details["name"] = name
+        budget.name = name
+    budget.updated_at = utcnow()
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="budgets:budget:update",
+        target_type="budget",
+        target_id=budget.id,
+        details=details,
+    )
+    if raised:
+        release_waiting(session, organization_id, budget.program_id, actor)
+    return get(session, organization_id, budget.id)
+
+
+def delete(
+    session: Session, *, organization_id: uuid.UUID, budget_id: uuid.UUID, actor: str
+) -> None:
+    """Remove a budget that no reward holds money on; rewards waiting on it are re-checked."""
+    budget = _get(session, organization_id, budget_id)
+    held = session.scalar(
+        select(BudgetReservation.id)
+        .where(
+            BudgetReservation.budget_id == budget.id,
+            BudgetReservation.state == ReservationState.reserved,
+        )
+        .limit(1)
+    )
+    if held is not None:
+        raise Conflict("rewards hold money on this budget; lower its limit instead")
+    program_id = budget.program_id
+    session.execute(
+        BudgetReservation.__table__.delete().where(BudgetReservation.budget_id == budget.id)  # type: ignore[attr-defined]
+    )
+    session.execute(
+        BudgetWindow.__table__.delete().where(BudgetWindow.budget_id == budget.id)  # type: ignore[attr-defined]
+    )
+    session.delete(budget)
+    session.flush()
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="budgets:budget:delete",
+        target_type="budget",
+        target_id=budget_id,
+        details={"scope": budget.scope_key},
+    )
+    release_waiting(session, organization_id, program_id, actor)
+
+
+def release_waiting(
+    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID | None, actor: str
+) -> int:
+    """Re-run the gates of rewards held for want of money, in the order they were earned."""
+    from laurel.budgets.gate import BUDGET_EXHAUSTED  # noqa: PLC0415 - import cycle
+    from laurel.rewards import service as rewards  # noqa: PLC0415 - import cycle
+
+    return rewards.release_held(session, organization_id, program_id, BUDGET_EXHAUSTED, actor)
+
+
+# ---------------------------------------------------------------- a program's own budget
 
 
 def set_limit(
@@ -53,27 +332,27 @@ def set_limit(
     limit: Money,
     actor: str,
 ) -> BudgetView:
-    budget = session.scalar(
-        select(Budget)
-        .where(Budget.organization_id == organization_id, Budget.program_id == program_id)
-        .with_for_update()
+    """Create or change the program's total budget (the ``budget`` field of a program)."""
+    key = scope_key(program_id, None, Period.total)
+    found = session.scalar(
+        select(Budget.id).where(Budget.organization_id == organization_id, Budget.scope_key == key)
     )
-    if budget is None:
-        budget = Budget(
+    if found is None:
+        return create(
+            session,
             organization_id=organization_id,
+            limit=limit,
+            actor=actor,
             program_id=program_id,
-            currency=limit.currency,
-            limit_minor=limit.minor,
         )
-        session.add(budget)
-        session.flush()
-        before = None
-    else:
-        if budget.currency != limit.currency:
-            raise field_error("budget.currency", f"the budget is kept in {budget.currency}")
-        before = Money(budget.limit_minor, budget.currency).format_amount()
-        budget.limit_minor = limit.minor
-        budget.updated_at = utcnow()
+    # The caller (programs) releases waiting rewards after its own changes.
+    budget = session.scalar(select(Budget).where(Budget.id == found).with_for_update())
+    assert budget is not None
+    if budget.currency != limit.currency:
+        raise field_error("budget.currency", f"the budget is kept in {budget.currency}")
+    before = Money(budget.limit_minor, budget.currency).format_amount()
+    budget.limit_minor = limit.minor
+    budget.updated_at = utcnow()
     audit.record(
         session,
         organization_id=organization_id,
@@ -83,23 +362,34 @@ def set_limit(
         target_id=program_id,
         details={"before": before, "limit": limit.format_amount(), "currency": limit.currency},
     )
-    return _view(budget)
+    return get(session, organization_id, budget.id)
 
 
 def views(
     session: Session, organization_id: uuid.UUID, program_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, BudgetView]:
+    """Each program's own total budget, if it has one."""
     if not program_ids:
         return {}
-    rows = session.scalars(
-        select(Budget).where(
-            Budget.organization_id == organization_id, Budget.program_id.in_(program_ids)
+    budgets = list(
+        session.scalars(
+            select(Budget).where(
+                Budget.organization_id == organization_id,
+                Budget.program_id.in_(program_ids),
+                Budget.department.is_(None),
+                Budget.period == Period.total,
+            )
         )
     )
-    return {b.program_id: _view(b) for b in rows}
+    day = utcnow().date()
+    windows = _windows_on(session, budgets, day)
+    return {b.program_id: _view(b, windows.get(b.id), day) for b in budgets if b.program_id}
 
+
+# ---------------------------------------------------------------- reserving
 
 _BUDGETS: Table = Budget.__table__  # type: ignore[assignment]
+_WINDOWS: Table = BudgetWindow.__table__  # type: ignore[assignment]
 _RESERVATION_ROWS: Table = BudgetReservation.__table__  # type: ignore[assignment]
 
 
@@ -108,27 +398,43 @@ _RESERVATION_ROWS: Table = BudgetReservation.__table__  # type: ignore[assignmen
 def _reservations() -> Any:
     # Built on first use, once every table's column types are resolved.
     return select(
-        _RESERVATION_ROWS.c.reward_id, _RESERVATION_ROWS.c.id, _RESERVATION_ROWS.c.state
+        _RESERVATION_ROWS.c.reward_id,
+        _RESERVATION_ROWS.c.budget_id,
+        _RESERVATION_ROWS.c.id,
+        _RESERVATION_ROWS.c.state,
     ).where(_RESERVATION_ROWS.c.reward_id.in_(bindparam("_ids", expanding=True)))
 
 
 @cache
-def _lock_budgets() -> Any:
-    # Built on first use, once every table's column types are resolved.
+def _applicable() -> Any:
+    return select(
+        _BUDGETS.c.id,
+        _BUDGETS.c.program_id,
+        _BUDGETS.c.department,
+        _BUDGETS.c.period,
+        _BUDGETS.c.currency,
+        _BUDGETS.c.limit_minor,
+    ).where(
+        _BUDGETS.c.organization_id == bindparam("_org"),
+        or_(
+            _BUDGETS.c.program_id.is_(None),
+            _BUDGETS.c.program_id.in_(bindparam("_programs", expanding=True)),
+        ),
+    )
+
+
+@cache
+def _lock_windows() -> Any:
     return (
         select(
-            _BUDGETS.c.id,
-            _BUDGETS.c.program_id,
-            _BUDGETS.c.currency,
-            _BUDGETS.c.limit_minor,
-            _BUDGETS.c.reserved_minor,
-            _BUDGETS.c.spent_minor,
+            _WINDOWS.c.id,
+            _WINDOWS.c.budget_id,
+            _WINDOWS.c.starts_on,
+            _WINDOWS.c.reserved_minor,
+            _WINDOWS.c.spent_minor,
         )
-        .where(
-            _BUDGETS.c.organization_id == bindparam("_org"),
-            _BUDGETS.c.program_id.in_(bindparam("_programs", expanding=True)),
-        )
-        .order_by(_BUDGETS.c.id)
+        .where(_WINDOWS.c.budget_id.in_(bindparam("_budgets", expanding=True)))
+        .order_by(_WINDOWS.c.id)
         .with_for_update()
     )
 
@@ -136,107 +442,180 @@ def _lock_budgets() -> Any:
 # Guarded even under the row lock: money is never overspent, whatever happened in between.
 @cache
 def _reserve() -> Any:
-    # Built on first use, once every table's column types are resolved.
     return (
-        update(_BUDGETS)
+        update(_WINDOWS)
         .where(
-            _BUDGETS.c.id == bindparam("_id"),
-            _BUDGETS.c.limit_minor - _BUDGETS.c.reserved_minor - _BUDGETS.c.spent_minor
+            _WINDOWS.c.id == bindparam("_id"),
+            bindparam("_limit") - _WINDOWS.c.reserved_minor - _WINDOWS.c.spent_minor
             >= bindparam("_total"),
         )
         .values(
-            reserved_minor=_BUDGETS.c.reserved_minor + bindparam("_total"),
+            reserved_minor=_WINDOWS.c.reserved_minor + bindparam("_total"),
             updated_at=bindparam("_now"),
         )
-        .returning(_BUDGETS.c.id)
+        .returning(_WINDOWS.c.id)
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Budget:
     id: uuid.UUID
-    program_id: uuid.UUID
+    program_id: uuid.UUID | None
+    department: str | None
+    period: str
     currency: str
     limit_minor: int
+
+
+@dataclass(slots=True)
+class _Window:
+    id: uuid.UUID
+    budget_id: uuid.UUID
+    starts_on: date
     reserved_minor: int
     spent_minor: int
+    taken: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A reward asking its program's budget for money."""
+    """A reward asking every budget that applies to it for money."""
 
     organization_id: uuid.UUID
     program_id: uuid.UUID
     reward_id: uuid.UUID
     amount: Money
+    department: str | None = None
+    on: date = field(default_factory=lambda: utcnow().date())
+    """The day whose window the reward draws on: its creation day."""
 
 
-def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
-    """Reserve money for rewards in order, as if one after the other; answers the reward ids
-    that hold a reservation now (made now or earlier). A program without a budget row has no
-    limit and its rewards always pass; a reward that does not fit gets nothing, and a later,
-    smaller one may still fit.
+Converter = Callable[[Money, str, date], Money | None]
+"""Amount in another currency on a day, or None when no rate is known."""
 
-    The budgets are read under a row lock (PostgreSQL; SQLite serialises writers anyway), so
-    the sums decided here are the sums written: one guarded UPDATE per budget, one INSERT for
-    all the reservations.
-    """
+
+@dataclass(slots=True)
+class Outcome:
+    granted: set[uuid.UUID] = field(default_factory=set)
+    """Rewards holding their reservations now (made now or earlier)."""
+    short: dict[uuid.UUID, str] = field(default_factory=dict)
+    """Rewards that did not fit, with the budget that refused them."""
+
+
+def _applies(budget: _Budget, claim: Claim) -> bool:
+    return (budget.program_id is None or budget.program_id == claim.program_id) and (
+        budget.department is None or budget.department == claim.department
+    )
+
+
+def _same_currency(amount: Money, currency: str, on: date) -> Money | None:
+    return amount if amount.currency == currency else None
+
+
+def reserve_many(
+    session: Session, claims: Sequence[Claim], convert: Converter = _same_currency
+) -> Outcome:
+    """Reserve money for rewards in order, as if one after the other. A reward without an
+    applicable budget always passes; a reward that does not fit every applicable budget gets
+    nothing, and a later, smaller one may still fit. ``convert`` gives a reward's amount in a
+    budget kept in another currency (None: that budget cannot take it)."""
+    outcome = Outcome()
     if not claims:
-        return set()
-    existing: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+        return outcome
+    existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str]] = {}
     new = gates.new_rewards(session)  # cannot hold a reservation yet
     for part in chunks([c.reward_id for c in claims if c.reward_id not in new]):
         for row in session.execute(_reservations(), {"_ids": part}):
-            existing[row[0]] = (row[1], row[2])
-    granted = {r for r, (_, state) in existing.items() if state != ReservationState.released}
-    todo = [c for c in claims if c.reward_id not in granted]
+            existing[(row[0], row[1])] = (row[2], row[3])
+    outcome.granted = {
+        reward for (reward, _), (_, state) in existing.items() if state != ReservationState.released
+    }
+    todo = [c for c in claims if c.reward_id not in outcome.granted]
     if not todo:
-        return granted
-    by_program: dict[tuple[uuid.UUID, uuid.UUID], _Budget] = {}
+        return outcome
+    budgets: dict[uuid.UUID, list[_Budget]] = {}
     for organization_id in sorted({c.organization_id for c in todo}):
-        program_ids = sorted({c.program_id for c in todo if c.organization_id == organization_id})
-        params = {"_org": organization_id, "_programs": program_ids}
-        for row in session.execute(_lock_budgets(), params):
-            budget = _Budget(*row)
-            by_program[(organization_id, budget.program_id)] = budget
-    taken: dict[uuid.UUID, list[Claim]] = {}
-    totals: dict[uuid.UUID, int] = {}
+        programs = sorted({c.program_id for c in todo if c.organization_id == organization_id})
+        rows = session.execute(_applicable(), {"_org": organization_id, "_programs": programs})
+        budgets[organization_id] = [_Budget(*row) for row in rows]
+    plan: list[tuple[Claim, list[tuple[_Budget, date]]]] = []
+    wanted: set[tuple[uuid.UUID, date, date | None]] = set()
     for claim in todo:
-        found = by_program.get((claim.organization_id, claim.program_id))
-        if found is None:
-            granted.add(claim.reward_id)
-            continue
-        budget = found
-        if budget.currency != claim.amount.currency:
-            continue
-        left = budget.limit_minor - budget.reserved_minor - budget.spent_minor
-        if claim.amount.minor <= left - totals.get(budget.id, 0):
-            totals[budget.id] = totals.get(budget.id, 0) + claim.amount.minor
-            taken.setdefault(budget.id, []).append(claim)
+        applying = [b for b in budgets.get(claim.organization_id, []) if _applies(b, claim)]
+        windows_of = [(b, window_of(b.period, claim.on)) for b in applying]
+        wanted.update((b.id, start, end) for b, (start, end) in windows_of)
+        plan.append((claim, [(b, start) for b, (start, _) in windows_of]))
+    owners = {b.id: org for org, bs in budgets.items() for b in bs}
+    windows = _lock(session, owners, wanted)
     now = utcnow()
+    taken: list[tuple[Claim, list[tuple[_Budget, _Window, int]]]] = []
+    for claim, spans in plan:
+        parts: list[tuple[_Budget, _Window, int]] = []
+        refusal = None
+        for budget, start in spans:
+            window = windows[(budget.id, start)]
+            amount = convert(claim.amount, budget.currency, claim.on)
+            if amount is None:
+                refusal = f"no exchange rate from {claim.amount.currency} to {budget.currency}"
+                break
+            left = budget.limit_minor - window.reserved_minor - window.spent_minor - window.taken
+            if amount.minor > left:
+                refusal = _describe(budget, start)
+                break
+            parts.append((budget, window, amount.minor))
+        if refusal is not None:
+            outcome.short[claim.reward_id] = refusal
+            continue
+        for _, window, minor in parts:
+            window.taken += minor
+        taken.append((claim, parts))
+    limits = {b.id: b.limit_minor for bs in budgets.values() for b in bs}
+    refused: set[uuid.UUID] = set()
+    for window in windows.values():
+        if window.taken:
+            moved = session.scalar(
+                _reserve(),
+                {
+                    "_id": window.id,
+                    "_limit": limits[window.budget_id],
+                    "_total": window.taken,
+                    "_now": now,
+                },
+            )
+            if moved is None:  # cannot happen under the row lock; hold rather than overspend
+                refused.add(window.id)
+    if refused:  # pragma: no cover - defensive
+        raise Conflict("a budget changed under its row lock; try again")
+    for claim, _ in taken:
+        outcome.granted.add(claim.reward_id)
+    _record(session, taken, existing, now)
+    return outcome
+
+
+def _record(
+    session: Session,
+    taken: list[tuple[Claim, list[tuple[_Budget, _Window, int]]]],
+    existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str]],
+    now: datetime,
+) -> None:
+    """One INSERT for the new reservations, one UPDATE for those renewed."""
     inserts: list[dict[str, object]] = []
     renewals: list[dict[str, object]] = []
-    for budget_id, claimed in taken.items():
-        total = totals[budget_id]
-        moved = session.scalar(_reserve(), {"_id": budget_id, "_total": total, "_now": now})
-        if moved is None:  # cannot happen under the row lock; hold rather than overspend
-            continue
-        for claim in claimed:
-            granted.add(claim.reward_id)
-            if claim.reward_id in existing:
+    for claim, parts in taken:
+        for budget, window, minor in parts:
+            before = existing.get((claim.reward_id, budget.id))
+            if before is not None:
                 # A retried reward reserves again through the row its first attempt released.
-                renewals.append(
-                    {"_id": existing[claim.reward_id][0], "_amount": claim.amount.minor}
-                )
+                renewals.append({"_id": before[0], "_amount": minor, "_window": window.id})
             else:
                 inserts.append(
                     {
                         "id": uuid7(),
                         "organization_id": claim.organization_id,
-                        "budget_id": budget_id,
+                        "budget_id": budget.id,
+                        "window_id": window.id,
                         "reward_id": claim.reward_id,
-                        "amount_minor": claim.amount.minor,
+                        "amount_minor": minor,
                         "state": ReservationState.reserved,
                         "created_at": now,
                         "updated_at": now,
@@ -250,47 +629,110 @@ def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
             update(table)
             .where(table.c.id == bindparam("_id"))
             .values(
-                state=ReservationState.reserved, amount_minor=bindparam("_amount"), updated_at=now
+                state=ReservationState.reserved,
+                amount_minor=bindparam("_amount"),
+                window_id=bindparam("_window"),
+                updated_at=now,
             ),
             renewals,
         )
-    return granted
+
+
+def _describe(budget: _Budget, start: date) -> str:
+    what = "the program's budget" if budget.program_id else "the organization's budget"
+    if budget.department:
+        what = f"{what} for department {budget.department}"
+    if budget.period != Period.total:
+        what = f"{what} ({budget.period} from {start.isoformat()})"
+    return f"{what} does not cover this reward"
+
+
+def _lock(
+    session: Session,
+    owners: dict[uuid.UUID, uuid.UUID],
+    wanted: set[tuple[uuid.UUID, date, date | None]],
+) -> dict[tuple[uuid.UUID, date], _Window]:
+    """The windows the claims need, created if missing, then locked in id order."""
+    if not wanted:
+        return {}
+    budget_ids = sorted({b for b, _, _ in wanted})
+    found = _read_windows(session, budget_ids)
+    missing = sorted(w for w in wanted if (w[0], w[1]) not in found)
+    if missing:
+        now = utcnow()
+        # Sorted, so two transactions creating the same windows wait in the same order.
+        insert_rows(
+            session,
+            _WINDOWS,
+            [
+                {
+                    "id": uuid7(),
+                    "organization_id": owners[budget_id],
+                    "created_at": now,
+                    "budget_id": budget_id,
+                    "starts_on": start,
+                    "ends_on": end,
+                    "reserved_minor": 0,
+                    "spent_minor": 0,
+                    "updated_at": now,
+                }
+                for budget_id, start, end in missing
+            ],
+            ("budget_id", "starts_on"),
+        )
+        found = _read_windows(session, budget_ids)
+    return found
+
+
+def _read_windows(
+    session: Session, budget_ids: list[uuid.UUID]
+) -> dict[tuple[uuid.UUID, date], _Window]:
+    found: dict[tuple[uuid.UUID, date], _Window] = {}
+    for part in chunks(budget_ids):
+        for row in session.execute(_lock_windows(), {"_budgets": part}):
+            window = _Window(*row)
+            found[(window.budget_id, window.starts_on)] = window
+    return found
+
+
+# ---------------------------------------------------------------- settling
 
 
 def _settle(session: Session, reward_id: uuid.UUID, to: ReservationState) -> None:
-    reservation = session.scalar(
+    reservations = session.scalars(
         select(BudgetReservation)
         .where(
             BudgetReservation.reward_id == reward_id,
             BudgetReservation.state == ReservationState.reserved,
         )
+        .order_by(BudgetReservation.window_id)
         .with_for_update()
-    )
-    if reservation is None:
-        return
-    amount = reservation.amount_minor
-    values = (
-        {
-            "reserved_minor": Budget.reserved_minor - amount,
-            "spent_minor": Budget.spent_minor + amount,
-        }
-        if to is ReservationState.spent
-        else {"reserved_minor": Budget.reserved_minor - amount}
-    )
-    session.execute(
-        update(Budget)
-        .where(Budget.id == reservation.budget_id)
-        .values(**values, updated_at=utcnow())
-    )
-    reservation.state = to
-    reservation.updated_at = utcnow()
+    ).all()
+    now = utcnow()
+    for reservation in reservations:
+        amount = reservation.amount_minor
+        values = (
+            {
+                "reserved_minor": BudgetWindow.reserved_minor - amount,
+                "spent_minor": BudgetWindow.spent_minor + amount,
+            }
+            if to is ReservationState.spent
+            else {"reserved_minor": BudgetWindow.reserved_minor - amount}
+        )
+        session.execute(
+            update(BudgetWindow)
+            .where(BudgetWindow.id == reservation.window_id)
+            .values(**values, updated_at=now)
+        )
+        reservation.state = to
+        reservation.updated_at = now
 
 
 def spend(session: Session, reward_id: uuid.UUID) -> None:
-    """The reward was delivered: its reservation becomes spending."""
+    """The reward was delivered: its reservations become spending."""
     _settle(session, reward_id, ReservationState.spent)
 
 
 def release(session: Session, reward_id: uuid.UUID) -> None:
-    """The reward will not be paid: its reservation returns to the budget."""
+    """The reward will not be paid: its reservations return to their budgets."""
     _settle(session, reward_id, ReservationState.released)
