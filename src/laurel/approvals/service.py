@@ -58,6 +58,7 @@ DECIDERS: dict[str, frozenset[str]] = {
 HOLD_REASONS = {Kind.approval: "approval_required", Kind.fcpa: "fcpa_review"}
 REJECT_REASONS = {Kind.approval: "approval_rejected", Kind.fcpa: "fcpa_rejected"}
 GATE_ACTOR = "gate:approvals"
+SWEEP_BATCH = 500
 
 
 class NotAwaitingApproval(Conflict):
@@ -214,6 +215,19 @@ def _pending(session: Session, reward: Reward) -> list[Approval]:
     )
 
 
+def check_four_eyes(actor: Actor, requests: Sequence[Approval]) -> None:
+    """Refuse (403 ``self_approval``) when the actor, by any identity, asked for the money."""
+    for request in requests:
+        if request.requester and request.requester in actor.identities:
+            raise SelfApproval(
+                {
+                    "message": "four eyes: the requester of a reward cannot decide it; "
+                    "another approver must",
+                    "requester": request.requester,
+                }
+            )
+
+
 def decide(
     session: Session,
     actor: Actor,
@@ -242,15 +256,7 @@ def decide(
                 "roles_held": sorted(actor.roles),
             }
         )
-    for request in allowed:
-        if request.requester and request.requester in actor.identities:
-            raise SelfApproval(
-                {
-                    "message": "four eyes: the requester of a reward cannot decide it; "
-                    "another approver must",
-                    "requester": request.requester,
-                }
-            )
+    check_four_eyes(actor, allowed)
     now = utcnow()
     for request in allowed:
         moved = session.execute(
@@ -309,10 +315,12 @@ def decide_many(
             continue
         seen.add(reward_id)
         savepoint = session.begin_nested()
+        queued = audit.mark(session)
         try:
             reward = decide(session, actor, reward_id, decision, reason)
         except AppError as exc:
             savepoint.rollback()
+            audit.rollback_to(session, queued)
             results.append(ItemResult(reward_id, False, error=exc.code, detail=exc.detail))
             continue
         savepoint.commit()
@@ -383,7 +391,7 @@ def history(session: Session, actor: Actor, reward_id: uuid.UUID) -> list[Approv
 # ---------------------------------------------------------------- expiry
 
 
-def expire_due(session: Session, *, actor: str = "worker", limit: int = 500) -> int:
+def expire_due(session: Session, *, actor: str = "worker", limit: int = SWEEP_BATCH) -> int:
     """Expire approvals that lapsed before their reward started issuing (every organization):
     the round is marked expired, a ready reward goes back to pending with its budget released,
     and the gates run again, which raises the next round and holds the reward. Answers how
@@ -402,7 +410,7 @@ def expire_due(session: Session, *, actor: str = "worker", limit: int = 500) -> 
             .order_by(Approval.id)
             .limit(limit)
             .with_for_update(of=Reward)
-        ).tuples()
+        )
     )
     expired = 0
     recheck: dict[uuid.UUID, Reward] = {}
