@@ -28,6 +28,7 @@ from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
+from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
 from laurel.kit.errors import AppError
@@ -109,6 +110,7 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        fx_api.router,
         approvals_api.router,
         budgets_api.router,
     ):
