@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from laurel.budgets.service import window_of
 from laurel.db import Database
+from laurel.kit.clock import utcnow
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program, role_key
 
@@ -210,3 +211,31 @@ def test_one_budget_per_scope_and_delete(
     assert refused.status_code == 403
     test_mode = client.post(BUDGETS, headers=tenant.test_headers, json={"limit": money("1.00")})
     assert test_mode.status_code == 403
+
+
+def test_budget_in_another_currency_counts_at_the_rate_of_the_day(
+    client: TestClient, tenant: Tenant
+) -> None:
+    today = utcnow().date().isoformat()
+    sent = client.post(
+        "/api/v1/fx/rates",
+        content=f"Date,USD,\n{today},1.0450,\n".encode(),
+        headers=tenant.headers | {"Content-Type": "text/csv"},
+    )
+    assert sent.status_code == 200, sent.text
+    fixed_program(client, tenant, amount="200.00", currency="EUR")
+    budget = create(client, tenant, limit=money("300.00"), department="Sales")
+    first = earn(client, tenant, "e-1", "A")
+    second = earn(client, tenant, "e-2", "B")
+    assert (first["state"], second["state"]) == ("ready", "held")
+    shown = client.get(f"{BUDGETS}/{budget['id']}", headers=tenant.headers).json()
+    assert shown["reserved"] == money("209.00")  # 200.00 EUR at 1.0450
+
+
+def test_budget_in_another_currency_without_a_rate_holds(
+    client: TestClient, tenant: Tenant
+) -> None:
+    fixed_program(client, tenant, amount="20.00", currency="EUR")
+    create(client, tenant, limit=money("300.00"))
+    held = earn(client, tenant, "e-1", "A")
+    assert held["hold_reasons"][0]["message"] == "no exchange rate from EUR to USD"

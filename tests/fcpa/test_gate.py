@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.kit.clock import utcnow
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program, role_key
 
@@ -165,3 +166,48 @@ def test_test_mode_rewards_are_checked_too(client: TestClient, tenant: Tenant) -
     )
     reward = response.json()["rewards"][0]
     assert reasons(reward) == ["fcpa_review"]
+
+
+def import_rates(client: TestClient, tenant: Tenant, usd_per_eur: str = "1.0450") -> None:
+    """Today's ECB reference rates (history CSV layout), as an operator imports them."""
+    today = utcnow().date().isoformat()
+    sent = client.post(
+        "/api/v1/fx/rates",
+        content=f"Date,USD,GBP,\n{today},{usd_per_eur},0.83455,\n".encode(),
+        headers=tenant.headers | {"Content-Type": "text/csv"},
+    )
+    assert sent.status_code == 200, sent.text
+
+
+def test_limits_compare_in_usd(client: TestClient, tenant: Tenant) -> None:
+    import_rates(client, tenant)  # 1 EUR = 1.0450 USD
+    fixed_program(client, tenant, key="eu-high", amount="240.00", currency="EUR")
+    fixed_program(
+        client,
+        tenant,
+        key="eu-low",
+        amount="239.00",
+        currency="EUR",
+        conditions={"course_ids": ["LOW-1"]},
+    )
+    high = client.post(
+        "/api/v1/completions", headers=tenant.headers, json=partner_event("e-1")
+    ).json()["rewards"]
+    by_program = {r["amount"]["amount"]: r for r in high}
+    # 240.00 EUR is 250.80 USD: above 250.00.
+    assert reasons(by_program["240.00"]) == ["fcpa_review"]
+    assert "250.80 USD" in by_program["240.00"]["hold_reasons"][0]["message"]
+    low = client.post(
+        "/api/v1/completions",
+        headers=tenant.headers,
+        json=partner_event("e-2", learner="P2", course="LOW-1"),
+    ).json()["rewards"]
+    low_reward = next(r for r in low if r["amount"]["amount"] == "239.00")
+    assert low_reward["state"] == "ready"  # 249.76 USD
+
+
+def test_without_a_rate_compliance_reviews(client: TestClient, tenant: Tenant) -> None:
+    fixed_program(client, tenant, amount="10.00", currency="EUR")
+    held = earn(client, tenant, partner_event("e-1"))
+    assert reasons(held) == ["fcpa_review"]
+    assert "no USD rate" in held["hold_reasons"][0]["message"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
+from laurel.fx import service as fx
+from laurel.kit.errors import AppError
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.rewards.gates import GateResult, Verdict, register
@@ -68,17 +71,27 @@ def _departments(session: Session, rewards: Sequence[Reward]) -> dict[uuid.UUID,
 
 
 class _Rates:
-    """Amounts for budgets kept in another currency, one rate lookup per currency and day."""
+    """Amounts for budgets kept in another currency, at the ECB reference rate of the reward's
+    day (no fee: a budget counts what the reward is worth), one rate lookup per currency pair
+    and day."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.cache: dict[tuple[str, str, date], Money | None] = {}
+        self.factors: dict[tuple[str, str, date], Decimal | None] = {}
 
     def convert(self, amount: Money, currency: str, on: date) -> Money | None:
         if amount.currency == currency:
             return amount
-        # No rates source yet on this branch: a budget in another currency cannot take it.
-        return None
+        key = (amount.currency, currency, on)
+        if key not in self.factors:
+            try:
+                self.factors[key] = fx.rate(self.session, amount.currency, currency, on)[0]
+            except AppError:  # no rate near that day, or points: this budget cannot take it
+                self.factors[key] = None
+        factor = self.factors[key]
+        if factor is None:
+            return None
+        return Money.from_decimal(amount.as_decimal() * factor, currency)
 
 
 register(BudgetGate())

@@ -11,7 +11,9 @@ compliance approval when, in USD:
 "Up to" means created before it (by creation time, then id): the answer for a reward never
 depends on the order a batch was judged in, and is the same when the reward is judged again
 later. Cancelled and failed rewards do not count. Each amount counts in USD at the rate of the
-day it was created; a reward whose USD value is unknown (no rate) goes to compliance too.
+day it was created (ECB reference rates through :mod:`laurel.fx`); a reward whose USD value
+is unknown (no rate imported for that day) goes to compliance too. Points rewards are left out:
+they have no cash value until redeemed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from laurel.config import get_settings
+from laurel.fx import service as fx
+from laurel.kit.currency import POINTS
+from laurel.kit.errors import AppError
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.learners.models import Classification
@@ -70,7 +75,11 @@ class UsdRates:
 
 def _rate(session: Session, currency: str, on: date) -> Decimal | None:
     """Units of USD for one ``currency`` on ``on`` (None: no rate known)."""
-    return None
+    try:
+        factor, _, _ = fx.rate(session, currency, USD, on)
+    except AppError:  # no rate published near that day, or not a currency
+        return None
+    return factor
 
 
 def _is_partner_abroad(profile: learners.Profile | None) -> bool:
@@ -97,7 +106,12 @@ def reviews(
     rates = UsdRates(session)
     for (organization_id, livemode), indexes in by_org.items():
         people = learners.profiles(session, organization_id, {batch[i].learner_id for i in indexes})
-        partners = [i for i in indexes if _is_partner_abroad(people.get(batch[i].learner_id))]
+        # Points have no cash value until redeemed; the points ledger answers for them.
+        partners = [
+            i
+            for i in indexes
+            if batch[i].currency != POINTS and _is_partner_abroad(people.get(batch[i].learner_id))
+        ]
         if not partners:
             continue
         spans = [_year(batch[i].created_at) for i in partners]
@@ -133,7 +147,8 @@ def _judge(
     total = own.minor
     for earned in history:
         if (
-            earned.learner_id != reward.learner_id
+            earned.currency == POINTS
+            or earned.learner_id != reward.learner_id
             or not start <= earned.created_at < end
             or (earned.created_at, earned.id) >= mine
         ):
