@@ -3,7 +3,9 @@ rounds and expiry (the sweep of the worker and of `laurel approvals expire`)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from laurel.approvals import service as approvals
-from laurel.approvals.models import Approval
+from laurel.approvals.models import Approval, Decision
 from laurel.audit.models import AuditEntry
 from laurel.db import Database
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import Forbidden
+from laurel.kit.errors import AppError, Forbidden
 from tests.cli.test_commands import laurel
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program, role_key
@@ -276,3 +278,35 @@ def test_unexpired_approval_survives_a_recheck(
     with database.sessionmaker() as session:
         rounds = session.scalars(select(Approval.status).order_by(Approval.round)).all()
     assert rounds == ["approved"]
+
+
+def test_two_approvers_racing_decide_once(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    """Both click at once, each in its own transaction: one decision, one audit entry."""
+    fixed_program(client, tenant, amount="200.00", approval_threshold=money("150.00"))
+    held = uuid.UUID(earn(client, tenant, "e-1")["id"])
+    deciders = [
+        Actor(name=f"apikey:approver-{n}", organization_id=tenant.id, roles=frozenset({"finance"}))
+        for n in range(2)
+    ]
+    barrier = threading.Barrier(2)
+
+    def approve(actor: Actor) -> str:
+        barrier.wait(timeout=30)
+        try:
+            with database.session() as session:
+                approvals.decide(session, actor, held, Decision.approved, "race")
+        except AppError as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(approve, deciders))
+    assert outcomes == ["not_awaiting_approval", "ok"]
+    with database.sessionmaker() as session:
+        decided = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "approvals:approval:approved")
+        ).all()
+        assert len(decided) == 1
+        assert session.scalars(select(Approval.status)).all() == ["approved"]

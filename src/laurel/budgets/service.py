@@ -222,10 +222,9 @@ def _check_program(
 ) -> None:
     from laurel.programs import service as programs  # noqa: PLC0415 - import cycle
 
-    versions = programs.snapshot(session, organization_id).versions.get(program_id)
-    if not versions:
+    paid_in = programs.currency_of(session, organization_id, program_id)
+    if paid_in is None:
         raise field_error("program_id", f"no program {program_id} in this organization")
-    paid_in = versions[-1].currency
     if paid_in != currency:
         raise field_error(
             "limit.currency", f"the program pays in {paid_in}; its budget is kept in {paid_in}"

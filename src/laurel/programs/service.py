@@ -302,6 +302,19 @@ def approval_threshold(
     )
 
 
+def currency_of(session: Session, organization_id: uuid.UUID, program_id: uuid.UUID) -> str | None:
+    """The currency a program pays in (it never changes); None for no such program. Read from
+    the database: the program may have been created in this unit of work."""
+    return session.scalar(
+        select(ProgramVersion.currency)
+        .where(
+            ProgramVersion.organization_id == organization_id,
+            ProgramVersion.program_id == program_id,
+        )
+        .limit(1)
+    )
+
+
 def owners(
     session: Session, organization_id: uuid.UUID, version_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
