@@ -16,8 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurel import __version__, migrate
 from laurel.analytics import api as analytics_api
+from laurel.approvals import api as approvals_api
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
+from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
@@ -113,6 +115,8 @@ def create_app(
         fx_api.router,
         enrolments_api.router,
         analytics_api.router,
+        approvals_api.router,
+        budgets_api.router,
     ):
         app.include_router(router)
 

@@ -3,7 +3,7 @@
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey
-from laurel.budgets.models import Budget, BudgetReservation
+from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
 from laurel.enrolments.models import Enrolment
@@ -41,6 +41,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetReservation",
+    "BudgetWindow",
     "CaliperEvent",
     "CompletionEvent",
     "ConnectorConfig",

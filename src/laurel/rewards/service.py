@@ -563,27 +563,26 @@ def retry_gates(session: Session, actor: Actor, reward_id: uuid.UUID) -> Reward:
 
 
 def release_held(
-    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID, reason: str, actor: str
+    session: Session,
+    organization_id: uuid.UUID,
+    program_id: uuid.UUID | None,
+    reason: str,
+    actor: str,
 ) -> int:
-    """Re-run the gates of rewards held for ``reason`` in a program, oldest first."""
-    held = session.scalars(
-        select(Reward)
-        .where(
-            Reward.organization_id == organization_id,
-            Reward.program_id == program_id,
-            Reward.state == RewardState.held,
-        )
-        .order_by(Reward.id)
-        .with_for_update()
+    """Re-run the gates of rewards held for ``reason`` (in a program, or in every program),
+    oldest first, as one batch: each gate judges them as if one after the other."""
+    query = select(Reward).where(
+        Reward.organization_id == organization_id, Reward.state == RewardState.held
     )
-    moved = 0
-    for reward in held:
-        if (
-            any(h.get("reason") == reason for h in reward.hold_reasons)
-            and run_gates(session, reward, actor=actor) is RewardState.ready
-        ):
-            moved += 1
-    return moved
+    if program_id is not None:
+        query = query.where(Reward.program_id == program_id)
+    held = [
+        r
+        for r in session.scalars(query.order_by(Reward.id).with_for_update())
+        if any(h.get("reason") == reason for h in r.hold_reasons)
+    ]
+    states = run_gates_many(session, held, actor=actor)
+    return sum(state is RewardState.ready for state in states)
 
 
 # ---------------------------------------------------------------- reading
@@ -599,6 +598,51 @@ def get(session: Session, actor: Actor, reward_id: uuid.UUID, *, lock: bool = Fa
     if reward is None:
         raise RewardNotFound(f"no reward {reward_id}")
     return reward
+
+
+@dataclass(frozen=True, slots=True)
+class Earned:
+    id: uuid.UUID
+    learner_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    created_at: datetime
+
+
+_NOT_PAID = (RewardState.cancelled, RewardState.failed)
+
+
+def earned_by(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    learner_ids: set[uuid.UUID],
+    start: datetime,
+    end: datetime,
+) -> list[Earned]:
+    """Rewards of these learners created in [start, end) that are paid or may still be
+    (everything but cancelled and failed), oldest first; one query per 500 learners."""
+    found: list[Earned] = []
+    for part in chunks(sorted(learner_ids)):
+        rows = session.execute(
+            select(
+                Reward.id,
+                Reward.learner_id,
+                Reward.amount_minor,
+                Reward.currency,
+                Reward.created_at,
+            ).where(
+                Reward.organization_id == organization_id,
+                Reward.livemode == livemode,
+                Reward.learner_id.in_(part),
+                Reward.created_at >= start,
+                Reward.created_at < end,
+                Reward.state.not_in(_NOT_PAID),
+            )
+        )
+        found.extend(Earned(*row) for row in rows)
+    found.sort(key=lambda e: e.id)
+    return found
 
 
 def for_events(

@@ -93,5 +93,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_enrolments_organization_id_course_id"), table_name="enrolments")
     op.drop_table("enrolments")
     op.drop_table("holdout_assignments")
-    with op.batch_alter_table("program_versions") as batch:
-        batch.drop_column("holdout_bps")
+    # A plain DROP COLUMN (SQLite 3.35+): rebuilding a table other tables refer to would fail.
+    op.drop_column("program_versions", "holdout_bps")
