@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from laurel import __version__, migrate
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
+from laurel.auth import oidc_api, pages, users_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
@@ -107,6 +108,9 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        users_api.router,
+        oidc_api.router,
+        pages.router,
     ):
         app.include_router(router)
 
