@@ -372,7 +372,7 @@ def resolve(session: Session, token: str) -> Resolved:
     ).first()
     if found is None:
         raise Unauthorized("not signed in")
-    row, user = found.tuple()
+    row, user = found[0], found[1]
     if row.revoked_at is not None or row.expires_at <= now or user.disabled_at is not None:
         raise Unauthorized("the session has ended: sign in again")
     if row.last_seen_at is None or (now - row.last_seen_at).total_seconds() > 60:
