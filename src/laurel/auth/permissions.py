@@ -227,7 +227,7 @@ PERMISSIONS: dict[Route, Rule] = {
 }
 
 
-def _check_table(table: dict[Route, Rule]) -> None:
+def check_table(table: dict[Route, Rule]) -> None:
     for (method, path), rule in table.items():
         if method not in {"GET", "POST", "PUT", "PATCH", "DELETE"} or not path.startswith("/"):
             raise ValueError(f"bad permission row {method} {path}")
@@ -238,7 +238,7 @@ def _check_table(table: dict[Route, Rule]) -> None:
             )
 
 
-_check_table(PERMISSIONS)
+check_table(PERMISSIONS)
 
 
 def is_user(actor: Actor) -> bool:
