@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from laurel.auth import service as keys
 from laurel.auth.permissions import PERMISSIONS, KeyScope, Role, Rule, check_table
 from laurel.db import Database
+from laurel.kit.http import Reader
 from tests.auth.routes import app_routes, call, fill, openapi_routes
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant
@@ -185,3 +186,36 @@ def test_department_and_learner_roles_only_on_scoped_routes() -> None:
     wrong = {("GET", "/api/v1/programs"): Rule(roles=frozenset({Role.learner}))}
     with pytest.raises(ValueError, match="scoped route"):
         check_table(wrong)
+
+
+def test_a_route_without_a_row_is_caught_and_keeps_its_dependency_meaning(
+    app: FastAPI, tenant: Tenant, database: Database
+) -> None:
+    """A route another change adds with ``Reader`` before the table has its row: the
+    coverage check names it, and meanwhile it means what ``Reader`` meant (read keys,
+    org admins), never more."""
+
+    @app.get("/api/v1/unmapped-example")
+    def unmapped_example(actor: Reader) -> dict[str, str]:
+        return {"actor": actor.name}
+
+    assert ("GET", "/api/v1/unmapped-example") in app_routes(app) - set(PERMISSIONS)
+    with database.session() as session:
+        reader = keys.create_key(
+            session, organization_id=tenant.id, scopes=["read"], livemode=True, actor="t"
+        ).secret
+        writer = keys.create_key(
+            session, organization_id=tenant.id, scopes=["events:write"], livemode=True, actor="t"
+        ).secret
+    make_user(database, tenant.id, "fin@acme.test", ["finance"])
+    make_user(database, tenant.id, "adm@acme.test", ["org_admin"])
+    with TestClient(app, base_url="https://testserver") as client:
+        path = "/api/v1/unmapped-example"
+        assert client.get(path, headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+        assert client.get(path, headers={"Authorization": f"Bearer {writer}"}).status_code == 403
+    finance = Browser(app)
+    finance.sign_in("acme", "fin@acme.test")
+    assert finance.client.get("/api/v1/unmapped-example").status_code == 403
+    admin = Browser(app)
+    admin.sign_in("acme", "adm@acme.test")
+    assert admin.client.get("/api/v1/unmapped-example").status_code == 200

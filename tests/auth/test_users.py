@@ -350,3 +350,30 @@ def test_sign_in_page_form_with_csrf(browser: Browser, tenant: Tenant, database:
     out = browser.client.post("/sign-out", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert browser.client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_reset_link_works_once_under_concurrency(tenant: Tenant, database: Database) -> None:
+    """Two confirmations of one link at the same time: exactly one sets the password."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from laurel.auth import users
+    from laurel.kit.errors import AppError
+
+    make_user(database, tenant.id, "race@acme.test", ["auditor"])
+    with database.session() as session:
+        found = users.request_reset(
+            session, organization="acme", email="race@acme.test", lifetime=timedelta(minutes=5)
+        )
+    assert found is not None
+
+    def confirm(password: str) -> str:
+        try:
+            with database.session() as session:
+                users.confirm_reset(session, token=found.token, password=password)
+        except AppError as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(confirm, [f"new password number {i}" for i in range(4)]))
+    assert sorted(outcomes) == ["invalid_token", "invalid_token", "invalid_token", "ok"]
