@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.auth.cli import user_app
 from laurel.config import get_settings
 from laurel.db import Database
 from laurel.events.connectors.cli import connectors_app, events_app
@@ -33,6 +34,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sdn_app, name="sdn")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(user_app, name="user")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
