@@ -377,3 +377,32 @@ def test_a_reset_link_works_once_under_concurrency(tenant: Tenant, database: Dat
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(confirm, [f"new password number {i}" for i in range(4)]))
     assert sorted(outcomes) == ["invalid_token", "invalid_token", "invalid_token", "ok"]
+
+
+def test_parallel_guesses_get_no_more_tries_than_the_policy(
+    tenant: Tenant, database: Database
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from laurel.auth import users
+
+    make_user(database, tenant.id, "par@acme.test", ["auditor"])
+    policy = users.Policy(
+        session_lifetime=timedelta(hours=1), max_failures=3, lockout=timedelta(minutes=10)
+    )
+
+    def guess(i: int) -> str:
+        with database.session() as session:
+            outcome = users.sign_in(
+                session,
+                organization="acme",
+                email="par@acme.test",
+                password=f"guess number {i}",
+                policy=policy,
+            )
+        assert outcome.failure is not None
+        return str(outcome.failure)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(guess, range(6)))
+    assert outcomes == ["bad_credentials"] * 2 + ["locked"] * 4

@@ -221,8 +221,13 @@ class Pending:
     redirect_to: str
 
 
+def issuer_of(session: Session, organization: str) -> str:
+    return provider_of(session, organizations.get_by_slug(session, organization).id).issuer
+
+
 def begin(session: Session, *, organization: str, redirect_to: str, settings: SsoSettings) -> str:
-    """Record a login in progress; the URL to send the browser to."""
+    """Record a login in progress; the URL to send the browser to. Call ``discover`` for the
+    issuer first, outside the transaction: here it is then answered from the cache."""
     org = organizations.get_by_slug(session, organization)
     provider = provider_of(session, org.id)
     found = discover(provider.issuer)

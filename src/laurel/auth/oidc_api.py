@@ -107,6 +107,9 @@ def put_oidc(
 )
 def start_oidc(organization: str, request: Request, db: DatabaseDep, next: str = "/") -> Response:
     settings: Settings = request.app.state.settings
+    with read_only(db) as session:
+        issuer = oidc.issuer_of(session, organization)
+    oidc.discover(issuer)  # the network, before any transaction; cached for begin()
     with unit_of_work(db) as session:
         url = oidc.begin(
             session,

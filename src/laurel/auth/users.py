@@ -279,7 +279,9 @@ def sign_in(
 ) -> SignIn:
     """Check a password; count failures and lock after ``policy.max_failures`` in a row."""
     now = utcnow()
-    user = _find(session, organization, email)
+    # The row lock serializes attempts on one account, so parallel guesses cannot each read
+    # the same failure count and get more tries than the policy allows.
+    user = _find(session, organization, email, lock=True)
     if user is None or user.password_hash is None or user.disabled_at is not None:
         _verify(_DUMMY_HASH, password)
         return SignIn(failure=Failure.bad_credentials)
@@ -311,14 +313,13 @@ def sign_in(
     return SignIn(session=start_session(session, user, method="password", policy=policy))
 
 
-def _find(session: Session, organization: str, email: str) -> User | None:
+def _find(session: Session, organization: str, email: str, *, lock: bool = False) -> User | None:
     try:
         org = organizations.get_by_slug(session, organization)
     except NotFound:
         return None
-    return session.scalar(
-        select(User).where(User.organization_id == org.id, User.email == email.strip().lower())
-    )
+    query = select(User).where(User.organization_id == org.id, User.email == email.strip().lower())
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def _verify(encoded: str, password: str) -> bool:

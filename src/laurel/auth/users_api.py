@@ -13,6 +13,7 @@ from laurel.auth import users
 from laurel.auth.mail import send_reset
 from laurel.auth.models import User
 from laurel.config import Environment, Settings
+from laurel.db import Database
 from laurel.kit.actor import Actor
 from laurel.kit.http import (
     CSRF_COOKIE,
@@ -143,7 +144,7 @@ def clear_session_cookies(response: Response) -> None:
 
 
 def do_sign_in(
-    db: DatabaseDep, settings: Settings, body: SignInIn, current: str | None
+    db: Database, settings: Settings, body: SignInIn, current: str | None
 ) -> users.NewSession:
     """Commit the attempt (a failure counts towards lockout), then answer."""
     with unit_of_work(db) as session:
