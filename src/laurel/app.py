@@ -19,6 +19,7 @@ from laurel.analytics import api as analytics_api
 from laurel.approvals import api as approvals_api
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
+from laurel.auth import oidc_api, pages, users_api
 from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
@@ -117,6 +118,9 @@ def create_app(
         analytics_api.router,
         approvals_api.router,
         budgets_api.router,
+        users_api.router,
+        oidc_api.router,
+        pages.router,
     ):
         app.include_router(router)
 

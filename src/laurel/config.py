@@ -127,6 +127,25 @@ class Settings(BaseSettings):
         description="Rewards to one non-US channel partner in a calendar year above this USD "
         "total need compliance approval",
     )
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="Where users reach Laurel: reset links and the SSO redirect URI start here",
+    )
+    session_hours: float = Field(default=12.0, gt=0, description="Sign-in session lifetime")
+    sign_in_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row that lock an account"
+    )
+    sign_in_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked account stays locked"
+    )
+    password_reset_minutes: float = Field(
+        default=60.0, gt=0, description="How long an emailed password reset link works"
+    )
+    auth_mail_host: str | None = Field(
+        default=None, description="SMTP host for password reset mail; unset: no mail is sent"
+    )
+    auth_mail_port: int = Field(default=25, ge=1, le=65535)
+    auth_mail_from: str = Field(default="laurel@localhost", description="Sender of reset mail")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

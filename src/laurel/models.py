@@ -2,7 +2,7 @@
 
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
-from laurel.auth.models import ApiKey
+from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
 from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
@@ -58,7 +58,10 @@ __all__ = [
     "Learner",
     "ListEntry",
     "ListVersion",
+    "OidcLogin",
+    "OidcProvider",
     "Organization",
+    "PasswordReset",
     "PollCursor",
     "Program",
     "ProgramVersion",
@@ -71,6 +74,8 @@ __all__ = [
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",
+    "User",
+    "UserSession",
     "XapiReview",
     "XapiStatement",
 ]

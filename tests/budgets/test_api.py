@@ -204,11 +204,14 @@ def test_one_budget_per_scope_and_delete(
     assert gone.status_code == 204
     missing = client.get(f"{BUDGETS}/{budget['id']}", headers=tenant.headers)
     assert (missing.status_code, missing.json()["error"]) == (404, "budget_not_found")
-    # Changing budgets takes a live admin key; reading them any key.
+    # Finance changes budgets (a key standing for the finance role, or a live admin key);
+    # a plain reading key and test-mode keys may not.
     finance = role_key(database, tenant, "finance")
     assert client.get(BUDGETS, headers=finance).status_code == 200
-    refused = client.post(BUDGETS, headers=finance, json={"limit": money("1.00")})
-    assert refused.status_code == 403
+    made = client.post(BUDGETS, headers=finance, json={"limit": money("1.00")})
+    assert made.status_code == 201, made.text
+    reader = role_key(database, tenant)
+    assert client.post(BUDGETS, headers=reader, json={"limit": money("1.00")}).status_code == 403
     test_mode = client.post(BUDGETS, headers=tenant.test_headers, json={"limit": money("1.00")})
     assert test_mode.status_code == 403
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from laurel.auth import service
 from laurel.kit.errors import Forbidden
@@ -17,6 +17,16 @@ class ApiKeyCreate(BaseModel):
     scopes: list[str] = Field(min_length=1, examples=[["events:write"]])
     mode: str = Field(default="live", pattern="^(live|test)$")
     name: str = Field(default="", max_length=200)
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="The key stops working then; omit for a key that never expires"
+    )
+
+
+class ApiKeyRotate(BaseModel):
+    overlap_until: AwareDatetime = Field(
+        description="The old key keeps working until then, so clients can switch without an "
+        "outage; give the current time to end it at once"
+    )
 
 
 class ApiKeyCreated(BaseModel):
@@ -26,6 +36,7 @@ class ApiKeyCreated(BaseModel):
     scopes: list[str]
     mode: str
     created_at: datetime
+    expires_at: datetime | None
 
 
 class ApiKeyOut(BaseModel):
@@ -37,6 +48,8 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    replaced_by_id: uuid.UUID | None
 
 
 def _visible_mode(livemode: bool) -> bool | None:
@@ -65,6 +78,8 @@ def list_api_keys(actor: Admin, db: DatabaseDep) -> list[ApiKeyOut]:
                 created_at=k.created_at,
                 last_used_at=k.last_used_at,
                 revoked_at=k.revoked_at,
+                expires_at=k.expires_at,
+                replaced_by_id=k.replaced_by_id,
             )
             for k in keys
         ]
@@ -88,16 +103,47 @@ def create_api_key(body: ApiKeyCreate, actor: Admin, db: DatabaseDep) -> ApiKeyC
             livemode=body.mode == "live",
             actor=actor.name,
             name=body.name,
+            expires_at=body.expires_at,
         )
-        key = created.key
-        return ApiKeyCreated(
-            id=key.id,
-            key=created.secret,
-            prefix=key.prefix,
-            scopes=list(key.scopes),
-            mode=body.mode,
-            created_at=key.created_at,
+        return _created(created)
+
+
+def _created(created: service.CreatedKey) -> ApiKeyCreated:
+    key = created.key
+    return ApiKeyCreated(
+        id=key.id,
+        key=created.secret,
+        prefix=key.prefix,
+        scopes=list(key.scopes),
+        mode="live" if key.livemode else "test",
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+    )
+
+
+@router.post(
+    "/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses=errors(401, 403, 404, 409, 422),
+    summary="Replace a key: the new one is shown once, the old one works until overlap_until",
+)
+def rotate_api_key(
+    key_id: uuid.UUID, body: ApiKeyRotate, actor: Admin, db: DatabaseDep, request: Request
+) -> ApiKeyCreated:
+    with unit_of_work(db) as session:
+        created = service.rotate(
+            session,
+            organization_id=actor.organization_id,
+            key_id=key_id,
+            actor=actor.name,
+            overlap_until=body.overlap_until,
+            livemode=_visible_mode(actor.livemode),
         )
+        out = _created(created)
+    cache: KeyCache = request.app.state.key_cache
+    cache.clear()
+    return out
 
 
 @router.delete(

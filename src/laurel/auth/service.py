@@ -1,6 +1,8 @@
 """API keys: ``lrl_<mode>_<random>``, shown once, stored as a SHA-256 hash.
 
-Scopes: ``events:write`` (send completions), ``read`` (every GET), ``admin`` (everything).
+Scopes: ``events:write`` (send completions), ``read`` (reads), ``admin`` (everything); what
+each scope may call is the permission table's (``laurel.auth.permissions``). Keys may expire;
+a rotation makes a replacement and lets the old key work until a chosen time.
 A ``test`` key runs the whole pipeline on test-mode records against the sandbox provider.
 """
 
@@ -10,6 +12,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -19,7 +22,7 @@ from laurel.audit import service as audit
 from laurel.auth.models import ApiKey
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import Forbidden, NotFound, Unauthorized, field_error
+from laurel.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, field_error
 
 
 class Scope(StrEnum):
@@ -75,8 +78,11 @@ def create_key(
     livemode: bool,
     actor: str,
     name: str = "",
+    expires_at: datetime | None = None,
 ) -> CreatedKey:
     parsed = parse_scopes(scopes)
+    if expires_at is not None and expires_at <= utcnow():
+        raise field_error("expires_at", "give a time in the future")
     secret = f"lrl_{'live' if livemode else 'test'}_{secrets.token_urlsafe(24)}"
     key = ApiKey(
         organization_id=organization_id,
@@ -85,6 +91,7 @@ def create_key(
         key_hash=_hash(secret),
         scopes=parsed,
         livemode=livemode,
+        expires_at=expires_at,
     )
     session.add(key)
     session.flush()
@@ -95,29 +102,100 @@ def create_key(
         action="auth:apikey:create",
         target_type="api_key",
         target_id=key.id,
-        details={"scopes": parsed, "livemode": livemode, "prefix": key.prefix, "name": name},
+        details={
+            "scopes": parsed,
+            "livemode": livemode,
+            "prefix": key.prefix,
+            "name": name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return CreatedKey(key=key, secret=secret)
 
 
 def authenticate(session: Session, secret: str) -> Actor:
     """Resolve a bearer key to its actor; unknown and revoked keys are the same 401."""
+    return resolve_key(session, secret).actor
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedKey:
+    actor: Actor
+    expires_at: datetime | None
+
+
+def resolve_key(session: Session, secret: str) -> ResolvedKey:
+    """The actor a key is and until when it works (caches must not outlive that)."""
     if not secret.startswith("lrl_"):
         raise Unauthorized("not a Laurel API key")
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(secret)))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
     now = utcnow()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthorized("this API key has expired: use its replacement or create a new one")
     # Coarse last-used time: one write a minute per key instead of one per request.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    return Actor(
+    actor = Actor(
         name=f"apikey:{key.id}",
         organization_id=key.organization_id,
         livemode=key.livemode,
         scopes=frozenset(key.scopes),
         roles=roles_of(key.scopes),
     )
+    return ResolvedKey(actor=actor, expires_at=key.expires_at)
+
+
+def rotate(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    key_id: uuid.UUID,
+    actor: str,
+    overlap_until: datetime,
+    livemode: bool | None = None,
+) -> CreatedKey:
+    """A new key with the same name, scopes and mode; the old one keeps working until
+    ``overlap_until`` (a time from now on; now itself ends it at once), so clients can switch
+    without an outage. The new key's secret is shown once, as at creation."""
+    now = utcnow()
+    if overlap_until < now - timedelta(seconds=5):
+        raise field_error("overlap_until", "give a time from now on")
+    query = select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
+    if livemode is not None:
+        query = query.where(ApiKey.livemode == livemode)
+    old = session.scalar(query.with_for_update())
+    if old is None:
+        raise ApiKeyNotFound(f"no API key {key_id}")
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+        raise Conflict("this key is revoked or expired: create a new key instead")
+    if old.replaced_by_id is not None:
+        raise Conflict(f"this key was already rotated to {old.replaced_by_id}")
+    created = create_key(
+        session,
+        organization_id=organization_id,
+        scopes=list(old.scopes),
+        livemode=old.livemode,
+        actor=actor,
+        name=old.name,
+    )
+    old.replaced_by_id = created.key.id
+    end = max(overlap_until, now)
+    old.expires_at = end if old.expires_at is None else min(old.expires_at, end)
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="auth:apikey:rotate",
+        target_type="api_key",
+        target_id=old.id,
+        details={
+            "replaced_by": str(created.key.id),
+            "old_key_expires_at": old.expires_at.isoformat(),
+        },
+    )
+    return created
 
 
 def require(actor: Actor, scope: Scope) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -217,11 +217,34 @@ def get(session: Session, actor: Actor, learner_id: uuid.UUID) -> Learner:
             Learner.organization_id == actor.organization_id,
             Learner.livemode == actor.livemode,
             Learner.id == learner_id,
+            *in_scope(actor),
         )
     )
     if learner is None:
         raise LearnerNotFound(f"no learner {learner_id}")
     return learner
+
+
+def in_scope(actor: Actor) -> list[ColumnElement[bool]]:
+    """Conditions on ``Learner`` that keep a scoped caller to its departments or to itself.
+
+    Out-of-scope learners are simply not found (404), so their existence does not leak.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if actor.learner_id is not None:
+        conditions.append(Learner.id == actor.learner_id)
+    if actor.departments is not None:
+        conditions.append(Learner.department.in_(sorted(actor.departments)))
+    return conditions
+
+
+def visible_ids(actor: Actor) -> Select[uuid.UUID] | None:
+    """The ids of the learners a scoped caller may see (a subquery), or None for everyone."""
+    if not actor.scoped:
+        return None
+    return select(Learner.id).where(
+        Learner.organization_id == actor.organization_id, *in_scope(actor)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +323,9 @@ def list_learners(
     department: str | None = None,
 ) -> Page[Learner]:
     query = select(Learner).where(
-        Learner.organization_id == actor.organization_id, Learner.livemode == actor.livemode
+        Learner.organization_id == actor.organization_id,
+        Learner.livemode == actor.livemode,
+        *in_scope(actor),
     )
     if classification:
         query = query.where(Learner.classification == classification)

@@ -29,6 +29,7 @@ from laurel.kit.observe import CHUNK, chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
+from laurel.learners import service as learners
 from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
@@ -594,6 +595,7 @@ def get(session: Session, actor: Actor, reward_id: uuid.UUID, *, lock: bool = Fa
         Reward.livemode == actor.livemode,
         Reward.id == reward_id,
     )
+    query = _in_scope(query, actor)
     reward = session.scalar(query.with_for_update() if lock else query)
     if reward is None:
         raise RewardNotFound(f"no reward {reward_id}")
@@ -645,6 +647,12 @@ def earned_by(
     return found
 
 
+def _in_scope(query: Select[Reward], actor: Actor) -> Select[Reward]:
+    """A department manager sees its departments' learners' rewards, a learner only its own."""
+    visible = learners.visible_ids(actor)
+    return query if visible is None else query.where(Reward.learner_id.in_(visible))
+
+
 def for_events(
     session: Session, organization_id: uuid.UUID, event_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[Reward]]:
@@ -675,6 +683,7 @@ def list_rewards(
     query = select(Reward).where(
         Reward.organization_id == actor.organization_id, Reward.livemode == actor.livemode
     )
+    query = _in_scope(query, actor)
     if learner_id is not None:
         query = query.where(Reward.learner_id == learner_id)
     if program_id is not None:

@@ -77,7 +77,7 @@ def _from_url(base: str) -> Fetched:
             for spelled in (name, name.upper()):
                 try:
                     response = client.get(f"{base}/{spelled}")
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:
                     raise field_error(
                         "source", f"cannot download {base}/{spelled}: {exc}"
                     ) from None

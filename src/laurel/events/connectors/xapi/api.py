@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from laurel.auth import permissions
 from laurel.auth import service as auth
 from laurel.db import Database
 from laurel.events.connectors import strict_json
@@ -24,7 +25,16 @@ from laurel.events.connectors.xapi import service
 from laurel.events.connectors.xapi.models import XapiReview
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError, Unauthorized
-from laurel.kit.http import Cursor, DatabaseDep, KeyCache, Limit, Reader, errors, read_only
+from laurel.kit.http import (
+    Cursor,
+    DatabaseDep,
+    KeyCache,
+    Limit,
+    Reader,
+    errors,
+    read_only,
+    route_of,
+)
 from laurel.kit.schemas import PageOut
 from laurel.metrics import EVENTS_RECEIVED, EVENTS_REJECTED
 
@@ -106,7 +116,9 @@ def _actor(request: Request, db: Database) -> Actor:
         with db.session() as session:
             actor = auth.authenticate(session, secret)
         cache.put(secret, actor)
-    auth.require(actor, auth.Scope.events_write)
+    # The permission table decides, as for every route (this handler resolves the key itself
+    # because LRS clients send it as Basic auth).
+    permissions.authorize(actor, permissions.rule_for(*route_of(request)) or permissions.intake())
     return actor
 
 

@@ -1,0 +1,326 @@
+"""The one permission table: for every route, who may call it and over which data.
+
+Every route of the API and the pages is a row keyed by ``(METHOD, path template)`` exactly as
+the router declares it (``"GET", "/api/v1/rewards/{reward_id}"``). The dependencies in
+``laurel.kit.http`` (``Reader``, ``Admin``, ``LiveAdmin``, ``EventWriter``, ``SignedIn``) all
+resolve the caller and then ask :func:`authorize` about the route being served: the name of the
+dependency a route uses no longer decides anything. ``tests/auth/test_permissions.py`` fails
+when a route exists that this table does not mention, and checks every row against real calls.
+
+A row says:
+
+- ``roles``: the user roles allowed (users sign in to the dashboard);
+- ``keys``: the API key scopes allowed (a key with ``admin`` passes every row that admits keys);
+- ``live``: test-mode keys are refused (shared configuration, the audit trail);
+- ``scoped``: the route's service narrows learners and rewards to ``Actor.departments`` /
+  ``Actor.learner_id``, so ``department_manager`` and ``learner`` may be granted it (nowhere
+  else: the table refuses to load otherwise);
+- ``public``: no caller is resolved here (health probes, sign-in, signed webhooks, whose
+  handlers authenticate the request themselves).
+
+Adding a route: add one row below, next to its domain's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from laurel.kit.actor import Actor
+from laurel.kit.errors import Forbidden
+
+
+class Role(StrEnum):
+    org_admin = "org_admin"
+    program_manager = "program_manager"
+    department_manager = "department_manager"
+    finance = "finance"
+    compliance = "compliance"
+    auditor = "auditor"
+    learner = "learner"
+
+
+class KeyScope(StrEnum):
+    """API key scopes (``laurel.auth.service.Scope`` is the same set)."""
+
+    events_write = "events:write"
+    read = "read"
+    admin = "admin"
+
+
+ALL_ROLES = frozenset(Role)
+SCOPED_ROLES = frozenset({Role.department_manager, Role.learner})
+"""Roles that see only part of the organization: granted only on ``scoped`` routes."""
+NOBODY = uuid.UUID(int=0)
+"""The learner id a ``learner`` user not linked to any learner sees: no row has it."""
+
+# Role groups the rows below are built from.
+ADMIN = frozenset({Role.org_admin})
+READERS = frozenset(
+    {Role.org_admin, Role.program_manager, Role.finance, Role.compliance, Role.auditor}
+)
+"""Organization-wide readers; ``auditor`` reads everything and changes nothing."""
+PROGRAMS = frozenset({Role.org_admin, Role.program_manager})
+FINANCE = frozenset({Role.org_admin, Role.finance})
+COMPLIANCE = frozenset({Role.org_admin, Role.compliance})
+AUDIT_READERS = frozenset({Role.org_admin, Role.compliance, Role.auditor})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    roles: frozenset[Role] = frozenset()
+    keys: frozenset[KeyScope] = frozenset()
+    live: bool = False
+    scoped: bool = False
+    public: bool = False
+
+
+def public() -> Rule:
+    return Rule(public=True)
+
+
+def read(*extra: Role, scoped: bool = False, roles: Iterable[Role] = READERS) -> Rule:
+    """A read: organization readers (and ``extra`` roles); keys with ``read``."""
+    return Rule(
+        roles=frozenset(roles) | frozenset(extra), keys=frozenset({KeyScope.read}), scoped=scoped
+    )
+
+
+def change(roles: Iterable[Role], *, live: bool = False) -> Rule:
+    """A change: the given roles; keys with ``admin``."""
+    return Rule(roles=frozenset(roles), keys=frozenset({KeyScope.admin}), live=live)
+
+
+def admin_read(roles: Iterable[Role]) -> Rule:
+    """A read of configuration or sensitive data: the given roles; keys with ``admin`` only."""
+    return Rule(roles=frozenset(roles) | {Role.auditor}, keys=frozenset({KeyScope.admin}))
+
+
+def intake(roles: Iterable[Role] = ()) -> Rule:
+    """Sending completions: keys with ``events:write`` (and the given roles)."""
+    return Rule(roles=frozenset(roles), keys=frozenset({KeyScope.events_write}))
+
+
+def signed_in() -> Rule:
+    """Any signed-in user or any key: routes about the caller's own account only."""
+    return Rule(roles=ALL_ROLES, keys=frozenset(KeyScope), scoped=True)
+
+
+Route = tuple[str, str]
+
+PERMISSIONS: dict[Route, Rule] = {
+    # operations and pages
+    ("GET", "/"): public(),
+    ("GET", "/healthz"): public(),
+    ("GET", "/readyz"): public(),
+    ("GET", "/metrics"): public(),
+    # sign-in, sessions, SSO, users
+    ("POST", "/api/v1/auth/sign-in"): public(),
+    ("POST", "/api/v1/auth/sign-out"): signed_in(),
+    ("GET", "/api/v1/auth/me"): signed_in(),
+    ("POST", "/api/v1/auth/password-reset"): public(),
+    ("POST", "/api/v1/auth/password-reset/confirm"): public(),
+    ("GET", "/auth/oidc/{organization}/start"): public(),
+    ("GET", "/auth/oidc/callback"): public(),
+    ("GET", "/sign-in"): public(),
+    ("POST", "/sign-in"): public(),
+    ("POST", "/sign-out"): public(),
+    ("GET", "/password-reset"): public(),
+    ("POST", "/password-reset"): public(),
+    ("GET", "/password-reset/confirm"): public(),
+    ("POST", "/password-reset/confirm"): public(),
+    ("GET", "/api/v1/users"): admin_read(ADMIN),
+    ("POST", "/api/v1/users"): change(ADMIN, live=True),
+    ("GET", "/api/v1/users/{user_id}"): admin_read(ADMIN),
+    ("PATCH", "/api/v1/users/{user_id}"): change(ADMIN, live=True),
+    ("DELETE", "/api/v1/users/{user_id}"): change(ADMIN, live=True),
+    ("GET", "/api/v1/auth/oidc"): admin_read(ADMIN),
+    ("PUT", "/api/v1/auth/oidc"): change(ADMIN, live=True),
+    # API keys
+    ("GET", "/api/v1/api-keys"): admin_read(ADMIN),
+    ("POST", "/api/v1/api-keys"): change(ADMIN),
+    ("DELETE", "/api/v1/api-keys/{key_id}"): change(ADMIN),
+    ("POST", "/api/v1/api-keys/{key_id}/rotate"): change(ADMIN),
+    # intake
+    ("POST", "/api/v1/completions"): intake(),
+    ("POST", "/api/v1/completions/batch"): intake(),
+    ("GET", "/api/v1/events/{event_id}"): read(),
+    ("POST", "/api/v1/webhooks/{connector}"): public(),  # signed with the connector's secret
+    ("POST", "/xapi/statements"): intake(),  # the handler resolves Basic or Bearer keys
+    ("PUT", "/xapi/statements"): intake(),
+    ("GET", "/xapi/about"): public(),
+    ("GET", "/api/v1/xapi/reviews"): read(),
+    ("GET", "/caliper"): public(),
+    ("POST", "/caliper"): intake(),
+    ("GET", "/api/v1/connectors"): admin_read(ADMIN),
+    ("GET", "/api/v1/connectors/{connector}"): admin_read(ADMIN),
+    ("PUT", "/api/v1/connectors/{connector}/mapping"): change(ADMIN, live=True),
+    ("POST", "/api/v1/connectors/{connector}/secrets"): change(ADMIN, live=True),
+    ("DELETE", "/api/v1/connectors/{connector}/secrets/{secret_id}"): change(ADMIN, live=True),
+    ("GET", "/api/v1/dead-letters"): admin_read(PROGRAMS),
+    ("GET", "/api/v1/dead-letters/{letter_id}"): admin_read(PROGRAMS),
+    ("POST", "/api/v1/dead-letters/{letter_id}/replay"): change(PROGRAMS),
+    ("POST", "/api/v1/imports"): intake(PROGRAMS),
+    ("GET", "/api/v1/imports"): read(),
+    ("GET", "/api/v1/imports/{import_id}"): read(),
+    ("GET", "/api/v1/imports/{import_id}/rejections.csv"): read(),
+    ("POST", "/api/v1/imports/{import_id}/resume"): intake(PROGRAMS),
+    ("GET", "/api/v1/import-mappings"): read(),
+    ("GET", "/api/v1/import-mappings/{kind}/{name}"): read(),
+    ("PUT", "/api/v1/import-mappings/{kind}/{name}"): change(PROGRAMS, live=True),
+    ("DELETE", "/api/v1/import-mappings/{kind}/{name}"): change(PROGRAMS, live=True),
+    # rewards: department managers and learners see their part (the service narrows)
+    ("GET", "/api/v1/rewards"): read(Role.department_manager, Role.learner, scoped=True),
+    ("GET", "/api/v1/rewards/{reward_id}"): read(
+        Role.department_manager, Role.learner, scoped=True
+    ),
+    # approvals: finance decides threshold holds, compliance FCPA holds (the service checks
+    # which kind each may decide, and four eyes)
+    ("POST", "/api/v1/rewards/{reward_id}/approve"): change(FINANCE | COMPLIANCE),
+    ("POST", "/api/v1/rewards/{reward_id}/reject"): change(FINANCE | COMPLIANCE),
+    ("GET", "/api/v1/approvals"): read(),
+    ("GET", "/api/v1/approvals/rewards/{reward_id}"): read(),
+    ("POST", "/api/v1/approvals/approve"): change(FINANCE | COMPLIANCE),
+    ("POST", "/api/v1/approvals/reject"): change(FINANCE | COMPLIANCE),
+    # budgets: shared by both modes, so live keys change them
+    ("GET", "/api/v1/budgets"): read(),
+    ("GET", "/api/v1/budgets/{budget_id}"): read(),
+    ("POST", "/api/v1/budgets"): change(FINANCE, live=True),
+    ("PATCH", "/api/v1/budgets/{budget_id}"): change(FINANCE, live=True),
+    ("DELETE", "/api/v1/budgets/{budget_id}"): change(FINANCE, live=True),
+    # exchange rates are shared reference data; the fee is the organization's
+    ("GET", "/api/v1/fx/rates"): read(),
+    ("POST", "/api/v1/fx/rates"): change(FINANCE, live=True),
+    ("GET", "/api/v1/fx/convert"): read(),
+    ("GET", "/api/v1/fx/fee"): read(),
+    ("PUT", "/api/v1/fx/fee"): change(FINANCE),
+    # enrolments and analytics (organization-wide reports)
+    ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
+    ("GET", "/api/v1/analytics/completion-rates"): read(),
+    ("GET", "/api/v1/analytics/overview"): read(),
+    ("GET", "/api/v1/analytics/programs/{program_id}/lift"): read(),
+    ("POST", "/api/v1/rewards/{reward_id}/cancel"): change(FINANCE | PROGRAMS),
+    ("POST", "/api/v1/rewards/{reward_id}/recheck"): change(FINANCE | PROGRAMS | COMPLIANCE),
+    ("POST", "/api/v1/rewards/{reward_id}/retry"): change(FINANCE | PROGRAMS),
+    # programs and rules: shared by both modes, so live keys change them
+    ("GET", "/api/v1/program-templates"): read(),
+    ("GET", "/api/v1/programs"): read(),
+    ("POST", "/api/v1/programs"): change(PROGRAMS, live=True),
+    ("GET", "/api/v1/programs/{program_id}"): read(),
+    ("PATCH", "/api/v1/programs/{program_id}"): change(PROGRAMS, live=True),
+    ("DELETE", "/api/v1/programs/{program_id}"): change(PROGRAMS, live=True),
+    ("GET", "/api/v1/programs/{program_id}/versions"): read(),
+    ("GET", "/api/v1/programs/{program_id}/rules"): read(),
+    ("POST", "/api/v1/programs/{program_id}/rules"): change(PROGRAMS, live=True),
+    ("GET", "/api/v1/rules/{rule_id}"): read(),
+    ("PATCH", "/api/v1/rules/{rule_id}"): change(PROGRAMS, live=True),
+    ("DELETE", "/api/v1/rules/{rule_id}"): change(PROGRAMS, live=True),
+    ("GET", "/api/v1/rules/{rule_id}/versions"): read(),
+    # learners and courses
+    ("GET", "/api/v1/learners"): read(Role.department_manager, Role.learner, scoped=True),
+    ("POST", "/api/v1/learners"): change(PROGRAMS),
+    ("GET", "/api/v1/learners/{learner_id}"): read(
+        Role.department_manager, Role.learner, scoped=True
+    ),
+    ("PATCH", "/api/v1/learners/{learner_id}"): change(PROGRAMS),
+    ("DELETE", "/api/v1/learners/{learner_id}"): change(PROGRAMS),
+    ("GET", "/api/v1/courses"): read(),
+    ("POST", "/api/v1/courses"): change(PROGRAMS),
+    ("GET", "/api/v1/courses/{course_id}"): read(),
+    ("PATCH", "/api/v1/courses/{course_id}"): change(PROGRAMS),
+    ("DELETE", "/api/v1/courses/{course_id}"): change(PROGRAMS),
+    # screening and audit
+    ("POST", "/api/v1/screening/check"): change(COMPLIANCE),
+    ("GET", "/api/v1/screening/lists"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/screening/lists"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/screening/cases"): admin_read(COMPLIANCE),
+    ("GET", "/api/v1/screening/cases/{case_id}"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/screening/cases/{case_id}/clear"): change(COMPLIANCE),
+    ("POST", "/api/v1/screening/cases/{case_id}/confirm"): change(COMPLIANCE),
+    ("POST", "/api/v1/screening/learners/{learner_id}/unblock"): change(COMPLIANCE),
+    ("GET", "/api/v1/audit"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/api/v1/audit/verify"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+}
+
+
+def check_table(table: dict[Route, Rule]) -> None:
+    for (method, path), rule in table.items():
+        if method not in {"GET", "POST", "PUT", "PATCH", "DELETE"} or not path.startswith("/"):
+            raise ValueError(f"bad permission row {method} {path}")
+        if rule.roles & SCOPED_ROLES and not rule.scoped:
+            raise ValueError(
+                f"{method} {path}: department_manager and learner need a scoped route "
+                "(its service must narrow by Actor.departments / Actor.learner_id)"
+            )
+
+
+check_table(PERMISSIONS)
+
+
+def is_user(actor: Actor) -> bool:
+    return actor.name.startswith("user:")
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    return PERMISSIONS.get(("GET" if method == "HEAD" else method, path))
+
+
+def authorize(caller: Actor, rule: Rule) -> Actor:
+    """The actor the route acts as: ``caller`` allowed by ``rule``, narrowed to its data.
+
+    Refusals are 403 with what would be needed. Data a caller may not see is not refused here
+    but filtered by the services (404 for ids out of scope), so existence never leaks.
+    """
+    if rule.public:
+        return caller
+    if is_user(caller):
+        granting = {Role(r) for r in caller.roles if r in ALL_ROLES} & rule.roles
+        if not granting:
+            mine = ", ".join(sorted(caller.roles)) or "none"
+            allowed = ", ".join(sorted(rule.roles)) or "API keys only"
+            raise Forbidden(f"your roles ({mine}) may not do this; allowed: {allowed}")
+        if granting - SCOPED_ROLES:
+            return dataclasses.replace(caller, departments=None, learner_id=None)
+        if Role.department_manager in granting:
+            return dataclasses.replace(
+                caller, departments=caller.departments or frozenset(), learner_id=None
+            )
+        return dataclasses.replace(caller, departments=None, learner_id=caller.learner_id or NOBODY)
+    # A key may stand for a business role (``role:finance`` scope): it passes the rows that
+    # role passes, as a signed-in user with that role would (never the scoped roles).
+    named = {s.removeprefix("role:") for s in caller.scopes if s.startswith("role:")}
+    key_roles = {Role(r) for r in named if r in ALL_ROLES} - SCOPED_ROLES
+    if key_roles & rule.roles:
+        if rule.live and not caller.livemode:
+            raise Forbidden("test-mode keys cannot do this; use a live key")
+        return dataclasses.replace(caller, departments=None, learner_id=None)
+    if not rule.keys:
+        raise Forbidden("API keys cannot do this; sign in as a user with the right role")
+    if KeyScope.admin not in caller.scopes and not (rule.keys & caller.scopes):
+        needed = " or ".join(sorted(rule.keys | {KeyScope.admin}))
+        raise Forbidden(f"this key lacks the {needed} scope")
+    if rule.live and not caller.livemode:
+        raise Forbidden(
+            "test-mode keys cannot change shared configuration or read the audit trail; "
+            "use a live admin key"
+        )
+    return dataclasses.replace(caller, departments=None, learner_id=None)
+
+
+def role_scopes(roles: Iterable[str]) -> frozenset[str]:
+    """The key scopes a user's roles amount to, for services that still check a scope
+    (``auth.require``): an org admin is ``admin``, a program manager may send events."""
+    held = set(roles)
+    if Role.org_admin in held:
+        return frozenset({KeyScope.admin})
+    scopes = {KeyScope.read}
+    if Role.program_manager in held:
+        scopes.add(KeyScope.events_write)
+    return frozenset(scopes)
