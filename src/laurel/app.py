@@ -20,6 +20,7 @@ from laurel.auth import api as auth_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
+from laurel.delivery import api as delivery_api
 from laurel.delivery.providers import ProviderRegistry
 from laurel.events import api as events_api
 from laurel.events.connectors import api as connectors_api
@@ -61,7 +62,7 @@ def create_app(
     providers: ProviderRegistry | None = None,
 ) -> FastAPI:
     db = database or Database(settings.database_url)
-    registry = providers or default_providers(db)
+    registry = providers or default_providers(db, settings)
     worker = Worker(db, settings, registry)
     worker.attach()
     import_runner = ImportRunner(db)
@@ -107,6 +108,7 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        delivery_api.router,
     ):
         app.include_router(router)
 

@@ -11,6 +11,7 @@ import typer
 
 from laurel.config import get_settings
 from laurel.db import Database
+from laurel.delivery.cli import inventory_app
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.imports.cli import import_app
 from laurel.screening.cli import screen, sdn_app
@@ -33,6 +34,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sdn_app, name="sdn")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(inventory_app, name="inventory")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

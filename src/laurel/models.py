@@ -5,7 +5,14 @@ from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey
 from laurel.budgets.models import Budget, BudgetReservation
 from laurel.courses.models import Course
-from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.models import (
+    Delivery,
+    InventoryCode,
+    InventoryStock,
+    ProviderAttempt,
+    ProviderRoute,
+    SandboxIssuance,
+)
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
@@ -43,6 +50,8 @@ __all__ = [
     "Import",
     "ImportMapping",
     "ImportRejection",
+    "InventoryCode",
+    "InventoryStock",
     "Learner",
     "ListEntry",
     "ListVersion",
@@ -50,6 +59,8 @@ __all__ = [
     "PollCursor",
     "Program",
     "ProgramVersion",
+    "ProviderAttempt",
+    "ProviderRoute",
     "ReviewCase",
     "Reward",
     "RewardRule",

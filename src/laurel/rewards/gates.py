@@ -97,6 +97,7 @@ _DEFAULT_GATES = (
     "laurel.roster.gate",
     "laurel.screening.gate",
     "laurel.approvals.gate",
+    "laurel.delivery.inventory.gate",
     "laurel.budgets.gate",
 )
 

@@ -539,19 +539,20 @@ def retry_gates(session: Session, actor: Actor, reward_id: uuid.UUID) -> Reward:
 
 
 def release_held(
-    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID, reason: str, actor: str
+    session: Session,
+    organization_id: uuid.UUID,
+    program_id: uuid.UUID | None,
+    reason: str,
+    actor: str,
 ) -> int:
-    """Re-run the gates of rewards held for ``reason`` in a program, oldest first."""
-    held = session.scalars(
-        select(Reward)
-        .where(
-            Reward.organization_id == organization_id,
-            Reward.program_id == program_id,
-            Reward.state == RewardState.held,
-        )
-        .order_by(Reward.id)
-        .with_for_update()
+    """Re-run the gates of rewards held for ``reason`` in a program (None: in every program of
+    the organization), oldest first."""
+    query = select(Reward).where(
+        Reward.organization_id == organization_id, Reward.state == RewardState.held
     )
+    if program_id is not None:
+        query = query.where(Reward.program_id == program_id)
+    held = session.scalars(query.order_by(Reward.id).with_for_update())
     moved = 0
     for reward in held:
         if (
@@ -698,6 +699,34 @@ def next_retry_at(session: Session) -> datetime | None:
         .order_by(Reward.next_attempt_at)
         .limit(1)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    id: uuid.UUID
+    program_id: uuid.UUID
+    reward_kind: str
+    provider: str
+    amount_minor: int
+
+
+def awaiting_issue(
+    session: Session, organization_id: uuid.UUID, currency: str, amounts: Iterable[int]
+) -> list[Awaiting]:
+    """Live rewards that passed their gates and wait for (or are in) issuance, with these
+    amounts: what a stock of pre-bought codes must still cover."""
+    rows = session.execute(
+        select(
+            Reward.id, Reward.program_id, Reward.reward_kind, Reward.provider, Reward.amount_minor
+        ).where(
+            Reward.organization_id == organization_id,
+            Reward.livemode.is_(True),
+            Reward.state.in_([RewardState.ready, RewardState.issuing]),
+            Reward.currency == currency,
+            Reward.amount_minor.in_(list(amounts)),
+        )
+    )
+    return [Awaiting(*row) for row in rows]
 
 
 def count_by_state(session: Session) -> list[tuple[str, bool, int]]:

@@ -43,7 +43,8 @@ class Issued:
 
 
 class ProviderError(Exception):
-    pass
+    provider: str | None = None
+    """Which provider failed, when the error passed through routing."""
 
 
 class TransientProviderError(ProviderError):
@@ -89,6 +90,18 @@ class CatalogProvider(Provider, Protocol):
     """A provider that can say what it sells; ``laurel catalog sync`` asks it."""
 
     def catalog(self) -> list[CatalogOffer]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """What a provider account can still pay out (a funding balance, or codes in stock)."""
+
+    account: str
+    available: Money
+
+
+class BalanceProvider(Provider, Protocol):
+    def balance(self) -> list[Balance]: ...
 
 
 class ProviderRegistry:
