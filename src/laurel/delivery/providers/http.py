@@ -87,21 +87,34 @@ def retry_after(response: httpx.Response, default: float | None) -> float | None
 
 
 def message_of(response: httpx.Response) -> str:
-    """The provider's own words for an error, from either vendor's error shape."""
+    """The provider's own words for an error, from either vendor's error shape: Tango's
+    ``{message, errors: [{path, message}]}`` or Tremendous's ``{errors: {message, payload}}``
+    (``error`` on a 429)."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:300]
-    if isinstance(body, dict):
-        for key in ("message", "errors", "error"):
-            value = body.get(key)
-            if isinstance(value, str):
-                return value[:300]
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])[:300]
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                return "; ".join(str(v.get("message", v)) for v in value)[:300]
-    return str(body)[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    words: list[str] = []
+    if isinstance(body.get("message"), str):
+        words.append(body["message"])
+    details = body.get("errors")
+    if isinstance(details, list):
+        for item in details:
+            if isinstance(item, dict):
+                where = item.get("path")
+                words.append(
+                    f"{where}: {item.get('message')}" if where else str(item.get("message"))
+                )
+    for key in ("errors", "error"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            if isinstance(value.get("message"), str):
+                words.append(value["message"])
+            if value.get("payload"):
+                words.append(json.dumps(value["payload"], default=str, separators=(",", ":")))
+    return ("; ".join(words) or str(body))[:300]
 
 
 def check(response: httpx.Response, vendor: str, *, rate_limit_pause: float) -> None:
