@@ -146,6 +146,15 @@ def note_attempt(
     )
 
 
+def forget_attempt(session: Session, reward_id: uuid.UUID, provider: str) -> None:
+    """The order never reached ``provider`` (no connection): nothing to ask it later."""
+    session.execute(
+        delete(ProviderAttempt).where(
+            ProviderAttempt.reward_id == reward_id, ProviderAttempt.provider == provider
+        )
+    )
+
+
 def attempted(session: Session, reward_id: uuid.UUID) -> list[str]:
     """Providers this reward's order was (maybe) sent to, first one first."""
     return list(

@@ -50,9 +50,13 @@ class ProviderError(Exception):
 class TransientProviderError(ProviderError):
     """Worth retrying later: timeouts, 5xx, 429."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, unsent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.unsent = unsent
+        """The request never reached the provider (connection refused): certainly no order."""
 
 
 class PermanentProviderError(ProviderError):

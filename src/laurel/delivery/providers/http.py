@@ -145,6 +145,9 @@ def send(
     """One request; no answer (timeout, refused connection) is a transient error."""
     try:
         return client.request(method, path, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        # No connection, so no request: the provider cannot have ordered anything.
+        raise TransientProviderError(f"{vendor} unreachable: {exc}", unsent=True) from exc
     except httpx.TimeoutException as exc:
         raise TransientProviderError(
             f"{vendor} did not answer in time ({type(exc).__name__})"

@@ -6,9 +6,11 @@ the order, and:
 
 - a later attempt (a retry, another worker after a crash) first asks every provider already
   attempted whether it issued (``lookup``); one that did settles the reward;
-- a provider that is down (a transient error: timeout, 5xx, 429, unreachable) is asked at once
+- a provider that is down (a transient error: timeout, 5xx, 429, out of funds) is asked at once
   whether it issued after all; only a clear "no" moves on to the next provider. When it cannot
-  even be asked, the reward is retried later with the same provider, never sent elsewhere;
+  even be asked, the reward is retried later with the same provider, never sent elsewhere. A
+  provider that refused the connection never got the request: its attempt is forgotten and the
+  next provider is tried at once;
 - a refused order (permanent error) fails the reward: another provider would refuse it too, or
   it is a configuration problem a person must see.
 
@@ -68,11 +70,11 @@ class Router:
             try:
                 return Outcome(name, _tagged(name, provider.issue, claim))
             except TransientProviderError as exc:
-                if n == len(route) - 1:
-                    raise
                 issued = self._settle(name, provider, claim, exc)
                 if issued is not None:
                     return Outcome(name, issued)
+                if n == len(route) - 1:
+                    raise
                 log.warning(
                     "reward %s: %s is down (%s) and has no order; failing over to %s",
                     claim.reward_id,
@@ -113,10 +115,15 @@ class Router:
     def _settle(
         self, name: str, provider: Provider, claim: Claim, error: TransientProviderError
     ) -> Issued | None:
+        """After a transient error: the order if ``name`` has it after all, None if it
+        certainly has not. Raises ``error`` when that cannot be known (stay, retry later)."""
+        if error.unsent:
+            with self.database.session() as session:
+                routing.forget_attempt(session, claim.reward_id, name)
+            return None
         try:
             return provider.lookup(claim.order.idempotency_key)
         except ProviderError:
-            # Unknown whether it issued: stay with this provider and retry later.
             error.provider = name
             raise error from None
 
