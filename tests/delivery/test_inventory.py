@@ -378,3 +378,52 @@ def test_catalog_and_balance_show_what_is_in_stock(
     )
     assert chosen.details["brand"] == "Lego"
     assert service.today() == utcnow().date()
+
+
+def test_concurrent_intakes_never_promise_the_last_codes_twice(
+    client: TestClient, tenant: Tenant, inventory_program: dict[str, Any]
+) -> None:
+    upload(client, tenant, csv_of(*codes(3)))
+    start = threading.Barrier(8)
+    answers: list[int] = []
+
+    def send(n: int) -> None:
+        start.wait()
+        response = client.post(
+            "/api/v1/completions",
+            json=completion(f"c-{n}", learner=f"C{n}"),
+            headers=tenant.headers,
+        )
+        answers.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert answers == [202] * 8
+    listed = client.get("/api/v1/rewards", headers=tenant.headers).json()["data"]
+    assert sorted(r["state"] for r in listed) == ["held"] * 5 + ["ready"] * 3
+
+
+def test_cli_upload_reports_rows_and_stock(
+    database: Database, tenant: Tenant, tmp_path: Any
+) -> None:
+    from tests.cli.test_commands import laurel
+
+    path = tmp_path / "codes.csv"
+    path.write_bytes(csv_of(*codes(2), "Amazon,25.00,USD,,,"))
+    result = laurel("inventory", "upload", str(path), "--org", tenant.slug, url=database.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "2 of 3 codes stored, 1 rows rejected; 0 held rewards released\n"
+    assert result.stderr == "row 4, code: is empty\n"
+    again = laurel("inventory", "upload", str(path), "--org", tenant.slug, url=database.url)
+    assert again.stdout.startswith("0 of 3 codes stored, 3 rows rejected")
+    stock = laurel("inventory", "stock", "--org", tenant.slug, url=database.url)
+    assert stock.stdout == (
+        "Amazon  25.00 USD  available 2  allocated 0  expired 0  threshold 10  LOW\n"
+    )
+    unknown = laurel("inventory", "upload", str(path), "--org", "nope", url=database.url)
+    assert unknown.returncode == 2
+    assert "no organization 'nope'" in unknown.stderr
