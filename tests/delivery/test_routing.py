@@ -244,3 +244,43 @@ def test_out_of_stock_inventory_fails_over_to_a_vendor(
     assert reward.state == "delivered"
     assert reward.provider == "tango"
     assert len(tango_api.orders) == 1
+
+
+def test_reconciliation_after_a_crash_asks_every_provider_that_may_have_the_order(
+    database: Database,
+    client: TestClient,
+    tenant: Tenant,
+    settings: Settings,
+    providers: ProviderRegistry,
+    tango_api: FakeTango,
+    tremendous_api: FakeTremendous,
+) -> None:
+    import time
+
+    from laurel.delivery import routing
+    from laurel.delivery import service as delivery
+    from laurel.rewards import service as rewards
+
+    reward_id = _routed(client, tenant)
+    # A worker claims the reward, fails over past tango (503, no order), sends the order to
+    # tremendous, and dies before recording the answer.
+    with database.session() as session:
+        (claim,) = delivery.claim(session, limit=10, lease_seconds=0.2)
+    assert claim.route == ("tango", "tremendous")
+    with database.session() as session:
+        routing.note_attempt(session, tenant.id, reward_id, "tango")
+        routing.note_attempt(session, tenant.id, reward_id, "tremendous")
+    providers.get("tremendous").issue(claim.order)
+    time.sleep(0.3)  # the lease runs out
+
+    worker = Worker(database, settings, providers)
+    assert worker.reconcile() == 1
+
+    with database.session() as session:
+        reward = rewards.by_id(session, reward_id)
+        assert reward is not None
+        assert (reward.state, reward.provider) == ("delivered", "tremendous")
+    assert tango_api.orders == {}
+    assert len(tremendous_api.orders) == 1
+    asked = [r.method for r in tango_api.requests]
+    assert asked == ["GET"]  # tango was asked first, and said it has no order

@@ -89,12 +89,11 @@ class Router:
         :class:`TransientProviderError` when one of them cannot be asked (so nothing else is
         tried until it can)."""
         route = route or claim.route or (claim.provider,)
-        names = list(route[:1])
-        if len(route) > 1 or claim.provider not in route:
-            with self.database.read_session() as session:
-                names = routing.attempted(session, claim.reward_id)
-            if not names:
-                return None
+        with self.database.read_session() as session:
+            names = routing.attempted(session, claim.reward_id)
+        # A one-provider route records no attempts: that provider is always asked.
+        if len(route) == 1 and route[0] not in names:
+            names.append(route[0])
         for name in names:
             try:
                 provider = self.providers.get(name)
