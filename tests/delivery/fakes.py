@@ -401,6 +401,9 @@ class FakeTremendous(FakeServer):
         self.orders: dict[str, dict[str, Any]] = {}
         """By external_id."""
         self.payloads: dict[str, Any] = {}
+        self.conflicts = True
+        """409 for a replay with other parameters (the SDK's docstring); False: 201 with the
+        original order, as the API reference page describes every replay."""
         self.available_cents = 500_000
         self.products: dict[str, dict[str, Any]] = {
             "OKMHM2X2OHYV": {
@@ -502,7 +505,7 @@ class FakeTremendous(FakeServer):
         ref = body.get("external_id")
         with self._lock:
             if ref and ref in self.orders:
-                if self.payloads[ref] == body:
+                if self.payloads[ref] == body or not self.conflicts:
                     return 201, {"order": self.orders[ref]}, {}
                 return (
                     409,

@@ -205,3 +205,14 @@ def test_worker_delivers_through_tremendous_after_a_lost_answer_and_a_5xx(
     errors = [d["error"] for _, d in trail(database, reward_id) if "retry_in_seconds" in d]
     assert errors[0].startswith("tremendous: Tremendous HTTP 503")
     assert errors[1].startswith("tremendous: Tremendous did not answer in time")
+
+
+def test_a_201_replay_for_something_else_is_refused(
+    tremendous: TremendousProvider, tremendous_api: FakeTremendous
+) -> None:
+    tremendous_api.conflicts = False  # the API page: every replay answers 201, the original
+    key = str(uuid.uuid4())
+    tremendous.issue(order(key))
+    with pytest.raises(PermanentProviderError, match=r"value 25.0 USD instead of 40.00 USD"):
+        tremendous.issue(order(key, "40.00"))
+    assert len(tremendous_api.orders) == 1
