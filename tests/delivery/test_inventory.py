@@ -168,7 +168,10 @@ def test_allocation_is_idempotent_and_skips_expired_codes(
         session.execute(
             update(InventoryCode)
             .where(InventoryCode.code_hash == inventory.box.code_hash(tenant.id, "AMZ-0000"))
-            .values(expires_on=utcnow().date() - timedelta(days=1))
+            .values(
+                expires_on=utcnow().date() - timedelta(days=1),
+                use_by=utcnow().date() - timedelta(days=1),
+            )
         )
     key = str(uuid.uuid4())
 

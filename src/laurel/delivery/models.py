@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
@@ -54,6 +54,17 @@ class InventoryCode(TenantMixin, Base):
         UniqueConstraint("organization_id", "code_hash"),
         UniqueConstraint("allocated_to"),
         Index(None, "organization_id", "currency", "value_minor"),
+        # Allocation reads the first unallocated code to expire: one index probe, whatever
+        # the stock.
+        Index(
+            "ix_inventory_codes_available",
+            "organization_id",
+            "currency",
+            "value_minor",
+            "use_by",
+            sqlite_where=text("allocated_to IS NULL"),
+            postgresql_where=text("allocated_to IS NULL"),
+        ),
     )
 
     brand: Mapped[str] = mapped_column(String(100))
@@ -65,6 +76,8 @@ class InventoryCode(TenantMixin, Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_on: Mapped[date | None] = mapped_column(Date, default=None)
     """Last day the code can be used; None: it does not expire."""
+    use_by: Mapped[date] = mapped_column(Date)
+    """``expires_on``, or 9999-12-31 for a code that does not expire (soonest first)."""
     upload_id: Mapped[uuid.UUID]
     uploaded_by: Mapped[str] = mapped_column(String(200))
     allocated_to: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -15,9 +15,21 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +46,8 @@ from laurel.kit.sql import insert_ignore, insert_rows
 from laurel.rewards import service as rewards
 
 OUT_OF_STOCK = "out_of_stock"
+NEVER = date(9999, 12, 31)
+"""``use_by`` of a code that does not expire: it sorts after every real expiry date."""
 PROVIDER = "inventory"
 
 Denomination = tuple[str, str, int]
@@ -129,6 +143,7 @@ def upload(
                 "pin_sealed": box.seal(r.pin) if r.pin else None,
                 "code_hash": hashes[r.row],
                 "expires_on": r.expires_on,
+                "use_by": r.expires_on or NEVER,
                 "upload_id": upload_id,
                 "uploaded_by": actor,
                 "allocated_to": None,
@@ -197,13 +212,62 @@ def _available(organization_id: uuid.UUID, on: date) -> list[object]:
     return [
         InventoryCode.organization_id == organization_id,
         InventoryCode.allocated_to.is_(None),
-        or_(InventoryCode.expires_on.is_(None), InventoryCode.expires_on >= on),
+        InventoryCode.use_by >= on,
     ]
+
+
+_CODES: Table = InventoryCode.__table__  # type: ignore[assignment]
+_HANDED = (
+    _CODES.c.id,
+    _CODES.c.brand,
+    _CODES.c.currency,
+    _CODES.c.value_minor,
+    _CODES.c.code_sealed,
+    _CODES.c.pin_sealed,
+    _CODES.c.expires_on,
+    _CODES.c.allocated_at,
+)
+"""What an allocation hands over (read straight from the row the UPDATE took)."""
+
+
+def _candidates(by_brand: bool) -> list[ColumnElement[bool]]:
+    c = _CODES.c
+    where = [
+        c.organization_id == bindparam("_org"),
+        c.allocated_to.is_(None),
+        c.use_by >= bindparam("_on"),
+        c.currency == bindparam("_currency"),
+        c.value_minor == bindparam("_value"),
+    ]
+    if by_brand:
+        where.append(c.brand == bindparam("_brand"))
+    return where
+
+
+@cache
+def _statements(postgres: bool, by_brand: bool) -> tuple[Executable, Executable]:
+    """Built once: the allocation path runs per reward, and building SQLAlchemy statements
+    costs more than running these on an index."""
+    pick = select(_CODES.c.id).where(*_candidates(by_brand)).order_by(_CODES.c.use_by).limit(1)
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True)
+    # One statement picks and takes the code; the guard makes a lost race take nothing.
+    take = (
+        update(_CODES)
+        .where(_CODES.c.id == pick.scalar_subquery(), _CODES.c.allocated_to.is_(None))
+        .values(allocated_to=bindparam("_key"), allocated_at=bindparam("_now"))
+        .returning(*_HANDED)
+    )
+    left = select(_CODES.c.id).where(*_candidates(by_brand)).limit(1)
+    return take, left
+
+
+_HELD = select(*_HANDED).where(_CODES.c.allocated_to == bindparam("_key"))
 
 
 def allocation(session: Session, key: str, box: CodeBox) -> Allocated | None:
     """The code already handed to ``key`` (a reward id), if any."""
-    row = session.scalar(select(InventoryCode).where(InventoryCode.allocated_to == key))
+    row = session.execute(_HELD, {"_key": key}).first()
     return _allocated(row, box) if row is not None else None
 
 
@@ -223,47 +287,40 @@ def allocate(
     held = allocation(session, key, box)
     if held is not None:
         return held
-    on = today()
-    conditions = [
-        *_available(organization_id, on),
-        InventoryCode.currency == value.currency,
-        InventoryCode.value_minor == value.minor,
-    ]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    take, left = _statements(postgres, brand is not None)
+    params: dict[str, Any] = {
+        "_org": organization_id,
+        "_on": today(),
+        "_currency": value.currency,
+        "_value": value.minor,
+        "_key": key,
+        "_now": utcnow(),
+    }
     if brand is not None:
-        conditions.append(InventoryCode.brand == brand)
-    pick = (
-        select(InventoryCode.id)
-        .where(*conditions)  # type: ignore[arg-type]
-        .order_by(InventoryCode.expires_on.asc().nulls_last(), InventoryCode.id)
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    for _ in range(20):  # SQLite: another writer may take the picked code first; pick again
-        code_id = session.scalar(pick)
-        if code_id is None:
-            return None
-        now = utcnow()
+        params["_brand"] = brand
+    for _ in range(20):
         try:
-            with session.begin_nested():
-                taken = session.execute(
-                    update(InventoryCode)
-                    .where(InventoryCode.id == code_id, InventoryCode.allocated_to.is_(None))
-                    .values(allocated_to=key, allocated_at=now)
-                    .returning(InventoryCode.id)
-                    .execution_options(synchronize_session=False)
-                ).first()
+            if postgres:
+                # Two workers allocating for one key at once: the unique key refuses the
+                # second; the savepoint keeps its transaction usable to read the first's code.
+                with session.begin_nested():
+                    row = session.execute(take, params).first()
+            else:
+                row = session.execute(take, params).first()  # SQLite: writers take turns
         except IntegrityError:
-            # Another worker allocated for the same key at the same moment: that one stands.
             return allocation(session, key, box)
-        if taken is not None:
-            row = session.get_one(InventoryCode, code_id, populate_existing=True)
+        if row is not None:
             return _allocated(row, box)
+        # Nothing taken: none left, or (PostgreSQL) every candidate was locked or taken
+        # between the pick and the guard; look again only while some are left.
+        if session.execute(left, params).first() is None:
+            return None
     return None
 
 
-def _allocated(row: InventoryCode, box: CodeBox) -> Allocated:
-    assert row.allocated_at is not None
+def _allocated(row: Any, box: CodeBox) -> Allocated:
+    """``row``: the columns of ``_HANDED``."""
     return Allocated(
         id=row.id,
         brand=row.brand,
@@ -288,17 +345,35 @@ def allocated_keys(session: Session, keys: Sequence[str]) -> set[str]:
     return found
 
 
+@cache
+def _count_statement(by_brand: bool, bounded: bool) -> Executable:
+    rows = select(_CODES.c.id).where(*_candidates(by_brand))
+    if bounded:
+        rows = rows.limit(bindparam("_limit"))
+    return select(func.count()).select_from(rows.subquery())
+
+
 def available_count(
-    session: Session, organization_id: uuid.UUID, value: Money, brand: str | None = None
+    session: Session,
+    organization_id: uuid.UUID,
+    value: Money,
+    brand: str | None = None,
+    *,
+    up_to: int | None = None,
 ) -> int:
-    query = select(func.count()).where(
-        *_available(organization_id, today()),  # type: ignore[arg-type]
-        InventoryCode.currency == value.currency,
-        InventoryCode.value_minor == value.minor,
-    )
+    """Codes of ``value`` that can still be handed out (counting no further than ``up_to``)."""
+    params: dict[str, Any] = {
+        "_org": organization_id,
+        "_on": today(),
+        "_currency": value.currency,
+        "_value": value.minor,
+    }
     if brand is not None:
-        query = query.where(InventoryCode.brand == brand)
-    return int(session.scalar(query) or 0)
+        params["_brand"] = brand
+    if up_to is not None:
+        params["_limit"] = up_to
+    statement = _count_statement(brand is not None, up_to is not None)
+    return int(session.execute(statement, params).scalar() or 0)
 
 
 def lock_denomination(session: Session, organization_id: uuid.UUID, value: Money) -> None:
@@ -430,6 +505,14 @@ def _ensure_rows(
         )
 
 
+_STOCK_ROW = select(InventoryStock).where(
+    InventoryStock.organization_id == bindparam("_org"),
+    InventoryStock.brand == bindparam("_brand"),
+    InventoryStock.currency == bindparam("_currency"),
+    InventoryStock.value_minor == bindparam("_value"),
+)
+
+
 def refresh_alerts(
     session: Session,
     organization_id: uuid.UUID,
@@ -442,21 +525,19 @@ def refresh_alerts(
     wanted = sorted(set(denominations))
     if not wanted:
         return
-    _ensure_rows(session, organization_id, wanted)
     now = utcnow()
     for brand, currency, value_minor in wanted:
         value = Money(value_minor, currency)
-        row = session.scalar(
-            select(InventoryStock).where(
-                InventoryStock.organization_id == organization_id,
-                InventoryStock.brand == brand,
-                InventoryStock.currency == currency,
-                InventoryStock.value_minor == value_minor,
-            )
-        )
+        where = {"_org": organization_id, "_brand": brand, "_currency": currency}
+        where["_value"] = value_minor
+        row = session.scalar(_STOCK_ROW, where)
+        if row is None:
+            _ensure_rows(session, organization_id, [(brand, currency, value_minor)])
+            row = session.scalar(_STOCK_ROW, where)
         assert row is not None
         threshold = row.threshold if row.threshold is not None else default_threshold
-        available = available_count(session, organization_id, value, brand)
+        # Counting stops at the threshold: the answer is only ever "below it, and how far".
+        available = available_count(session, organization_id, value, brand, up_to=threshold)
         low = available < threshold
         if low == (row.low_since is not None):
             continue
@@ -477,12 +558,8 @@ def refresh_alerts(
             action="inventory:stock:low" if low else "inventory:stock:replenished",
             target_type="inventory_stock",
             target_id=f"{brand}:{value_minor}:{currency}",
-            details={
-                "brand": brand,
-                **value.to_json(),
-                "available": available,
-                "threshold": threshold,
-            },
+            details={"brand": brand, **value.to_json(), "threshold": threshold}
+            | ({"available": available} if low else {}),
         )
 
 

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("pin_sealed", sa.Text(), nullable=True),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("expires_on", sa.Date(), nullable=True),
+        sa.Column("use_by", sa.Date(), nullable=False),
         sa.Column("upload_id", sa.Uuid(), nullable=False),
         sa.Column("uploaded_by", sa.String(length=200), nullable=False),
         sa.Column("allocated_to", sa.String(length=200), nullable=True),
@@ -64,6 +65,14 @@ def upgrade() -> None:
         "inventory_codes",
         ["organization_id", "currency", "value_minor"],
         unique=False,
+    )
+    op.create_index(
+        "ix_inventory_codes_available",
+        "inventory_codes",
+        ["organization_id", "currency", "value_minor", "use_by"],
+        unique=False,
+        sqlite_where=sa.text("allocated_to IS NULL"),
+        postgresql_where=sa.text("allocated_to IS NULL"),
     )
     op.create_table(
         "inventory_stock",
@@ -118,6 +127,7 @@ def downgrade() -> None:
     op.drop_table("provider_attempts")
     op.drop_table("provider_routes")
     op.drop_table("inventory_stock")
+    op.drop_index("ix_inventory_codes_available", table_name="inventory_codes")
     op.drop_index(
         op.f("ix_inventory_codes_organization_id_currency_value_minor"),
         table_name="inventory_codes",
