@@ -11,7 +11,7 @@ import typer
 
 from laurel.config import get_settings
 from laurel.db import Database
-from laurel.delivery.cli import inventory_app
+from laurel.delivery.cli import inventory_app, providers_app
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.imports.cli import import_app
 from laurel.screening.cli import screen, sdn_app
@@ -35,6 +35,7 @@ app.add_typer(sdn_app, name="sdn")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(providers_app, name="providers")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

@@ -209,3 +209,30 @@ def test_worker_delivers_through_tango_after_a_lost_answer_and_a_rate_limit(
     errors = [d["error"] for _, d in trail(database, reward_id) if "retry_in_seconds" in d]
     assert errors[0].startswith("tango: Tango did not answer in time")
     assert errors[1].startswith("tango: Tango rate limit (HTTP 429)")
+
+
+def test_configured_vendors_are_registered_and_report_their_balance(
+    database: Database, tango_api: FakeTango
+) -> None:
+    from tests.cli.test_commands import laurel
+
+    assert default_providers(database, Settings(database_url=database.url)).names() == [
+        "inventory",
+        "sandbox",
+    ]
+    env = {
+        "LAUREL_TANGO_BASE_URL": f"{tango_api.url}/raas/v2",
+        "LAUREL_TANGO_PLATFORM_NAME": tango_api.platform,
+        "LAUREL_TANGO_API_KEY": tango_api.key,
+        "LAUREL_TANGO_CUSTOMER_IDENTIFIER": tango_api.customer,
+        "LAUREL_TANGO_ACCOUNT_IDENTIFIER": tango_api.account,
+        "LAUREL_TANGO_UTIDS": '{"gift_card": "U561593"}',
+        "LAUREL_TREMENDOUS_BASE_URL": "http://127.0.0.1:9/api/v2",  # nothing listens there
+        "LAUREL_TREMENDOUS_API_KEY": "k",
+    }
+    listed = laurel("providers", "list", url=database.url, env=env)
+    assert listed.stdout.split() == ["inventory", "sandbox", "tango", "tremendous"]
+    balance = laurel("providers", "balance", url=database.url, env=env)
+    assert balance.stdout == "tango  laurel-account  5000.00 USD\n"
+    assert balance.stderr.startswith("tremendous: Tremendous unreachable")
+    assert balance.returncode == 1

@@ -75,3 +75,40 @@ def stock(org: Org) -> None:
             f"allocated {level.allocated}  expired {level.expired}  "
             f"threshold {level.threshold}{flag}"
         )
+
+
+providers_app = typer.Typer(help="Fulfilment providers.", no_args_is_help=True)
+
+
+@providers_app.command("list")
+def providers_list() -> None:
+    """The providers this configuration registers (what programs and routes may name)."""
+    from laurel.cli import _database  # noqa: PLC0415
+    from laurel.worker import default_providers  # noqa: PLC0415
+
+    for name in default_providers(_database()).names():
+        typer.echo(name)
+
+
+@providers_app.command("balance")
+def providers_balance() -> None:
+    """What each configured provider account can still pay out (Tango, Tremendous)."""
+    from laurel.cli import _database  # noqa: PLC0415
+    from laurel.delivery.providers import ProviderError  # noqa: PLC0415
+    from laurel.worker import default_providers  # noqa: PLC0415
+
+    registry = default_providers(_database())
+    failed = False
+    for name in registry.names():
+        provider = registry.get(name)
+        balance = getattr(provider, "balance", None)
+        if balance is None or name == "inventory":  # inventory: `laurel inventory stock`
+            continue
+        try:
+            for line in balance():
+                typer.echo(f"{name}  {line.account}  {line.available}")
+        except ProviderError as exc:
+            typer.echo(f"{name}: {exc}", err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
