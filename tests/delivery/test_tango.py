@@ -43,7 +43,7 @@ def make_tango(api: FakeTango, *, key: str | None = None) -> TangoProvider:
         key or api.key,
         api.customer,
         api.account,
-        {"gift_card": "U561593", "prepaid_card": "U157189"},
+        {"gift_card": "U561593", "prepaid_card": "U157189", "gift_card:EUR": "U834561"},
         timeout=TIMEOUT,
     )
 
@@ -236,3 +236,20 @@ def test_configured_vendors_are_registered_and_report_their_balance(
     assert balance.stdout == "tango  laurel-account  5000.00 USD\n"
     assert balance.stderr.startswith("tremendous: Tremendous unreachable")
     assert balance.returncode == 1
+
+
+def test_the_item_follows_the_reward_currency_and_a_missing_one_is_refused(
+    tango: TangoProvider, tango_api: FakeTango
+) -> None:
+    tango_api.catalog_items["U834561"] = {
+        "brand": "Amazon.de",
+        "type": "gift card",
+        "fixed": None,
+        "currency": "EUR",
+    }
+    euro = replace(order(), amount=Money.parse("20.00", "EUR"))
+    issued = tango.issue(euro)
+    assert (issued.details["utid"], issued.details["currency"]) == ("U834561", "EUR")
+    with pytest.raises(PermanentProviderError, match="no Tango item for reward kind 'charity'"):
+        tango.issue(replace(order(), reward_kind="charity"))
+    assert len(tango_api.orders) == 1

@@ -76,11 +76,16 @@ class TangoProvider:
     # ------------------------------------------------------------ orders
 
     def issue(self, order: IssueOrder) -> Issued:
-        utid = order.sku or self.utids.get(order.reward_kind)
+        # An item's face value is in the item's own currency: "kind:CUR" picks one per currency.
+        utid = (
+            order.sku
+            or self.utids.get(f"{order.reward_kind}:{order.amount.currency}")
+            or self.utids.get(order.reward_kind)
+        )
         if not utid:
             raise PermanentProviderError(
-                f"no Tango item for reward kind {order.reward_kind!r}: set LAUREL_TANGO_UTIDS "
-                "or let the learner choose an item"
+                f"no Tango item for reward kind {order.reward_kind!r} in "
+                f"{order.amount.currency}: set LAUREL_TANGO_UTIDS or let the learner choose one"
             )
         body: dict[str, Any] = {
             "externalRefID": external_ref(order.idempotency_key),

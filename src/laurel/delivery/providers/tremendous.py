@@ -83,7 +83,11 @@ class TremendousProvider:
     # ------------------------------------------------------------ orders
 
     def issue(self, order: IssueOrder) -> Issued:
-        product = order.sku or self.products.get(order.reward_kind)
+        product = (
+            order.sku
+            or self.products.get(f"{order.reward_kind}:{order.amount.currency}")
+            or self.products.get(order.reward_kind)
+        )
         reward: dict[str, Any] = {
             "value": {
                 "denomination": order.amount.as_decimal(),
