@@ -122,6 +122,9 @@ class Settings(BaseSettings):
         '{"gift_card": "U561593"}',
     )
     tango_timeout_seconds: float = Field(default=15.0, gt=0)
+    tango_requests_per_second: float | None = Field(
+        default=1.0, gt=0, description="Pace this process's Tango calls (Tango allows 1/s)"
+    )
     tremendous_base_url: str | None = Field(
         default=None,
         description="Tremendous v2 base URL, e.g. https://testflight.tremendous.com/api/v2 "
@@ -138,6 +141,9 @@ class Settings(BaseSettings):
         default=None, description="Campaign used when no product is known for a reward"
     )
     tremendous_timeout_seconds: float = Field(default=15.0, gt=0)
+    tremendous_requests_per_second: float | None = Field(
+        default=10.0, gt=0, description="Pace this process's Tremendous calls (10/s allowed)"
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

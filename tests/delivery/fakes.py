@@ -15,6 +15,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +41,8 @@ class Seen:
     query: dict[str, list[str]]
     body: Any
     headers: dict[str, str]
+    at: float = 0.0
+    """``time.monotonic()`` on arrival."""
 
 
 @dataclass
@@ -127,7 +130,16 @@ class FakeServer:
                     return
                 request = Request(self.command, parts.path, parse_qs(parts.query), body, headers)
                 with fake._lock:
-                    fake.requests.append(Seen(*request.__dict__.values()))
+                    fake.requests.append(
+                        Seen(
+                            request.method,
+                            request.path,
+                            request.query,
+                            request.body,
+                            request.headers,
+                            time.monotonic(),
+                        )
+                    )
                     posting = self.command == "POST" and parts.path.endswith("/orders")
                     fault = fake.script.pop(0) if posting and fake.script else None
                 if not fake.authorized(headers):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -253,3 +255,26 @@ def test_the_item_follows_the_reward_currency_and_a_missing_one_is_refused(
     with pytest.raises(PermanentProviderError, match="no Tango item for reward kind 'charity'"):
         tango.issue(replace(order(), reward_kind="charity"))
     assert len(tango_api.orders) == 1
+
+
+def test_calls_are_paced_to_the_published_rate(tango_api: FakeTango) -> None:
+    paced = TangoProvider(
+        f"{tango_api.url}/raas/v2",
+        tango_api.platform,
+        tango_api.key,
+        tango_api.customer,
+        tango_api.account,
+        {"gift_card": "U561593"},
+        timeout=TIMEOUT,
+        requests_per_second=5,
+    )
+    threads = [threading.Thread(target=paced.issue, args=(order(),)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    paced.close()
+    arrivals = sorted(r.at for r in tango_api.requests)
+    assert len(arrivals) == 4
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 0.15  # 5 a second, whatever the threads do

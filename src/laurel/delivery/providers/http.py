@@ -11,6 +11,8 @@ and a route may fail over meanwhile; other 4xx are permanent (the order itself i
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -139,10 +141,38 @@ def check(response: httpx.Response, vendor: str, *, rate_limit_pause: float) -> 
     raise PermanentProviderError(f"{vendor} refused the request (HTTP {status}): {words}")
 
 
+class Pacer:
+    """Spaces this process's requests to a vendor to its published rate (Tango: one a second,
+    Tremendous: ten), so the worker's parallel calls queue here instead of collecting 429s.
+    Several processes against one account still need the rate split between them."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
 def send(
-    client: httpx.Client, vendor: str, method: str, path: str, **kwargs: Any
+    client: httpx.Client,
+    vendor: str,
+    method: str,
+    path: str,
+    pacer: Pacer | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """One request; no answer (timeout, refused connection) is a transient error."""
+    if pacer is not None:
+        pacer.wait()
     try:
         return client.request(method, path, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

@@ -27,7 +27,15 @@ from laurel.delivery.providers import (
     IssueOrder,
     PermanentProviderError,
 )
-from laurel.delivery.providers.http import check, decode, encode, external_ref, send, to_money
+from laurel.delivery.providers.http import (
+    Pacer,
+    check,
+    decode,
+    encode,
+    external_ref,
+    send,
+    to_money,
+)
 
 VENDOR = "Tango"
 RATE_LIMIT_PAUSE = 1.0
@@ -46,7 +54,9 @@ class TangoProvider:
         account_identifier: str,
         utids: dict[str, str] | None = None,
         timeout: float = 15.0,
+        requests_per_second: float | None = None,
     ) -> None:
+        self.pacer = Pacer(requests_per_second)
         self.customer = customer_identifier
         self.account = account_identifier
         self.utids = dict(utids or {})
@@ -68,6 +78,7 @@ class TangoProvider:
             settings.tango_account_identifier,
             settings.tango_utids,
             settings.tango_timeout_seconds,
+            settings.tango_requests_per_second,
         )
 
     def close(self) -> None:
@@ -165,7 +176,7 @@ class TangoProvider:
         ]
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(self.http, VENDOR, method, path, **kwargs)
+        return send(self.http, VENDOR, method, path, self.pacer, **kwargs)
 
 
 def _recipient(order: IssueOrder) -> dict[str, str]:

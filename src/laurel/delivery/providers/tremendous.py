@@ -25,7 +25,15 @@ from laurel.delivery.providers import (
     IssueOrder,
     PermanentProviderError,
 )
-from laurel.delivery.providers.http import check, decode, encode, external_ref, send, to_money
+from laurel.delivery.providers.http import (
+    Pacer,
+    check,
+    decode,
+    encode,
+    external_ref,
+    send,
+    to_money,
+)
 from laurel.kit.money import Money
 
 VENDOR = "Tremendous"
@@ -51,7 +59,9 @@ class TremendousProvider:
         products: dict[str, str] | None = None,
         campaign_id: str | None = None,
         timeout: float = 15.0,
+        requests_per_second: float | None = None,
     ) -> None:
+        self.pacer = Pacer(requests_per_second)
         self.funding_source_id = funding_source_id
         self.products = dict(products or {})
         self.campaign_id = campaign_id
@@ -75,6 +85,7 @@ class TremendousProvider:
             settings.tremendous_products,
             settings.tremendous_campaign_id,
             settings.tremendous_timeout_seconds,
+            settings.tremendous_requests_per_second,
         )
 
     def close(self) -> None:
@@ -197,7 +208,7 @@ class TremendousProvider:
         ]
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(self.http, VENDOR, method, path, **kwargs)
+        return send(self.http, VENDOR, method, path, self.pacer, **kwargs)
 
 
 def _same_order(placed: dict[str, Any], order: IssueOrder, product: str | None) -> None:
