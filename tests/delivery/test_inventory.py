@@ -430,3 +430,25 @@ def test_cli_upload_reports_rows_and_stock(
     unknown = laurel("inventory", "upload", str(path), "--org", "nope", url=database.url)
     assert unknown.returncode == 2
     assert "no organization 'nope'" in unknown.stderr
+
+
+def test_expired_stock_holds_and_test_mode_never_touches_the_inventory(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    inventory_program: dict[str, Any],
+) -> None:
+    upload(client, tenant, csv_of(*codes(1)))
+    with database.session() as session:  # the one code expires (set-up: uploads refuse the past)
+        yesterday = utcnow().date() - timedelta(days=1)
+        session.execute(update(InventoryCode).values(expires_on=yesterday, use_by=yesterday))
+    live = _send(client, tenant, 1)
+    rehearsal = client.post(
+        "/api/v1/completions", json=completion("t-1", learner="T1"), headers=tenant.test_headers
+    )
+    test_reward = rehearsal.json()["rewards"][0]
+
+    assert _reward(client, tenant, live)["state"] == "held"
+    assert test_reward["state"] == "ready"  # test mode: sandbox, no stock needed
+    (level,) = client.get("/api/v1/inventory/stock", headers=tenant.headers).json()
+    assert (level["available"], level["expired"]) == (0, 1)
