@@ -13,15 +13,23 @@ from laurel.delivery.models import (
     ProviderRoute,
     SandboxIssuance,
 )
+from laurel.enrolments.models import Enrolment
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
+from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
-from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
+from laurel.programs.models import (
+    HoldoutAssignment,
+    Program,
+    ProgramVersion,
+    RewardRule,
+    RewardRuleVersion,
+)
 from laurel.rewards.models import Reward
 from laurel.roster.models import Roster, RosterEntry
 from laurel.screening.models import (
@@ -47,6 +55,9 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "Enrolment",
+    "FxRate",
+    "HoldoutAssignment",
     "Import",
     "ImportMapping",
     "ImportRejection",

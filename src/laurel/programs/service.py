@@ -505,6 +505,7 @@ def _config(version: ProgramVersion) -> dict[str, Any]:
         "approval_threshold_minor": version.approval_threshold_minor,
         "eligibility": version.eligibility,
         "segment_factors": version.segment_factors,
+        "holdout_bps": version.holdout_bps,
     }
 
 

@@ -29,6 +29,7 @@ from laurel.kit.observe import CHUNK, chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
+from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
@@ -151,7 +152,7 @@ class Decision:
     program_id: uuid.UUID
     program_key: str
     result: str
-    """rewarded | duplicate | not_eligible | no_matching_rule"""
+    """rewarded | duplicate | not_eligible | no_matching_rule | holdout"""
     reason: str | None = None
     reward_id: uuid.UUID | None = None
 
@@ -243,10 +244,16 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             if not facts[i].new_learner
         },
     )
+    control = _control_groups(session, facts, candidates)
     now = utcnow()
     for index, version, rule in candidates:
         fact = facts[index]
         key = keys[version.program_id]
+        if control.get((version.program_id, fact.learner_id)):
+            result.decisions[index].append(
+                Decision(version.program_id, key, "holdout", "in the program's control group")
+            )
+            continue
         dedupe_key = rules_engine.dedupe_key(version.dedupe_period, fact.subject.occurred_at)
         slot = (version.program_id, fact.learner_id, fact.course_id, dedupe_key)
         if slot in taken:
@@ -313,6 +320,23 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             "calculation": valuation.calculation,
         }
     return result
+
+
+def _control_groups(
+    session: Session,
+    facts: Sequence[EventFacts],
+    candidates: list[tuple[int, ProgramVersion, RewardRuleVersion]],
+) -> dict[tuple[uuid.UUID, uuid.UUID], bool]:
+    """Which candidates fall in a program's control group (only programs with a holdout)."""
+    held = [
+        holdout.Candidate(version.program_id, facts[index].learner_id, version.holdout_bps)
+        for index, version, _ in candidates
+        if version.holdout_bps
+    ]
+    if not held:
+        return {}
+    first = facts[0]
+    return holdout.assign_many(session, first.organization_id, first.livemode, held)
 
 
 _REWARDS: Table = Reward.__table__  # type: ignore[assignment]
