@@ -364,6 +364,7 @@ def test_catalog_and_balance_show_what_is_in_stock(
         ("Lego", "USD", (1000,)),
     ]
     assert all(o.provider == "inventory" and o.kind == "gift_card" for o in offers)
+    assert inventory.catalog() == []  # codes are one organization's: never another's brands
     balance = {b.account: b.available for b in inventory.balance(tenant.id)}
     assert balance == {"Amazon": Money(10000, "USD"), "Lego": Money(3000, "USD")}
     chosen = inventory.issue(

@@ -65,19 +65,11 @@ class InventoryProvider:
         return _issued(code) if code is not None else None
 
     def catalog(self, organization_id: uuid.UUID | None = None) -> list[CatalogOffer]:
-        """One offer per brand and currency in stock, with the values in stock.
-
-        Codes belong to one organization: pass it; without one the offers of every
-        organization are merged (for a deployment-wide view only)."""
-        with self.database.read_session() as session:
-            orgs = (
-                [organization_id]
-                if organization_id is not None
-                else sorted({o for o, _ in service.deployment_stock(session, 0)})
-            )
-            levels = [lv for org in orgs for lv in service.stock(session, org, 0)]
+        """One offer per brand and currency in the organization's stock, with the values in
+        stock. Codes belong to one organization, so without one there is nothing to offer
+        (never another tenant's brands)."""
         values: dict[tuple[str, str], set[int]] = {}
-        for level in levels:
+        for level in self._levels(organization_id):
             if level.available > 0:
                 values.setdefault((level.brand, level.currency), set()).add(level.value_minor)
         return [
@@ -94,22 +86,21 @@ class InventoryProvider:
         ]
 
     def balance(self, organization_id: uuid.UUID | None = None) -> list[Balance]:
-        """Face value of the codes in stock, per brand and currency."""
-        with self.database.read_session() as session:
-            orgs = (
-                [organization_id]
-                if organization_id is not None
-                else sorted({o for o, _ in service.deployment_stock(session, 0)})
-            )
-            levels = [lv for org in orgs for lv in service.stock(session, org, 0)]
+        """Face value of the organization's codes in stock, per brand and currency."""
         totals: dict[tuple[str, str], int] = {}
-        for level in levels:
+        for level in self._levels(organization_id):
             key = (level.brand, level.currency)
             totals[key] = totals.get(key, 0) + level.available * level.value_minor
         return [
             Balance(account=brand, available=Money(total, currency))
             for (brand, currency), total in sorted(totals.items())
         ]
+
+    def _levels(self, organization_id: uuid.UUID | None) -> list[service.StockLevel]:
+        if organization_id is None:
+            return []
+        with self.database.read_session() as session:
+            return service.stock(session, organization_id, self.default_threshold)
 
 
 def _issued(code: service.Allocated) -> Issued:
