@@ -24,6 +24,7 @@ from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
+from laurel.delivery import api as delivery_api
 from laurel.delivery.providers import ProviderRegistry
 from laurel.enrolments import api as enrolments_api
 from laurel.events import api as events_api
@@ -67,7 +68,7 @@ def create_app(
     providers: ProviderRegistry | None = None,
 ) -> FastAPI:
     db = database or Database(settings.database_url)
-    registry = providers or default_providers(db)
+    registry = providers or default_providers(db, settings)
     worker = Worker(db, settings, registry)
     worker.attach()
     import_runner = ImportRunner(db)
@@ -113,6 +114,7 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        delivery_api.router,
         fx_api.router,
         enrolments_api.router,
         analytics_api.router,

@@ -146,6 +146,49 @@ class Settings(BaseSettings):
     )
     auth_mail_port: int = Field(default=25, ge=1, le=65535)
     auth_mail_from: str = Field(default="laurel@localhost", description="Sender of reset mail")
+    inventory_low_stock: int = Field(
+        default=10,
+        ge=0,
+        description="Alert when fewer inventory codes of one brand and value are left "
+        "(a per-denomination threshold set through the API overrides it)",
+    )
+    tango_base_url: str | None = Field(
+        default=None,
+        description="Tango RaaS v2 base URL, e.g. https://integration-api.tangocard.com/raas/v2 "
+        "(sandbox); unset: no tango provider",
+    )
+    tango_platform_name: str = Field(default="", description="Tango Basic-auth user name")
+    tango_api_key: str = Field(default="", description="Tango Basic-auth password (RaaS key)")
+    tango_customer_identifier: str = ""
+    tango_account_identifier: str = ""
+    tango_utids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tango item per reward kind when the learner chose none, JSON: "
+        '{"gift_card": "U561593"}',
+    )
+    tango_timeout_seconds: float = Field(default=15.0, gt=0)
+    tango_requests_per_second: float | None = Field(
+        default=1.0, gt=0, description="Pace this process's Tango calls (Tango allows 1/s)"
+    )
+    tremendous_base_url: str | None = Field(
+        default=None,
+        description="Tremendous v2 base URL, e.g. https://testflight.tremendous.com/api/v2 "
+        "(sandbox); unset: no tremendous provider",
+    )
+    tremendous_api_key: str = Field(default="", description="Tremendous Bearer API key")
+    tremendous_funding_source_id: str = Field(default="balance")
+    tremendous_products: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tremendous product per reward kind when the learner chose none, JSON: "
+        '{"prepaid_card": "Q24BD9EZ332JT"}',
+    )
+    tremendous_campaign_id: str | None = Field(
+        default=None, description="Campaign used when no product is known for a reward"
+    )
+    tremendous_timeout_seconds: float = Field(default=15.0, gt=0)
+    tremendous_requests_per_second: float | None = Field(
+        default=10.0, gt=0, description="Pace this process's Tremendous calls (10/s allowed)"
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -5,7 +5,14 @@ from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
 from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
 from laurel.courses.models import Course
-from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.models import (
+    Delivery,
+    InventoryCode,
+    InventoryStock,
+    ProviderAttempt,
+    ProviderRoute,
+    SandboxIssuance,
+)
 from laurel.enrolments.models import Enrolment
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
@@ -55,6 +62,8 @@ __all__ = [
     "Import",
     "ImportMapping",
     "ImportRejection",
+    "InventoryCode",
+    "InventoryStock",
     "Learner",
     "ListEntry",
     "ListVersion",
@@ -65,6 +74,8 @@ __all__ = [
     "PollCursor",
     "Program",
     "ProgramVersion",
+    "ProviderAttempt",
+    "ProviderRoute",
     "ReviewCase",
     "Reward",
     "RewardRule",

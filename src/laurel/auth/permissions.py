@@ -197,6 +197,12 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/fx/convert"): read(),
     ("GET", "/api/v1/fx/fee"): read(),
     ("PUT", "/api/v1/fx/fee"): change(FINANCE),
+    # gift-code inventory (pre-bought money: finance) and provider routing (programs)
+    ("POST", "/api/v1/inventory/codes"): change(FINANCE, live=True),
+    ("GET", "/api/v1/inventory/stock"): read(),
+    ("PUT", "/api/v1/inventory/thresholds"): change(FINANCE, live=True),
+    ("GET", "/api/v1/programs/{program_id}/provider-routes"): read(),
+    ("PUT", "/api/v1/programs/{program_id}/provider-routes"): change(PROGRAMS, live=True),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),

@@ -98,6 +98,7 @@ _DEFAULT_GATES = (
     "laurel.screening.gate",
     "laurel.fcpa.gate",
     "laurel.approvals.gate",
+    "laurel.delivery.inventory.gate",
     "laurel.budgets.gate",
 )
 

@@ -777,6 +777,34 @@ def next_retry_at(session: Session) -> datetime | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    id: uuid.UUID
+    program_id: uuid.UUID
+    reward_kind: str
+    provider: str
+    amount_minor: int
+
+
+def awaiting_issue(
+    session: Session, organization_id: uuid.UUID, currency: str, amounts: Iterable[int]
+) -> list[Awaiting]:
+    """Live rewards that passed their gates and wait for (or are in) issuance, with these
+    amounts: what a stock of pre-bought codes must still cover."""
+    rows = session.execute(
+        select(
+            Reward.id, Reward.program_id, Reward.reward_kind, Reward.provider, Reward.amount_minor
+        ).where(
+            Reward.organization_id == organization_id,
+            Reward.livemode.is_(True),
+            Reward.state.in_([RewardState.ready, RewardState.issuing]),
+            Reward.currency == currency,
+            Reward.amount_minor.in_(list(amounts)),
+        )
+    )
+    return [Awaiting(*row) for row in rows]
+
+
 def count_by_state(session: Session) -> list[tuple[str, bool, int]]:
     """(state, livemode, count) across the deployment, for metrics."""
     rows = session.execute(
