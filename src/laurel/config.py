@@ -101,6 +101,23 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL learners reach this deployment at; reward links are built on it",
+    )
+    link_lifetime_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="How long a reward link lasts unless its program says",
+    )
+    link_redeem_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A redemption left unfinished this long (crash, provider timeout) is finished "
+        "by the next visit to the link",
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.production and self.secret_key == DEFAULT_SECRET:

@@ -4,6 +4,7 @@ from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey
 from laurel.budgets.models import Budget, BudgetReservation
+from laurel.catalog.models import CatalogItem, RewardConversion
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
 from laurel.events.connectors.caliper.models import CaliperEvent
@@ -13,6 +14,7 @@ from laurel.events.models import CompletionEvent
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
+from laurel.links.models import LinkSettings, RewardLink
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
@@ -34,6 +36,7 @@ __all__ = [
     "Budget",
     "BudgetReservation",
     "CaliperEvent",
+    "CatalogItem",
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",
@@ -44,6 +47,7 @@ __all__ = [
     "ImportMapping",
     "ImportRejection",
     "Learner",
+    "LinkSettings",
     "ListEntry",
     "ListVersion",
     "Organization",
@@ -52,6 +56,8 @@ __all__ = [
     "ProgramVersion",
     "ReviewCase",
     "Reward",
+    "RewardConversion",
+    "RewardLink",
     "RewardRule",
     "RewardRuleVersion",
     "Roster",

@@ -27,16 +27,19 @@ from laurel.delivery.providers import (
 from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
+from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 
 log = logging.getLogger("laurel.worker")
+LINK = LinkChannel.name
 
 
 def _provider_for(item: delivery.Claim) -> str:
     # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
-    # test event can ever reach a real provider, whatever its row says.
-    return item.provider if item.order.livemode else "sandbox"
+    # test event can ever reach a real provider, whatever its row says. The link channel pays
+    # nothing itself (the learner's choice goes to the sandbox in test mode).
+    return item.provider if item.order.livemode or item.provider == LINK else "sandbox"
 
 
 def default_providers(database: Database) -> ProviderRegistry:
@@ -53,6 +56,17 @@ class Worker:
     wake: threading.Event = field(default_factory=threading.Event)
     _last_reconcile: float = 0.0
     _pool: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        if LINK not in self.providers.names():
+            # Link rewards are "issued" by minting their link with this deployment's secret.
+            self.providers.add(
+                LinkChannel(
+                    self.database,
+                    secret=self.settings.secret_key,
+                    default_days=self.settings.link_lifetime_days,
+                )
+            )
 
     def attach(self) -> None:
         """Wake this worker when a commit in this process readies a reward."""

@@ -199,3 +199,23 @@ def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
         if isinstance(value, str) and value:
             masked[name] = "•" * max(0, len(value) - 4) + value[-4:]
     return masked
+
+
+def record_redeemed(
+    session: Session,
+    organization_id: uuid.UUID,
+    reward_id: uuid.UUID,
+    provider: str,
+    issued: Issued,
+    extra: dict[str, Any],
+) -> None:
+    """A link reward was redeemed: what the learner now holds replaces the link's delivery."""
+    found = delivery_for(session, organization_id, reward_id)
+    now = utcnow()
+    if found is None:
+        found = Delivery(organization_id=organization_id, reward_id=reward_id, delivered_at=now)
+        session.add(found)
+    found.provider = provider
+    found.provider_reference = issued.reference[:200]
+    found.details = {**issued.details, **extra, "redeemed_at": now.isoformat()}
+    session.flush()
