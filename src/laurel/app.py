@@ -27,6 +27,7 @@ from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
+from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
 from laurel.kit.errors import AppError
@@ -112,6 +113,7 @@ def create_app(
         catalog_api.router,
         links_api.router,
         links_api.pages,
+        fx_api.router,
     ):
         app.include_router(router)
 

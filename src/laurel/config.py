@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of OFAC's CSV files for `laurel sdn refresh`; unset: no download",
     )
+    fx_rates_url: str | None = Field(
+        default=None,
+        description="Rates file for `laurel fx refresh`, e.g. the ECB's "
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref.zip; unset: no download",
+    )
 
     @field_validator("screening_countries")
     @classmethod

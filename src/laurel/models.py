@@ -11,6 +11,7 @@ from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
+from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
@@ -43,6 +44,7 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "FxRate",
     "Import",
     "ImportMapping",
     "ImportRejection",
