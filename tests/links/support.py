@@ -20,14 +20,20 @@ from tests.conftest import Tenant, completion
 from tests.delivery.support import settle
 from tests.factories import fixed_program
 
-BUDGET = {"amount": "1000.00", "currency": "USD"}
-
 
 def link_program(
-    client: TestClient, tenant: Tenant, *, amount: str = "25.00", **fields: Any
+    client: TestClient,
+    tenant: Tenant,
+    *,
+    amount: str = "25.00",
+    currency: str = "USD",
+    **fields: Any,
 ) -> dict[str, Any]:
     fields.setdefault("reward_kind", "learner_choice")
-    return fixed_program(client, tenant, amount=amount, delivery="link", budget=BUDGET, **fields)
+    budget = {"amount": "1000.00", "currency": currency}
+    return fixed_program(
+        client, tenant, amount=amount, currency=currency, delivery="link", budget=budget, **fields
+    )
 
 
 def sync_catalog(client: TestClient, tenant: Tenant) -> dict[str, Any]:

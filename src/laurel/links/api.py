@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from laurel.catalog import conversions
 from laurel.catalog.api import registry
 from laurel.catalog.schemas import ChoiceOut, ItemOut, money_out
 from laurel.config import Settings
@@ -60,7 +61,11 @@ def get_link(reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, request: Reque
     settings = _settings(request)
     with read_only(db) as session:
         link = service.get_link(session, actor, reward_id)
-        return LinkOut.of(link, service.url_of(settings.public_url, settings.secret_key, link))
+        return LinkOut.of(
+            link,
+            service.url_of(settings.public_url, settings.secret_key, link),
+            conversions.for_reward(session, actor.organization_id, reward_id),
+        )
 
 
 @router.post(

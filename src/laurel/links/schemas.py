@@ -6,7 +6,35 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from laurel.catalog.models import RewardConversion
+from laurel.kit.schemas import MoneyOut
 from laurel.links.models import LinkSettings, LinkStatus, RewardLink
+
+
+class ConversionOut(BaseModel):
+    """How the reward was paid: fixed when the learner redeemed it."""
+
+    original: MoneyOut = Field(description="The reward, in the program's currency")
+    paid: MoneyOut = Field(description="What the learner received, after the fee")
+    fee: MoneyOut
+    rate: str = Field(description="Units of the paid currency per unit of the original")
+    rate_date: str | None
+    source: str
+    usd_equivalent: MoneyOut = Field(description="At the day's rate, no fee: for tax totals")
+    converted_on: str
+
+    @classmethod
+    def of(cls, row: RewardConversion) -> ConversionOut:
+        return cls(
+            original=MoneyOut.of(row.from_minor, row.from_currency),
+            paid=MoneyOut.of(row.to_minor, row.to_currency),
+            fee=MoneyOut.of(row.fee_minor, row.to_currency),
+            rate=row.rate,
+            rate_date=row.rate_date.isoformat() if row.rate_date else None,
+            source=row.source,
+            usd_equivalent=MoneyOut.of(row.usd_minor, "USD"),
+            converted_on=row.converted_on.isoformat(),
+        )
 
 
 class LinkOut(BaseModel):
@@ -21,9 +49,13 @@ class LinkOut(BaseModel):
     redeemed_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+    chosen_item_id: uuid.UUID | None = Field(description="The catalog item the learner chose")
+    conversion: ConversionOut | None = Field(
+        default=None, description="Once redeemed (or being redeemed): how it was paid"
+    )
 
     @classmethod
-    def of(cls, link: RewardLink, url: str) -> LinkOut:
+    def of(cls, link: RewardLink, url: str, conversion: RewardConversion | None = None) -> LinkOut:
         return cls(
             id=link.id,
             reward_id=link.reward_id,
@@ -36,6 +68,8 @@ class LinkOut(BaseModel):
             redeemed_at=link.redeemed_at,
             revoked_at=link.revoked_at,
             created_at=link.created_at,
+            chosen_item_id=link.catalog_item_id,
+            conversion=ConversionOut.of(conversion) if conversion else None,
         )
 
 
