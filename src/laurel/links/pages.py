@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -51,9 +52,23 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _format_locale(page: Page) -> str:
+    """Money and dates in the learner's own locale (es_MX, not just es) when it speaks the
+    page's language."""
+    tag = page.view.learner.locale if page.view and page.view.learner else None
+    if tag:
+        try:
+            own = Locale.parse(tag.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            return page.language
+        if own.language == Locale.parse(page.language).language:
+            return str(own)
+    return page.language
+
+
 def render(page: Page) -> str:
     t = Translator(page.language)
-    lang = page.language
+    lang = _format_locale(page)
 
     def money(value: Money) -> str:
         return format_currency(value.as_decimal(), value.currency, locale=lang)
@@ -69,7 +84,7 @@ def render(page: Page) -> str:
         .get_template("link.html")
         .render(
             _=t.gettext,
-            lang=lang.replace("_", "-"),
+            lang=page.language.replace("_", "-"),
             page=page,
             view=page.view,
             state=page.state,
