@@ -15,7 +15,13 @@ from fastapi.testclient import TestClient
 from laurel.app import create_app
 from laurel.config import Settings
 from laurel.db import Database
-from laurel.delivery.providers import Issued, IssueOrder, ProviderRegistry, TransientProviderError
+from laurel.delivery.providers import (
+    Issued,
+    IssueOrder,
+    PermanentProviderError,
+    ProviderRegistry,
+    TransientProviderError,
+)
 from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.worker import default_providers
 from tests.conftest import Tenant
@@ -159,3 +165,42 @@ def test_test_mode_links_redeem_through_the_sandbox(
     assert [o.livemode for o in slow.calls] == [False]
     assert load_reward(database, reward_id).state == "redeemed"
     assert uuid.UUID(slow.calls[0].idempotency_key) == reward_id
+
+
+def test_a_refused_order_reopens_the_link_for_another_choice(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+    slow: SlowSandbox,
+) -> None:
+    slow.delay = 0.0
+    refuse = {"SBX-VISA-US"}
+    original = slow.issue
+
+    def picky(order: IssueOrder) -> Issued:
+        if order.sku in refuse:
+            with slow.lock:
+                slow.calls.append(order)
+            raise PermanentProviderError("card program suspended")
+        return original(order)
+
+    slow.issue = picky  # type: ignore[method-assign]
+    link_program(client, tenant)
+    sync_catalog(client, tenant)
+    reward_id, path = link_reward(client, tenant, database, settings, providers)
+    token, choices = form(client.get(path).text)
+
+    client.post(path, data={"form_token": token, "item_id": choices["Sandbox Prepaid Visa"]})
+    again = client.get(path).text
+    assert "Canjear mi recompensa" in again  # choose again
+    assert load_reward(database, reward_id).state == "delivered"
+    link = client.get(f"/api/v1/rewards/{reward_id}/link", headers=tenant.headers).json()
+    assert link["status"] == "open"
+    assert link["chosen_item_id"] is None
+    assert link["conversion"] is None
+    client.post(path, data={"form_token": token, "item_id": choices["Sandbox Books"]})
+    assert load_reward(database, reward_id).state == "redeemed"
+    assert [o.sku for o in slow.calls] == ["SBX-VISA-US", "SBX-BOOKS-US"]
+    assert ledger_count(database) == 1

@@ -44,6 +44,16 @@ def record(
     return row
 
 
+def discard(session: Session, organization_id: uuid.UUID, reward_id: uuid.UUID) -> None:
+    """Forget a conversion whose payment was refused: the next attempt fixes its own."""
+    session.execute(
+        delete(RewardConversion).where(
+            RewardConversion.organization_id == organization_id,
+            RewardConversion.reward_id == reward_id,
+        )
+    )
+
+
 def for_reward(
     session: Session, organization_id: uuid.UUID, reward_id: uuid.UUID
 ) -> RewardConversion | None:

@@ -627,12 +627,17 @@ def record_failure(session: Session, link_id: uuid.UUID, error: str, *, permanen
     values: dict[str, Any] = {"last_error": error[:1000], "updated_at": utcnow()}
     if permanent:
         values |= {"status": LinkStatus.open, "claimed_at": None, "catalog_item_id": None}
-    session.execute(
+    moved = session.execute(
         update(RewardLink)
         .where(RewardLink.id == link_id, RewardLink.status == LinkStatus.redeeming)
         .values(**values)
+        .returning(RewardLink.id)
         .execution_options(synchronize_session=False)
-    )
+    ).first()
+    if moved is None:
+        return
+    if permanent:
+        conversions.discard(session, link.organization_id, link.reward_id)
     _audit_link(session, link, holder(link), "fail", {"error": error, "permanent": permanent})
 
 
