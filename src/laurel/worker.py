@@ -27,12 +27,14 @@ from laurel.delivery.providers import (
 from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
+from laurel.links import service as links
 from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 
 log = logging.getLogger("laurel.worker")
 LINK = LinkChannel.name
+WORKER = "worker"
 
 
 def _provider_for(item: delivery.Claim) -> str:
@@ -85,6 +87,7 @@ class Worker:
         handled = 0
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
+            handled += self.expire_links()
             self._last_reconcile = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
@@ -168,6 +171,13 @@ class Worker:
         with self.database.session() as session:
             delivery.record_failed(
                 session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
+            )
+
+    def expire_links(self) -> int:
+        """Expire reward links past their lifetime, so reports see them without a visit."""
+        with self.database.session() as session:
+            return links.expire_due(
+                session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
 
     def reconcile(self) -> int:

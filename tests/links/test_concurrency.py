@@ -204,3 +204,66 @@ def test_a_refused_order_reopens_the_link_for_another_choice(
     assert load_reward(database, reward_id).state == "redeemed"
     assert [o.sku for o in slow.calls] == ["SBX-VISA-US", "SBX-BOOKS-US"]
     assert ledger_count(database) == 1
+
+
+def test_a_lost_response_is_replayed_and_pays_once(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+    slow: SlowSandbox,
+) -> None:
+    """The provider issued but its answer never arrived: the retry after the lease asks again
+    with the same idempotency key and gets the first code back."""
+    settings.link_redeem_lease_seconds = 0.3
+    slow.delay = 0.0
+    lost = [True]
+    original = slow.issue
+
+    def forgetful(order: IssueOrder) -> Issued:
+        issued = original(order)
+        if lost.pop() if lost else False:
+            raise TransientProviderError("connection reset after the order was sent")
+        return issued
+
+    slow.issue = forgetful  # type: ignore[method-assign]
+    link_program(client, tenant)
+    sync_catalog(client, tenant)
+    reward_id, path = link_reward(client, tenant, database, settings, providers)
+    token, choices = form(client.get(path).text)
+    client.post(path, data={"form_token": token, "item_id": choices["Sandbox Books"]})
+    assert ledger_count(database) == 1
+    assert load_reward(database, reward_id).state == "delivered"
+    first_code = slow.inner.lookup(str(reward_id))
+    assert first_code is not None
+
+    time.sleep(0.4)
+    done = client.post(path, data={"form_token": token})
+    assert "Tu recompensa ha sido canjeada" in done.text
+    assert first_code.details["code"] in done.text
+    assert ledger_count(database) == 1
+    assert load_reward(database, reward_id).state == "redeemed"
+
+
+def test_the_worker_expires_unvisited_links(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from laurel.kit.clock import utcnow
+    from laurel.links.models import RewardLink
+    from laurel.worker import Worker
+
+    link_program(client, tenant)
+    reward_id, _ = link_reward(client, tenant, database, settings, providers)
+    with database.session() as session:
+        session.execute(update(RewardLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert Worker(database, settings, providers).run_once() >= 1
+    assert load_reward(database, reward_id).state == "expired"
