@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -23,6 +23,7 @@ from laurel.kit.errors import field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
+from laurel.kit.sql import insert_many
 from laurel.rewards import gates
 
 
@@ -243,7 +244,7 @@ def reserve_many(session: Session, claims: Sequence[Claim]) -> set[uuid.UUID]:
                     }
                 )
     if inserts:
-        session.execute(insert(_RESERVATION_ROWS), inserts)
+        insert_many(session, _RESERVATION_ROWS, inserts)
     if renewals:
         table = _RESERVATION_ROWS
         session.execute(
