@@ -1,15 +1,18 @@
-"""The link page's catalogs: every page string translated in every language, placeholders
-kept, and English whenever a translation is missing or broken."""
+"""The link page's catalogs: every page string translated in every language with its
+placeholders, the language chosen for a visit, and English whenever a translation is missing."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from babel.messages.pofile import read_po
 
-from laurel.links import i18n
+from laurel import i18n
+from laurel.links import pages
 from laurel.links.pages import TEMPLATES
 
+LANGUAGES = ("es", "fr", "de", "pt_BR", "ja")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 PAGE_STRINGS = sorted(
     set(re.findall(r'_\("([^"]+)"', (TEMPLATES / "link.html").read_text(encoding="utf-8")))
@@ -22,12 +25,18 @@ ERRORS = [
 KINDS = ["gift card", "prepaid card", "merchandise", "charity"]
 
 
-@pytest.mark.parametrize("language", [lang for lang in i18n.LANGUAGES if lang != "en"])
+def test_the_shipped_catalogs_are_the_six_languages() -> None:
+    assert set(i18n.available_locales("links")) == {"en", *LANGUAGES}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_every_string_is_translated_with_its_placeholders(language: str) -> None:
-    catalog = i18n._messages(language)
+    path = i18n.LOCALE_DIR / language / "LC_MESSAGES" / "links.po"
+    with path.open("rb") as handle:
+        catalog = {m.id: m.string for m in read_po(handle) if m.id and not m.fuzzy}
     for message in [*PAGE_STRINGS, *ERRORS, *KINDS]:
-        assert message in catalog, (language, message)
-        assert sorted(PLACEHOLDER.findall(catalog[message])) == sorted(
+        assert catalog.get(message), (language, message)
+        assert sorted(PLACEHOLDER.findall(str(catalog[message]))) == sorted(
             PLACEHOLDER.findall(message)
         ), (language, message)
 
@@ -35,28 +44,31 @@ def test_every_string_is_translated_with_its_placeholders(language: str) -> None
 @pytest.mark.parametrize(
     ("tags", "expected"),
     [
-        (("es-MX",), "es"),
-        (("pt-BR",), "pt_BR"),
-        (("pt-PT",), "pt_BR"),
-        (("ja-JP",), "ja"),
-        (("zz-ZZ", "de-AT"), "de"),
+        (("es-MX",), "es-MX"),
+        (("pt-BR",), "pt-BR"),
+        (("pt-PT",), "pt-PT"),  # Brazilian text, Portuguese formats
+        (("ja-JP",), "ja-JP"),
+        (("nl-NL", "de-AT"), "de-AT"),
         ((None, "nl-NL"), "en"),
         (("not a tag!", ""), "en"),
+        (("en-GB", "es"), "en-GB"),
     ],
 )
-def test_language_negotiation(tags: tuple[str | None, ...], expected: str) -> None:
-    assert i18n.negotiate(*tags) == expected
+def test_the_first_language_with_a_catalog_is_chosen(
+    tags: tuple[str | None, ...], expected: str
+) -> None:
+    assert pages.choose_locale(*tags) == expected
 
 
 def test_accept_language_is_ordered_by_quality() -> None:
-    assert i18n.accept_language("fr;q=0.5, de-CH, en;q=0.8, *;q=0.1") == ["de-CH", "en", "fr"]
+    assert pages.accept_language("fr;q=0.5, de-CH, en;q=0.8, *;q=0.1") == ["de-CH", "en", "fr"]
 
 
-def test_missing_and_broken_translations_fall_back_to_english(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert i18n.Translator("nl").gettext("Your code") == "Your code"
-    spanish = i18n.Translator("es")
-    monkeypatch.setitem(spanish._messages, "Value: %(amount)s", "Valor: %(importe)s")
-    assert spanish.gettext("Value: %(amount)s", amount="5 €") == "Value: 5 €"
-    assert spanish.gettext("Your code") == "Tu código"
+def test_text_follows_the_language_and_money_the_region() -> None:
+    from laurel.kit.money import Money
+
+    mexico = pages.translator("es-MX")
+    assert mexico.gettext("Your code") == "Tu código"
+    assert mexico.money(Money(2500, "USD")).endswith("25.00")  # Mexican number format
+    assert pages.translator("es-ES").money(Money(2500, "USD")) == "25,00\xa0US$"
+    assert pages.translator("nl").gettext("Your code") == "Your code"

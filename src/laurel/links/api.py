@@ -31,8 +31,8 @@ from laurel.kit.http import (
     unit_of_work,
 )
 from laurel.learners import service as learners
-from laurel.links import i18n, service, tokens
 from laurel.links import pages as page
+from laurel.links import service, tokens
 from laurel.links.schemas import LinkOut, LinkSettingsIn, LinkSettingsOut
 from laurel.programs import service as programs
 from laurel.rewards import service as rewards
@@ -151,10 +151,11 @@ def put_link_settings(
 
 
 def _language(request: Request, view: service.View | None) -> str:
+    """``?lang=``, else the learner's locale, else the browser's languages, else English."""
     chosen = request.query_params.get("lang")
     learner = view.learner.locale if view and view.learner else None
-    return i18n.negotiate(
-        chosen, learner, *i18n.accept_language(request.headers.get("accept-language"))
+    return page.choose_locale(
+        chosen, learner, *page.accept_language(request.headers.get("accept-language"))
     )
 
 
@@ -177,14 +178,14 @@ def open_link(token: str, request: Request, db: DatabaseDep) -> HTMLResponse:
             view = service.visit(session, token, now=now, lease=lease, on=now.date())
             return _html(
                 page.Page(
-                    language=_language(request, view),
+                    locale=_language(request, view),
                     view=view,
                     state=view.state,
                     form_token=tokens.form_token(settings.secret_key, view.link.id),
                 )
             )
     except service.LinkNotFound:
-        return _html(page.Page(language=_language(request, None)), 404)
+        return _html(page.Page(locale=_language(request, None)), 404)
 
 
 @pages.post(
@@ -223,7 +224,7 @@ def redeem_link(
                 on=now.date(),
             )
     except service.LinkNotFound:
-        return _html(page.Page(language=_language(request, None)), 404)
+        return _html(page.Page(locale=_language(request, None)), 404)
     except (service.StaleForm, Invalid) as exc:
         claim = None
         error = exc.detail if isinstance(exc.detail, str) else exc.detail[0]["message"]
@@ -236,14 +237,13 @@ def redeem_link(
         view = service.view(
             session, service.find(session, token), now=now, lease=lease, on=now.date()
         )
-        language = _language(request, view)
-        translated = i18n.Translator(language).gettext(error)
+        locale = _language(request, view)
         shown = page.Page(
-            language=language,
+            locale=locale,
             view=view,
             state=view.state,
             form_token=tokens.form_token(settings.secret_key, view.link.id),
-            error=translated,
+            error=page.translator(locale).gettext(error),
         )
     return _html(shown, status)
 
