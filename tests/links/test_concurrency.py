@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from laurel.app import create_app
+from laurel.audit.models import AuditEntry
 from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.providers import (
@@ -107,6 +109,13 @@ def test_simultaneous_submissions_issue_once(
 
     assert sorted(answers) == [303] * racers
     assert len(slow.calls) == 1
+    with database.session() as session:
+        claims = session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "links:link:claim")
+        )
+    assert claims == 1
     assert ledger_count(database) == 1
     assert load_reward(database, reward_id).state == "redeemed"
 
