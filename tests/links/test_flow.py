@@ -86,6 +86,9 @@ def test_a_link_reward_waits_as_a_link_and_is_redeemed_once(
     )
     assert again.status_code == 303
     assert ledger_count(database) == 1
+    link = client.get(f"/api/v1/rewards/{reward_id}/link", headers=tenant.headers).json()
+    assert link["opens"] == 2
+    assert link["opened_at"] is not None
     assert [a for a, _ in trail(database, reward_id)][-2:] == [
         "rewards:reward:delivered",
         "rewards:reward:redeemed",

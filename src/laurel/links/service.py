@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -403,11 +403,23 @@ def choices_for(
     )
 
 
+_OPENED_AT = RewardLink.__table__.c.opened_at
+
+
 def visit(session: Session, token: str, *, now: datetime, lease: timedelta, on: date) -> View:
     """A GET of the link: counted and audited; a link past its time expires here."""
     link = find(session, token)
-    link.opens += 1
-    link.opened_at = link.opened_at or now
+    # One UPDATE, so simultaneous visits all count.
+    session.execute(
+        update(RewardLink)
+        .where(RewardLink.id == link.id)
+        .values(
+            opens=RewardLink.opens + 1,
+            opened_at=func.coalesce(RewardLink.opened_at, literal(now, _OPENED_AT.type)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(link, ["opens", "opened_at"])
     _audit_link(session, link, holder(link), "open", {"status": link.status})
     if _expired(link, now):
         reward = rewards.by_id(session, link.reward_id)
