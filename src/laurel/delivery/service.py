@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
+from laurel.catalog import conversions
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
 from laurel.kit.clock import utcnow
@@ -28,6 +29,8 @@ from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
 
 WORKER = "worker"
+LINK = "link"
+"""The reward link channel (``laurel.links``): its delivery is the link, not the payment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,9 @@ def record_delivered(
         return None
     if reward.livemode:
         budgets.spend(session, reward_id)
+    if provider != LINK:
+        # Paid as it is, in the program's currency; a link reward is converted when redeemed.
+        conversions.record_delivered(session, reward, now.date())
     return reward
 
 
