@@ -70,7 +70,7 @@ def test_a_euro_reward_delivered_instantly_keeps_its_usd_equivalent(
     assert row.converted_on == utcnow().date()
     reward = load_reward(database, reward_id)
     with database.session() as session:
-        conversions.record_delivered(session, reward, utcnow().date())
+        assert conversions.record_delivered(session, reward, utcnow().date()) is False
         count = session.scalar(
             select(func.count())
             .select_from(RewardConversion)

@@ -54,21 +54,22 @@ def record(
     return row
 
 
-def record_delivered(session: Session, reward: Reward, on: date) -> RewardConversion | None:
-    """A reward issued as it is, in its program's currency: keep its USD equivalent.
+def record_delivered(session: Session, reward: Reward, on: date) -> bool:
+    """A reward issued as it is, in its program's currency: keep its USD equivalent. True when
+    this call wrote the row.
 
     Idempotent (a second delivery report changes nothing). Points have no USD value; a
     currency with no rate that day is logged and left without a row (tax reports show it).
     """
     amount = Money(reward.amount_minor, reward.currency)
     if amount.currency == currency.POINTS:
-        return None
+        return False
     try:
         quote = pricing.quote(session, reward.organization_id, amount, amount.currency, on)
     except pricing.ConversionUnavailable as exc:
         log.warning("reward %s delivered without a USD equivalent: %s", reward.id, exc.detail)
-        return None
-    insert_ignore(
+        return False
+    return insert_ignore(
         session,
         RewardConversion.__table__,  # type: ignore[arg-type]
         {
@@ -89,7 +90,6 @@ def record_delivered(session: Session, reward: Reward, on: date) -> RewardConver
         },
         ["reward_id"],
     )
-    return for_reward(session, reward.organization_id, reward.id)
 
 
 def discard(session: Session, organization_id: uuid.UUID, reward_id: uuid.UUID) -> None:
