@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.approvals.cli import approvals_app
 from laurel.catalog.cli import catalog_app
 from laurel.config import get_settings
 from laurel.db import Database
@@ -39,6 +40,7 @@ app.command("screen")(screen)
 app.add_typer(import_app, name="import")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(links_app, name="links")
+app.add_typer(approvals_app, name="approvals")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

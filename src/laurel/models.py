@@ -3,10 +3,11 @@
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey
-from laurel.budgets.models import Budget, BudgetReservation
+from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
 from laurel.catalog.models import CatalogItem, RewardConversion
 from laurel.courses.models import Course
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.enrolments.models import Enrolment
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
@@ -17,7 +18,13 @@ from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.links.models import LinkSettings, RewardLink
 from laurel.organizations.models import Organization
-from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
+from laurel.programs.models import (
+    HoldoutAssignment,
+    Program,
+    ProgramVersion,
+    RewardRule,
+    RewardRuleVersion,
+)
 from laurel.rewards.models import Reward
 from laurel.roster.models import Roster, RosterEntry
 from laurel.screening.models import (
@@ -36,6 +43,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetReservation",
+    "BudgetWindow",
     "CaliperEvent",
     "CatalogItem",
     "CompletionEvent",
@@ -44,7 +52,9 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "Enrolment",
     "FxRate",
+    "HoldoutAssignment",
     "Import",
     "ImportMapping",
     "ImportRejection",

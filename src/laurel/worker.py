@@ -57,6 +57,7 @@ class Worker:
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
     _last_reconcile: float = 0.0
+    _last_expiry: float = 0.0
     _pool: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
@@ -89,6 +90,9 @@ class Worker:
             handled += self.reconcile()
             handled += self.expire_links()
             self._last_reconcile = time.monotonic()
+        if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
+            self.expire_approvals()
+            self._last_expiry = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
                 session,
@@ -179,6 +183,13 @@ class Worker:
             return links.expire_due(
                 session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
+
+    def expire_approvals(self) -> int:
+        """Lapsed approvals go back to needing a decision (see approvals.service)."""
+        from laurel.approvals import service as approvals  # noqa: PLC0415 - import cycle
+
+        with self.database.session() as session:
+            return approvals.expire_due(session, actor="worker")
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""

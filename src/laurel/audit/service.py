@@ -93,6 +93,17 @@ def record(
     )
 
 
+def mark(session: Session) -> int:
+    """Where the queue of entries stands, for a savepoint that may roll back."""
+    return len(session.info.get(_PENDING, []))
+
+
+def rollback_to(session: Session, position: int) -> None:
+    """Drop entries queued since ``mark``: their savepoint rolled back."""
+    pending: list[PendingEntry] = session.info.get(_PENDING, [])
+    del pending[position:]
+
+
 def entry_hash(
     *,
     prev_hash: str,
