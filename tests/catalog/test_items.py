@@ -81,7 +81,7 @@ def test_bad_items_name_each_field_and_why(client: TestClient, tenant: Tenant) -
         )
     )
     assert both == {
-        "provider": "no provider 'acme-gifts'; configured: link, sandbox",
+        "provider": "no provider 'acme-gifts'; configured: sandbox",
         "fixed_values": "give fixed_values or min_value and max_value, not both",
     }
     decimals = _errors(
@@ -132,6 +132,12 @@ def test_bad_items_name_each_field_and_why(client: TestClient, tenant: Tenant) -
         "fixed_values[0]": "JPY has 0 decimal places; '15.00' has 2",
         "fixed_values[1]": "JPY has 0 decimal places; '25.00' has 2",
     }
+    channel = _errors(
+        client.post(
+            "/api/v1/catalog/items", json=ITEM | {"provider": "link"}, headers=tenant.headers
+        )
+    )
+    assert channel == {"provider": "no provider 'link'; configured: sandbox"}
     nulls = _errors(
         client.patch(
             f"/api/v1/catalog/items/{created['id']}", json={"brand": None}, headers=tenant.headers

@@ -11,6 +11,7 @@ from laurel.catalog.models import ItemKind
 from laurel.catalog.schemas import ItemCreate, ItemOut, ItemUpdate, SyncOut
 from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.http import DatabaseDep, LiveAdmin, Reader, errors, read_only, unit_of_work
+from laurel.programs.models import DeliveryModel
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
@@ -47,7 +48,8 @@ def list_items(
     summary="Add an item by hand (sync never changes it)",
 )
 def create_item(body: ItemCreate, actor: LiveAdmin, db: DatabaseDep, request: Request) -> ItemOut:
-    names = registry(request).names()
+    # Not the link channel: it delivers links, it issues nothing a learner could choose.
+    names = [n for n in registry(request).names() if n != DeliveryModel.link]
     with unit_of_work(db) as session:
         return ItemOut.of(service.create(session, actor, body, names))
 
