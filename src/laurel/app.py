@@ -21,6 +21,7 @@ from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
 from laurel.auth import oidc_api, pages, users_api
 from laurel.budgets import api as budgets_api
+from laurel.catalog import api as catalog_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
@@ -39,6 +40,7 @@ from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
+from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
@@ -115,6 +117,9 @@ def create_app(
         screening_api.router,
         imports_api.router,
         delivery_api.router,
+        catalog_api.router,
+        links_api.router,
+        links_api.pages,
         fx_api.router,
         enrolments_api.router,
         analytics_api.router,

@@ -11,12 +11,14 @@ import typer
 
 from laurel.approvals.cli import approvals_app
 from laurel.auth.cli import user_app
+from laurel.catalog.cli import catalog_app
 from laurel.config import get_settings
 from laurel.db import Database
 from laurel.delivery.cli import inventory_app, providers_app
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
+from laurel.links.cli import links_app
 from laurel.screening.cli import screen, sdn_app
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.add_typer(sdn_app, name="sdn")
 app.add_typer(fx_app, name="fx")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(links_app, name="links")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(user_app, name="user")
 app.add_typer(inventory_app, name="inventory")

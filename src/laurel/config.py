@@ -106,6 +106,23 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL people reach this deployment at: reward links, password reset "
+        "links and the SSO redirect URI start here",
+    )
+    link_lifetime_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="How long a reward link lasts unless its program says",
+    )
+    link_redeem_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A redemption left unfinished this long (crash, provider timeout) is finished "
+        "by the next visit to the link",
+    )
     approval_valid_hours: float = Field(
         default=168.0,
         gt=0,
@@ -126,10 +143,6 @@ class Settings(BaseSettings):
         pattern=r"^\d+(\.\d{1,2})?$",
         description="Rewards to one non-US channel partner in a calendar year above this USD "
         "total need compliance approval",
-    )
-    public_url: str = Field(
-        default="http://localhost:8000",
-        description="Where users reach Laurel: reset links and the SSO redirect URI start here",
     )
     session_hours: float = Field(default=12.0, gt=0, description="Sign-in session lifetime")
     sign_in_max_failures: int = Field(

@@ -4,6 +4,7 @@ from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
 from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
+from laurel.catalog.models import CatalogItem, RewardConversion
 from laurel.courses.models import Course
 from laurel.delivery.models import (
     Delivery,
@@ -22,6 +23,7 @@ from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
+from laurel.links.models import LinkSettings, RewardLink
 from laurel.organizations.models import Organization
 from laurel.programs.models import (
     HoldoutAssignment,
@@ -50,6 +52,7 @@ __all__ = [
     "BudgetReservation",
     "BudgetWindow",
     "CaliperEvent",
+    "CatalogItem",
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",
@@ -65,6 +68,7 @@ __all__ = [
     "InventoryCode",
     "InventoryStock",
     "Learner",
+    "LinkSettings",
     "ListEntry",
     "ListVersion",
     "OidcLogin",
@@ -78,6 +82,8 @@ __all__ = [
     "ProviderRoute",
     "ReviewCase",
     "Reward",
+    "RewardConversion",
+    "RewardLink",
     "RewardRule",
     "RewardRuleVersion",
     "Roster",

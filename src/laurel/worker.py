@@ -31,16 +31,23 @@ from laurel.delivery.providers.tango import TangoProvider
 from laurel.delivery.providers.tremendous import TremendousProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
+from laurel.links import service as links
+from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 
 log = logging.getLogger("laurel.worker")
+LINK = LinkChannel.name
+WORKER = "worker"
 
 
 def _provider_for(item: delivery.Claim) -> str:
     # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
     # test event can ever reach a real provider, whatever its row says (the claim's route
-    # says the same: see delivery.routing.resolve).
+    # says the same: see delivery.routing.resolve). The link channel pays nothing itself (the
+    # learner's choice goes to the sandbox in test mode).
+    if item.provider == LINK:
+        return LINK
     return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
 
 
@@ -69,6 +76,15 @@ class Worker:
     _pool: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
+        if LINK not in self.providers.names():
+            # Link rewards are "issued" by minting their link with this deployment's secret.
+            self.providers.add(
+                LinkChannel(
+                    self.database,
+                    secret=self.settings.secret_key,
+                    default_days=self.settings.link_lifetime_days,
+                )
+            )
         self.router = Router(self.database, self.providers)
 
     def attach(self) -> None:
@@ -88,6 +104,7 @@ class Worker:
         handled = 0
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
+            handled += self.expire_links()
             self._last_reconcile = time.monotonic()
         if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
             self.expire_approvals()
@@ -175,6 +192,13 @@ class Worker:
         with self.database.session() as session:
             delivery.record_failed(
                 session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
+            )
+
+    def expire_links(self) -> int:
+        """Expire reward links past their lifetime, so reports see them without a visit."""
+        with self.database.session() as session:
+            return links.expire_due(
+                session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
 
     def expire_approvals(self) -> int:

@@ -203,6 +203,21 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PUT", "/api/v1/inventory/thresholds"): change(FINANCE, live=True),
     ("GET", "/api/v1/programs/{program_id}/provider-routes"): read(),
     ("PUT", "/api/v1/programs/{program_id}/provider-routes"): change(PROGRAMS, live=True),
+    # the reward catalog (what learners may choose) and reward links
+    ("GET", "/api/v1/catalog/items"): read(),
+    ("GET", "/api/v1/catalog/items/{item_id}"): read(),
+    ("POST", "/api/v1/catalog/items"): change(FINANCE | PROGRAMS, live=True),
+    ("PATCH", "/api/v1/catalog/items/{item_id}"): change(FINANCE | PROGRAMS, live=True),
+    ("POST", "/api/v1/catalog/items/{item_id}/deactivate"): change(FINANCE | PROGRAMS, live=True),
+    ("POST", "/api/v1/catalog/sync"): change(FINANCE | PROGRAMS, live=True),
+    ("GET", "/api/v1/rewards/{reward_id}/choices"): read(),
+    # a link's URL pays out: only those who may reissue it see it
+    ("GET", "/api/v1/rewards/{reward_id}/link"): change(FINANCE | PROGRAMS),
+    ("POST", "/api/v1/rewards/{reward_id}/link/reissue"): change(FINANCE | PROGRAMS),
+    ("GET", "/api/v1/programs/{program_id}/link-settings"): read(),
+    ("PUT", "/api/v1/programs/{program_id}/link-settings"): change(PROGRAMS, live=True),
+    ("GET", "/r/{token}"): public(),  # the token is the credential
+    ("POST", "/r/{token}"): public(),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),

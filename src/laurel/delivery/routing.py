@@ -47,7 +47,11 @@ def routes_for(
 def resolve(
     routes: Routes, program_id: uuid.UUID, reward_kind: str, provider: str, *, livemode: bool
 ) -> tuple[str, ...]:
-    """The providers to try for one reward. Test mode never leaves the sandbox."""
+    """The providers to try for one reward. Test mode never leaves the sandbox; a link reward
+    goes to the link channel in both modes (it pays nothing itself, and the learner's choice
+    goes to the sandbox in test mode)."""
+    if provider == "link":
+        return (provider,)
     if not livemode:
         return ("sandbox",)
     return routes.get((program_id, reward_kind)) or (provider,)

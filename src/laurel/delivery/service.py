@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
+from laurel.catalog import conversions
 from laurel.delivery import routing
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
@@ -29,6 +30,8 @@ from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
 
 WORKER = "worker"
+LINK = "link"
+"""The reward link channel (``laurel.links``): its delivery is the link, not the payment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,9 @@ def record_delivered(
         return None
     if reward.livemode:
         budgets.spend(session, reward_id)
+    if provider != LINK:
+        # Paid as it is, in the program's currency; a link reward is converted when redeemed.
+        conversions.record_delivered(session, reward, now.date())
     return reward
 
 
@@ -210,3 +216,23 @@ def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
         if isinstance(value, str) and value:
             masked[name] = "•" * max(0, len(value) - 4) + value[-4:]
     return masked
+
+
+def record_redeemed(
+    session: Session,
+    organization_id: uuid.UUID,
+    reward_id: uuid.UUID,
+    provider: str,
+    issued: Issued,
+    extra: dict[str, Any],
+) -> None:
+    """A link reward was redeemed: what the learner now holds replaces the link's delivery."""
+    found = delivery_for(session, organization_id, reward_id)
+    now = utcnow()
+    if found is None:
+        found = Delivery(organization_id=organization_id, reward_id=reward_id, delivered_at=now)
+        session.add(found)
+    found.provider = provider
+    found.provider_reference = issued.reference[:200]
+    found.details = {**issued.details, **extra, "redeemed_at": now.isoformat()}
+    session.flush()

@@ -3,13 +3,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
 from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
 from laurel.auth.service import Scope
 from laurel.delivery import service as delivery
+from laurel.kit.actor import Actor
 from laurel.kit.http import (
     Admin,
     Cursor,
@@ -21,11 +23,28 @@ from laurel.kit.http import (
     unit_of_work,
 )
 from laurel.kit.schemas import PageOut
+from laurel.links import service as links
 from laurel.rewards import service
 from laurel.rewards.models import RewardState
 from laurel.rewards.schemas import DeliveryOut, ReasonIn, RewardOut
 
 router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
+
+
+def _link_urls(
+    request: Request, session: Session, actor: Actor, reward_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Link URLs pay out like gift codes: admin keys see them, read-only keys do not."""
+    if Scope.admin not in actor.scopes:
+        return {}
+    settings = request.app.state.settings
+    return links.link_urls(
+        session,
+        actor.organization_id,
+        reward_ids,
+        public_url=settings.public_url,
+        secret=settings.secret_key,
+    )
 
 
 @router.get(
@@ -37,6 +56,7 @@ router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
 def list_rewards(
     actor: Reader,
     db: DatabaseDep,
+    request: Request,
     limit: Limit = 50,
     cursor: Cursor = None,
     learner_id: uuid.UUID | None = None,
@@ -57,8 +77,9 @@ def list_rewards(
             created_from=created_from,
             created_to=created_to,
         )
+        urls = _link_urls(request, session, actor, [r.id for r in page.items])
         return PageOut[RewardOut](
-            data=[RewardOut.full(r) for r in page.items],
+            data=[RewardOut.full(r, link_url=urls.get(r.id)) for r in page.items],
             next_cursor=str(page.next_cursor) if page.next_cursor else None,
         )
 
@@ -69,7 +90,7 @@ def list_rewards(
     responses=errors(401, 403, 404),
     summary="Get a reward, with what was delivered",
 )
-def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOut:
+def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, request: Request) -> RewardOut:
     with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
@@ -83,7 +104,8 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOu
             if found
             else None
         )
-        return RewardOut.full(reward, out)
+        urls = _link_urls(request, session, actor, [reward.id])
+        return RewardOut.full(reward, out, urls.get(reward.id))
 
 
 def _decide(

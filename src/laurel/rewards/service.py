@@ -33,7 +33,7 @@ from laurel.learners import service as learners
 from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
-from laurel.programs.models import ProgramVersion, RewardRuleVersion
+from laurel.programs.models import DeliveryModel, ProgramVersion, RewardRuleVersion
 from laurel.rewards import gates
 from laurel.rewards.models import Reward, RewardState
 
@@ -291,8 +291,8 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
                     "amount_minor": valuation.amount.minor,
                     "currency": valuation.amount.currency,
                     "reward_kind": version.reward_kind,
-                    # Test mode never reaches a real provider.
-                    "provider": version.provider if fact.livemode else "sandbox",
+                    # Test mode never reaches a real provider; link programs deliver a link.
+                    "provider": _delivered_by(version, fact.livemode),
                     "state": RewardState.pending,
                     "hold_reasons": [],
                     "calculation": valuation.calculation,
@@ -321,6 +321,12 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             "calculation": valuation.calculation,
         }
     return result
+
+
+def _delivered_by(version: ProgramVersion, livemode: bool) -> str:
+    if version.delivery == DeliveryModel.link:
+        return DeliveryModel.link.value
+    return version.provider if livemode else "sandbox"
 
 
 def _control_groups(
