@@ -38,6 +38,8 @@ from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
 from laurel.screening import service as screening
+from laurel.tax import api as tax_api
+from laurel.tax import pages as tax_pages
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -109,6 +111,8 @@ def create_app(
         screening_api.router,
         imports_api.router,
         fx_api.router,
+        tax_api.router,
+        tax_pages.router,
     ):
         app.include_router(router)
 

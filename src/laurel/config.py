@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="Base URL learners reach Laurel at: links in emails (tax form requests)",
+    )
+    tax_form_link_days: int = Field(
+        default=30, ge=1, le=365, description="How long a tax form request link stays valid"
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.production and self.secret_key == DEFAULT_SECRET:

@@ -25,6 +25,13 @@ from laurel.screening.models import (
     SanctionsReport,
     ScreeningResult,
 )
+from laurel.tax.models import (
+    TaxFormRequest,
+    TaxProfile,
+    TaxRecord,
+    TaxSettings,
+    TaxThreshold,
+)
 
 __all__ = [
     "ApiKey",
@@ -61,6 +68,11 @@ __all__ = [
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",
+    "TaxFormRequest",
+    "TaxProfile",
+    "TaxRecord",
+    "TaxSettings",
+    "TaxThreshold",
     "XapiReview",
     "XapiStatement",
 ]

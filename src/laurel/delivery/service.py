@@ -26,6 +26,7 @@ from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
+from laurel.tax import records as tax
 
 WORKER = "worker"
 
@@ -115,6 +116,7 @@ def record_delivered(
         return None
     if reward.livemode:
         budgets.spend(session, reward_id)
+    tax.record_delivered(session, reward, now)
     return reward
 
 
