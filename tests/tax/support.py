@@ -100,6 +100,7 @@ def reward_state(client: TestClient, tenant: Tenant, reward_id: str) -> dict[str
 HISTORY = (
     "Date,USD,GBP,JPY,\n"
     "{today},1.0500,0.8400,160.00,\n"
+    "{yesterday},1.0500,0.8400,160.00,\n"
     "2026-01-02,1.1000,0.8600,165.00,\n"
     "2025-12-31,1.2000,0.8800,170.00,\n"
     "2025-12-30,1.1900,0.8700,169.00,\n"
@@ -108,11 +109,16 @@ HISTORY = (
 
 
 def load_rates(database: Database) -> None:
+    from datetime import timedelta
+
     from laurel.fx import ecb
     from laurel.fx import service as fx
     from laurel.kit.clock import utcnow
 
-    text = HISTORY.format(today=utcnow().date().isoformat())
+    today = utcnow().date()
+    text = HISTORY.format(
+        today=today.isoformat(), yesterday=(today - timedelta(days=1)).isoformat()
+    )
     with database.session() as session:
         fx.store(session, ecb.parse(text.encode()), source="ecb", actor="test")
 

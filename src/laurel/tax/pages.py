@@ -76,7 +76,7 @@ def _open(db: Database, token: str) -> Opened | requests.RequestClosed | request
 
 
 def _closed(exc: Exception, lang: str | None, accept: str | None) -> HTMLResponse:
-    translate = Translator(negotiate(lang, accept))
+    translate = Translator(negotiate(lang, getattr(exc, "locale", None), accept))
     message = next(
         (m for cls, m in MESSAGES.items() if isinstance(exc, cls)),
         MESSAGES[requests.RequestNotFound],

@@ -42,6 +42,11 @@ class RequestClosed(AppError):
     status = 410
     code = "tax_form_request_closed"
 
+    def __init__(self, detail: str, locale: str | None = None) -> None:
+        super().__init__(detail)
+        self.locale = locale
+        """The request's language: the page says it is closed in the learner's words."""
+
 
 class RequestUsed(RequestClosed):
     code = "tax_form_request_used"
@@ -207,9 +212,9 @@ def by_token(session: Session, token: str, *, lock: bool = False) -> TaxFormRequ
     if request is None:
         raise RequestNotFound("this link is not valid")
     if request.status != RequestStatus.open:
-        raise RequestUsed("this link was already used")
+        raise RequestUsed("this link was already used", request.locale)
     if request.expires_at <= utcnow():
-        raise RequestExpired("this link has expired")
+        raise RequestExpired("this link has expired", request.locale)
     return request
 
 

@@ -26,7 +26,7 @@ _EIN_UNUSED_PREFIXES = frozenset(
 )
 _SHAPES = {
     "SSN": (re.compile(r"^\d{3}-?\d{2}-?\d{4}$"), "123-45-6789"),
-    "ITIN": (re.compile(r"^9\d{2}-?\d{2}-?\d{4}$"), "9XX-7X-XXXX"),
+    "ITIN": (re.compile(r"^\d{3}-?\d{2}-?\d{4}$"), "9XX-7X-XXXX"),
     "EIN": (re.compile(r"^\d{2}-?\d{7}$"), "12-3456789"),
 }
 
@@ -74,10 +74,10 @@ def parse(value: str, tin_type: str) -> Tin:
     if not text:
         raise TinError("Enter the %(kind)s.", kind=kind.value)
     if re.search(r"[^\d\- ]", text):
-        raise TinError("A %(kind)s has only digits and hyphens.", kind=kind.value)
+        raise TinError("An %(kind)s has only digits and hyphens.", kind=kind.value)
     if len(digits) != 9:
         raise TinError(
-            "A %(kind)s has 9 digits; this one has %(count)s.", kind=kind.value, count=len(digits)
+            "An %(kind)s has 9 digits; this one has %(count)s.", kind=kind.value, count=len(digits)
         )
     shape, example = _SHAPES[kind.value]
     if not shape.match(text.replace(" ", "")):
