@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore, insert_rows
 from laurel.learners import service as learners
 from laurel.rewards.models import Reward
 from laurel.tax import forms, payer, rates, treatment
@@ -131,30 +131,21 @@ def row_for(
 
 
 def write(session: Session, rows: list[dict[str, Any]], known: dict[uuid.UUID, TaxRecord]) -> None:
-    """Insert new records; rewrite the ones a re-run of the gate decided again."""
-    fresh = [r for r in rows if r["reward_id"] not in known]
-    if fresh:
-        from laurel.kit.sql import insert_rows  # noqa: PLC0415 - one helper, kept near its use
-
-        insert_rows(
-            session,
-            TaxRecord.__table__,  # type: ignore[arg-type]
-            fresh,
-            ["organization_id", "source", "source_id"],
-        )
-    for row in rows:
-        record = known.get(row["reward_id"])
-        if record is None:
-            continue
-        changes = {
-            k: v for k, v in row.items() if k not in ("id", "created_at", "source", "source_id")
-        }
+    """Store the gate's records in a few statements: the reward's earlier gated record (a
+    re-run) is replaced; a delivered one is never touched (the insert skips it)."""
+    stale = [r.id for r in known.values() if r.status == RecordStatus.gated]
+    for part in chunks(stale):
         session.execute(
-            update(TaxRecord)
-            .where(TaxRecord.id == record.id, TaxRecord.status == RecordStatus.gated)
-            .values(**changes)
+            delete(TaxRecord)
+            .where(TaxRecord.id.in_(part), TaxRecord.status == RecordStatus.gated)
             .execution_options(synchronize_session=False)
         )
+    insert_rows(
+        session,
+        TaxRecord.__table__,  # type: ignore[arg-type]
+        rows,
+        ["organization_id", "source", "source_id"],
+    )
 
 
 def decide_one(
