@@ -15,6 +15,7 @@ from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
 from laurel.screening.cli import screen, sdn_app
+from laurel.tax.cli import tax_app
 
 app = typer.Typer(
     help="Laurel: verified training completions become rewards, exactly once.",
@@ -35,6 +36,7 @@ app.add_typer(sdn_app, name="sdn")
 app.add_typer(fx_app, name="fx")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(tax_app, name="tax")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
