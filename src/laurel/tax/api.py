@@ -47,7 +47,12 @@ def _file(file: ExportFile) -> Response:
 FILE_RESPONSES = {
     200: {
         "description": "The file, as an attachment",
-        "content": {"text/csv": {}, "text/plain": {}, "application/zip": {}},
+        "content": {
+            "text/csv": {},
+            "text/plain": {},
+            "application/zip": {},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+        },
     },
     **errors(401, 403, 422),
 }
