@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound
+from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore, insert_rows
@@ -48,22 +48,13 @@ def withholding(usd_minor: int) -> int:
     return (usd_minor * BACKUP_WITHHOLDING_PERCENT + 50) // 100
 
 
-@dataclass(frozen=True, slots=True)
-class Learner:
-    classification: str
-    country: str | None
-    name: str | None
-    email: str | None
-    locale: str | None
+Learner = learners.Facts
 
 
 def learners_of(
     session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, Learner]:
-    return {
-        lid: Learner(row.classification, row.country, row.name, row.email, row.locale)
-        for lid, row in learners.get_many(session, organization_id, ids).items()
-    }
+) -> dict[uuid.UUID, learners.Facts]:
+    return learners.facts(session, organization_id, ids)
 
 
 def existing(
@@ -102,7 +93,7 @@ def row_for(
 ) -> dict[str, Any]:
     now = utcnow()
     return {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "organization_id": organization_id,
         "livemode": livemode,
         "source": source,

@@ -18,10 +18,13 @@ US person whatever the country says. Employees abroad are paid through local pay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from laurel.learners.models import Classification
 from laurel.tax.models import FormType, TaxForm, Treatment
 
+# ``decide`` is pure and its arguments few: a batch of thousands of rewards asks the same
+# handful of questions, so answers are cached.
 US_COUNTRIES = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM"})
 
 
@@ -49,6 +52,7 @@ def is_foreign(country: str | None, form_on_file: str | None) -> bool:
     return country is not None and country.upper()[:2] not in US_COUNTRIES
 
 
+@cache
 def decide(
     *,
     classification: str,
