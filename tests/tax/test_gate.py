@@ -208,3 +208,26 @@ def test_no_rate_for_the_currency_holds(client: TestClient, tenant: Tenant) -> N
     fixed_program(client, tenant, amount="25.00", currency="EUR")
     reward = earn(client, tenant, "e-1")
     assert reasons(reward) == ["fx_rate_unavailable"]
+
+
+def test_a_second_tin_notice_makes_the_tin_count_as_missing(
+    client: TestClient, tenant: Tenant, outbox: Outbox
+) -> None:
+    fixed_program(client, tenant, amount="25.00")
+    first = earn(client, tenant, "e-1", classification="contractor")
+    client.post(f"/tax/forms/{outbox.token()}", data=W9)
+    assert reward_state(client, tenant, first["id"])["state"] == "ready"
+    learner_id = outbox.notices[0].learner_id
+    marked = client.put(
+        f"/api/v1/tax/learners/{learner_id}/form/second-tin-notice",
+        json={"notified": True},
+        headers=tenant.headers,
+    )
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["second_tin_notice"] is True
+    second = earn(client, tenant, "e-2", classification="contractor")
+    assert reasons(second) == ["tax_form_required"]
+    assert len(outbox.notices) == 2
+    # A new form clears it and releases the reward.
+    assert client.post(f"/tax/forms/{outbox.token()}", data=W9).status_code == 200
+    assert reward_state(client, tenant, second["id"])["state"] == "ready"

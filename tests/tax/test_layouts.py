@@ -76,6 +76,9 @@ def test_fire_foreign_address_is_free_form_with_the_indicator() -> None:
     assert record[447:498] == "MADRID 28013 ES".ljust(51)  # 448-498: free-form city block
     assert record[287:327] == "JOSE OBRIEN-NUNEZ 1".ljust(40)
     assert record[6:10] == "OBRI"  # name control: surname letters only
+    assert record[543] == " "
+    noticed = fire.Block("1099-NEC", [_payee(0)])
+    assert fire.payee(2025, noticed, noticed.payees[0], 3)[543] == "2"  # position 544
 
 
 def test_fire_refuses_amounts_that_do_not_fit() -> None:

@@ -22,6 +22,7 @@ from laurel.tax.schemas import (
     FormRequestOut,
     ProfileIn,
     ProfileOut,
+    SecondTinNoticeIn,
     SettingsIn,
     SettingsOut,
     TaxRecordOut,
@@ -159,6 +160,20 @@ def put_form(learner_id: uuid.UUID, body: ProfileIn, actor: Admin, db: DatabaseD
     data["certify"] = "on" if body.certify else ""
     with unit_of_work(db) as session:
         forms.enter(session, actor, learner_id, data)
+        return ProfileOut.of(forms.view(session, actor, learner_id, reveal=False))
+
+
+@router.put(
+    "/learners/{learner_id}/form/second-tin-notice",
+    response_model=ProfileOut,
+    responses=errors(401, 403, 404, 422),
+    summary="Record the IRS's second B-notice: the TIN counts as missing until a new form",
+)
+def put_second_tin_notice(
+    learner_id: uuid.UUID, body: SecondTinNoticeIn, actor: LiveAdmin, db: DatabaseDep
+) -> ProfileOut:
+    with unit_of_work(db) as session:
+        forms.mark_second_tin_notice(session, actor, learner_id, notified=body.notified)
         return ProfileOut.of(forms.view(session, actor, learner_id, reveal=False))
 
 

@@ -79,7 +79,8 @@ def facts_for(
             )
         )
         for learner_id, form, sealed, second in rows:
-            found[learner_id] = Facts(form, sealed is not None, bool(second))
+            # IRC §3406(h)(2): after a second notice the TIN counts as missing.
+            found[learner_id] = Facts(form, sealed is not None and not second, bool(second))
     return found
 
 
@@ -367,6 +368,36 @@ def display_name(profile: TaxProfile) -> str:
         return profile.business_name or ""
     parts = [profile.first_name, profile.middle_name, profile.last_name, profile.suffix]
     return " ".join(p for p in parts if p)
+
+
+def mark_second_tin_notice(
+    session: Session, actor: Actor, learner_id: uuid.UUID, *, notified: bool
+) -> None:
+    """Record (or withdraw) the IRS's second notice in three years that the learner's name and
+    TIN do not match: the TIN then counts as missing (the gate holds or withholds) until a new
+    form is received, and FIRE B-record 544 / IRIS "2nd TIN Notice" are set."""
+    profile = session.scalar(
+        select(TaxProfile)
+        .where(
+            TaxProfile.organization_id == actor.organization_id,
+            TaxProfile.livemode == actor.livemode,
+            TaxProfile.learner_id == learner_id,
+        )
+        .with_for_update()
+    )
+    if profile is None:
+        raise ProfileNotFound(f"no tax form on file for learner {learner_id}")
+    profile.second_tin_notice = notified
+    session.flush()
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action="tax:profile:second_tin_notice",
+        target_type="learner",
+        target_id=learner_id,
+        details={"notified": notified},
+    )
 
 
 def view(session: Session, actor: Actor, learner_id: uuid.UUID, *, reveal: bool) -> ProfileView:

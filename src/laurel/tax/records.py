@@ -48,9 +48,6 @@ def withholding(usd_minor: int) -> int:
     return (usd_minor * BACKUP_WITHHOLDING_PERCENT + 50) // 100
 
 
-Learner = learners.Facts
-
-
 def learners_of(
     session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, learners.Facts]:

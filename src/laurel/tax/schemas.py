@@ -181,6 +181,14 @@ class ProfileOut(BaseModel):
         )
 
 
+class SecondTinNoticeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notified: bool = Field(
+        description="true: the IRS notified a wrong name/TIN a second time in three years"
+    )
+
+
 class FormRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
