@@ -231,3 +231,18 @@ def test_a_second_tin_notice_makes_the_tin_count_as_missing(
     # A new form clears it and releases the reward.
     assert client.post(f"/tax/forms/{outbox.token()}", data=W9).status_code == 200
     assert reward_state(client, tenant, second["id"])["state"] == "ready"
+
+
+def test_points_pass_without_a_record_until_redeemed(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    created = client.post(
+        "/api/v1/programs",
+        json={"key": "points", "template": "gamification_points"},
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    reward = earn(client, tenant, "e-1", classification="contractor")
+    assert reward["amount"]["currency"] == "PTS"
+    assert reward["state"] == "ready"
+    assert record_of(database, reward["id"]) is None

@@ -10,6 +10,8 @@ learner's form when needed and holds what must not be paid without one.
 - Reaching the request amount (default $500) sends a form request (at most one open per
   learner).
 - No exchange rate for the reward's currency: held ``fx_rate_unavailable``.
+- Points pass without a record: they are income when redeemed (the points domain records the
+  redemption through ``records.record_points_redemption``).
 
 Idempotent: a re-run rewrites the reward's own record (still ``gated``) and counts every
 other payment, never this one twice. Set-based: one read each for settings, learners, forms,
@@ -30,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import BigInteger
 
+from laurel.kit import currency
 from laurel.kit.clock import utcnow
 from laurel.kit.money import Money
 from laurel.rewards import gates
@@ -100,7 +103,11 @@ def _judge_group(  # noqa: PLR0915 - one ordered pass: running totals must see e
             program_income=policy.program_income.get(str(reward.program_id)),
         )
         decided.append((reward, classification, decision))
-        if decision.reportable and not _has_form(facts, decision):
+        if (
+            decision.reportable
+            and reward.currency != currency.POINTS
+            and not _has_form(facts, decision)
+        ):
             needy.add(reward.learner_id)
 
     if needy and session.get_bind().dialect.name == "postgresql":
@@ -135,6 +142,10 @@ def _judge_group(  # noqa: PLR0915 - one ordered pass: running totals must see e
         )
 
     for reward, classification, decision in decided:
+        if reward.currency == currency.POINTS:
+            # Points are income when redeemed (records.record_points_redemption), not earned.
+            out[reward.id] = GateResult.ok()
+            continue
         amount = Money(reward.amount_minor, reward.currency)
         try:
             usd = conversions.get((amount.currency, amount.minor))

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from laurel.kit import currency
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound
 from laurel.kit.ids import uuid7
@@ -160,6 +161,8 @@ def record_delivered(session: Session, reward: Reward, delivered_at: datetime) -
     """Fix the reward's record at delivery: payment date in the payer's zone, tax year, USD at
     that date's rate. Called by delivery in the unit of work that marks the reward delivered;
     idempotent (a delivered record is left alone)."""
+    if reward.currency == currency.POINTS:
+        return  # points count when redeemed, not when credited
     policy = payer.policy(session, reward.organization_id)
     paid_on = payment_date(delivered_at, policy.timezone)
     amount = Money(reward.amount_minor, reward.currency)
