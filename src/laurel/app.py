@@ -15,12 +15,16 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurel import __version__, migrate
+from laurel.analytics import api as analytics_api
+from laurel.approvals import api as approvals_api
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
+from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
+from laurel.enrolments import api as enrolments_api
 from laurel.events import api as events_api
 from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
@@ -113,6 +117,10 @@ def create_app(
         fx_api.router,
         tax_api.router,
         tax_pages.router,
+        enrolments_api.router,
+        analytics_api.router,
+        approvals_api.router,
+        budgets_api.router,
     ):
         app.include_router(router)
 

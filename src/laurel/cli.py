@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.approvals.cli import approvals_app
 from laurel.config import get_settings
 from laurel.db import Database
 from laurel.events.connectors.cli import connectors_app, events_app
@@ -37,6 +38,7 @@ app.add_typer(fx_app, name="fx")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
 app.add_typer(tax_app, name="tax")
+app.add_typer(approvals_app, name="approvals")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

@@ -113,6 +113,27 @@ class Settings(BaseSettings):
     tax_form_link_days: int = Field(
         default=30, ge=1, le=365, description="How long a tax form request link stays valid"
     )
+    approval_valid_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long an approval (threshold or FCPA) stays good for a reward that has "
+        "not started issuing; after that it expires and needs a new decision",
+    )
+    approval_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often the worker expires lapsed approvals"
+    )
+    fcpa_event_limit_usd: str = Field(
+        default="250.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="A reward to a non-US channel partner above this USD amount needs "
+        "compliance approval",
+    )
+    fcpa_yearly_limit_usd: str = Field(
+        default="1000.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="Rewards to one non-US channel partner in a calendar year above this USD "
+        "total need compliance approval",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -204,10 +204,18 @@ def test_classification_is_the_learners_not_the_courses(client: TestClient, tena
     assert one["form_type"] == two["form_type"] == "1099-MISC"
 
 
-def test_no_rate_for_the_currency_holds(client: TestClient, tenant: Tenant) -> None:
+def test_no_rate_for_the_currency_holds_when_the_amount_matters(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
     fixed_program(client, tenant, amount="25.00", currency="EUR")
     reward = earn(client, tenant, "e-1")
     assert reasons(reward) == ["fx_rate_unavailable"]
+    # Wages do not depend on the amount: passed, USD left to the delivery date's rate.
+    wages = earn(client, tenant, "e-2", classification="employee", learner="E1")
+    assert wages["state"] == "ready"
+    record = record_of(database, wages["id"])
+    assert record is not None
+    assert (record.usd_minor, record.rate, record.form_type) == (0, "", "W-2")
 
 
 def test_a_second_tin_notice_makes_the_tin_count_as_missing(

@@ -97,6 +97,7 @@ _DEFAULT_GATES = (
     "laurel.roster.gate",
     "laurel.screening.gate",
     "laurel.tax.gate",
+    "laurel.fcpa.gate",
     "laurel.approvals.gate",
     "laurel.budgets.gate",
 )

@@ -9,7 +9,8 @@ learner's form when needed and holds what must not be paid without one.
   when the organization's policy is ``backup_withholding``, passed with 24 % flagged.
 - Reaching the request amount (default $500) sends a form request (at most one open per
   learner).
-- No exchange rate for the reward's currency: held ``fx_rate_unavailable``.
+- No exchange rate for the reward's currency: held ``fx_rate_unavailable`` when the amount
+  matters (a learner without the form); otherwise passed, the USD amount left to delivery.
 - Points pass without a record: they are income when redeemed (the points domain records the
   redemption through ``records.record_points_redemption``).
 
@@ -153,8 +154,12 @@ def _judge_group(  # noqa: PLR0915 - one ordered pass: running totals must see e
                 usd = rates.to_usd(session, organization_id, amount, today)
                 conversions[(amount.currency, amount.minor)] = usd
         except rates.RateUnavailable as exc:
-            out[reward.id] = GateResult(Verdict.hold, FX_RATE_UNAVAILABLE, str(exc.detail))
-            continue
+            if reward.learner_id in needy:
+                out[reward.id] = GateResult(Verdict.hold, FX_RATE_UNAVAILABLE, str(exc.detail))
+                continue
+            # Nothing here depends on the amount (wages, or a form on file): pass, and let
+            # delivery convert at the rate of the payment date.
+            usd = rates.Usd(0, "", None)
         backup = False
         verdict: GateResult = GateResult.ok()
         facts = on_file.get(reward.learner_id)

@@ -69,7 +69,9 @@ def decide(
             return Decision(Treatment.employee_prize, FormType.misc, "3", TaxForm.w9, False)
     first = classification in (Classification.contractor, Classification.channel_partner)
     if foreign:
-        return Decision(Treatment.foreign_person, FormType.s1042, "1042-S", TaxForm.w8ben, first)
+        # The before-the-first-reward rule is about W-9s; a non-US person gives a W-8BEN when
+        # their total reaches the threshold, like anyone else.
+        return Decision(Treatment.foreign_person, FormType.s1042, "1042-S", TaxForm.w8ben, False)
     services = program_income == "services" or (program_income is None and first)
     if services:
         return Decision(Treatment.nonemployee_compensation, FormType.nec, "1", TaxForm.w9, first)

@@ -50,8 +50,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organizations") as batch:
-        batch.drop_column("fx_fee_bps")
+    # A plain DROP COLUMN (SQLite 3.35+): rebuilding a table other tables refer to would fail.
+    op.drop_column("organizations", "fx_fee_bps")
     with op.batch_alter_table("roster_entries") as batch:
         batch.add_column(sa.Column("rows_total", sa.BigInteger(), nullable=True))
     op.drop_index(op.f("ix_fx_rates_quote_rate_date"), table_name="fx_rates")
