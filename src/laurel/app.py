@@ -46,6 +46,8 @@ from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
 from laurel.screening import service as screening
+from laurel.tax import api as tax_api
+from laurel.tax import pages as tax_pages
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -121,6 +123,8 @@ def create_app(
         links_api.router,
         links_api.pages,
         fx_api.router,
+        tax_api.router,
+        tax_pages.router,
         enrolments_api.router,
         analytics_api.router,
         approvals_api.router,

@@ -20,6 +20,7 @@ from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
 from laurel.links.cli import links_app
 from laurel.screening.cli import screen, sdn_app
+from laurel.tax.cli import tax_app
 
 app = typer.Typer(
     help="Laurel: verified training completions become rewards, exactly once.",
@@ -42,6 +43,7 @@ app.command("screen")(screen)
 app.add_typer(import_app, name="import")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(links_app, name="links")
+app.add_typer(tax_app, name="tax")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(user_app, name="user")
 app.add_typer(inventory_app, name="inventory")

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         description="A redemption left unfinished this long (crash, provider timeout) is finished "
         "by the next visit to the link",
     )
+    tax_form_link_days: int = Field(
+        default=30, ge=1, le=365, description="How long a tax form request link stays valid"
+    )
     approval_valid_hours: float = Field(
         default=168.0,
         gt=0,

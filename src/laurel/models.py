@@ -41,6 +41,13 @@ from laurel.screening.models import (
     SanctionsReport,
     ScreeningResult,
 )
+from laurel.tax.models import (
+    TaxFormRequest,
+    TaxProfile,
+    TaxRecord,
+    TaxSettings,
+    TaxThreshold,
+)
 
 __all__ = [
     "ApiKey",
@@ -91,6 +98,11 @@ __all__ = [
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",
+    "TaxFormRequest",
+    "TaxProfile",
+    "TaxRecord",
+    "TaxSettings",
+    "TaxThreshold",
     "User",
     "UserSession",
     "XapiReview",

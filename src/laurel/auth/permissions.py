@@ -218,6 +218,24 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PUT", "/api/v1/programs/{program_id}/link-settings"): change(PROGRAMS, live=True),
     ("GET", "/r/{token}"): public(),  # the token is the credential
     ("POST", "/r/{token}"): public(),
+    # tax: finance owns settings, forms and the year-end files; auditors may read them
+    ("GET", "/api/v1/tax/settings"): admin_read(FINANCE),
+    ("PATCH", "/api/v1/tax/settings"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/thresholds"): read(),
+    ("PUT", "/api/v1/tax/thresholds/{tax_year}"): change(FINANCE, live=True),
+    ("DELETE", "/api/v1/tax/thresholds/{tax_year}"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/learners/{learner_id}/form"): admin_read(FINANCE),
+    ("PUT", "/api/v1/tax/learners/{learner_id}/form"): change(FINANCE),
+    ("PUT", "/api/v1/tax/learners/{learner_id}/form/second-tin-notice"): change(FINANCE, live=True),
+    ("POST", "/api/v1/tax/learners/{learner_id}/form-requests"): change(FINANCE),
+    ("GET", "/api/v1/tax/rewards/{reward_id}"): read(),
+    ("GET", "/api/v1/tax/totals"): admin_read(FINANCE),
+    ("GET", "/api/v1/tax/exports/totals"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/iris"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/fire"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/payroll"): change(FINANCE, live=True),
+    ("GET", "/tax/forms/{token}"): public(),  # the token is the credential
+    ("POST", "/tax/forms/{token}"): public(),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),

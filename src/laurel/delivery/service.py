@@ -28,6 +28,7 @@ from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
+from laurel.tax import records as tax
 
 WORKER = "worker"
 LINK = "link"
@@ -132,6 +133,7 @@ def record_delivered(
     if provider != LINK:
         # Paid as it is, in the program's currency; a link reward is converted when redeemed.
         conversions.record_delivered(session, reward, now.date())
+    tax.record_delivered(session, reward, now)
     return reward
 
 
