@@ -33,10 +33,12 @@ from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.notifications import api as notifications_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
 from laurel.screening import service as screening
+from laurel.webhooks import api as webhooks_api
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -107,6 +109,8 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        notifications_api.router,
+        webhooks_api.router,
     ):
         app.include_router(router)
 

@@ -13,6 +13,7 @@ from laurel.events.models import CompletionEvent
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
+from laurel.notifications.models import EmailSettings, OutboxEmail
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
@@ -24,6 +25,9 @@ from laurel.screening.models import (
     SanctionsReport,
     ScreeningResult,
 )
+from laurel.webhooks.models import Attempt as WebhookAttempt
+from laurel.webhooks.models import Message as WebhookMessage
+from laurel.webhooks.models import Subscription as WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -40,6 +44,7 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "EmailSettings",
     "Import",
     "ImportMapping",
     "ImportRejection",
@@ -47,6 +52,7 @@ __all__ = [
     "ListEntry",
     "ListVersion",
     "Organization",
+    "OutboxEmail",
     "PollCursor",
     "Program",
     "ProgramVersion",
@@ -59,6 +65,9 @@ __all__ = [
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",
+    "WebhookAttempt",
+    "WebhookMessage",
+    "WebhookSubscription",
     "XapiReview",
     "XapiStatement",
 ]

@@ -29,11 +29,13 @@ from laurel.kit.observe import CHUNK, chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
+from laurel.notifications import service as notifications
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
 from laurel.rewards import gates
 from laurel.rewards.models import Reward, RewardState
+from laurel.webhooks import service as webhooks
 
 READY_SIGNAL = "laurel.rewards.ready"
 NOTIFY_CHANNEL = "laurel_rewards_ready"
@@ -115,6 +117,10 @@ def transition_many(
         )
     if moved and new is RewardState.ready:
         signal_ready(session)
+    if moved:
+        # The outbox rows go in this transaction: committed with the change, or not at all.
+        notifications.reward_changed(session, moved, new)
+        webhooks.reward_changed(session, moved, new)
     return moved
 
 
