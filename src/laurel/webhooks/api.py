@@ -26,7 +26,7 @@ from laurel.webhooks.schemas import (
     SubscriptionUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/outgoing-webhooks", tags=["outgoing webhooks"])
 
 
 def _allow_http(request: Request) -> bool:
