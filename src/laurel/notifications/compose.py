@@ -58,6 +58,17 @@ def compose(
     for org_id in orgs:
         ids = {c.learner_id for c in claimed if c.organization_id == org_id and c.learner_id}
         people.update(learners.get_many(session, org_id, ids))
+    reward_ids = {c.reward_id for c in claimed if c.reward_id and c.template == "reward_delivered"}
+    found_rewards = rewards.by_ids(session, reward_ids)
+    delivered: dict[uuid.UUID, Any] = {}
+    titles: dict[uuid.UUID, str] = {}
+    for org_id in orgs:
+        mine_ids = {r.id for r in found_rewards.values() if r.organization_id == org_id}
+        delivered.update(delivery.deliveries_for(session, org_id, mine_ids))
+        course_ids = {r.course_id for r in found_rewards.values() if r.organization_id == org_id}
+        titles.update(
+            (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
+        )
     out: list[Composed | Skipped] = []
     for item in claimed:
         org = org_rows[item.organization_id]
@@ -66,9 +77,9 @@ def compose(
         context["brand"] = render.brand(org.name, org.brand)
         to, locale = item.recipient, item.locale
         if item.template == "reward_delivered":
-            reward = rewards.by_id(session, item.reward_id) if item.reward_id else None
+            reward = found_rewards.get(item.reward_id) if item.reward_id else None
             person = people.get(item.learner_id) if item.learner_id else None
-            if reward is None or person is None:
+            if reward is None or reward.organization_id != item.organization_id or person is None:
                 out.append(Skipped(item, "the reward or its learner no longer exists"))
                 continue
             if not person.email:
@@ -76,17 +87,14 @@ def compose(
                 continue
             to = to or person.email
             locale = locale or person.locale
-            found = delivery.delivery_for(session, item.organization_id, reward.id)
+            found = delivered.get(reward.id)
             details = found.details if found is not None else {}
-            course = courses.get_many(session, item.organization_id, {reward.course_id})
-            delivered = reward.delivered_at
+            delivered_at = reward.delivered_at
             context.update(
                 learner_name=person.name,
-                course_title=(course[reward.course_id].title or None)
-                if reward.course_id in course
-                else None,
+                course_title=titles.get(reward.course_id) or None,
                 amount=Money(reward.amount_minor, reward.currency),
-                delivered_on=delivered.date() if delivered else None,
+                delivered_on=delivered_at.date() if delivered_at else None,
                 code=details.get("code"),
                 pin=details.get("pin"),
                 url=details.get("url") or details.get("link_url"),

@@ -11,12 +11,15 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.service import backoff_seconds
 from laurel.metrics import EMAILS
 from laurel.notifications import compose, service
 from laurel.notifications.mailer import (
+    MailError,
     PermanentMailError,
     SmtpMailer,
     TransientMailError,
@@ -37,9 +40,11 @@ class EmailSender:
 
     @property
     def lease_seconds(self) -> float:
-        # A lease shorter than one SMTP conversation could let a second worker send the same
-        # row while the first is still talking to the server.
-        return max(self.settings.worker_lease_seconds, 2 * self.settings.smtp_timeout_seconds + 5)
+        # The lease must outlast the slowest pass (every message of a chunk timing out, one
+        # after the other), or a second worker could send a row the first is still sending.
+        per_chunk = -(-self.settings.worker_batch_size // self.settings.worker_concurrency)
+        slowest = self.settings.smtp_timeout_seconds * (per_chunk + 1) + 5
+        return max(self.settings.worker_lease_seconds, slowest)
 
     def run_once(self) -> int:
         """Send one batch of due emails; answers how many rows were handled."""
@@ -54,60 +59,75 @@ class EmailSender:
                 composed = compose.compose(session, self.settings, claimed)
         except Exception as exc:  # a template or data bug: retry later, keep the worker alive
             log.exception("cannot compose %d emails", len(claimed))
-            for item in claimed:
-                self._retry_or_fail(item, f"compose: {type(exc).__name__}: {exc}")
+            with self.database.session() as session:
+                for item in claimed:
+                    self._retry_or_fail(session, item, f"compose: {type(exc).__name__}: {exc}")
             return len(claimed)
         work = [c for c in composed if isinstance(c, compose.Composed)]
-        for skipped in (c for c in composed if isinstance(c, compose.Skipped)):
-            with self.database.session() as session:
-                service.record_skipped(session, skipped.claimed.id, skipped.reason)
-            EMAILS.labels("skipped").inc()
-        parallel = min(self.settings.worker_concurrency, len(work))
-        if parallel > 1:
+        skipped = [c for c in composed if isinstance(c, compose.Skipped)]
+        # One SMTP conversation per chunk, the chunks side by side.
+        parallel = max(1, min(self.settings.worker_concurrency, len(work)))
+        chunks = [work[i::parallel] for i in range(parallel)] if work else []
+        if len(chunks) > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     max_workers=self.settings.worker_concurrency, thread_name_prefix="laurel-smtp"
                 )
-            list(self._pool.map(self._send, work))
+            results = list(self._pool.map(self._send_chunk, chunks))
         else:
-            for one in work:
-                self._send(one)
+            results = [self._send_chunk(chunk) for chunk in chunks]
+        self._record([pair for chunk in results for pair in chunk], skipped)
         return len(claimed)
 
-    def _send(self, item: compose.Composed) -> None:
+    def _send_chunk(
+        self, chunk: list[compose.Composed]
+    ) -> list[tuple[compose.Composed, MailError | None]]:
         try:
-            self.mailer.send(build_message(item.envelope, item.rendered))
-        except TransientMailError as exc:
-            log.warning("email %s: %s", item.claimed.id, exc)
-            self._retry_or_fail(item.claimed, str(exc))
-            return
-        except PermanentMailError as exc:
-            log.warning("email %s refused: %s", item.claimed.id, exc)
-            with self.database.session() as session:
-                service.record_failed(session, item.claimed.id, str(exc))
+            outcomes = self.mailer.send_many(
+                [build_message(item.envelope, item.rendered) for item in chunk]
+            )
+        except Exception as exc:  # a bug must not kill the loop; the rows are retried
+            log.exception("unexpected error sending %d emails", len(chunk))
+            failure = TransientMailError(f"unexpected {type(exc).__name__}: {exc}")
+            outcomes = [failure] * len(chunk)
+        return list(zip(chunk, outcomes, strict=True))
+
+    def _record(
+        self,
+        results: list[tuple[compose.Composed, MailError | None]],
+        skipped: list[compose.Skipped],
+    ) -> None:
+        """Every outcome of the pass in one transaction: one commit, not one per email."""
+        with self.database.session() as session:
+            for item, outcome in results:
+                if outcome is None:
+                    service.record_sent(
+                        session, item.claimed.id, item.envelope.to, item.rendered.locale
+                    )
+                    EMAILS.labels("sent").inc()
+                elif isinstance(outcome, PermanentMailError):
+                    log.warning("email %s refused: %s", item.claimed.id, outcome)
+                    service.record_failed(session, item.claimed.id, str(outcome))
+                    EMAILS.labels("failed").inc()
+                else:
+                    log.warning("email %s: %s", item.claimed.id, outcome)
+                    self._retry_or_fail(session, item.claimed, str(outcome))
+            for skip in skipped:
+                service.record_skipped(session, skip.claimed.id, skip.reason)
+                EMAILS.labels("skipped").inc()
+
+    def _retry_or_fail(self, session: Session, item: service.Claimed, error: str) -> None:
+        if item.attempts >= self.settings.email_max_attempts:
+            service.record_failed(session, item.id, f"gave up after {item.attempts}: {error}")
             EMAILS.labels("failed").inc()
             return
-        except Exception as exc:  # a bug must not kill the loop; the row is retried
-            log.exception("email %s: unexpected error", item.claimed.id)
-            self._retry_or_fail(item.claimed, f"unexpected {type(exc).__name__}: {exc}")
-            return
-        with self.database.session() as session:
-            service.record_sent(session, item.claimed.id, item.envelope.to, item.rendered.locale)
-        EMAILS.labels("sent").inc()
-
-    def _retry_or_fail(self, item: service.Claimed, error: str) -> None:
-        with self.database.session() as session:
-            if item.attempts >= self.settings.email_max_attempts:
-                service.record_failed(session, item.id, f"gave up after {item.attempts}: {error}")
-                EMAILS.labels("failed").inc()
-                return
-            delay = backoff_seconds(
-                item.attempts,
-                self.settings.worker_backoff_base_seconds,
-                self.settings.worker_backoff_max_seconds,
-                None,
-            )
-            service.record_retry(session, item.id, error, delay)
+        delay = backoff_seconds(
+            item.attempts,
+            self.settings.worker_backoff_base_seconds,
+            self.settings.worker_backoff_max_seconds,
+            None,
+        )
+        service.record_retry(session, item.id, error, delay)
         EMAILS.labels("retried").inc()
 
     def due_at(self) -> datetime | None:

@@ -634,6 +634,14 @@ def by_id(session: Session, reward_id: uuid.UUID) -> Reward | None:
     return session.get(Reward, reward_id)
 
 
+def by_ids(session: Session, reward_ids: set[uuid.UUID]) -> dict[uuid.UUID, Reward]:
+    """For the worker's outbox (one read per batch); API callers use ``get``."""
+    found: dict[uuid.UUID, Reward] = {}
+    for part in chunks(sorted(reward_ids)):
+        found.update((r.id, r) for r in session.scalars(select(Reward).where(Reward.id.in_(part))))
+    return found
+
+
 def _skip_locked(session: Session, query: Select[Reward]) -> Select[Reward]:
     # PostgreSQL workers pass over rows another worker holds instead of waiting for them;
     # SQLite has one writer at a time anyway.
