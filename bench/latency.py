@@ -182,7 +182,7 @@ def _emails(database: Path, run: str) -> list[dict[str, Any]]:
     with _read(database) as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
-            "SELECT o.message_id, o.status, r.event_received_at, r.delivered_at"
+            "SELECT o.message_id, o.status, o.last_error, r.event_received_at, r.delivered_at"
             " FROM email_outbox o JOIN rewards r ON r.id = o.reward_id"
             " JOIN completion_events e ON e.id = r.event_id"
             " WHERE e.source_event_id LIKE ?",
@@ -341,8 +341,11 @@ def _run(
         end_to_end.append(delivered - sent_at[row["source_event_id"]])
     to_email: list[float] = []
     emails_by_status: dict[str, int] = {}
+    email_errors: dict[str, int] = {}
     for row in email_rows:
         emails_by_status[row["status"]] = emails_by_status.get(row["status"], 0) + 1
+        if row["status"] != "sent" and row["last_error"]:
+            email_errors[row["last_error"][:160]] = email_errors.get(row["last_error"][:160], 0) + 1
         accepted = inbox.arrived.get(row["message_id"]) if inbox is not None else None
         received_at = _epoch(row["event_received_at"])
         if accepted is not None and received_at is not None:
@@ -375,6 +378,7 @@ def _run(
         "claimed_to_delivered_ms": harness.summary_ms(issuing_spans),
         "email": inbox is not None,
         "emails_by_status": emails_by_status,
+        "email_errors": dict(sorted(email_errors.items(), key=lambda kv: -kv[1])[:3]),
         "emails_left_in_flight": emails_left,
         "received_to_email_accepted_ms": harness.summary_ms(to_email) if to_email else None,
         "timeline": _timeline(by_creation, WINDOW_SECONDS),
@@ -461,6 +465,7 @@ def report(result: dict[str, Any]) -> str:
             *(
                 [
                     f"emails by status: {result['emails_by_status']}"
+                    + (f"; errors: {result['email_errors']}" if result["email_errors"] else "")
                     + (
                         f"; {result['emails_left_in_flight']} still in the outbox"
                         if result["emails_left_in_flight"]

@@ -158,11 +158,12 @@ def smtp_server(
     tls: str = "none",
     directory: Path | None = None,
     credentials: tuple[str, str] | None = None,
+    smtputf8: bool = True,
 ) -> Iterator[SmtpServer]:
     """``tls``: ``none``, ``starttls`` (required before MAIL) or ``implicit`` (TLS on connect)."""
     mailbox = Mailbox()
     port = free_port()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     ca_file = None
     if tls != "none":
         assert directory is not None

@@ -588,3 +588,43 @@ def test_tls_and_credentials(
         assert server.mailbox.logins == ["laurel"]
     (row,) = _outbox(database)
     assert row.status == OutboxStatus.sent
+
+
+def test_an_internationalized_address_is_sent_with_smtputf8(
+    database: Database,
+    client: TestClient,
+    tenant: Tenant,
+    settings: Settings,
+    providers: ProviderRegistry,
+    smtp: SmtpServer,
+) -> None:
+    fixed_program(client, tenant)
+    _enable(client, tenant)
+    _complete(client, tenant, locale="es", email="josé.núñez@example.com")
+    _drain(Worker(database, _mail_settings(settings, smtp), providers))
+    (got,) = smtp.mailbox.received
+    assert got.rcpt_tos == ["josé.núñez@example.com"]
+    assert got.message["To"] == "josé.núñez@example.com"
+    assert "Hola, Ana Díaz:" in got.text
+
+
+def test_a_relay_without_smtputf8_fails_such_an_address_at_once(
+    database: Database,
+    client: TestClient,
+    tenant: Tenant,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    fixed_program(client, tenant)
+    _enable(client, tenant)
+    _complete(client, tenant, locale="es", email="josé@example.com")
+    _complete(client, tenant, locale="es", event_id="lms-2", external_id="E2002")
+    with smtp_server(smtputf8=False) as server:
+        _drain(Worker(database, _mail_settings(server=server, settings=settings), providers))
+        # The other learner's email went out in the same pass.
+        assert [r.rcpt_tos for r in server.mailbox.received] == [["e1001@example.com"]]
+    failed = [r for r in _outbox(database) if r.status == OutboxStatus.failed]
+    (row,) = failed
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert "SMTPUTF8" in row.last_error

@@ -12,9 +12,11 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.header import Header
-from email.message import Message
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import SMTPUTF8
 from email.utils import formataddr, formatdate
 
 from laurel.config import Settings
@@ -49,6 +51,8 @@ def build_message(envelope: Envelope, rendered: Rendered) -> Message:
     ``EmailMessage.set_content`` for the same message, which mattered more than anything else
     in the worker's cost per email. Non-ASCII headers are RFC 2047 encoded, bodies UTF-8.
     """
+    if not (envelope.to + envelope.sender_address).isascii():
+        return _international(envelope, rendered)
     message = MIMEMultipart("alternative")
     message["From"] = formataddr((envelope.sender_name or "", envelope.sender_address), "utf-8")
     message["To"] = envelope.to
@@ -65,6 +69,26 @@ def build_message(envelope: Envelope, rendered: Rendered) -> Message:
     return message
 
 
+def _international(envelope: Envelope, rendered: Rendered) -> EmailMessage:
+    """An address with non-ASCII letters (``josé@…``) needs SMTPUTF8 and UTF-8 headers, which
+    only the modern ``email`` policy writes; rare enough that its cost does not matter."""
+    message = EmailMessage(policy=SMTPUTF8)
+    message["From"] = str(
+        Address(display_name=envelope.sender_name or "", addr_spec=envelope.sender_address)
+    )
+    message["To"] = envelope.to
+    if envelope.reply_to:
+        message["Reply-To"] = envelope.reply_to
+    message["Subject"] = rendered.subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = envelope.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    message["Content-Language"] = rendered.language
+    return message
+
+
 def _classify(exc: Exception) -> MailError:
     """What an smtplib failure means for the message: try later, or never."""
     if isinstance(exc, MailError):
@@ -75,6 +99,9 @@ def _classify(exc: Exception) -> MailError:
         if codes and all(400 <= code < 500 for code in codes):
             return TransientMailError(error)
         return PermanentMailError(error)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # The relay cannot take an internationalized address (no SMTPUTF8): it never will.
+        return PermanentMailError(f"not supported by the SMTP server: {exc}")
     if isinstance(exc, smtplib.SMTPConnectError):
         # Refused at the greeting: the server is busy or restarting, whatever the code.
         return TransientMailError(f"SMTP greeting {exc.smtp_code}: {exc.smtp_error!r}")
@@ -152,7 +179,10 @@ class SmtpMailer:
                 except (smtplib.SMTPException, OSError) as exc:
                     outcomes.append(_classify(exc))
                     if not isinstance(
-                        exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
+                        exc,
+                        smtplib.SMTPResponseException
+                        | smtplib.SMTPRecipientsRefused
+                        | smtplib.SMTPNotSupportedError,
                     ):
                         # The conversation is broken: start a new one for the next message.
                         _close(client)
