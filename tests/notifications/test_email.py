@@ -345,6 +345,8 @@ def test_a_permanent_refusal_fails_the_email_without_retrying(
     _drain(Worker(database, _mail_settings(settings, smtp), providers))
     assert len(smtp.mailbox.received) == 1
     assert _outbox(database)[0].status == OutboxStatus.sent
+    again = client.post(f"/api/v1/notifications/emails/{row.id}/resend", headers=tenant.headers)
+    assert again.status_code == 409
 
 
 def test_an_unreachable_server_gives_up_after_the_configured_attempts(
@@ -628,3 +630,47 @@ def test_a_relay_without_smtputf8_fails_such_an_address_at_once(
     assert row.attempts == 1
     assert row.last_error is not None
     assert "SMTPUTF8" in row.last_error
+
+
+def test_the_running_worker_sends_email_and_webhooks_in_its_own_threads(
+    database: Database,
+    client: TestClient,
+    tenant: Tenant,
+    settings: Settings,
+    providers: ProviderRegistry,
+    smtp: SmtpServer,
+) -> None:
+    """``laurel serve`` / ``laurel worker``: issuance wakes on the commit, the outbox loops
+    wake on the delivery's commit; nobody calls a pass by hand."""
+    from laurel.worker import start_in_thread, stop_thread
+    from tests.webhooks.support import receiver, verify
+
+    fixed_program(client, tenant)
+    _enable(client, tenant)
+    with receiver() as hooks:
+        response = client.post(
+            "/api/v1/outgoing-webhooks/subscriptions",
+            json={"url": hooks.url, "event_types": ["reward.delivered"]},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+        secret = response.json()["secret"]
+        worker = Worker(
+            database, _mail_settings(settings, smtp, worker_poll_seconds=5.0), providers
+        )
+        worker.attach()
+        running = start_in_thread(worker)
+        try:
+            reward_id = _complete(client, tenant, locale="de")
+            (request,) = hooks.wait_for(1)
+            for _ in range(500):
+                if smtp.mailbox.received:
+                    break
+                threading.Event().wait(0.01)
+        finally:
+            stop_thread(*running, worker)
+        assert verify(secret, request.headers, request.body)
+    (got,) = smtp.mailbox.received
+    assert got.message["Subject"] == "Ihre Prämie von Acme ist da"
+    (row,) = _outbox(database)
+    assert (row.reward_id, row.status) == (reward_id, OutboxStatus.sent)

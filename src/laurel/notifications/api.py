@@ -88,7 +88,7 @@ def get_email(email_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> EmailOut:
 @router.post(
     "/emails/{email_id}/resend",
     response_model=EmailOut,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 409),
     summary="Queue a failed or skipped email again",
 )
 def resend_email(email_id: uuid.UUID, actor: Admin, db: DatabaseDep) -> EmailOut:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import Invalid, NotFound
+from laurel.kit.errors import Conflict, Invalid, NotFound
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
@@ -481,9 +481,7 @@ def resend(session: Session, actor: Actor, email_id: uuid.UUID) -> OutboxEmail:
     """Send a failed or skipped email again (after fixing an address or the SMTP settings)."""
     row = get_email(session, actor, email_id)
     if row.status not in {OutboxStatus.failed, OutboxStatus.skipped}:
-        raise Invalid(
-            [{"field": "status", "message": f"a {row.status} email is not resent", "type": "state"}]
-        )
+        raise Conflict(f"a {row.status} email is not resent; only failed or skipped ones are")
     row.status = OutboxStatus.pending
     row.attempts = 0
     row.next_attempt_at = None
