@@ -149,6 +149,8 @@ def test_a_delivered_reward_reaches_the_receiver_signed_and_logged(
     assert event["data"]["id"] == reward_id
     assert event["data"]["state"] == "delivered"
     assert event["data"]["amount"] == {"amount": "25.00", "currency": "USD"}
+    assert event["data"]["learner_external_id"] == "E1001"
+    assert event["data"]["course_external_id"] == "SEC-101"
     assert event["data"]["provider_reference"].startswith("sbx_")
     assert event["timestamp"].endswith("Z")
 

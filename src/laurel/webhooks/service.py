@@ -27,6 +27,7 @@ from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.courses import service as courses
 from laurel.events.connectors.secretbox import SecretBox
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
@@ -35,6 +36,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
+from laurel.learners import service as learners
 from laurel.rewards.models import Reward, RewardState
 from laurel.webhooks import signing
 from laurel.webhooks.models import Attempt, EventType, Message, MessageStatus, Subscription
@@ -292,8 +294,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def payload(event_type: str, reward: Reward, at: datetime) -> dict[str, Any]:
-    """The event as receivers get it: Standard Webhooks' ``type``, ``timestamp``, ``data``."""
+def payload(
+    event_type: str,
+    reward: Reward,
+    at: datetime,
+    learner_external_id: str | None = None,
+    course_external_id: str | None = None,
+) -> dict[str, Any]:
+    """The event as receivers get it: Standard Webhooks' ``type``, ``timestamp``, ``data``.
+
+    The learner and course are also named by the LMS's / HR system's own ids, which is how
+    receivers know them; no personal data beyond that id is sent.
+    """
     return {
         "type": event_type,
         "timestamp": _iso(at),
@@ -304,7 +316,9 @@ def payload(event_type: str, reward: Reward, at: datetime) -> dict[str, Any]:
             "state": str(reward.state),
             "program_id": str(reward.program_id),
             "learner_id": str(reward.learner_id),
+            "learner_external_id": learner_external_id,
             "course_id": str(reward.course_id),
+            "course_external_id": course_external_id,
             "completion_event_id": str(reward.event_id),
             "amount": Money(reward.amount_minor, reward.currency).to_json(),
             "reward_kind": reward.reward_kind,
@@ -319,6 +333,23 @@ def payload(event_type: str, reward: Reward, at: datetime) -> dict[str, Any]:
             "delivered_at": _iso(reward.delivered_at),
         },
     }
+
+
+def _external_ids(
+    session: Session, rewards: Sequence[Reward], wanted: Sequence[_Subscriber]
+) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """External ids of the learners and courses of the rewards someone subscribed to: one
+    read of each per organization, only when there is a subscriber."""
+    orgs = {s.organization_id for s in wanted}
+    learner_ids: dict[uuid.UUID, str] = {}
+    course_ids: dict[uuid.UUID, str] = {}
+    for org in orgs:
+        mine = [r for r in rewards if r.organization_id == org]
+        people = learners.get_many(session, org, {r.learner_id for r in mine})
+        learner_ids.update((k, v.external_id) for k, v in people.items())
+        found = courses.get_many(session, org, {r.course_id for r in mine})
+        course_ids.update((k, v.external_id) for k, v in found.items())
+    return learner_ids, course_ids
 
 
 def encode(body: dict[str, Any]) -> str:
@@ -344,6 +375,7 @@ def reward_changed(session: Session, rewards: Sequence[Reward], new: RewardState
         return 0
     now = utcnow()
     rows: list[dict[str, Any]] = []
+    learner_ids, course_ids = _external_ids(session, rewards, wanted)
     for reward in rewards:
         targets = [
             s
@@ -353,7 +385,15 @@ def reward_changed(session: Session, rewards: Sequence[Reward], new: RewardState
         if not targets:
             continue
         event_id = new_event_id()
-        body = encode(payload(event_type.value, reward, now))
+        body = encode(
+            payload(
+                event_type.value,
+                reward,
+                now,
+                learner_ids.get(reward.learner_id),
+                course_ids.get(reward.course_id),
+            )
+        )
         rows.extend(
             {
                 "id": uuid7(),
