@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of OFAC's CSV files for `laurel sdn refresh`; unset: no download",
     )
+    fx_rates_url: str | None = Field(
+        default=None,
+        description="Rates file for `laurel fx refresh`, e.g. the ECB's "
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref.zip; unset: no download",
+    )
 
     @field_validator("screening_countries")
     @classmethod
@@ -149,6 +154,28 @@ class Settings(BaseSettings):
     @property
     def webhook_retry_delays(self) -> list[float]:
         return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    approval_valid_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long an approval (threshold or FCPA) stays good for a reward that has "
+        "not started issuing; after that it expires and needs a new decision",
+    )
+    approval_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often the worker expires lapsed approvals"
+    )
+    fcpa_event_limit_usd: str = Field(
+        default="250.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="A reward to a non-US channel partner above this USD amount needs "
+        "compliance approval",
+    )
+    fcpa_yearly_limit_usd: str = Field(
+        default="1000.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="Rewards to one non-US channel partner in a calendar year above this USD "
+        "total need compliance approval",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

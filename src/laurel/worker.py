@@ -82,6 +82,7 @@ class Worker:
     outboxes: list[OutboxSender] | None = None
     """Email and webhook senders, run beside issuance in their own threads; None: defaults."""
     _last_reconcile: float = 0.0
+    _last_expiry: float = 0.0
     _pool: ThreadPoolExecutor | None = None
     _outbox_wakes: list[threading.Event] = field(default_factory=list)
     _hooked: bool = False
@@ -152,6 +153,9 @@ class Worker:
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
             self._last_reconcile = time.monotonic()
+        if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
+            self.expire_approvals()
+            self._last_expiry = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
                 session,
@@ -235,6 +239,13 @@ class Worker:
             delivery.record_failed(
                 session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
             )
+
+    def expire_approvals(self) -> int:
+        """Lapsed approvals go back to needing a decision (see approvals.service)."""
+        from laurel.approvals import service as approvals  # noqa: PLC0415 - import cycle
+
+        with self.database.session() as session:
+            return approvals.expire_due(session, actor="worker")
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""

@@ -26,9 +26,21 @@ class Scope(StrEnum):
     events_write = "events:write"
     read = "read"
     admin = "admin"
+    # Business roles a key acts with (approvals): until people sign in, a key stands for one.
+    finance = "role:finance"
+    compliance = "role:compliance"
+    org_admin = "role:org_admin"
 
 
 ALL_SCOPES = frozenset(Scope)
+
+
+def roles_of(scopes: list[str] | frozenset[str]) -> frozenset[str]:
+    """A key's business roles: its ``role:*`` scopes; an admin key is also ``org_admin``."""
+    roles = {s.removeprefix("role:") for s in scopes if s.startswith("role:")}
+    if Scope.admin in scopes:
+        roles.add("org_admin")
+    return frozenset(roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,7 @@ def authenticate(session: Session, secret: str) -> Actor:
         organization_id=key.organization_id,
         livemode=key.livemode,
         scopes=frozenset(key.scopes),
+        roles=roles_of(key.scopes),
     )
 
 

@@ -96,6 +96,7 @@ def register(gate: Gate) -> None:
 _DEFAULT_GATES = (
     "laurel.roster.gate",
     "laurel.screening.gate",
+    "laurel.fcpa.gate",
     "laurel.approvals.gate",
     "laurel.budgets.gate",
 )
