@@ -42,12 +42,14 @@ from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.notifications import api as notifications_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
 from laurel.screening import service as screening
 from laurel.tax import api as tax_api
 from laurel.tax import pages as tax_pages
+from laurel.webhooks import api as webhooks_api
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -122,6 +124,8 @@ def create_app(
         catalog_api.router,
         links_api.router,
         links_api.pages,
+        notifications_api.router,
+        webhooks_api.router,
         fx_api.router,
         tax_api.router,
         tax_pages.router,

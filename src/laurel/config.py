@@ -126,6 +126,55 @@ class Settings(BaseSettings):
     tax_form_link_days: int = Field(
         default=30, ge=1, le=365, description="How long a tax form request link stays valid"
     )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for email; unset: the outbox waits, nothing is sent"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465) or none (loopback relays)",
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the SMTP server's certificate (a private "
+        "relay); unset: the system's trusted CAs",
+    )
+    email_from: str = Field(
+        default="no-reply@localhost",
+        description="From address for organizations that set none of their own",
+    )
+    email_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="How long a receiver has to answer"
+    )
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,50400,72000,86400",
+        description="Seconds to wait after each failed attempt (the first is immediate); "
+        "when the list runs out the message fails",
+    )
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Accept http:// webhook URLs in production (https only otherwise)",
+    )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("a comma-separated list of seconds, such as 5,300,1800") from None
+        if any(d < 0 for d in delays):
+            raise ValueError("delays must not be negative")
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
     approval_valid_hours: float = Field(
         default=168.0,
         gt=0,

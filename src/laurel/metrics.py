@@ -51,6 +51,19 @@ PROVIDER_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+EMAILS = Counter(
+    "laurel_emails_total",
+    "Outbox emails by outcome of an attempt (sent, retried, failed, skipped)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "laurel_webhook_attempts_total",
+    "Outgoing webhook requests by outcome (succeeded, retried, failed, disabled)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
 
 class DatabaseCollector(Collector):
     def __init__(self, database: Database) -> None:

@@ -24,6 +24,7 @@ from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.links.models import LinkSettings, RewardLink
+from laurel.notifications.models import EmailSettings, OutboxEmail
 from laurel.organizations.models import Organization
 from laurel.programs.models import (
     HoldoutAssignment,
@@ -48,6 +49,9 @@ from laurel.tax.models import (
     TaxSettings,
     TaxThreshold,
 )
+from laurel.webhooks.models import Attempt as WebhookAttempt
+from laurel.webhooks.models import Message as WebhookMessage
+from laurel.webhooks.models import Subscription as WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -66,6 +70,7 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "EmailSettings",
     "Enrolment",
     "FxRate",
     "HoldoutAssignment",
@@ -81,6 +86,7 @@ __all__ = [
     "OidcLogin",
     "OidcProvider",
     "Organization",
+    "OutboxEmail",
     "PasswordReset",
     "PollCursor",
     "Program",
@@ -105,6 +111,9 @@ __all__ = [
     "TaxThreshold",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookMessage",
+    "WebhookSubscription",
     "XapiReview",
     "XapiStatement",
 ]

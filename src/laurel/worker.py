@@ -14,6 +14,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from laurel.config import Settings, get_settings
 from laurel.db import Database
@@ -34,7 +36,11 @@ from laurel.kit.faults import crash_point
 from laurel.links import service as links
 from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
+from laurel.notifications import service as notifications
+from laurel.notifications.sender import EmailSender
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
+from laurel.webhooks import service as webhooks
+from laurel.webhooks.sender import WebhookSender
 
 log = logging.getLogger("laurel.worker")
 LINK = LinkChannel.name
@@ -49,6 +55,28 @@ def _provider_for(item: delivery.Claim) -> str:
     if item.provider == LINK:
         return LINK
     return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
+
+
+class OutboxSender(Protocol):
+    """Sends one kind of outbox row (emails, webhook messages) in passes."""
+
+    def run_once(self) -> int: ...
+    def due_at(self) -> datetime | None: ...
+    def close(self) -> None: ...
+
+
+OUTBOX_SIGNALS = (notifications.OUTBOX_SIGNAL, webhooks.OUTBOX_SIGNAL)
+
+
+def default_outboxes(database: Database, settings: Settings) -> list[OutboxSender]:
+    """Webhooks always; email only when an SMTP server is configured (until then its rows
+    wait in the outbox)."""
+    senders: list[OutboxSender] = [WebhookSender(database, settings)]
+    if settings.smtp_host:
+        senders.append(EmailSender(database, settings))
+    else:
+        log.info("LAUREL_SMTP_HOST is not set: emails wait in the outbox")
+    return senders
 
 
 def default_providers(database: Database, settings: Settings | None = None) -> ProviderRegistry:
@@ -71,11 +99,18 @@ class Worker:
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
     router: Router = field(init=False)
+    outboxes: list[OutboxSender] | None = None
+    """Email and webhook senders, run beside issuance in their own threads; None: defaults."""
     _last_reconcile: float = 0.0
     _last_expiry: float = 0.0
     _pool: ThreadPoolExecutor | None = None
+    _outbox_wakes: list[threading.Event] = field(default_factory=list)
+    _hooked: bool = False
 
     def __post_init__(self) -> None:
+        if self.outboxes is None:
+            self.outboxes = default_outboxes(self.database, self.settings)
+        self._outbox_wakes = [threading.Event() for _ in self.outboxes]
         if LINK not in self.providers.names():
             # Link rewards are "issued" by minting their link with this deployment's secret.
             self.providers.add(
@@ -96,6 +131,49 @@ class Worker:
                 self.wake.set()
 
         self.database.on_commit(_hook)
+        self._hook_outbox()
+
+    def _hook_outbox(self) -> None:
+        """Wake the outbox senders when a commit in this process wrote outbox rows."""
+        if self._hooked:
+            return
+        self._hooked = True
+
+        def _hook(session: object) -> None:
+            info = getattr(session, "info", {})
+            popped = [info.pop(name, False) for name in OUTBOX_SIGNALS]  # pop every one
+            if any(popped):
+                for wake in self._outbox_wakes:
+                    wake.set()
+
+        self.database.on_commit(_hook)
+
+    def run_outbox_once(self) -> int:
+        """One pass of every outbox sender (tests and one-shot commands)."""
+        return sum(sender.run_once() for sender in self.outboxes or [])
+
+    def _outbox_loop(
+        self, sender: OutboxSender, wake: threading.Event, stop: threading.Event
+    ) -> None:
+        poll = self.settings.worker_poll_seconds
+        while not stop.is_set():
+            try:
+                handled = sender.run_once()
+                idle = 0.0
+                if handled == 0:
+                    due = sender.due_at()
+                    idle = (
+                        poll
+                        if due is None
+                        else max(0.0, min(poll, (due - utcnow()).total_seconds()))
+                    )
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                handled, idle = 0, 1.0
+            if handled == 0 and not stop.is_set():
+                wake.wait(idle)
+                wake.clear()
+        sender.close()
 
     # ------------------------------------------------------------ one pass
 
@@ -249,6 +327,18 @@ class Worker:
                 target=self._listen, args=(stop,), daemon=True, name="laurel-listen"
             )
             listener.start()
+        self._hook_outbox()
+        outbox_threads = [
+            threading.Thread(
+                target=self._outbox_loop,
+                args=(sender, wake, stop),
+                daemon=True,
+                name=f"laurel-outbox-{type(sender).__name__}",
+            )
+            for sender, wake in zip(self.outboxes or [], self._outbox_wakes, strict=True)
+        ]
+        for thread in outbox_threads:
+            thread.start()
         log.info("worker started")
         while not stop.is_set():
             try:
@@ -266,6 +356,10 @@ class Worker:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        for wake in self._outbox_wakes:
+            wake.set()
+        for thread in outbox_threads:
+            thread.join(timeout=30)
         log.info("worker stopped")
 
     def _listen(self, stop: threading.Event) -> None:
@@ -296,5 +390,7 @@ def start_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
 def stop_thread(thread: threading.Thread, stop: threading.Event, worker: Worker) -> None:
     stop.set()
     worker.wake.set()
+    for wake in worker._outbox_wakes:
+        wake.set()
     with contextlib.suppress(RuntimeError):
         thread.join(timeout=10)

@@ -236,6 +236,22 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/tax/exports/payroll"): change(FINANCE, live=True),
     ("GET", "/tax/forms/{token}"): public(),  # the token is the credential
     ("POST", "/tax/forms/{token}"): public(),
+    # email and outgoing webhooks: configuration is the admin's; the logs are readable
+    ("GET", "/api/v1/notifications/email-settings"): admin_read(PROGRAMS),
+    ("PATCH", "/api/v1/notifications/email-settings"): change(ADMIN, live=True),
+    ("GET", "/api/v1/notifications/emails"): admin_read(PROGRAMS),
+    ("GET", "/api/v1/notifications/emails/{email_id}"): admin_read(PROGRAMS),
+    ("POST", "/api/v1/notifications/emails/{email_id}/resend"): change(PROGRAMS),
+    ("POST", "/api/v1/outgoing-webhooks/subscriptions"): change(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions"): admin_read(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): admin_read(ADMIN),
+    ("PATCH", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): change(ADMIN),
+    ("DELETE", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): change(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}/messages"): admin_read(
+        ADMIN
+    ),
+    ("GET", "/api/v1/outgoing-webhooks/messages/{message_id}"): admin_read(ADMIN),
+    ("POST", "/api/v1/outgoing-webhooks/messages/{message_id}/redeliver"): change(ADMIN),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),

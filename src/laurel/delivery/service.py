@@ -202,6 +202,20 @@ def delivery_for(
     )
 
 
+def deliveries_for(
+    session: Session, organization_id: uuid.UUID, reward_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Delivery]:
+    """What was delivered for these rewards, in one read (the email outbox composes batches)."""
+    if not reward_ids:
+        return {}
+    rows = session.scalars(
+        select(Delivery).where(
+            Delivery.organization_id == organization_id, Delivery.reward_id.in_(reward_ids)
+        )
+    )
+    return {row.reward_id: row for row in rows}
+
+
 SECRET_FIELDS = ("code", "pin", "url")
 
 

@@ -30,12 +30,14 @@ from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
 from laurel.learners import service as learners
+from laurel.notifications import service as notifications
 from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import DeliveryModel, ProgramVersion, RewardRuleVersion
 from laurel.rewards import gates
 from laurel.rewards.models import Reward, RewardState
+from laurel.webhooks import service as webhooks
 
 READY_SIGNAL = "laurel.rewards.ready"
 NOTIFY_CHANNEL = "laurel_rewards_ready"
@@ -117,6 +119,10 @@ def transition_many(
         )
     if moved and new is RewardState.ready:
         signal_ready(session)
+    if moved:
+        # The outbox rows go in this transaction: committed with the change, or not at all.
+        notifications.reward_changed(session, moved, new)
+        webhooks.reward_changed(session, moved, new)
     return moved
 
 
@@ -709,6 +715,14 @@ def list_rewards(
 def by_id(session: Session, reward_id: uuid.UUID) -> Reward | None:
     """For the worker, which acts for every organization; API callers use ``get``."""
     return session.get(Reward, reward_id)
+
+
+def by_ids(session: Session, reward_ids: set[uuid.UUID]) -> dict[uuid.UUID, Reward]:
+    """For the worker's outbox (one read per batch); API callers use ``get``."""
+    found: dict[uuid.UUID, Reward] = {}
+    for part in chunks(sorted(reward_ids)):
+        found.update((r.id, r) for r in session.scalars(select(Reward).where(Reward.id.in_(part))))
+    return found
 
 
 def _skip_locked(session: Session, query: Select[Reward]) -> Select[Reward]:
