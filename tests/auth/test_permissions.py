@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from laurel.auth import service as keys
 from laurel.auth.permissions import PERMISSIONS, KeyScope, Role, Rule, check_table
 from laurel.db import Database
-from laurel.kit.http import Reader
+from laurel.kit.http import Reader, route_of
 from tests.auth.routes import app_routes, call, fill, openapi_routes
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant
@@ -219,3 +219,20 @@ def test_a_route_without_a_row_is_caught_and_keeps_its_dependency_meaning(
     admin = Browser(app)
     admin.sign_in("acme", "adm@acme.test")
     assert admin.client.get("/api/v1/unmapped-example").status_code == 200
+
+
+def test_the_route_template_includes_a_router_prefix() -> None:
+    seen: list[tuple[str, str]] = []
+    inner = APIRouter(prefix="/things")
+
+    @inner.get("/{thing_id}")
+    def get_thing(thing_id: str, request: Request) -> dict[str, str]:
+        seen.append(route_of(request))
+        return {}
+
+    app = FastAPI()
+    app.include_router(inner, prefix="/api/v9")
+    with TestClient(app) as client:
+        assert client.get("/api/v9/things/1").status_code == 200
+    assert seen[0] == ("GET", "/api/v9/things/{thing_id}")
+    assert ("GET", "/api/v9/things/{thing_id}") in app_routes(app)
