@@ -179,6 +179,24 @@ def test_hand_written_expectations(app: FastAPI, callers: dict[str, Any]) -> Non
     assert not wrong, "\n".join(wrong)
 
 
+def test_can_answers_as_the_table() -> None:
+    import uuid
+
+    from laurel.auth.permissions import can
+    from laurel.kit.actor import Actor
+
+    org = uuid.uuid4()
+    finance = Actor(name="user:1", organization_id=org, roles=frozenset({"finance"}))
+    assert can(finance, "POST", "/api/v1/rewards/{reward_id}/approve")
+    assert not can(finance, "POST", "/api/v1/programs")
+    assert not can(finance, "GET", "/api/v1/no-such-route")
+    test_key = Actor(
+        name="apikey:1", organization_id=org, livemode=False, scopes=frozenset({"admin"})
+    )
+    assert can(test_key, "POST", "/api/v1/learners")
+    assert not can(test_key, "GET", "/api/v1/audit")
+
+
 def test_department_and_learner_roles_only_on_scoped_routes() -> None:
     for (method, path), rule in PERMISSIONS.items():
         if rule.roles & {Role.department_manager, Role.learner}:
