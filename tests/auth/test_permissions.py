@@ -19,7 +19,7 @@ from laurel.auth.permissions import PERMISSIONS, KeyScope, Role, Rule, check_tab
 from laurel.db import Database
 from laurel.kit.http import Reader, route_of
 from tests.auth.routes import app_routes, call, fill, openapi_routes
-from tests.auth.support import Browser, make_user
+from tests.auth.support import Browser, make_user, plain_client
 from tests.conftest import Tenant
 
 # Ends the caller's own session: checked in test_users, not in the matrix.
@@ -81,7 +81,7 @@ def callers(app: FastAPI, tenant: Tenant, database: Database) -> dict[str, Any]:
 def _ask(app: FastAPI, caller: Any, method: str, path: str) -> str:
     if isinstance(caller, Browser):
         return _outcome(call(caller.client, method, path, headers=caller.headers))
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         return _outcome(call(client, method, path, headers={"Authorization": f"Bearer {caller}"}))
 
 
@@ -227,7 +227,7 @@ def test_a_route_without_a_row_is_caught_and_keeps_its_dependency_meaning(
         ).secret
     make_user(database, tenant.id, "fin@acme.test", ["finance"])
     make_user(database, tenant.id, "adm@acme.test", ["org_admin"])
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         path = "/api/v1/unmapped-example"
         assert client.get(path, headers={"Authorization": f"Bearer {reader}"}).status_code == 200
         assert client.get(path, headers={"Authorization": f"Bearer {writer}"}).status_code == 403
@@ -250,7 +250,7 @@ def test_the_route_template_includes_a_router_prefix() -> None:
 
     app = FastAPI()
     app.include_router(inner, prefix="/api/v9")
-    with TestClient(app) as client:
+    with plain_client(app) as client:
         assert client.get("/api/v9/things/1").status_code == 200
     assert seen[0] == ("GET", "/api/v9/things/{thing_id}")
     assert ("GET", "/api/v9/things/{thing_id}") in app_routes(app)
