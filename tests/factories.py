@@ -88,3 +88,19 @@ def program_budget(client: TestClient, tenant: Tenant, program_id: str) -> dict[
     budget: dict[str, dict[str, str]] | None = response.json()["budget"]
     assert budget is not None, "the program has no budget"
     return {name: money["amount"] for name, money in budget.items()}
+
+
+def role_key(database: Any, tenant: Tenant, *roles: str, livemode: bool = True) -> dict[str, str]:
+    """Headers of a new key for ``tenant`` that reads and acts with ``roles`` (``finance``,
+    ``compliance``, ``org_admin``): an approver other than the admin key that set things up."""
+    from laurel.auth import service as auth
+
+    with database.session() as session:
+        created = auth.create_key(
+            session,
+            organization_id=tenant.id,
+            scopes=["read", *(f"role:{r}" for r in roles)],
+            livemode=livemode,
+            actor="test",
+        )
+    return {"Authorization": f"Bearer {created.secret}"}

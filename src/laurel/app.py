@@ -15,18 +15,24 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurel import __version__, migrate
+from laurel.analytics import api as analytics_api
+from laurel.approvals import api as approvals_api
 from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
 from laurel.auth import oidc_api, pages, users_api
+from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.db import Database
+from laurel.delivery import api as delivery_api
 from laurel.delivery.providers import ProviderRegistry
+from laurel.enrolments import api as enrolments_api
 from laurel.events import api as events_api
 from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
+from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
 from laurel.kit.errors import AppError
@@ -62,7 +68,7 @@ def create_app(
     providers: ProviderRegistry | None = None,
 ) -> FastAPI:
     db = database or Database(settings.database_url)
-    registry = providers or default_providers(db)
+    registry = providers or default_providers(db, settings)
     worker = Worker(db, settings, registry)
     worker.attach()
     import_runner = ImportRunner(db)
@@ -108,6 +114,12 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        delivery_api.router,
+        fx_api.router,
+        enrolments_api.router,
+        analytics_api.router,
+        approvals_api.router,
+        budgets_api.router,
         users_api.router,
         oidc_api.router,
         pages.router,

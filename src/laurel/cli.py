@@ -9,10 +9,13 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.approvals.cli import approvals_app
 from laurel.auth.cli import user_app
 from laurel.config import get_settings
 from laurel.db import Database
+from laurel.delivery.cli import inventory_app, providers_app
 from laurel.events.connectors.cli import connectors_app, events_app
+from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
 from laurel.screening.cli import screen, sdn_app
 
@@ -32,9 +35,13 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(events_app, name="events")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(sdn_app, name="sdn")
+app.add_typer(fx_app, name="fx")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(approvals_app, name="approvals")
 app.add_typer(user_app, name="user")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(providers_app, name="providers")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

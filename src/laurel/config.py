@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of OFAC's CSV files for `laurel sdn refresh`; unset: no download",
     )
+    fx_rates_url: str | None = Field(
+        default=None,
+        description="Rates file for `laurel fx refresh`, e.g. the ECB's "
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref.zip; unset: no download",
+    )
 
     @field_validator("screening_countries")
     @classmethod
@@ -101,6 +106,27 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    approval_valid_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long an approval (threshold or FCPA) stays good for a reward that has "
+        "not started issuing; after that it expires and needs a new decision",
+    )
+    approval_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often the worker expires lapsed approvals"
+    )
+    fcpa_event_limit_usd: str = Field(
+        default="250.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="A reward to a non-US channel partner above this USD amount needs "
+        "compliance approval",
+    )
+    fcpa_yearly_limit_usd: str = Field(
+        default="1000.00",
+        pattern=r"^\d+(\.\d{1,2})?$",
+        description="Rewards to one non-US channel partner in a calendar year above this USD "
+        "total need compliance approval",
+    )
     public_url: str = Field(
         default="http://localhost:8000",
         description="Where users reach Laurel: reset links and the SSO redirect URI start here",
@@ -120,6 +146,49 @@ class Settings(BaseSettings):
     )
     auth_mail_port: int = Field(default=25, ge=1, le=65535)
     auth_mail_from: str = Field(default="laurel@localhost", description="Sender of reset mail")
+    inventory_low_stock: int = Field(
+        default=10,
+        ge=0,
+        description="Alert when fewer inventory codes of one brand and value are left "
+        "(a per-denomination threshold set through the API overrides it)",
+    )
+    tango_base_url: str | None = Field(
+        default=None,
+        description="Tango RaaS v2 base URL, e.g. https://integration-api.tangocard.com/raas/v2 "
+        "(sandbox); unset: no tango provider",
+    )
+    tango_platform_name: str = Field(default="", description="Tango Basic-auth user name")
+    tango_api_key: str = Field(default="", description="Tango Basic-auth password (RaaS key)")
+    tango_customer_identifier: str = ""
+    tango_account_identifier: str = ""
+    tango_utids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tango item per reward kind when the learner chose none, JSON: "
+        '{"gift_card": "U561593"}',
+    )
+    tango_timeout_seconds: float = Field(default=15.0, gt=0)
+    tango_requests_per_second: float | None = Field(
+        default=1.0, gt=0, description="Pace this process's Tango calls (Tango allows 1/s)"
+    )
+    tremendous_base_url: str | None = Field(
+        default=None,
+        description="Tremendous v2 base URL, e.g. https://testflight.tremendous.com/api/v2 "
+        "(sandbox); unset: no tremendous provider",
+    )
+    tremendous_api_key: str = Field(default="", description="Tremendous Bearer API key")
+    tremendous_funding_source_id: str = Field(default="balance")
+    tremendous_products: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tremendous product per reward kind when the learner chose none, JSON: "
+        '{"prepaid_card": "Q24BD9EZ332JT"}',
+    )
+    tremendous_campaign_id: str | None = Field(
+        default=None, description="Campaign used when no product is known for a reward"
+    )
+    tremendous_timeout_seconds: float = Field(default=15.0, gt=0)
+    tremendous_requests_per_second: float | None = Field(
+        default=10.0, gt=0, description="Pace this process's Tremendous calls (10/s allowed)"
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

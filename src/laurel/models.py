@@ -3,18 +3,33 @@
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
-from laurel.budgets.models import Budget, BudgetReservation
+from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
 from laurel.courses.models import Course
-from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.models import (
+    Delivery,
+    InventoryCode,
+    InventoryStock,
+    ProviderAttempt,
+    ProviderRoute,
+    SandboxIssuance,
+)
+from laurel.enrolments.models import Enrolment
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
+from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
-from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
+from laurel.programs.models import (
+    HoldoutAssignment,
+    Program,
+    ProgramVersion,
+    RewardRule,
+    RewardRuleVersion,
+)
 from laurel.rewards.models import Reward
 from laurel.roster.models import Roster, RosterEntry
 from laurel.screening.models import (
@@ -33,6 +48,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetReservation",
+    "BudgetWindow",
     "CaliperEvent",
     "CompletionEvent",
     "ConnectorConfig",
@@ -40,9 +56,14 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Delivery",
+    "Enrolment",
+    "FxRate",
+    "HoldoutAssignment",
     "Import",
     "ImportMapping",
     "ImportRejection",
+    "InventoryCode",
+    "InventoryStock",
     "Learner",
     "ListEntry",
     "ListVersion",
@@ -53,6 +74,8 @@ __all__ = [
     "PollCursor",
     "Program",
     "ProgramVersion",
+    "ProviderAttempt",
+    "ProviderRoute",
     "ReviewCase",
     "Reward",
     "RewardRule",

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from laurel.config import Settings
+from laurel.config import Settings, get_settings
 from laurel.db import Database
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
@@ -24,7 +24,11 @@ from laurel.delivery.providers import (
     ProviderRegistry,
     TransientProviderError,
 )
+from laurel.delivery.providers.inventory import InventoryProvider
+from laurel.delivery.providers.routing import Router
 from laurel.delivery.providers.sandbox import SandboxProvider
+from laurel.delivery.providers.tango import TangoProvider
+from laurel.delivery.providers.tremendous import TremendousProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
@@ -35,13 +39,21 @@ log = logging.getLogger("laurel.worker")
 
 def _provider_for(item: delivery.Claim) -> str:
     # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
-    # test event can ever reach a real provider, whatever its row says.
-    return item.provider if item.order.livemode else "sandbox"
+    # test event can ever reach a real provider, whatever its row says (the claim's route
+    # says the same: see delivery.routing.resolve).
+    return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
 
 
-def default_providers(database: Database) -> ProviderRegistry:
+def default_providers(database: Database, settings: Settings | None = None) -> ProviderRegistry:
+    """The sandbox and inventory always; Tango and Tremendous when their settings are given."""
+    settings = settings or get_settings()
     registry = ProviderRegistry()
     registry.add(SandboxProvider(database))
+    registry.add(InventoryProvider(database, settings))
+    if settings.tango_base_url:
+        registry.add(TangoProvider.from_settings(settings))
+    if settings.tremendous_base_url:
+        registry.add(TremendousProvider.from_settings(settings))
     return registry
 
 
@@ -51,8 +63,13 @@ class Worker:
     settings: Settings
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
+    router: Router = field(init=False)
     _last_reconcile: float = 0.0
+    _last_expiry: float = 0.0
     _pool: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        self.router = Router(self.database, self.providers)
 
     def attach(self) -> None:
         """Wake this worker when a commit in this process readies a reward."""
@@ -72,6 +89,9 @@ class Worker:
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
             self._last_reconcile = time.monotonic()
+        if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
+            self.expire_approvals()
+            self._last_expiry = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
                 session,
@@ -97,13 +117,14 @@ class Worker:
     def _issue(self, item: delivery.Claim) -> None:
         name = _provider_for(item)
         try:
-            provider = self.providers.get(name)
-            issued = provider.issue(item.order)
+            outcome = self.router.issue(item)
         except TransientProviderError as exc:
+            name = exc.provider or name
             PROVIDER_ERRORS.labels(name, "transient").inc()
             self._retry_or_fail(item, name, f"{name}: {exc}", exc.retry_after)
             return
         except PermanentProviderError as exc:
+            name = exc.provider or name
             PROVIDER_ERRORS.labels(name, "permanent").inc()
             with self.database.session() as session:
                 delivery.record_failed(session, item.reward_id, f"{name}: {exc}")
@@ -114,7 +135,7 @@ class Worker:
             self._retry_or_fail(item, name, f"{name}: unexpected {type(exc).__name__}: {exc}", None)
             return
         crash_point("worker.after_provider_call")
-        self._delivered(item, name, issued)
+        self._delivered(item, outcome.provider, outcome.issued)
 
     def _delivered(self, item: delivery.Claim, name: str, issued: Issued) -> None:
         with self.database.session() as session:
@@ -143,18 +164,25 @@ class Worker:
         """Out of attempts. A timeout may still have issued, so ask before failing the reward:
         failing it would release budget the learner has in fact been paid from."""
         try:
-            found = self.providers.get(name).lookup(item.order.idempotency_key)
+            found = self.router.lookup(item)
         except Exception as exc:  # any failure to ask: leave it to reconciliation
             # Leave it issuing: reconciliation asks again when the lease runs out.
             log.warning("cannot settle reward %s with %s yet: %s", item.reward_id, name, exc)
             return
         if found is not None:
-            self._delivered(item, name, found)
+            self._delivered(item, found.provider, found.issued)
             return
         with self.database.session() as session:
             delivery.record_failed(
                 session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
             )
+
+    def expire_approvals(self) -> int:
+        """Lapsed approvals go back to needing a decision (see approvals.service)."""
+        from laurel.approvals import service as approvals  # noqa: PLC0415 - import cycle
+
+        with self.database.session() as session:
+            return approvals.expire_due(session, actor="worker")
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""
@@ -165,14 +193,13 @@ class Worker:
                 lease_seconds=self.settings.worker_lease_seconds,
             )
         for item in abandoned:
-            name = _provider_for(item)
             try:
-                found = self.providers.get(name).lookup(item.order.idempotency_key)
+                found = self.router.lookup(item)
             except Exception as exc:  # a provider bug must not stop the other settlements
                 log.warning("cannot reconcile reward %s yet: %s", item.reward_id, exc)
                 continue
             if found is not None:
-                self._delivered(item, name, found)
+                self._delivered(item, found.provider, found.issued)
             else:
                 # The provider never saw it: issue again with the same idempotency key.
                 with self.database.session() as session:

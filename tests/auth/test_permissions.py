@@ -139,7 +139,8 @@ EXPECTED: list[tuple[str, str, str, bool]] = [
     ("compliance", "POST", "/api/v1/screening/cases/{case_id}/clear", True),
     ("compliance", "GET", "/api/v1/audit", True),
     ("compliance", "POST", "/api/v1/audit/verify", True),
-    ("compliance", "POST", "/api/v1/rewards/{reward_id}/approve", False),
+    # Compliance decides FCPA holds through the same route (the service checks the kind).
+    ("compliance", "POST", "/api/v1/rewards/{reward_id}/approve", True),
     ("compliance", "POST", "/api/v1/programs", False),
     ("auditor", "GET", "/api/v1/audit", True),
     ("auditor", "GET", "/api/v1/api-keys", True),

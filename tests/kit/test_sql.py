@@ -47,3 +47,79 @@ def test_rows_that_conflict_are_left_out(database: Database, tenant: Tenant) -> 
     assert went_in == {again[1]["id"], again[3]["id"]}
     with database.read_session() as session:
         assert session.scalar(select(func.count()).select_from(table)) == 4
+
+
+def test_fast_sqlite_inserts_store_what_sqlalchemy_stores(tmp_path: Any) -> None:
+    """insert_many converts values itself on SQLite; each stored form must be SQLAlchemy's."""
+    import enum
+    import uuid
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Uuid, text
+    from sqlalchemy.orm import Session
+
+    from laurel.kit.orm import JSONType, UTCDateTime
+    from laurel.kit.sql import EncodedJSON, insert_many
+
+    class Colour(enum.StrEnum):
+        red = "red"
+
+    metadata = MetaData()
+    table = Table(
+        "samples",
+        metadata,
+        Column("id", Uuid(), primary_key=True),
+        Column("other", Uuid(), nullable=True),
+        Column("at", UTCDateTime(), nullable=True),
+        Column("day", Date(), nullable=True),
+        Column("flag", Boolean()),
+        Column("colour", String(8)),
+        Column("amount", BigInteger()),
+        Column("doc", JSONType, nullable=True),
+    )
+    database = Database(f"sqlite:///{tmp_path / 'forms.db'}")
+    metadata.create_all(database.engine)
+    plus_two = timezone(timedelta(hours=2))
+    values: list[dict[str, Any]] = [
+        {
+            "other": uuid.uuid4(),
+            "at": datetime(2026, 11, 26, 7, 5, 3, 120, tzinfo=plus_two),
+            "day": date(2026, 1, 2),
+            "flag": True,
+            "colour": Colour.red,
+            "amount": 2**40,
+            "doc": {"b": [1, "ü", None], "a": 1.5},
+        },
+        {
+            "other": None,
+            "at": datetime(2026, 11, 26, 7, 5, 3, tzinfo=UTC),
+            "day": None,
+            "flag": False,
+            "colour": "x",
+            "amount": 0,
+            "doc": None,
+        },
+    ]
+    with Session(database.engine) as session, session.begin():
+        for row in values:
+            session.execute(table.insert(), [{"id": uuid.uuid4(), **row}])
+        assert insert_many(session, table, [{"id": uuid.uuid4(), **row} for row in values]) == 2
+    with database.engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT other, at, day, flag, colour, amount, doc FROM samples ORDER BY rowid"
+        ).all()
+        assert len(stored) == 4
+        assert stored[2] == stored[0]
+        assert stored[3] == stored[1]
+        kinds = connection.execute(text("SELECT typeof(id) FROM samples")).scalars().all()
+        assert set(kinds) == {"text"}
+    # Already-encoded JSON text is stored as it is, not encoded a second time.
+    with Session(database.engine) as session, session.begin():
+        insert_many(
+            session,
+            table,
+            [{**values[1], "id": uuid.uuid4(), "doc": EncodedJSON('{"a":1}')}],
+        )
+        doc = session.execute(text("SELECT doc FROM samples ORDER BY rowid DESC")).scalar()
+        assert doc == '{"a":1}'
+    database.dispose()

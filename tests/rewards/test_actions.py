@@ -13,7 +13,7 @@ from laurel.delivery.providers import (
     ProviderRegistry,
 )
 from tests.conftest import Tenant, completion
-from tests.factories import fixed_program
+from tests.factories import fixed_program, role_key
 
 
 class RefusesOnce:
@@ -93,7 +93,7 @@ def test_read_keys_see_masked_codes(client: TestClient, tenant: Tenant, database
     assert code[:-4] not in masked["delivery"]["details"]["code"]
 
 
-def test_rejection_reason_kept(client: TestClient, tenant: Tenant) -> None:
+def test_rejection_reason_kept(client: TestClient, tenant: Tenant, database: Database) -> None:
     fixed_program(
         client, tenant, amount="500.00", approval_threshold={"amount": "100.00", "currency": "USD"}
     )
@@ -102,7 +102,7 @@ def test_rejection_reason_kept(client: TestClient, tenant: Tenant) -> None:
     ][0]
     rejected = client.post(
         f"/api/v1/rewards/{reward['id']}/reject",
-        headers=tenant.headers,
+        headers=role_key(database, tenant, "finance"),
         json={"reason": "course was retaken to farm rewards"},
     ).json()
     assert rejected["last_error"] == ("rejected by an approver: course was retaken to farm rewards")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tenant, completion
-from tests.factories import fixed_program
+from tests.factories import fixed_program, role_key
 
 USD = "USD"
 
@@ -31,30 +31,35 @@ def budget_of(client: TestClient, tenant: Tenant, program: dict[str, Any]) -> di
     return {k: v["amount"] for k, v in budget.items()}
 
 
-def test_above_threshold_is_held_then_approved(client: TestClient, tenant: Tenant) -> None:
+def test_above_threshold_is_held_then_approved(
+    client: TestClient, tenant: Tenant, database: Any
+) -> None:
     fixed_program(client, tenant, amount="200.00", approval_threshold=money("150.00"))
     reward = earn(client, tenant, "e-1")
     assert reward["state"] == "held"
     assert reward["hold_reasons"][0]["reason"] == "approval_required"
+    finance = role_key(database, tenant, "finance")
     approved = client.post(
         f"/api/v1/rewards/{reward['id']}/approve",
-        headers=tenant.headers,
+        headers=finance,
         json={"reason": "certified architect"},
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "ready"
-    again = client.post(f"/api/v1/rewards/{reward['id']}/approve", headers=tenant.headers)
+    again = client.post(f"/api/v1/rewards/{reward['id']}/approve", headers=finance)
     assert again.status_code == 409
 
 
-def test_rejected_is_cancelled_and_budget_untouched(client: TestClient, tenant: Tenant) -> None:
+def test_rejected_is_cancelled_and_budget_untouched(
+    client: TestClient, tenant: Tenant, database: Any
+) -> None:
     program = fixed_program(
         client, tenant, amount="200.00", approval_threshold=money("150.00"), budget=money("1000.00")
     )
     reward = earn(client, tenant, "e-1")
     rejected = client.post(
         f"/api/v1/rewards/{reward['id']}/reject",
-        headers=tenant.headers,
+        headers=role_key(database, tenant, "finance"),
         json={"reason": "duplicate claim"},
     )
     assert rejected.json()["state"] == "cancelled"
@@ -103,7 +108,7 @@ def test_exhausted_budget_holds_then_top_up_releases_in_order(
     assert budget_of(client, tenant, program)["available"] == "20.00"
 
 
-def test_approval_before_budget(client: TestClient, tenant: Tenant) -> None:
+def test_approval_before_budget(client: TestClient, tenant: Tenant, database: Any) -> None:
     """Money is not reserved for a reward that waits for approval."""
     program = fixed_program(
         client, tenant, amount="200.00", approval_threshold=money("100.00"), budget=money("250.00")
@@ -111,7 +116,8 @@ def test_approval_before_budget(client: TestClient, tenant: Tenant) -> None:
     reward = earn(client, tenant, "e-1")
     assert [h["reason"] for h in reward["hold_reasons"]] == ["approval_required"]
     assert budget_of(client, tenant, program)["reserved"] == "0.00"
-    client.post(f"/api/v1/rewards/{reward['id']}/approve", headers=tenant.headers)
+    finance = role_key(database, tenant, "finance")
+    client.post(f"/api/v1/rewards/{reward['id']}/approve", headers=finance)
     assert budget_of(client, tenant, program)["reserved"] == "200.00"
 
 
@@ -130,7 +136,7 @@ def test_cancel_releases_budget(client: TestClient, tenant: Tenant) -> None:
     assert twice.json()["error"] == "invalid_transition"
 
 
-def test_approve_needs_admin(client: TestClient, tenant: Tenant, database: Any) -> None:
+def test_approve_needs_an_approver_role(client: TestClient, tenant: Tenant, database: Any) -> None:
     from laurel.auth import service as auth
 
     fixed_program(client, tenant, amount="200.00", approval_threshold=money("150.00"))
@@ -142,7 +148,17 @@ def test_approve_needs_admin(client: TestClient, tenant: Tenant, database: Any) 
     denied = client.post(
         f"/api/v1/rewards/{reward['id']}/approve", headers={"Authorization": f"Bearer {reader}"}
     )
+    # The permission table refuses a key that stands for no approver role before the service.
     assert denied.status_code == 403
+    assert denied.json()["error"] == "forbidden"
+    # The admin key configured the program: it asked for the money and cannot approve it.
+    own = client.post(f"/api/v1/rewards/{reward['id']}/approve", headers=tenant.headers)
+    assert own.status_code == 403
+    assert own.json()["error"] == "self_approval"
+    assert (
+        client.get(f"/api/v1/rewards/{reward['id']}", headers=tenant.headers).json()["state"]
+        == "held"
+    )
 
 
 def test_list_rewards_filters_and_pages(client: TestClient, tenant: Tenant) -> None:

@@ -20,13 +20,14 @@ from functools import cache
 from json.encoder import encode_basestring as _string
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
+from laurel.kit.sql import EncodedJSON, insert_many
 
 GENESIS = "0" * 64
 # Core, not the ORM's bulk insert: thousands of entries per batch of events.
@@ -90,6 +91,17 @@ def record(
             created_at=utcnow(),
         )
     )
+
+
+def mark(session: Session) -> int:
+    """Where the queue of entries stands, for a savepoint that may roll back."""
+    return len(session.info.get(_PENDING, []))
+
+
+def rollback_to(session: Session, position: int) -> None:
+    """Drop entries queued since ``mark``: their savepoint rolled back."""
+    pending: list[PendingEntry] = session.info.get(_PENDING, [])
+    del pending[position:]
 
 
 def entry_hash(
@@ -184,6 +196,8 @@ def _flush_pending(session: Session) -> None:
     by_org: dict[uuid.UUID, list[PendingEntry]] = {}
     for item in pending:
         by_org.setdefault(item.organization_id, []).append(item)
+    # SQLite stores the canonical text as it is; PostgreSQL's JSONB parses the details.
+    encoded = session.get_bind().dialect.name == "sqlite"
     # A fixed lock order across organizations: two transactions never wait on each other.
     for organization_id in sorted(by_org):
         seq, prev = _lock_head(session, organization_id)
@@ -212,14 +226,14 @@ def _flush_pending(session: Session) -> None:
                     "action": item.action,
                     "target_type": item.target_type,
                     "target_id": item.target_id,
-                    "details": item.details,
+                    "details": EncodedJSON(item.details_json) if encoded else item.details,
                     "created_at": item.created_at,
                     "prev_hash": prev,
                     "hash": digest,
                 }
             )
             prev = digest
-        session.execute(insert(_TABLE), rows)
+        insert_many(session, _TABLE, rows)
         session.execute(_move_head(), {"_org": organization_id, "_seq": seq, "_hash": prev})
 
 

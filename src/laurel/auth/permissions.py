@@ -177,8 +177,37 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/rewards/{reward_id}"): read(
         Role.department_manager, Role.learner, scoped=True
     ),
-    ("POST", "/api/v1/rewards/{reward_id}/approve"): change(FINANCE),
-    ("POST", "/api/v1/rewards/{reward_id}/reject"): change(FINANCE),
+    # approvals: finance decides threshold holds, compliance FCPA holds (the service checks
+    # which kind each may decide, and four eyes)
+    ("POST", "/api/v1/rewards/{reward_id}/approve"): change(FINANCE | COMPLIANCE),
+    ("POST", "/api/v1/rewards/{reward_id}/reject"): change(FINANCE | COMPLIANCE),
+    ("GET", "/api/v1/approvals"): read(),
+    ("GET", "/api/v1/approvals/rewards/{reward_id}"): read(),
+    ("POST", "/api/v1/approvals/approve"): change(FINANCE | COMPLIANCE),
+    ("POST", "/api/v1/approvals/reject"): change(FINANCE | COMPLIANCE),
+    # budgets: shared by both modes, so live keys change them
+    ("GET", "/api/v1/budgets"): read(),
+    ("GET", "/api/v1/budgets/{budget_id}"): read(),
+    ("POST", "/api/v1/budgets"): change(FINANCE, live=True),
+    ("PATCH", "/api/v1/budgets/{budget_id}"): change(FINANCE, live=True),
+    ("DELETE", "/api/v1/budgets/{budget_id}"): change(FINANCE, live=True),
+    # exchange rates are shared reference data; the fee is the organization's
+    ("GET", "/api/v1/fx/rates"): read(),
+    ("POST", "/api/v1/fx/rates"): change(FINANCE, live=True),
+    ("GET", "/api/v1/fx/convert"): read(),
+    ("GET", "/api/v1/fx/fee"): read(),
+    ("PUT", "/api/v1/fx/fee"): change(FINANCE),
+    # gift-code inventory (pre-bought money: finance) and provider routing (programs)
+    ("POST", "/api/v1/inventory/codes"): change(FINANCE, live=True),
+    ("GET", "/api/v1/inventory/stock"): read(),
+    ("PUT", "/api/v1/inventory/thresholds"): change(FINANCE, live=True),
+    ("GET", "/api/v1/programs/{program_id}/provider-routes"): read(),
+    ("PUT", "/api/v1/programs/{program_id}/provider-routes"): change(PROGRAMS, live=True),
+    # enrolments and analytics (organization-wide reports)
+    ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
+    ("GET", "/api/v1/analytics/completion-rates"): read(),
+    ("GET", "/api/v1/analytics/overview"): read(),
+    ("GET", "/api/v1/analytics/programs/{program_id}/lift"): read(),
     ("POST", "/api/v1/rewards/{reward_id}/cancel"): change(FINANCE | PROGRAMS),
     ("POST", "/api/v1/rewards/{reward_id}/recheck"): change(FINANCE | PROGRAMS | COMPLIANCE),
     ("POST", "/api/v1/rewards/{reward_id}/retry"): change(FINANCE | PROGRAMS),
@@ -270,6 +299,14 @@ def authorize(caller: Actor, rule: Rule) -> Actor:
                 caller, departments=caller.departments or frozenset(), learner_id=None
             )
         return dataclasses.replace(caller, departments=None, learner_id=caller.learner_id or NOBODY)
+    # A key may stand for a business role (``role:finance`` scope): it passes the rows that
+    # role passes, as a signed-in user with that role would (never the scoped roles).
+    named = {s.removeprefix("role:") for s in caller.scopes if s.startswith("role:")}
+    key_roles = {Role(r) for r in named if r in ALL_ROLES} - SCOPED_ROLES
+    if key_roles & rule.roles:
+        if rule.live and not caller.livemode:
+            raise Forbidden("test-mode keys cannot do this; use a live key")
+        return dataclasses.replace(caller, departments=None, learner_id=None)
     if not rule.keys:
         raise Forbidden("API keys cannot do this; sign in as a user with the right role")
     if KeyScope.admin not in caller.scopes and not (rule.keys & caller.scopes):

@@ -29,9 +29,21 @@ class Scope(StrEnum):
     events_write = "events:write"
     read = "read"
     admin = "admin"
+    # Business roles a key acts with (approvals): until people sign in, a key stands for one.
+    finance = "role:finance"
+    compliance = "role:compliance"
+    org_admin = "role:org_admin"
 
 
 ALL_SCOPES = frozenset(Scope)
+
+
+def roles_of(scopes: list[str] | frozenset[str]) -> frozenset[str]:
+    """A key's business roles: its ``role:*`` scopes; an admin key is also ``org_admin``."""
+    roles = {s.removeprefix("role:") for s in scopes if s.startswith("role:")}
+    if Scope.admin in scopes:
+        roles.add("org_admin")
+    return frozenset(roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +142,7 @@ def resolve_key(session: Session, secret: str) -> ResolvedKey:
         organization_id=key.organization_id,
         livemode=key.livemode,
         scopes=frozenset(key.scopes),
+        roles=roles_of(key.scopes),
     )
     return ResolvedKey(actor=actor, expires_at=key.expires_at)
 

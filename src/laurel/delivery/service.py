@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.budgets import service as budgets
+from laurel.delivery import routing
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
 from laurel.kit.clock import utcnow
@@ -36,6 +37,9 @@ class Claim:
     provider: str
     attempts: int
     order: IssueOrder
+    route: tuple[str, ...] = ()
+    """Providers to try, first choice first (the program's route for this reward's kind, or
+    its provider; the sandbox in test mode)."""
 
 
 def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
@@ -43,8 +47,11 @@ def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
     for r in claimed:
         by_org.setdefault(r.organization_id, set()).add(r.learner_id)
     people = {}
+    routes: routing.Routes = {}
     for org, ids in by_org.items():
         people.update(learners.get_many(session, org, ids))
+        programs = {r.program_id for r in claimed if r.livemode and r.organization_id == org}
+        routes.update(routing.routes_for(session, org, programs))
     claims = []
     for r in claimed:
         person = people.get(r.learner_id)
@@ -53,6 +60,9 @@ def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
                 reward_id=r.id,
                 provider=r.provider,
                 attempts=r.attempts,
+                route=routing.resolve(
+                    routes, r.program_id, r.reward_kind, r.provider, livemode=r.livemode
+                ),
                 order=IssueOrder(
                     idempotency_key=str(r.id),
                     organization_id=r.organization_id,
@@ -107,6 +117,7 @@ def record_delivered(
         actor=WORKER,
         details={"provider": provider, "reference": issued.reference},
         provider_reference=issued.reference,
+        provider=provider,
         lease_expires_at=None,
         last_error=None,
         delivered_at=now,

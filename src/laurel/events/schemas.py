@@ -61,7 +61,10 @@ class CompletionIn(BaseModel):
 class Decision(BaseModel):
     program_id: uuid.UUID
     program_key: str
-    result: str = Field(description="rewarded, duplicate, not_eligible or no_matching_rule")
+    result: str = Field(
+        description="rewarded, duplicate, not_eligible, no_matching_rule or holdout "
+        "(the learner is in the program's control group and is never paid)"
+    )
     reason: str | None
     reward_id: uuid.UUID | None
 

@@ -21,8 +21,19 @@ class Actor:
     livemode: bool = True
     scopes: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
+    """Business roles (``finance``, ``compliance``, ``org_admin``): who may decide what."""
+    user_id: uuid.UUID | None = None
+    """The person behind the caller, when known (a user's session or a user's key)."""
     departments: frozenset[str] | None = None
     learner_id: uuid.UUID | None = None
+
+    @property
+    def identities(self) -> frozenset[str]:
+        """Every name this caller is known by: four-eyes rules compare these."""
+        names = {self.name}
+        if self.user_id is not None:
+            names.add(f"user:{self.user_id}")
+        return frozenset(names)
 
     @property
     def scoped(self) -> bool:

@@ -41,9 +41,10 @@ def _from_int(value: int) -> uuid.UUID:
     # uuid.UUID(int=...) re-validates in pure Python; the value is built correct above.
     made = _new(uuid.UUID)
     _set(made, "int", value)
-    _set(made, "is_safe", uuid.SafeUUID.unknown)
+    _set(made, "is_safe", _UNKNOWN)
     return made
 
 
 _new = uuid.UUID.__new__
 _set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown  # an enum member lookup per id was measurable

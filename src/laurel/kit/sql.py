@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, select
+from sqlalchemy import JSON, Column, Executable, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from laurel.kit.orm import UTCDateTime
+
+
+class EncodedJSON(str):
+    """JSON text already encoded (e.g. the audit trail's canonical form): stored as it is."""
+
+    __slots__ = ()
 
 
 @cache
@@ -60,12 +71,118 @@ def insert_rows(
     if dialect != "sqlite":
         stmt = insert_ignore_statement(dialect, table, tuple(conflict_columns))
         return {row[0] for row in session.execute(stmt, rows)}
-    result = session.execute(_insert_quiet_statement(table, tuple(conflict_columns)), rows)
+    inserted = insert_many(session, table, rows, conflict_columns)
     ids = [row[key.name] for row in rows]
-    if result.rowcount == len(rows):  # type: ignore[attr-defined]
+    if inserted == len(rows):
         return set(ids)
     found: set[Any] = set()
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         found.update(session.scalars(select(key).where(key.in_(part))))
     return found
+
+
+# ---------------------------------------------------------------- fast inserts on SQLite
+#
+# A batch of events writes thousands of rows. Through SQLAlchemy each value passes its type's
+# bind processor inside per-row parameter construction, which cost more than SQLite's own work.
+# On SQLite the values are converted here with the same storage forms SQLAlchemy uses (checked
+# by tests/kit/test_sql.py against rows SQLAlchemy wrote) and handed to the driver's
+# executemany as tuples. PostgreSQL keeps the ordinary path.
+
+Converter = Callable[[Any], Any]
+
+
+def _uuid_hex(value: Any) -> Any:
+    if value is None:
+        return None
+    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime refused: use timezone-aware UTC")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    if type(value) is EncodedJSON:
+        return value
+    return json.dumps(value)
+
+
+def _converter(column: Column[Any], dialect: Any) -> Converter | None:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return _utc_text
+    if isinstance(kind, Uuid):
+        return _uuid_hex
+    if isinstance(kind, JSON):
+        return _json_text
+    processor: Converter | None = kind._cached_bind_processor(dialect)
+    return processor
+
+
+@cache
+def _fast_plan(
+    table: Table, names: tuple[str, ...], conflict: tuple[str, ...], dialect: Any
+) -> tuple[str, tuple[str, ...], tuple[Converter | None, ...]] | None:
+    """The positional INSERT and one converter per column; None when the rows leave out a
+    column whose value SQLAlchemy would have filled in (a Python-side default)."""
+    for column in table.columns:
+        if column.name not in names and column.default is not None:
+            return None
+    stmt = sqlite.insert(table)
+    if conflict:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+    positions = compiled.positiontup or []
+    if sorted(positions) != sorted(names):
+        return None
+    converters = tuple(_converter(table.columns[name], dialect) for name in positions)
+    return str(compiled), tuple(positions), converters
+
+
+def insert_many(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str] = (),
+) -> int:
+    """INSERT (… ON CONFLICT DO NOTHING when ``conflict_columns``) every row; answers how many
+    went in. Every row must carry the same keys."""
+    if not rows:
+        return 0
+    connection = session.connection()
+    dialect = connection.dialect
+    names = tuple(rows[0])
+    plan = (
+        _fast_plan(table, names, tuple(conflict_columns), dialect)
+        if dialect.name == "sqlite"
+        else None
+    )
+    if plan is None:
+        if conflict_columns:
+            stmt = _insert_quiet_statement(table, tuple(conflict_columns))
+            if dialect.name != "sqlite":
+                module: Any = postgresql
+                stmt = module.insert(table).on_conflict_do_nothing(
+                    index_elements=list(conflict_columns)
+                )
+        else:
+            stmt = table.insert()
+        result = session.execute(stmt, list(rows))
+        count: int = result.rowcount  # type: ignore[attr-defined]
+        return count
+    sql, positions, converters = plan
+    params = [
+        tuple(
+            value if convert is None else convert(value)
+            for value, convert in zip((row[name] for name in positions), converters, strict=True)
+        )
+        for row in rows
+    ]
+    cursor = connection.exec_driver_sql(sql, params)
+    return int(cursor.rowcount)

@@ -19,5 +19,7 @@ class Organization(IdMixin, Base):
     brand: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """White-label settings (name, logo URL, colours, sender address) for pages and email."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fx_fee_bps: Mapped[int] = mapped_column(default=0, server_default="0")
+    """FX fee in basis points of a converted reward, taken from the converted amount and shown."""
     config_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     """Bumped by every program or rule change, so cached decision data knows it is stale."""

@@ -71,6 +71,7 @@ def program_out(
         approval_threshold=_money(v.approval_threshold_minor, v.currency),
         eligibility=schemas.Eligibility.model_validate(v.eligibility),
         segment_factors={k: str(f) for k, f in v.segment_factors.items()},
+        holdout_bps=v.holdout_bps,
         budget=_budget(view.budget),
         rules=[rule_out(r) for r in view.rules],
         created_at=view.program.created_at,

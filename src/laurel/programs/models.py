@@ -65,6 +65,8 @@ class ProgramVersion(TenantMixin, Base):
     reward_kind: Mapped[str] = mapped_column(String(32), default=RewardKind.gift_card)
     provider: Mapped[str] = mapped_column(String(64), default="sandbox")
     approval_threshold_minor: Mapped[int | None] = mapped_column(default=None)
+    holdout_bps: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Share of eligible learners held out as a never-paid control group (basis points)."""
     """Rewards above this many minor units of ``currency`` wait for approval; None: never."""
     eligibility: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """classifications, departments, countries (lists; empty = all), starts_at, ends_at."""
@@ -98,3 +100,18 @@ class RewardRuleVersion(TenantMixin, Base):
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """{"kind": "fixed", "amount_minor": int} or {"kind": "four_factor", ...}; see service."""
     created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class HoldoutAssignment(TenantMixin, Base):
+    """A learner's group in a program's comparison, fixed the first time it was decided."""
+
+    __tablename__ = "holdout_assignments"
+    __table_args__ = (UniqueConstraint("program_id", "learner_id"),)
+
+    livemode: Mapped[bool] = mapped_column(default=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"))
+    learner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learners.id"))
+    control: Mapped[bool]
+    share_bps: Mapped[int]
+    """The program's share when the learner was assigned."""
+    assigned_at: Mapped[datetime]

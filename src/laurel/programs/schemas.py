@@ -165,6 +165,13 @@ class ProgramFields(BaseModel):
     )
     eligibility: Eligibility | None = None
     segment_factors: SegmentFactors | None = None
+    holdout_bps: int | None = Field(
+        default=None,
+        ge=0,
+        le=5000,
+        description="Share of eligible learners held out as a control group and never paid, "
+        "in basis points (1000 = 10 %); disclosed here so learners and auditors can see it",
+    )
     effective_from: AwareDatetime | None = Field(
         default=None, description="When this version starts to apply; now or later (default now)"
     )
@@ -179,6 +186,7 @@ class ProgramFields(BaseModel):
         "provider",
         "eligibility",
         "segment_factors",
+        "holdout_bps",
     )(refuse_null)
 
 
@@ -221,6 +229,7 @@ class ProgramOut(BaseModel):
     approval_threshold: MoneyOut | None
     eligibility: Eligibility
     segment_factors: dict[str, str]
+    holdout_bps: int = Field(description="Control group share in basis points (0: no holdout)")
     budget: BudgetOut | None
     rules: list[RuleOut]
     created_at: datetime

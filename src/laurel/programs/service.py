@@ -302,6 +302,41 @@ def approval_threshold(
     )
 
 
+def currency_of(session: Session, organization_id: uuid.UUID, program_id: uuid.UUID) -> str | None:
+    """The currency a program pays in (it never changes); None for no such program. Read from
+    the database: the program may have been created in this unit of work."""
+    return session.scalar(
+        select(ProgramVersion.currency)
+        .where(
+            ProgramVersion.organization_id == organization_id,
+            ProgramVersion.program_id == program_id,
+        )
+        .limit(1)
+    )
+
+
+def owners(
+    session: Session, organization_id: uuid.UUID, version_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Who configured each program version (``created_by``): the person a reward's money is
+    asked for, as far as four-eyes approval is concerned. Empty when unknown."""
+    found: dict[uuid.UUID, str] = {}
+    for versions in snapshot(session, organization_id).versions.values():
+        for version in versions:
+            if version.id in version_ids:
+                found[version.id] = version.created_by
+    missing = version_ids - set(found)
+    if missing:
+        rows = session.execute(
+            select(ProgramVersion.id, ProgramVersion.created_by).where(
+                ProgramVersion.organization_id == organization_id,
+                ProgramVersion.id.in_(missing),
+            )
+        )
+        found.update({row[0]: row[1] for row in rows})
+    return found
+
+
 def eligibility_of(
     session: Session, organization_id: uuid.UUID, version_id: uuid.UUID
 ) -> dict[str, Any]:
@@ -505,6 +540,7 @@ def _config(version: ProgramVersion) -> dict[str, Any]:
         "approval_threshold_minor": version.approval_threshold_minor,
         "eligibility": version.eligibility,
         "segment_factors": version.segment_factors,
+        "holdout_bps": version.holdout_bps,
     }
 
 

@@ -87,7 +87,7 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOu
 
 
 def _decide(
-    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, decision: Decision, body: ReasonIn
+    reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, decision: Decision, body: ReasonIn
 ) -> RewardOut:
     with unit_of_work(db) as session:
         reward = approvals.decide(session, actor, reward_id, decision, body.reason)
@@ -98,10 +98,13 @@ def _decide(
     "/{reward_id}/approve",
     response_model=RewardOut,
     responses=errors(401, 403, 404, 409),
-    summary="Approve a reward held for approval",
+    summary="Approve a reward held for approval or FCPA review",
+    description="Decides every pending request on the reward that the caller's roles allow: "
+    "`finance` or `org_admin` for `approval_required`, `compliance` for `fcpa_review`. "
+    "403 `approver_role_required` without such a role, 403 `self_approval` for the requester.",
 )
 def approve_reward(
-    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, body: ReasonIn | None = None
+    reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, body: ReasonIn | None = None
 ) -> RewardOut:
     return _decide(reward_id, actor, db, Decision.approved, body or ReasonIn())
 
@@ -110,10 +113,11 @@ def approve_reward(
     "/{reward_id}/reject",
     response_model=RewardOut,
     responses=errors(401, 403, 404, 409),
-    summary="Reject a reward held for approval",
+    summary="Reject a reward held for approval or FCPA review (it is cancelled)",
+    description="The same roles and four-eyes rule as approving.",
 )
 def reject_reward(
-    reward_id: uuid.UUID, actor: Admin, db: DatabaseDep, body: ReasonIn | None = None
+    reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, body: ReasonIn | None = None
 ) -> RewardOut:
     return _decide(reward_id, actor, db, Decision.rejected, body or ReasonIn())
 

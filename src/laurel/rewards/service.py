@@ -30,6 +30,7 @@ from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
 from laurel.learners import service as learners
+from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
 from laurel.programs.models import ProgramVersion, RewardRuleVersion
@@ -152,7 +153,7 @@ class Decision:
     program_id: uuid.UUID
     program_key: str
     result: str
-    """rewarded | duplicate | not_eligible | no_matching_rule"""
+    """rewarded | duplicate | not_eligible | no_matching_rule | holdout"""
     reason: str | None = None
     reward_id: uuid.UUID | None = None
 
@@ -244,10 +245,16 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             if not facts[i].new_learner
         },
     )
+    control = _control_groups(session, facts, candidates)
     now = utcnow()
     for index, version, rule in candidates:
         fact = facts[index]
         key = keys[version.program_id]
+        if control.get((version.program_id, fact.learner_id)):
+            result.decisions[index].append(
+                Decision(version.program_id, key, "holdout", "in the program's control group")
+            )
+            continue
         dedupe_key = rules_engine.dedupe_key(version.dedupe_period, fact.subject.occurred_at)
         slot = (version.program_id, fact.learner_id, fact.course_id, dedupe_key)
         if slot in taken:
@@ -314,6 +321,23 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             "calculation": valuation.calculation,
         }
     return result
+
+
+def _control_groups(
+    session: Session,
+    facts: Sequence[EventFacts],
+    candidates: list[tuple[int, ProgramVersion, RewardRuleVersion]],
+) -> dict[tuple[uuid.UUID, uuid.UUID], bool]:
+    """Which candidates fall in a program's control group (only programs with a holdout)."""
+    held = [
+        holdout.Candidate(version.program_id, facts[index].learner_id, version.holdout_bps)
+        for index, version, _ in candidates
+        if version.holdout_bps
+    ]
+    if not held:
+        return {}
+    first = facts[0]
+    return holdout.assign_many(session, first.organization_id, first.livemode, held)
 
 
 _REWARDS: Table = Reward.__table__  # type: ignore[assignment]
@@ -540,27 +564,26 @@ def retry_gates(session: Session, actor: Actor, reward_id: uuid.UUID) -> Reward:
 
 
 def release_held(
-    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID, reason: str, actor: str
+    session: Session,
+    organization_id: uuid.UUID,
+    program_id: uuid.UUID | None,
+    reason: str,
+    actor: str,
 ) -> int:
-    """Re-run the gates of rewards held for ``reason`` in a program, oldest first."""
-    held = session.scalars(
-        select(Reward)
-        .where(
-            Reward.organization_id == organization_id,
-            Reward.program_id == program_id,
-            Reward.state == RewardState.held,
-        )
-        .order_by(Reward.id)
-        .with_for_update()
+    """Re-run the gates of rewards held for ``reason`` (in a program, or in every program),
+    oldest first, as one batch: each gate judges them as if one after the other."""
+    query = select(Reward).where(
+        Reward.organization_id == organization_id, Reward.state == RewardState.held
     )
-    moved = 0
-    for reward in held:
-        if (
-            any(h.get("reason") == reason for h in reward.hold_reasons)
-            and run_gates(session, reward, actor=actor) is RewardState.ready
-        ):
-            moved += 1
-    return moved
+    if program_id is not None:
+        query = query.where(Reward.program_id == program_id)
+    held = [
+        r
+        for r in session.scalars(query.order_by(Reward.id).with_for_update())
+        if any(h.get("reason") == reason for h in r.hold_reasons)
+    ]
+    states = run_gates_many(session, held, actor=actor)
+    return sum(state is RewardState.ready for state in states)
 
 
 # ---------------------------------------------------------------- reading
@@ -577,6 +600,51 @@ def get(session: Session, actor: Actor, reward_id: uuid.UUID, *, lock: bool = Fa
     if reward is None:
         raise RewardNotFound(f"no reward {reward_id}")
     return reward
+
+
+@dataclass(frozen=True, slots=True)
+class Earned:
+    id: uuid.UUID
+    learner_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    created_at: datetime
+
+
+_NOT_PAID = (RewardState.cancelled, RewardState.failed)
+
+
+def earned_by(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    learner_ids: set[uuid.UUID],
+    start: datetime,
+    end: datetime,
+) -> list[Earned]:
+    """Rewards of these learners created in [start, end) that are paid or may still be
+    (everything but cancelled and failed), oldest first; one query per 500 learners."""
+    found: list[Earned] = []
+    for part in chunks(sorted(learner_ids)):
+        rows = session.execute(
+            select(
+                Reward.id,
+                Reward.learner_id,
+                Reward.amount_minor,
+                Reward.currency,
+                Reward.created_at,
+            ).where(
+                Reward.organization_id == organization_id,
+                Reward.livemode == livemode,
+                Reward.learner_id.in_(part),
+                Reward.created_at >= start,
+                Reward.created_at < end,
+                Reward.state.not_in(_NOT_PAID),
+            )
+        )
+        found.extend(Earned(*row) for row in rows)
+    found.sort(key=lambda e: e.id)
+    return found
 
 
 def _in_scope(query: Select[Reward], actor: Actor) -> Select[Reward]:
@@ -707,6 +775,34 @@ def next_retry_at(session: Session) -> datetime | None:
         .order_by(Reward.next_attempt_at)
         .limit(1)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    id: uuid.UUID
+    program_id: uuid.UUID
+    reward_kind: str
+    provider: str
+    amount_minor: int
+
+
+def awaiting_issue(
+    session: Session, organization_id: uuid.UUID, currency: str, amounts: Iterable[int]
+) -> list[Awaiting]:
+    """Live rewards that passed their gates and wait for (or are in) issuance, with these
+    amounts: what a stock of pre-bought codes must still cover."""
+    rows = session.execute(
+        select(
+            Reward.id, Reward.program_id, Reward.reward_kind, Reward.provider, Reward.amount_minor
+        ).where(
+            Reward.organization_id == organization_id,
+            Reward.livemode.is_(True),
+            Reward.state.in_([RewardState.ready, RewardState.issuing]),
+            Reward.currency == currency,
+            Reward.amount_minor.in_(list(amounts)),
+        )
+    )
+    return [Awaiting(*row) for row in rows]
 
 
 def count_by_state(session: Session) -> list[tuple[str, bool, int]]:

@@ -26,7 +26,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import from_row
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore, insert_many
 from laurel.organizations import service as organizations
 from laurel.rewards.models import Reward
 from laurel.screening import countries, lists
@@ -451,7 +451,7 @@ def record_many(
         )
         for reward, screening, decision in screenings
     ]
-    session.execute(insert(ScreeningResult.__table__), rows)  # type: ignore[arg-type]
+    insert_many(session, ScreeningResult.__table__, rows)  # type: ignore[arg-type]
     return {
         reward.id: from_row(ScreeningResult, row)
         for (reward, _, _), row in zip(screenings, rows, strict=True)

@@ -1,0 +1,1 @@
+"""Analytics: completion rates, incentive lift against a control group, spend and latency."""

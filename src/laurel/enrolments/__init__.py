@@ -1,0 +1,1 @@
+"""Enrolments: who was asked to take which course, the denominator of every completion rate."""
