@@ -369,6 +369,18 @@ def authorize(caller: Actor, rule: Rule) -> Actor:
     return dataclasses.replace(caller, departments=None, learner_id=None)
 
 
+def can(caller: Actor, method: str, path: str) -> bool:
+    """Whether the table lets ``caller`` use a route (for pages that show only what works)."""
+    rule = rule_for(method, path)
+    if rule is None:
+        return False
+    try:
+        authorize(caller, rule)
+    except Forbidden:
+        return False
+    return True
+
+
 def role_scopes(roles: Iterable[str]) -> frozenset[str]:
     """The key scopes a user's roles amount to, for services that still check a scope
     (``auth.require``): an org admin is ``admin``, a program manager may send events."""
