@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.audit import cli as audit_cli
 from laurel.config import get_settings
 from laurel.db import Database
 from laurel.events.connectors.cli import connectors_app, events_app
@@ -33,6 +34,10 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sdn_app, name="sdn")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+audit_app.command("export")(audit_cli.export)
+audit_app.command("export-head")(audit_cli.export_head)
+audit_app.command("verify-head")(audit_cli.verify_head)
+audit_app.command("keygen")(audit_cli.keygen)
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

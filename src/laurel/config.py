@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ISO_3166 = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024,
         ge=1024,
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
+    )
+
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="ed25519 private key (PEM, or base64 of its 32 bytes) that signs exported "
+        "audit chain heads; `laurel audit keygen` makes one",
     )
 
     @model_validator(mode="after")

@@ -70,6 +70,7 @@ def list_rewards(
     summary="Get a reward, with what was delivered",
 )
 def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOut:
+    reveal = Scope.admin in actor.scopes
     with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
@@ -77,13 +78,19 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOu
             DeliveryOut(
                 provider=found.provider,
                 provider_reference=found.provider_reference,
-                details=delivery.visible_details(found.details, reveal=Scope.admin in actor.scopes),
+                details=delivery.visible_details(found.details, reveal=reveal),
                 delivered_at=found.delivered_at,
             )
             if found
             else None
         )
-        return RewardOut.full(reward, out)
+        answer = RewardOut.full(reward, out)
+        revealed = dict(found.details) if found is not None and reveal else {}
+    if delivery.has_secret(revealed):
+        # A revealed gift code is a sensitive read: recorded (and committed) before it is sent.
+        with unit_of_work(db) as session:
+            delivery.record_reveal(session, actor, reward_id, revealed)
+    return answer
 
 
 def _decide(
