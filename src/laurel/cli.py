@@ -14,6 +14,7 @@ from laurel.config import get_settings
 from laurel.db import Database
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.imports.cli import import_app
+from laurel.privacy.cli import privacy_app
 from laurel.screening.cli import screen, sdn_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ audit_app.command("export")(audit_cli.export)
 audit_app.command("export-head")(audit_cli.export_head)
 audit_app.command("verify-head")(audit_cli.verify_head)
 audit_app.command("keygen")(audit_cli.keygen)
+app.add_typer(privacy_app, name="privacy")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
@@ -222,6 +224,10 @@ def _start_polling(database: Database) -> None:
     settings = get_settings()
     if settings.poll_interval_seconds > 0:
         start_scheduler(database, SecretBox(settings.secret_key), settings.poll_interval_seconds)
+    if settings.privacy_sweep_interval_seconds > 0:
+        from laurel.privacy import sweep  # noqa: PLC0415
+
+        sweep.start_scheduler(database, settings.privacy_sweep_interval_seconds)
 
 
 @app.command()

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         "audit chain heads; `laurel audit keygen` makes one",
     )
 
+    privacy_sweep_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `serve` and `worker` remind privacy requests near their deadline "
+        "and apply retention; 0 turns the sweep off",
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.production and self.secret_key == DEFAULT_SECRET:

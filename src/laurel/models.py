@@ -14,6 +14,7 @@ from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
+from laurel.privacy.models import ConsentRecord, PrivacyRequest, RetentionPolicy
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
 from laurel.roster.models import Roster, RosterEntry
@@ -37,6 +38,7 @@ __all__ = [
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",
+    "ConsentRecord",
     "Course",
     "DeadLetter",
     "Delivery",
@@ -48,8 +50,10 @@ __all__ = [
     "ListVersion",
     "Organization",
     "PollCursor",
+    "PrivacyRequest",
     "Program",
     "ProgramVersion",
+    "RetentionPolicy",
     "ReviewCase",
     "Reward",
     "RewardRule",

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = "0014"
 down_revision: str | None = "0013"
@@ -82,9 +86,119 @@ def _triggers(postgresql: list[str], sqlite: list[str]) -> None:
         op.execute(statement)
 
 
+def _tenant_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+    ]
+
+
+def _org_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["organization_id"],
+        ["organizations.id"],
+        name=op.f(f"fk_{table}_organization_id_organizations"),
+        ondelete="RESTRICT",
+    )
+
+
+def _learner_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["learner_id"], ["learners.id"], name=op.f(f"fk_{table}_learner_id_learners")
+    )
+
+
 def upgrade() -> None:
     _triggers(_PG_UP, _SQLITE_UP)
+    with op.batch_alter_table("learners", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("region", sa.String(length=3), nullable=True))
+        batch_op.add_column(
+            sa.Column("pseudonymised_at", sa.DateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("sale_opt_out_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("hipaa", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    op.create_table(
+        "consent_records",
+        sa.Column("learner_id", sa.Uuid(), nullable=False),
+        sa.Column("purpose", sa.String(length=64), nullable=False),
+        sa.Column("lawful_basis", sa.String(length=32), nullable=False),
+        sa.Column("granted", sa.Boolean(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        *_tenant_columns(),
+        _learner_fk("consent_records"),
+        _org_fk("consent_records"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_records")),
+    )
+    op.create_index(
+        op.f("ix_consent_records_organization_id_learner_id_purpose"),
+        "consent_records",
+        ["organization_id", "learner_id", "purpose"],
+    )
+    op.create_table(
+        "privacy_requests",
+        sa.Column("learner_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("jurisdiction", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("requested_by", sa.String(length=200), nullable=False),
+        sa.Column("request", JSON, nullable=False),
+        sa.Column("outcome", JSON, nullable=False),
+        *_tenant_columns(),
+        _learner_fk("privacy_requests"),
+        _org_fk("privacy_requests"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_requests")),
+    )
+    op.create_index(
+        op.f("ix_privacy_requests_organization_id_learner_id"),
+        "privacy_requests",
+        ["organization_id", "learner_id"],
+    )
+    op.create_index(
+        op.f("ix_privacy_requests_status_due_at"), "privacy_requests", ["status", "due_at"]
+    )
+    op.create_table(
+        "retention_policies",
+        sa.Column("jurisdiction", sa.String(length=16), nullable=False),
+        sa.Column("data_kind", sa.String(length=16), nullable=False),
+        sa.Column("days", sa.BigInteger(), nullable=False),
+        *_tenant_columns(),
+        _org_fk("retention_policies"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_policies")),
+        sa.UniqueConstraint(
+            "organization_id",
+            "jurisdiction",
+            "data_kind",
+            name=op.f("uq_retention_policies_organization_id_jurisdiction_data_kind"),
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("retention_policies")
+    op.drop_index(op.f("ix_privacy_requests_status_due_at"), table_name="privacy_requests")
+    op.drop_index(
+        op.f("ix_privacy_requests_organization_id_learner_id"), table_name="privacy_requests"
+    )
+    op.drop_table("privacy_requests")
+    op.drop_index(
+        op.f("ix_consent_records_organization_id_learner_id_purpose"),
+        table_name="consent_records",
+    )
+    op.drop_table("consent_records")
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.drop_column("hipaa")
+    with op.batch_alter_table("learners", schema=None) as batch_op:
+        batch_op.drop_column("sale_opt_out_at")
+        batch_op.drop_column("pseudonymised_at")
+        batch_op.drop_column("region")
     _triggers(_PG_DOWN, _SQLITE_DOWN)
