@@ -28,6 +28,7 @@ from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
+from laurel.kit.crypto import ring_from_settings
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
@@ -92,6 +93,7 @@ def create_app(
     app.state.worker = worker
     app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
+    app.state.key_ring = ring_from_settings(settings)
     app.state.intake = GroupIntake(db)
     bind_database(db)
 

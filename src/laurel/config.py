@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         "audit chain heads; `laurel audit keygen` makes one",
     )
 
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Key ring for data encrypted at rest: `id:base64-32-bytes` comma-separated, "
+        "the first encrypts; unset: one key derived from LAUREL_SECRET_KEY",
+    )
     privacy_sweep_interval_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -14,7 +14,7 @@ from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.organizations.models import Organization
-from laurel.privacy.models import ConsentRecord, PrivacyRequest, RetentionPolicy
+from laurel.privacy.models import ConsentRecord, PhiRecord, PrivacyRequest, RetentionPolicy
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
 from laurel.roster.models import Roster, RosterEntry
@@ -49,6 +49,7 @@ __all__ = [
     "ListEntry",
     "ListVersion",
     "Organization",
+    "PhiRecord",
     "PollCursor",
     "PrivacyRequest",
     "Program",

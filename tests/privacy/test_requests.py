@@ -140,7 +140,7 @@ def test_deletion_erases_what_can_go_and_explains_what_stays(
     outcome = done["outcome"]
     assert outcome["pseudonymised"]["learners"] == 1
     assert outcome["pseudonymised"]["completion_events"] == 2
-    assert outcome["deleted"] == {"roster_entries": 1, "consent_records": 1}
+    assert outcome["deleted"] == {"roster_entries": 1, "consent_records": 1, "phi_records": 0}
     money = outcome["kept"][0]
     assert "rewards" in money["records"]
     assert "tax" in money["reason"]

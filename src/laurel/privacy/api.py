@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.http import DatabaseDep, LiveAdmin, errors, read_only, unit_of_work
-from laurel.privacy import retention, service
+from laurel.privacy import phi, retention, service
 from laurel.privacy.models import DataKind, Jurisdiction, RequestStatus
 from laurel.privacy.schemas import (
     ConsentCreate,
     ConsentOut,
+    PhiIn,
+    PhiOut,
     PrivacyProfileOut,
     PrivacyRequestCreate,
     PrivacyRequestOut,
@@ -24,6 +27,14 @@ from laurel.privacy.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
+
+
+async def _ring(request: Request) -> KeyRing:
+    ring: KeyRing = request.app.state.key_ring
+    return ring
+
+
+Ring = Annotated[KeyRing, Depends(_ring)]
 
 
 @router.post(
@@ -94,9 +105,11 @@ def get_request(request_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep) -> Pri
     },
     summary="Download an access request's archive (audited; answers the request)",
 )
-def download_archive(request_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep) -> Response:
+def download_archive(
+    request_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep, ring: Ring
+) -> Response:
     with unit_of_work(db) as session:
-        made = service.access_archive(session, actor, request_id)
+        made = service.access_archive(session, actor, request_id, ring)
     return Response(
         made.content,
         media_type="application/zip",
@@ -230,3 +243,28 @@ def run_retention(actor: LiveAdmin, db: DatabaseDep) -> RetentionRunOut:
         return RetentionRunOut(
             pseudonymised=report.pseudonymised, financial_deleted=report.financial_deleted
         )
+
+
+@router.get(
+    "/learners/{learner_id}/phi",
+    response_model=PhiOut,
+    responses=errors(401, 403, 404),
+    summary="A learner's protected health information (HIPAA; every read is audited)",
+)
+def read_phi(learner_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep, ring: Ring) -> PhiOut:
+    with unit_of_work(db) as session:
+        return PhiOut(fields=phi.read(session, actor, ring, learner_id))
+
+
+@router.put(
+    "/learners/{learner_id}/phi",
+    response_model=PhiOut,
+    responses=errors(401, 403, 404, 409, 422),
+    summary="Set or remove PHI fields (HIPAA organizations only)",
+)
+def write_phi(
+    learner_id: uuid.UUID, body: PhiIn, actor: LiveAdmin, db: DatabaseDep, ring: Ring
+) -> PhiOut:
+    with unit_of_work(db) as session:
+        phi.write(session, actor, ring, learner_id, body.fields)
+        return PhiOut(fields=phi.read(session, actor, ring, learner_id))

@@ -110,12 +110,16 @@ def archive(
 ) -> None:
     """Write an access request's archive (JSON + CSV in a zip); audited, answers the request."""
     from laurel.cli import _database, _fail  # noqa: PLC0415
+    from laurel.config import get_settings  # noqa: PLC0415
+    from laurel.kit.crypto import ring_from_settings  # noqa: PLC0415
     from laurel.kit.errors import AppError  # noqa: PLC0415
     from laurel.privacy import service  # noqa: PLC0415
 
     try:
         with _database().session() as session:
-            made = service.access_archive(session, _caller(session, org), request_id)
+            made = service.access_archive(
+                session, _caller(session, org), request_id, ring_from_settings(get_settings())
+            )
             output.write_bytes(made.content)
     except AppError as exc:
         _fail(exc)

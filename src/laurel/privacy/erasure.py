@@ -127,6 +127,10 @@ def erase(
             delete(consent).where(consent.c.organization_id == org, consent.c.learner_id == who)
         )
     )
+    phi = _t("phi_records")
+    deleted["phi_records"] = _count(
+        session.execute(delete(phi).where(phi.c.organization_id == org, phi.c.learner_id == who))
+    )
     events = _t("completion_events")
     event_ids = select(events.c.id).where(
         events.c.organization_id == org, events.c.learner_id == who

@@ -5,9 +5,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from laurel.kit import crypto
+from laurel.kit.clock import utcnow
 from laurel.kit.orm import Base, TenantMixin
 
 
@@ -103,3 +105,22 @@ class RetentionPolicy(TenantMixin, Base):
     """A :class:`Jurisdiction`, or ``any`` for the organization's default."""
     data_kind: Mapped[str] = mapped_column(String(16))
     days: Mapped[int]
+
+
+class PhiRecord(TenantMixin, Base):
+    """Protected health information about a learner, kept apart from the learner's row.
+
+    Only organizations flagged HIPAA hold these; values are encrypted with the key ring and
+    every read is audited (``privacy:phi:read``).
+    """
+
+    __tablename__ = "phi_records"
+    __table_args__ = (UniqueConstraint("organization_id", "learner_id", "field"),)
+
+    learner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learners.id"))
+    field: Mapped[str] = mapped_column(String(64))
+    value_encrypted: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+PHI_VALUE = crypto.register("phi_records", "value_encrypted", context="privacy:phi")

@@ -97,3 +97,16 @@ class RetentionPolicyOut(BaseModel):
 class RetentionRunOut(BaseModel):
     pseudonymised: list[uuid.UUID]
     financial_deleted: list[uuid.UUID]
+
+
+class PhiIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, str | None] = Field(
+        description="Field name (lower_snake_case) to value; null removes the field",
+        examples=[{"accommodation": "screen reader"}],
+    )
+
+
+class PhiOut(BaseModel):
+    fields: dict[str, str]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Conflict, Invalid, NotFound, field_error
 from laurel.kit.validation import describe_errors
 from laurel.learners import service as learners
@@ -186,7 +187,9 @@ class AccessArchive:
     filename: str
 
 
-def access_archive(session: Session, actor: Actor, request_id: uuid.UUID) -> AccessArchive:
+def access_archive(
+    session: Session, actor: Actor, request_id: uuid.UUID, ring: KeyRing
+) -> AccessArchive:
     """Everything about the learner as one zip (JSON and CSV). Producing it is a sensitive
     read; the first one answers the request."""
     request = get_request(session, actor, request_id)
@@ -194,7 +197,7 @@ def access_archive(session: Session, actor: Actor, request_id: uuid.UUID) -> Acc
         raise WrongKind(f"privacy request {request.id} is a {request.kind} request")
     if request.status == RequestStatus.refused:
         raise RequestClosed(f"privacy request {request.id} was refused")
-    found = subject.collect(session, request.organization_id, request.learner_id)
+    found = subject.collect(session, request.organization_id, request.learner_id, ring)
     organization = organizations.get(session, request.organization_id)
     content = archive.build(
         found,

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, or_, select
 from sqlalchemy.orm import Session
 
+from laurel.kit import crypto
+from laurel.kit.crypto import KeyRing
 from laurel.kit.orm import Base
 
 
@@ -94,6 +96,7 @@ link("screening_cases")
 link("sanctions_reports")
 link("consent_records")
 link("privacy_requests")
+link("phi_records")
 link("approvals", "reward_id", "rewards")
 link("budget_reservations", "reward_id", "rewards")
 link("deliveries", "reward_id", "rewards")
@@ -148,16 +151,34 @@ def _table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
-def _rows(session: Session, table: Table, condition: ColumnElement[bool]) -> list[dict[str, Any]]:
+def _rows(
+    session: Session, table: Table, condition: ColumnElement[bool], ring: KeyRing | None
+) -> list[dict[str, Any]]:
     query = select(table).where(condition)
     if "organization_id" in table.c:
         order = table.c.get("created_at", next(iter(table.primary_key.columns)))
         query = query.order_by(order, *table.primary_key.columns)
-    return [{k: _plain(v) for k, v in row._mapping.items()} for row in session.execute(query)]
+    rows = [{k: _plain(v) for k, v in row._mapping.items()} for row in session.execute(query)]
+    if ring is not None:
+        # Encrypted values are the learner's data too: the archive carries them readable.
+        for name in [c.name for c in table.columns]:
+            context = crypto.context_of(table.name, name)
+            if context is None:
+                continue
+            for row in rows:
+                if row.get(name) is not None:
+                    row[name] = ring.decrypt(row[name], context)
+    return rows
 
 
-def collect(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID) -> Found:
-    """Every row about one learner, table by table (empty tables left out).
+def collect(
+    session: Session,
+    organization_id: uuid.UUID,
+    learner_id: uuid.UUID,
+    ring: KeyRing | None = None,
+) -> Found:
+    """Every row about one learner, table by table (empty tables left out); with ``ring``,
+    registered encrypted columns are decrypted.
 
     Links are followed from the learner outwards until nothing new is found, then the rules
     run over what was found. Every query is scoped by the organization.
@@ -168,6 +189,7 @@ def collect(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID)
             session,
             learners,
             and_(learners.c.organization_id == organization_id, learners.c.id == learner_id),
+            ring,
         )
     }
     if not found["learners"]:
@@ -193,6 +215,7 @@ def collect(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID)
                         table.c.organization_id == organization_id,
                         table.c[item.column].in_(ids[start : start + 500]),
                     ),
+                    ring,
                 )
             if rows:
                 found[item.table] = rows
@@ -201,7 +224,7 @@ def collect(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID)
         where = condition(table, found)
         if where is None:
             continue
-        rows = _rows(session, table, and_(table.c.organization_id == organization_id, where))
+        rows = _rows(session, table, and_(table.c.organization_id == organization_id, where), ring)
         if rows:
             found[name] = rows
     return found

@@ -181,9 +181,27 @@ def upgrade() -> None:
             name=op.f("uq_retention_policies_organization_id_jurisdiction_data_kind"),
         ),
     )
+    op.create_table(
+        "phi_records",
+        sa.Column("learner_id", sa.Uuid(), nullable=False),
+        sa.Column("field", sa.String(length=64), nullable=False),
+        sa.Column("value_encrypted", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *_tenant_columns(),
+        _learner_fk("phi_records"),
+        _org_fk("phi_records"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_phi_records")),
+        sa.UniqueConstraint(
+            "organization_id",
+            "learner_id",
+            "field",
+            name=op.f("uq_phi_records_organization_id_learner_id_field"),
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("phi_records")
     op.drop_table("retention_policies")
     op.drop_index(op.f("ix_privacy_requests_status_due_at"), table_name="privacy_requests")
     op.drop_index(
