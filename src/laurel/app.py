@@ -31,6 +31,7 @@ from laurel.imports.runner import ImportRunner
 from laurel.kit.crypto import ring_from_settings
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
+from laurel.kit.logs import quiet_data_loggers
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
@@ -94,6 +95,7 @@ def create_app(
     app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
     app.state.key_ring = ring_from_settings(settings)
+    quiet_data_loggers()
     app.state.intake = GroupIntake(db)
     bind_database(db)
 

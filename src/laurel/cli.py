@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import sys
 from typing import Annotated, NoReturn
 
@@ -56,10 +55,9 @@ def _database() -> Database:
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from laurel.kit.logs import configure  # noqa: PLC0415
+
+    configure(get_settings().log_level)
 
 
 def _fail(error: object, rename: dict[str, str] | None = None) -> NoReturn:
