@@ -159,3 +159,33 @@ def test_financial_records_go_when_their_period_ends(
     assert spent_after == spent_before  # program budgets keep their totals
     verified = client.post("/api/v1/audit/verify", headers=tenant.headers).json()
     assert verified["ok"] is True
+
+
+def test_worker_sweep_reminds_and_applies_retention(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    from laurel.privacy import sweep
+
+    people = populate(client, tenant)
+    late = client.post(
+        "/api/v1/privacy/requests",
+        headers=tenant.headers,
+        json={
+            "learner_id": people.b,
+            "kind": "access",
+            "received_at": (utcnow() - timedelta(days=44)).isoformat(),
+        },
+    ).json()
+    _age(database, people.a, utcnow() - timedelta(days=4 * 365))
+    thread, stop = sweep.start_scheduler(database, interval=30)
+    try:
+        for _ in range(200):
+            if _learner(database, people.a).pseudonymised_at is not None:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert _learner(database, people.a).pseudonymised_at is not None
+    found = client.get(f"/api/v1/privacy/requests/{late['id']}", headers=tenant.headers).json()
+    assert found["reminded_at"] is not None

@@ -140,10 +140,12 @@ def run(
     for learner_id, country, region, _updated in candidates:
         days = period(table, jurisdiction(country, region), DataKind.personal)
         cut = now - timedelta(days=days)
+        # The row lock makes concurrent sweeps take turns; one that finds the learner already
+        # pseudonymised (or locked by another sweep) moves on.
         still = session.scalar(
-            select(Learner.id).where(
-                Learner.id == learner_id, *_last_activity_before(organization_id, cut)
-            )
+            select(Learner.id)
+            .where(Learner.id == learner_id, *_last_activity_before(organization_id, cut))
+            .with_for_update(skip_locked=True)
         )
         if still is None:
             continue

@@ -121,13 +121,15 @@ def open_request(
     return request
 
 
-def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> PrivacyRequest:
-    found = session.scalar(
-        select(PrivacyRequest).where(
-            PrivacyRequest.organization_id == actor.organization_id,
-            PrivacyRequest.id == request_id,
-        )
+def get_request(
+    session: Session, actor: Actor, request_id: uuid.UUID, *, lock: bool = False
+) -> PrivacyRequest:
+    """The request; with ``lock``, its row is held until commit (answering it is done once)."""
+    query = select(PrivacyRequest).where(
+        PrivacyRequest.organization_id == actor.organization_id,
+        PrivacyRequest.id == request_id,
     )
+    found = session.scalar(query.with_for_update() if lock else query)
     if found is None:
         raise PrivacyRequestNotFound(f"no privacy request {request_id}")
     return found
@@ -192,7 +194,7 @@ def access_archive(
 ) -> AccessArchive:
     """Everything about the learner as one zip (JSON and CSV). Producing it is a sensitive
     read; the first one answers the request."""
-    request = get_request(session, actor, request_id)
+    request = get_request(session, actor, request_id, lock=True)
     if request.kind != RequestKind.access:
         raise WrongKind(f"privacy request {request.id} is a {request.kind} request")
     if request.status == RequestStatus.refused:
@@ -221,8 +223,9 @@ def access_archive(
 
 
 def fulfil(session: Session, actor: Actor, request_id: uuid.UUID) -> PrivacyRequest:
-    """Carry out an erasure, a correction or an opt-out, and answer the request."""
-    request = get_request(session, actor, request_id)
+    """Carry out an erasure, a correction or an opt-out, and answer the request (once, also
+    when two callers race: the request's row lock orders them)."""
+    request = get_request(session, actor, request_id, lock=True)
     _open(request)
     now = utcnow()
     kind = RequestKind(request.kind)
@@ -261,7 +264,7 @@ def fulfil(session: Session, actor: Actor, request_id: uuid.UUID) -> PrivacyRequ
 
 
 def refuse(session: Session, actor: Actor, request_id: uuid.UUID, reason: str) -> PrivacyRequest:
-    request = get_request(session, actor, request_id)
+    request = get_request(session, actor, request_id, lock=True)
     _open(request)
     if not reason.strip():
         raise field_error("reason", "say why the request is refused")
