@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from laurel.audit import signing
 from laurel.config import Settings
@@ -11,10 +12,4 @@ KEYS = signing.generate_key()
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"audit_signing_key": signing_secret()})
-
-
-def signing_secret() -> object:
-    from pydantic import SecretStr
-
-    return SecretStr(KEYS[0])
+    return settings.model_copy(update={"audit_signing_key": SecretStr(KEYS[0])})
