@@ -36,13 +36,16 @@ from laurel.events.grouped import GroupIntake
 from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
+from laurel.kit.crypto import ring_from_settings
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
+from laurel.kit.logs import quiet_data_loggers
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.notifications import api as notifications_api
+from laurel.privacy import api as privacy_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
@@ -104,6 +107,8 @@ def create_app(
     app.state.worker = worker
     app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
+    app.state.key_ring = ring_from_settings(settings)
+    quiet_data_loggers()
     app.state.intake = GroupIntake(db)
     bind_database(db)
 
@@ -136,6 +141,7 @@ def create_app(
         users_api.router,
         oidc_api.router,
         pages.router,
+        privacy_api.router,
     ):
         app.include_router(router)
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ISO_3166 = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -253,6 +253,23 @@ class Settings(BaseSettings):
     tremendous_timeout_seconds: float = Field(default=15.0, gt=0)
     tremendous_requests_per_second: float | None = Field(
         default=10.0, gt=0, description="Pace this process's Tremendous calls (10/s allowed)"
+    )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="ed25519 private key (PEM, or base64 of its 32 bytes) that signs exported "
+        "audit chain heads; `laurel audit keygen` makes one",
+    )
+
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Key ring for data encrypted at rest: `id:base64-32-bytes` comma-separated, "
+        "the first encrypts; unset: one key derived from LAUREL_SECRET_KEY",
+    )
+    privacy_sweep_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `serve` and `worker` remind privacy requests near their deadline "
+        "and apply retention; 0 turns the sweep off",
     )
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ from laurel.learners.models import Learner
 from laurel.links.models import LinkSettings, RewardLink
 from laurel.notifications.models import EmailSettings, OutboxEmail
 from laurel.organizations.models import Organization
+from laurel.privacy.models import ConsentRecord, PhiRecord, PrivacyRequest, RetentionPolicy
 from laurel.programs.models import (
     HoldoutAssignment,
     Program,
@@ -67,6 +68,7 @@ __all__ = [
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",
+    "ConsentRecord",
     "Course",
     "DeadLetter",
     "Delivery",
@@ -88,11 +90,14 @@ __all__ = [
     "Organization",
     "OutboxEmail",
     "PasswordReset",
+    "PhiRecord",
     "PollCursor",
+    "PrivacyRequest",
     "Program",
     "ProgramVersion",
     "ProviderAttempt",
     "ProviderRoute",
+    "RetentionPolicy",
     "ReviewCase",
     "Reward",
     "RewardConversion",

@@ -89,7 +89,8 @@ def test_a_link_reward_waits_as_a_link_and_is_redeemed_once(
     link = client.get(f"/api/v1/rewards/{reward_id}/link", headers=tenant.headers).json()
     assert link["opens"] == 2
     assert link["opened_at"] is not None
-    assert [a for a, _ in trail(database, reward_id)][-2:] == [
+    # Reads of the code and the link by the admin above are audited too; the states come last.
+    assert [a for a, _ in trail(database, reward_id) if not a.endswith(":read")][-2:] == [
         "rewards:reward:delivered",
         "rewards:reward:redeemed",
     ]

@@ -252,6 +252,29 @@ PERMISSIONS: dict[Route, Rule] = {
     ),
     ("GET", "/api/v1/outgoing-webhooks/messages/{message_id}"): admin_read(ADMIN),
     ("POST", "/api/v1/outgoing-webhooks/messages/{message_id}/redeliver"): change(ADMIN),
+    # the audit trail and its signed head; privacy requests, consents, PHI and retention
+    ("GET", "/api/v1/audit/export"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/api/v1/audit/head"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/api/v1/audit/head/verify"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("GET", "/api/v1/privacy/requests"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/privacy/requests"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/requests/{request_id}"): admin_read(COMPLIANCE),
+    ("GET", "/api/v1/privacy/requests/{request_id}/archive"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/requests/{request_id}/fulfil"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/requests/{request_id}/refuse"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/learners/{learner_id}"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/privacy/learners/{learner_id}/consents"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/learners/{learner_id}/phi"): change(COMPLIANCE, live=True),
+    ("PUT", "/api/v1/privacy/learners/{learner_id}/phi"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/retention"): admin_read(COMPLIANCE),
+    ("PUT", "/api/v1/privacy/retention"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/retention/run"): change(COMPLIANCE, live=True),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),

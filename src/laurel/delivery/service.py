@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from laurel.audit import service as audit
 from laurel.budgets import service as budgets
 from laurel.catalog import conversions
 from laurel.delivery import routing
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
+from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.money import Money
 from laurel.kit.sql import insert_ignore
@@ -217,6 +219,24 @@ def deliveries_for(
 
 
 SECRET_FIELDS = ("code", "pin", "url")
+
+
+def has_secret(details: dict[str, Any]) -> bool:
+    return any(isinstance(details.get(n), str) and details.get(n) for n in SECRET_FIELDS)
+
+
+def record_reveal(
+    session: Session, actor: Actor, reward_id: uuid.UUID, details: dict[str, Any]
+) -> None:
+    """Audit that ``actor`` was shown a reward's code, PIN or link (which ones, not the values)."""
+    audit.sensitive_read(
+        session,
+        actor,
+        "delivery:gift_code",
+        "reward",
+        reward_id,
+        {"fields": [n for n in SECRET_FIELDS if isinstance(details.get(n), str) and details[n]]},
+    )
 
 
 def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:

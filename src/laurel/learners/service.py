@@ -63,7 +63,16 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
 
 
 # What rules look at and what an event may change.
-OBSERVED = ("email", "name", "classification", "department", "manager", "country", "locale")
+OBSERVED = (
+    "email",
+    "name",
+    "classification",
+    "department",
+    "manager",
+    "country",
+    "region",
+    "locale",
+)
 
 
 def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
+from laurel.audit import service as audit
 from laurel.auth.service import Scope
 from laurel.delivery import service as delivery
 from laurel.kit.actor import Actor
@@ -91,6 +92,7 @@ def list_rewards(
     summary="Get a reward, with what was delivered",
 )
 def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, request: Request) -> RewardOut:
+    reveal = Scope.admin in actor.scopes
     with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
@@ -98,14 +100,24 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, request: Re
             DeliveryOut(
                 provider=found.provider,
                 provider_reference=found.provider_reference,
-                details=delivery.visible_details(found.details, reveal=Scope.admin in actor.scopes),
+                details=delivery.visible_details(found.details, reveal=reveal),
                 delivered_at=found.delivered_at,
             )
             if found
             else None
         )
         urls = _link_urls(request, session, actor, [reward.id])
-        return RewardOut.full(reward, out, urls.get(reward.id))
+        answer = RewardOut.full(reward, out, urls.get(reward.id))
+        revealed = dict(found.details) if found is not None and reveal else {}
+    if delivery.has_secret(revealed) or urls:
+        # A revealed gift code or a link URL (it pays out) is a sensitive read: recorded and
+        # committed before it is sent.
+        with unit_of_work(db) as session:
+            if delivery.has_secret(revealed):
+                delivery.record_reveal(session, actor, reward_id, revealed)
+            if urls:
+                audit.sensitive_read(session, actor, "links:url", "reward", reward_id)
+    return answer
 
 
 def _decide(
