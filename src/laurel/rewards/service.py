@@ -588,7 +588,8 @@ def for_events(
         .where(Reward.organization_id == organization_id, Reward.event_id.in_(event_ids))
         .order_by(Reward.id)
     ):
-        found[reward.event_id].append(reward)
+        if reward.event_id is not None:  # the query asked for events, but the type allows None
+            found[reward.event_id].append(reward)
     return found
 
 
