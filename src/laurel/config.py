@@ -101,6 +101,16 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    points_badge_signing_key: str | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, or base64url 32-byte seed) that signs Open Badges "
+        "3.0 credentials; unset: derived from LAUREL_SECRET_KEY",
+    )
+    points_issuer_url: str | None = Field(
+        default=None,
+        description="Public base URL named in badge credentials; unset: the request's base URL",
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.production and self.secret_key == DEFAULT_SECRET:

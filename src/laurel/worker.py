@@ -28,6 +28,7 @@ from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
+from laurel.points.provider import PointsProvider
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 
 log = logging.getLogger("laurel.worker")
@@ -36,12 +37,14 @@ log = logging.getLogger("laurel.worker")
 def _provider_for(item: delivery.Claim) -> str:
     # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
     # test event can ever reach a real provider, whatever its row says.
-    return item.provider if item.order.livemode else "sandbox"
+    # Points are Laurel's own ledger, kept apart per mode: test-mode points go there too.
+    return item.provider if item.order.livemode or item.provider == "points" else "sandbox"
 
 
 def default_providers(database: Database) -> ProviderRegistry:
     registry = ProviderRegistry()
     registry.add(SandboxProvider(database))
+    registry.add(PointsProvider(database))
     return registry
 
 

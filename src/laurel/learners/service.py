@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -360,3 +360,13 @@ def unblock_for_sanctions(
         .returning(Learner.id)
     ).first()
     return changed is not None
+
+
+def in_department(organization_id: uuid.UUID, livemode: bool, department: str) -> Select[Any]:
+    """The ids of a department's learners, as a subquery other domains filter with (a
+    department's leaderboard) without reading the learners table themselves."""
+    return select(Learner.id).where(
+        Learner.organization_id == organization_id,
+        Learner.livemode == livemode,
+        Learner.department == department,
+    )
