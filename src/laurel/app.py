@@ -33,6 +33,7 @@ from laurel.kit.http import KeyCache
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.points import api as points_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
@@ -107,6 +108,7 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        points_api.router,
     ):
         app.include_router(router)
 

@@ -700,3 +700,22 @@ def reconcile(session: Session, organization_id: uuid.UUID) -> Reconciliation:
         lot_mismatches=mismatches,
         total=int(total or 0),
     )
+
+
+def expiring(
+    session: Session, scope: Scope, learner_id: uuid.UUID, limit: int = 5
+) -> list[tuple[int, datetime]]:
+    """(points, expires_at) of the learner's lots that have an end, soonest first."""
+    rows = session.execute(
+        select(_LOTS.c.remaining, _LOTS.c.expires_at)
+        .where(
+            _LOTS.c.organization_id == scope.organization_id,
+            _LOTS.c.livemode == scope.livemode,
+            _LOTS.c.learner_id == learner_id,
+            _LOTS.c.remaining > 0,
+            _LOTS.c.expires_at.is_not(None),
+        )
+        .order_by(_LOTS.c.expires_at)
+        .limit(limit)
+    )
+    return [(int(r[0]), r[1]) for r in rows]
