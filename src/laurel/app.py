@@ -34,6 +34,7 @@ from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.points import api as points_api
+from laurel.points import pages as points_pages
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
@@ -109,6 +110,7 @@ def create_app(
         screening_api.router,
         imports_api.router,
         points_api.router,
+        points_pages.router,
     ):
         app.include_router(router)
 
