@@ -24,7 +24,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import field_error
 from laurel.learners import service as learners
 from laurel.points import setup
-from laurel.points.ledger import Scope
+from laurel.points.ledger import ALL_PROGRAMS, Scope
 from laurel.points.models import LearnerPreference, PointsPeriodTotal
 
 # EU member states and the other EEA countries (GDPR applies), plus the UK and Switzerland,
@@ -74,18 +74,12 @@ class BoardScope(StrEnum):
     program = "program"
 
 
-def months_of(period: str) -> tuple[str, str]:
-    """First and last ``YYYY-MM`` of ``2026``, ``2026-Q4`` or ``2026-11``."""
-    found = _PERIOD.match(period)
+def period_key(period: str) -> str:
+    """``2026``, ``2026-Q4`` or ``2026-11`` as stored (quarters upper-case)."""
+    found = _PERIOD.match(period.strip().upper())
     if not found:
         raise field_error("period", "use a year (2026), a quarter (2026-Q4) or a month (2026-11)")
-    year, month, quarter = found.groups()
-    if month:
-        return f"{year}-{month}", f"{year}-{month}"
-    if quarter:
-        first = (int(quarter) - 1) * 3 + 1
-        return f"{year}-{first:02d}", f"{year}-{first + 2:02d}"
-    return f"{year}-01", f"{year}-12"
+    return period.strip().upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +127,15 @@ def leaderboard(
     limit: int = 10,
     viewer: uuid.UUID | None = None,
 ) -> Board:
-    first, last = months_of(period)
+    key = period_key(period)
     if board is BoardScope.department and not department:
         raise field_error("department", "is required for a department board")
     if board is BoardScope.program and program_id is None:
         raise field_error("program_id", "is required for a program board")
     totals = PointsPeriodTotal
     prefs = LearnerPreference
-    total = func.sum(totals.earned).label("points")
     query = (
-        select(totals.learner_id, total)
+        select(totals.learner_id, totals.earned.label("points"))
         .outerjoin(
             prefs,
             and_(
@@ -154,12 +147,11 @@ def leaderboard(
         .where(
             totals.organization_id == scope.organization_id,
             totals.livemode == scope.livemode,
-            totals.month >= first,
-            totals.month <= last,
+            totals.period == key,
+            totals.program_id == (program_id if board is BoardScope.program else ALL_PROGRAMS),
+            totals.earned > 0,
             or_(prefs.leaderboard_opt_out.is_(None), prefs.leaderboard_opt_out.is_(False)),
         )
-        .group_by(totals.learner_id)
-        .having(func.sum(totals.earned) > 0)
     )
     if board is BoardScope.department:
         assert department is not None
@@ -168,9 +160,10 @@ def leaderboard(
                 learners.in_department(scope.organization_id, scope.livemode, department)
             )
         )
-    if board is BoardScope.program:
-        query = query.where(totals.program_id == program_id)
-    top = session.execute(query.order_by(total.desc(), totals.learner_id).limit(limit)).all()
+    # Walks the board index backwards: the top rows come first, nothing is summed or sorted.
+    top = session.execute(
+        query.order_by(totals.earned.desc(), totals.learner_id.desc()).limit(limit)
+    ).all()
     mine: tuple[int, int] | None = None
     if viewer is not None and viewer not in {row[0] for row in top}:
         own = session.execute(query.where(totals.learner_id == viewer)).first()
@@ -219,7 +212,7 @@ def leaderboard(
     you = next((p for p in places if p.you), None)
     if mine is not None and viewer is not None:
         you = Place(mine[0], viewer, name_of(viewer), mine[1], True)
-    return Board(board, period, places, you)
+    return Board(board, key, places, you)
 
 
 def set_preference(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -42,6 +42,8 @@ from laurel.points.models import (
 
 NO_PROGRAM = uuid.UUID(int=0)
 """Stands for 'no program' in period totals (grants), so their unique key has no NULL."""
+ALL_PROGRAMS = uuid.UUID(int=1)
+"""Period totals across every program: what the organization and department boards read."""
 
 _ACCOUNTS: Table = PointsAccount.__table__  # type: ignore[assignment]
 _ENTRIES: Table = PointsEntry.__table__  # type: ignore[assignment]
@@ -407,8 +409,11 @@ def _take_lots(
     return used
 
 
-def month_of(when: datetime) -> str:
-    return f"{when.year:04d}-{when.month:02d}"
+def periods_of(when: datetime) -> tuple[str, str, str]:
+    """The year, quarter and month keys of an activity time: ``2026``, ``2026-Q4``,
+    ``2026-11``."""
+    quarter = (when.month - 1) // 3 + 1
+    return f"{when.year:04d}", f"{when.year:04d}-Q{quarter}", f"{when.year:04d}-{when.month:02d}"
 
 
 def _add_total(
@@ -419,21 +424,29 @@ def _add_total(
     occurred: datetime,
     points: int,
 ) -> None:
+    """Add ``points`` to the learner's totals for the activity's year, quarter and month, per
+    program and across programs: one INSERT ... ON CONFLICT DO UPDATE of six rows."""
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(_TOTALS).values(
-        id=uuid7(),
-        organization_id=scope.organization_id,
-        livemode=scope.livemode,
-        month=month_of(occurred),
-        learner_id=learner_id,
-        program_id=program_id or NO_PROGRAM,
-        earned=points,
-        created_at=utcnow(),
-    )
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid7(),
+            "organization_id": scope.organization_id,
+            "livemode": scope.livemode,
+            "period": period,
+            "learner_id": learner_id,
+            "program_id": program,
+            "earned": points,
+            "created_at": now,
+        }
+        for period in periods_of(occurred.astimezone(UTC))
+        for program in (program_id or NO_PROGRAM, ALL_PROGRAMS)
+    ]
+    stmt = module.insert(_TOTALS).values(rows)
     session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["organization_id", "livemode", "month", "learner_id", "program_id"],
+            index_elements=["organization_id", "livemode", "period", "learner_id", "program_id"],
             set_={"earned": _TOTALS.c.earned + stmt.excluded.earned},
         )
     )

@@ -136,22 +136,32 @@ class PointsLot(TenantMixin, Base):
 
 
 class PointsPeriodTotal(TenantMixin, Base):
-    """Points earned per learner, program and month, maintained with each posting: what
-    leaderboards and caps read instead of summing entries."""
+    """Points earned per learner and program in a year, a quarter and a month, kept with each
+    posting (one row per period and program, plus one across all programs): a leaderboard is
+    the top of one index range, never a sum over entries."""
 
     __tablename__ = "points_period_totals"
     __table_args__ = (
-        UniqueConstraint("organization_id", "livemode", "month", "learner_id", "program_id"),
-        Index(None, "organization_id", "livemode", "learner_id", "month"),
+        UniqueConstraint("organization_id", "livemode", "period", "learner_id", "program_id"),
+        # The board: one (period, program) range in points order.
+        Index(
+            "ix_points_period_totals_board",
+            "organization_id",
+            "livemode",
+            "period",
+            "program_id",
+            "earned",
+            "learner_id",
+        ),
     )
 
     livemode: Mapped[bool] = mapped_column(default=True)
-    month: Mapped[str] = mapped_column(String(7))
-    """``YYYY-MM`` of the activity."""
+    period: Mapped[str] = mapped_column(String(7))
+    """``2026``, ``2026-Q4`` or ``2026-11``: when the activity happened."""
     learner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learners.id"))
     program_id: Mapped[uuid.UUID]
-    """The program (no foreign key: grants without a program count under the nil UUID, so the
-    unique key has no NULL in it)."""
+    """The program; the nil UUID for grants without one; ``ALL_PROGRAMS`` for the total across
+    programs (no foreign key, so the unique key has no NULL in it)."""
     earned: Mapped[int] = mapped_column(default=0)
 
 

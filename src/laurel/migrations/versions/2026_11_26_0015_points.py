@@ -194,7 +194,7 @@ def upgrade() -> None:
     op.create_table(
         "points_period_totals",
         sa.Column("livemode", sa.Boolean(), nullable=False),
-        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
         sa.Column("learner_id", sa.Uuid(), nullable=False),
         sa.Column("program_id", sa.Uuid(), nullable=False),
         sa.Column("earned", sa.BigInteger(), nullable=False),
@@ -216,18 +216,18 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "organization_id",
             "livemode",
-            "month",
+            "period",
             "learner_id",
             "program_id",
             name=op.f(
-                "uq_points_period_totals_organization_id_livemode_month_learner_id_program_id"
+                "uq_points_period_totals_organization_id_livemode_period_learner_id_program_id"
             ),
         ),
     )
     op.create_index(
-        op.f("ix_points_period_totals_organization_id_livemode_learner_id_month"),
+        "ix_points_period_totals_board",
         "points_period_totals",
-        ["organization_id", "livemode", "learner_id", "month"],
+        ["organization_id", "livemode", "period", "program_id", "earned", "learner_id"],
         unique=False,
     )
     op.create_table(
@@ -611,10 +611,7 @@ def downgrade() -> None:
     op.drop_table("points_settings")
     op.drop_table("points_preferences")
     op.drop_table("points_policies")
-    op.drop_index(
-        op.f("ix_points_period_totals_organization_id_livemode_learner_id_month"),
-        table_name="points_period_totals",
-    )
+    op.drop_index("ix_points_period_totals_board", table_name="points_period_totals")
     op.drop_table("points_period_totals")
     op.drop_table("points_expiry_notices")
     op.drop_index(
