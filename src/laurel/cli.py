@@ -13,6 +13,7 @@ from laurel.config import get_settings
 from laurel.db import Database
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.imports.cli import import_app
+from laurel.points.cli import points_app
 from laurel.screening.cli import screen, sdn_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sdn_app, name="sdn")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(points_app, name="points")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
