@@ -195,3 +195,39 @@ def test_routes_are_documented(client: TestClient) -> None:
     assert len(paths) >= 15
     redeem = spec["paths"]["/api/v1/points/redemptions"]["post"]
     assert {"201", "404", "409", "422"} <= set(redeem["responses"])
+
+
+def test_an_admin_corrects_by_reversal(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    h = tenant.headers
+    with database.session() as session:
+        ana = add_learner(session, tenant, "A1")
+    grant = _ok(
+        client.post(
+            "/api/v1/points/grants",
+            json={
+                "learner_id": str(ana),
+                "points": 40,
+                "reason": "role-play",
+                "activity": "role_play",
+            },
+            headers=h,
+        ),
+        201,
+    )
+    assert grant["state"] == "posted"
+    path = f"/api/v1/points/transactions/{grant['transaction_id']}/reverse"
+    undone = _ok(client.post(path, json={"reason": "entered twice"}, headers=h), 201)
+    assert (undone["kind"], undone["points"], undone["reverses_id"]) == (
+        "reversal",
+        -40,
+        grant["transaction_id"],
+    )
+    assert _ok(client.post(path, json={"reason": "again"}, headers=h), 201)["id"] == undone["id"]
+    assert _ok(client.get(f"/api/v1/points/learners/{ana}/wallet", headers=h))["balance"] == 0
+    again = client.post(
+        f"/api/v1/points/transactions/{undone['id']}/reverse", json={"reason": "x"}, headers=h
+    )
+    assert again.status_code == 409
+    assert _ok(client.get("/api/v1/points/reconcile", headers=h))["ok"] is True
