@@ -169,3 +169,23 @@ def test_badge_credential_is_signed_open_badges_3(database: Database, tenant: Te
     other = openbadges.load_key(None, "another secret")
     with pytest.raises(openbadges.VerificationError):
         openbadges.verify(token, other.public_key())
+
+
+def test_test_mode_points_go_to_the_test_books(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    _points_program(client, tenant, database)
+    body = completion("t1", occurred_at="2026-11-02T10:00:00Z")
+    response = client.post("/api/v1/completions", json=body, headers=tenant.test_headers)
+    assert response.status_code == 202, response.text
+    (reward,) = response.json()["rewards"]
+    settled = settle(database, uuid.UUID(reward["id"]), Worker(database, settings, providers))
+    assert settled.state == "delivered"
+    assert settled.provider == "points"
+    with database.session() as session:
+        assert ledger.balance(session, ledger.Scope(tenant.id, False), settled.learner_id) == 150
+        assert ledger.balance(session, ledger.Scope(tenant.id, True), settled.learner_id) == 0

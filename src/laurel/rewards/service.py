@@ -309,7 +309,11 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
                     "currency": valuation.amount.currency,
                     "reward_kind": version.reward_kind,
                     # Test mode never reaches a real provider.
-                    "provider": version.provider if fact.livemode else "sandbox",
+                    # Points are Laurel's own ledger (kept apart per mode), never an outside
+                    # provider: test-mode points are credited to the test-mode books.
+                    "provider": version.provider
+                    if fact.livemode or version.provider == "points"
+                    else "sandbox",
                     "state": RewardState.pending,
                     "hold_reasons": [],
                     "calculation": valuation.calculation,
