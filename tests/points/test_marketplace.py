@@ -3,7 +3,9 @@ points come back when that reward does not go through."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -162,3 +164,32 @@ def test_short_wallet_is_refused_and_nothing_is_written(
         rewards = session.query(Reward).filter(Reward.learner_id == ana).count()
         assert rewards == 2
     assert _balance(database, tenant, ana) == 0
+
+
+def test_eight_clients_redeeming_at_once_never_overdraw(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    """The whole redemption (debit, redemption row, reward through the gates) from 8 clients
+    at once, each with its own session and connection, against one wallet of 5,000 points."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite has one writer at a time by construction")
+    ana, offer = _store(client, tenant, database)
+    clients = 8
+    barrier = threading.Barrier(clients)
+
+    def attempt(n: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            _redeem(database, tenant, ana, offer, f"race-{n}")
+        except InsufficientPoints:
+            return "refused"
+        return "ok"
+
+    with ThreadPoolExecutor(clients) as pool:
+        outcomes = list(pool.map(attempt, range(clients)))
+    assert outcomes.count("ok") == 2  # 2 × 2,500 points fit in 5,000
+    assert outcomes.count("refused") == 6
+    assert _balance(database, tenant, ana) == 0
+    with database.session() as session:
+        assert session.query(Reward).filter(Reward.learner_id == ana).count() == 2
+        assert ledger.reconcile(session, tenant.id).ok
