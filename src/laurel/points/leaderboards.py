@@ -14,8 +14,10 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -116,6 +118,96 @@ def display_name(
     return "Learner " + hashlib.sha256(learner_id.bytes).hexdigest()[:6].upper()
 
 
+_TOTALS: Table = PointsPeriodTotal.__table__  # type: ignore[assignment]
+_PREFS: Table = LearnerPreference.__table__  # type: ignore[assignment]
+
+
+# Built once with bind parameters: building a statement costs more than running it.
+@cache
+def _board_sql(department: bool) -> Select[Any]:
+    """The board's rows (learner, points, name choice) for one period and program key, opted-out
+    learners left out; read in points order it walks ``ix_points_period_totals_board``."""
+    t, p = _TOTALS.c, _PREFS.c
+    query = (
+        select(t.learner_id, t.earned, p.show_name)
+        .select_from(
+            _TOTALS.outerjoin(
+                _PREFS,
+                and_(
+                    p.organization_id == t.organization_id,
+                    p.livemode == t.livemode,
+                    p.learner_id == t.learner_id,
+                ),
+            )
+        )
+        .where(
+            t.organization_id == bindparam("_org"),
+            t.livemode == bindparam("_live"),
+            t.period == bindparam("_period"),
+            t.program_id == bindparam("_program"),
+            t.earned > 0,
+            or_(p.leaderboard_opt_out.is_(None), p.leaderboard_opt_out.is_(False)),
+        )
+    )
+    if department:
+        query = query.where(t.learner_id.in_(learners.in_department()))
+    return query
+
+
+@cache
+def _top_sql(department: bool) -> Select[Any]:
+    return (
+        _board_sql(department)
+        .order_by(_TOTALS.c.earned.desc(), _TOTALS.c.learner_id.desc())
+        .limit(bindparam("_limit"))
+    )
+
+
+@cache
+def _place_sql(department: bool) -> Select[Any]:
+    """One learner's points, how many are ahead, and their choices, in one statement.
+
+    "Ahead" counts the rows above the learner's points in the board index (an index-only
+    range count), then takes away the few opted-out learners among them, instead of joining
+    every row to the preferences.
+    """
+    t, p = _TOTALS.c, _PREFS.c
+    board = [
+        t.organization_id == bindparam("_org"),
+        t.livemode == bindparam("_live"),
+        t.period == bindparam("_period"),
+        t.program_id == bindparam("_program"),
+    ]
+    mine = select(t.earned).where(*board, t.learner_id == bindparam("_viewer")).scalar_subquery()
+    above = [*board, t.earned > mine]
+    if department:
+        above.append(t.learner_id.in_(learners.in_department()))
+    ahead = select(func.count()).select_from(_TOTALS).where(*above).scalar_subquery()
+    opted_out = (
+        select(func.count())
+        .select_from(
+            _TOTALS.join(
+                _PREFS,
+                and_(
+                    p.organization_id == t.organization_id,
+                    p.livemode == t.livemode,
+                    p.learner_id == t.learner_id,
+                ),
+            )
+        )
+        .where(*above, p.leaderboard_opt_out.is_(True))
+        .scalar_subquery()
+    )
+    own = [
+        p.organization_id == bindparam("_org"),
+        p.livemode == bindparam("_live"),
+        p.learner_id == bindparam("_viewer"),
+    ]
+    show = select(p.show_name).where(*own).scalar_subquery()
+    out = select(p.leaderboard_opt_out).where(*own).scalar_subquery()
+    return select(mine, ahead, opted_out, show, out)
+
+
 def leaderboard(
     session: Session,
     scope: Scope,
@@ -127,67 +219,43 @@ def leaderboard(
     limit: int = 10,
     viewer: uuid.UUID | None = None,
 ) -> Board:
+    """The top ``limit`` of a board, names shown as privacy allows, and the viewer's place.
+
+    A constant number of small statements whatever the size of the ledger: the top rows (one
+    index range, walked in order), the viewer's place when outside the top, the names of those
+    shown, the organization's privacy countries.
+    """
     key = period_key(period)
     if board is BoardScope.department and not department:
         raise field_error("department", "is required for a department board")
     if board is BoardScope.program and program_id is None:
         raise field_error("program_id", "is required for a program board")
-    totals = PointsPeriodTotal
-    prefs = LearnerPreference
-    query = (
-        select(totals.learner_id, totals.earned.label("points"))
-        .outerjoin(
-            prefs,
-            and_(
-                prefs.organization_id == totals.organization_id,
-                prefs.livemode == totals.livemode,
-                prefs.learner_id == totals.learner_id,
-            ),
-        )
-        .where(
-            totals.organization_id == scope.organization_id,
-            totals.livemode == scope.livemode,
-            totals.period == key,
-            totals.program_id == (program_id if board is BoardScope.program else ALL_PROGRAMS),
-            totals.earned > 0,
-            or_(prefs.leaderboard_opt_out.is_(None), prefs.leaderboard_opt_out.is_(False)),
-        )
-    )
-    if board is BoardScope.department:
-        assert department is not None
-        query = query.where(
-            totals.learner_id.in_(
-                learners.in_department(scope.organization_id, scope.livemode, department)
-            )
-        )
-    # Walks the board index backwards: the top rows come first, nothing is summed or sorted.
-    top = session.execute(
-        query.order_by(totals.earned.desc(), totals.learner_id.desc()).limit(limit)
-    ).all()
-    mine: tuple[int, int] | None = None
-    if viewer is not None and viewer not in {row[0] for row in top}:
-        own = session.execute(query.where(totals.learner_id == viewer)).first()
-        if own is not None:
-            sub = query.subquery()
-            ahead = session.scalar(select(func.count()).where(sub.c.points > own[1])) or 0
-            mine = (int(ahead) + 1, int(own[1]))
-    ids = {row[0] for row in top} | ({viewer} if mine and viewer else set())
-    people = learners.get_many(session, scope.organization_id, ids)
-    choices = (
-        {
-            p.learner_id: p.show_name
-            for p in session.scalars(
-                select(prefs).where(
-                    prefs.organization_id == scope.organization_id,
-                    prefs.livemode == scope.livemode,
-                    prefs.learner_id.in_(ids),
-                )
-            )
+    by_department = board is BoardScope.department
+    params: dict[str, Any] = {
+        "_org": scope.organization_id,
+        "_live": scope.livemode,
+        "_period": key,
+        "_program": program_id if board is BoardScope.program else ALL_PROGRAMS,
+        "_limit": limit,
+    }
+    if by_department:
+        params |= {
+            "_dept_org": scope.organization_id,
+            "_dept_live": scope.livemode,
+            "_department": department,
         }
-        if ids
-        else {}
-    )
-    configured = setup.get(session, scope.organization_id).private_countries
+    top = [tuple(row) for row in session.execute(_top_sql(by_department), params)]
+    choices = {row[0]: row[2] for row in top}
+    mine: tuple[int, int] | None = None
+    if viewer is not None and viewer not in choices:
+        points, ahead, opted_out, show, out = session.execute(
+            _place_sql(by_department), params | {"_viewer": viewer}
+        ).one()
+        if points is not None and points > 0 and not out:
+            mine = (int(ahead) - int(opted_out) + 1, int(points))
+            choices[viewer] = show
+    people = learners.identities(session, scope.organization_id, set(choices))
+    configured = setup.private_countries(session, scope.organization_id)
     private = frozenset(c.upper() for c in configured) if configured else PRIVATE_BY_DEFAULT
 
     def name_of(learner_id: uuid.UUID) -> str:
@@ -203,7 +271,7 @@ def leaderboard(
     places = []
     rank = 0
     previous: int | None = None
-    for n, (learner_id, points) in enumerate(top, start=1):
+    for n, (learner_id, points, _show) in enumerate(top, start=1):
         if points != previous:
             rank, previous = n, int(points)
         places.append(

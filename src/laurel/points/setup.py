@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -29,6 +30,18 @@ def get(session: Session, organization_id: uuid.UUID) -> PointsSettings:
         grant_approval_threshold=None,
         private_countries=[],
     )
+
+
+@cache
+def _private_sql() -> Any:
+    table: Table = PointsSettings.__table__  # type: ignore[assignment]
+    return select(table.c.private_countries).where(table.c.organization_id == bindparam("_org"))
+
+
+def private_countries(session: Session, organization_id: uuid.UUID) -> list[str]:
+    """The organization's own privacy countries (empty: the default list), one small read."""
+    found = session.scalar(_private_sql(), {"_org": organization_id})
+    return list(found or [])
 
 
 def update(session: Session, actor: Actor, changes: dict[str, Any]) -> PointsSettings:

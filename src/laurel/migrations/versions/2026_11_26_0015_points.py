@@ -567,6 +567,13 @@ def upgrade() -> None:
         ["organization_id", "livemode", "learner_id"],
         unique=False,
     )
+    # Department leaderboards (and a manager's team) read a department's learners.
+    op.create_index(
+        op.f("ix_learners_organization_id_livemode_department"),
+        "learners",
+        ["organization_id", "livemode", "department"],
+        unique=False,
+    )
     # A points redemption is a reward without a course or a completion event.
     with op.batch_alter_table("rewards", schema=None) as batch_op:
         batch_op.alter_column("course_id", existing_type=sa.Uuid(), nullable=True)
@@ -583,6 +590,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER points_entries_no_update")
         op.execute("DROP TRIGGER points_entries_no_delete")
+    op.drop_index(op.f("ix_learners_organization_id_livemode_department"), table_name="learners")
     with op.batch_alter_table("rewards", schema=None) as batch_op:
         batch_op.alter_column("event_id", existing_type=sa.Uuid(), nullable=False)
         batch_op.alter_column("course_id", existing_type=sa.Uuid(), nullable=False)
