@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -189,3 +191,33 @@ def test_test_mode_points_go_to_the_test_books(
     with database.session() as session:
         assert ledger.balance(session, ledger.Scope(tenant.id, False), settled.learner_id) == 150
         assert ledger.balance(session, ledger.Scope(tenant.id, True), settled.learner_id) == 0
+
+
+def test_caps_hold_when_one_learners_rewards_are_credited_at_once(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    """Eight of one learner's rewards credited by eight threads at once (the worker issues in
+    parallel): the month cap of 200 is never exceeded."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite has one writer at a time by construction")
+    _points_program(client, tenant, database)
+    courses = [f"C-{n}" for n in range(8)]
+    rewards = [
+        _complete(client, tenant, f"e{n}", course, "2026-11-03T10:00:00Z")
+        for n, course in enumerate(courses)
+    ]
+    barrier = threading.Barrier(len(rewards))
+
+    def credit(reward_id: uuid.UUID) -> int:
+        barrier.wait(timeout=30)
+        with database.session() as session:
+            return earning.credit_reward(session, reward_id).points
+
+    with ThreadPoolExecutor(len(rewards)) as pool:
+        credited = list(pool.map(credit, rewards))
+    assert sum(credited) == 200
+    assert sorted(credited, reverse=True)[:2] == [100, 100]
+    with database.session() as session:
+        learner = session.get_one(Reward, rewards[0]).learner_id
+        assert ledger.balance(session, ledger.Scope(tenant.id, True), learner) == 200
+        assert ledger.reconcile(session, tenant.id).ok

@@ -233,6 +233,12 @@ def credit_reward(session: Session, reward_id: uuid.UUID, *, actor: str = "worke
     done = _transaction_by_key(session, scope, key)
     if done is not None:
         return Credited(ledger.Posting(done, True), None, done.points)
+    # Two of the learner's rewards credited at once (the worker issues in parallel) must not
+    # both fit under a cap that has room for one: hold the wallet, then look again.
+    ledger.hold_wallet(session, scope, reward.learner_id)
+    done = _transaction_by_key(session, scope, key)
+    if done is not None:
+        return Credited(ledger.Posting(done, True), None, done.points)
     activity = _activity(session, reward)
     policy = get_policy(session, reward.organization_id, reward.program_id)
     factor, applied = multiplier(policy, activity)
@@ -267,6 +273,8 @@ def credit_reward(session: Session, reward_id: uuid.UUID, *, actor: str = "worke
         occurred_at=activity.occurred_at,
         expires_at=expires_at,
     )
+    if posting.replayed:  # credited meanwhile by another call: its streak and badges too
+        return Credited(posting, None, posting.transaction.points)
     bonus = _streak(session, scope, reward, policy, activity, expires_at, actor)
     from laurel.points import badges  # noqa: PLC0415 - badges read earning's helpers
 

@@ -532,6 +532,13 @@ def _account_of(session: Session, account_id: uuid.UUID) -> Account:
 # ---------------------------------------------------------------- reading
 
 
+def hold_wallet(session: Session, scope: Scope, learner_id: uuid.UUID) -> None:
+    """Create the learner's wallet if needed and hold its row until commit: decisions that read
+    what the learner earned (caps, streaks) then run one at a time per learner."""
+    _account_ids(session, scope, [wallet(learner_id)])
+    lock_wallet(session, scope, learner_id)
+
+
 def lock_wallet(session: Session, scope: Scope, learner_id: uuid.UUID) -> None:
     """Hold the learner's wallet row until commit (PostgreSQL; SQLite has one writer)."""
     query = select(_ACCOUNTS.c.id).where(
