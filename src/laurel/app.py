@@ -23,6 +23,7 @@ from laurel.auth import oidc_api, pages, users_api
 from laurel.budgets import api as budgets_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
+from laurel.dashboard import routes as dashboard_routes
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.enrolments import api as enrolments_api
@@ -123,6 +124,7 @@ def create_app(
         pages.router,
     ):
         app.include_router(router)
+    dashboard_routes.install(app)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
