@@ -23,6 +23,7 @@ from laurel.organizations.models import Organization
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant
 from tests.dashboard.support import Seeded, earn, seed
+from tests.factories import table_counts
 
 
 @pytest.fixture
@@ -71,10 +72,13 @@ def test_without_a_session_browsers_are_sent_to_sign_in(app: FastAPI) -> None:
 @pytest.mark.parametrize(
     ("email", "links"),
     [
-        ("ld@acme.test", ["overview", "rewards", "held", "team"]),
-        ("finance@acme.test", ["overview", "rewards", "held", "finance", "team"]),
-        ("compliance@acme.test", ["overview", "rewards", "held", "compliance", "team"]),
-        ("auditor@acme.test", ["overview", "rewards", "held", "finance", "compliance", "team"]),
+        ("ld@acme.test", ["overview", "rewards", "held", "programs", "team"]),
+        ("finance@acme.test", ["overview", "rewards", "held", "finance", "programs", "team"]),
+        ("compliance@acme.test", ["overview", "rewards", "held", "compliance", "programs", "team"]),
+        (
+            "auditor@acme.test",
+            ["overview", "rewards", "held", "finance", "compliance", "programs", "team"],
+        ),
         ("manager@acme.test", ["rewards", "team"]),
         ("learner@acme.test", ["rewards", "me"]),
     ],
@@ -86,7 +90,8 @@ def test_each_role_sees_the_pages_the_table_grants(
     first = browser.client.get("/dashboard")
     assert first.status_code == 200, first.text
     assert nav(first.text) == [f"/dashboard/{name}" for name in links]
-    for name in ("overview", "rewards", "held", "finance", "compliance", "team", "me"):
+    pages = ("overview", "rewards", "held", "finance", "compliance", "programs", "team", "me")
+    for name in pages:
         answer = browser.client.get(f"/dashboard/{name}")
         assert answer.status_code == (200 if name in links else 403), (name, answer.text)
 
@@ -279,3 +284,26 @@ def test_spend_export_csv_and_xlsx(
     assert xlsx.content[:2] == b"PK"
     manager = signed_in(app, "manager@acme.test").client
     assert manager.get("/dashboard/finance/spend").status_code == 403
+
+
+def test_program_preview_writes_nothing(
+    app: FastAPI, api: TestClient, tenant: Tenant, database: Database, seeded: Seeded
+) -> None:
+    ld = signed_in(app, "ld@acme.test").client
+    page = ld.get("/dashboard/programs").text
+    program = re.search(r'<option value="([0-9a-f-]{36})">Compliance</option>', page)
+    assert program is not None
+    assert "approval above" in page
+    before = table_counts(database)
+    answer = ld.get(
+        "/dashboard/programs/preview",
+        params={"program": program.group(1), "learner": "E2", "course": "SEC-101"},
+    ).text
+    assert "would get <strong>200.00 USD</strong> through <strong>sandbox</strong>" in answer
+    assert "approval: above the approval threshold of 150.00 USD" in answer
+    assert table_counts(database) == before
+    missing = ld.get(
+        "/dashboard/programs/preview",
+        params={"program": program.group(1), "learner": "NOPE", "course": "SEC-101"},
+    ).text
+    assert "learner: no learner with external id &#39;NOPE&#39;" in missing

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from laurel.audit import service as audit
-from laurel.dashboard.render import allowed, fragment, message_of, page
+from laurel.dashboard.render import allowed, brand_of, fragment, message_of, page
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError
 from laurel.kit.http import Admin, DatabaseDep, Reader, read_only, unit_of_work
@@ -46,6 +46,7 @@ def _page(
             request,
             actor,
             "compliance.html",
+            brand=brand_of(session, actor.organization_id),
             status_code=status_code,
             queue=queue,
             entries=entries,

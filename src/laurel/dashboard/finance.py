@@ -12,7 +12,7 @@ from laurel.analytics import export
 from laurel.approvals import service as approvals
 from laurel.budgets import service as budgets
 from laurel.dashboard import queries
-from laurel.dashboard.render import allowed, page
+from laurel.dashboard.render import allowed, brand_of, page
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.http import DatabaseDep, Reader, read_only
@@ -54,6 +54,7 @@ def finance_page(
             request,
             actor,
             "finance.html",
+            brand=brand_of(session, actor.organization_id),
             queue=queue,
             budgets=budgets.list_budgets(session, actor.organization_id),
             spend=_spend_rows(db, actor, period),

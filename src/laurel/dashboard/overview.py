@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from laurel.analytics import reports
 from laurel.dashboard import queries
-from laurel.dashboard.render import fragment, nav_for, page
+from laurel.dashboard.render import brand_of, fragment, nav_for, page
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.http import DatabaseDep, Reader, SignedIn, read_only
@@ -29,7 +29,8 @@ def _numbers(db: DatabaseDep, actor: Actor) -> dict[str, Any]:
         trend = queries.series(
             session, actor, period="month", since=utcnow() - timedelta(days=HISTORY_DAYS)
         )
-    return {"o": found, "series_json": json.dumps(trend), "at": utcnow()}
+        brand = brand_of(session, actor.organization_id)
+    return {"o": found, "series_json": json.dumps(trend), "at": utcnow(), "brand": brand}
 
 
 @router.get("/dashboard")

@@ -49,6 +49,7 @@ NAV = (
     Link("Held", "/dashboard/held"),
     Link("Finance", "/dashboard/finance"),
     Link("Compliance", "/dashboard/compliance"),
+    Link("Programs", "/dashboard/programs"),
     Link("Team", "/dashboard/team"),
     Link("My rewards", "/dashboard/me"),
 )

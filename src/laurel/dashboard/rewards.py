@@ -108,6 +108,7 @@ def held_page(request: Request, actor: Reader, db: DatabaseDep) -> HTMLResponse:
             request,
             actor,
             "held.html",
+            brand=brand_of(session, actor.organization_id),
             groups=queries.held_by_reason(session, actor),
             may_decide=allowed(actor, "/dashboard/rewards/{reward_id}/approve", "POST"),
         )
