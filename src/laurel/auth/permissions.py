@@ -271,7 +271,7 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/dashboard/team/{learner_id}"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/programs"): read(),
     ("GET", "/dashboard/programs/preview"): read(),
-    ("GET", "/dashboard/me"): Rule(roles=frozenset({Role.learner}), scoped=True),
+    ("GET", "/dashboard/me"): signed_in(),  # the caller's own learner record only
 }
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from laurel.analytics import reports
 from laurel.dashboard import queries
 from laurel.dashboard.render import brand_of, page
-from laurel.kit.http import DatabaseDep, Reader, read_only
+from laurel.kit.http import DatabaseDep, Reader, SignedIn, read_only
 from laurel.learners import service as learners
 
 router = APIRouter()
@@ -51,7 +51,10 @@ def member_page(
 
 
 @router.get("/dashboard/me", response_class=HTMLResponse)
-def my_page(request: Request, actor: Reader, db: DatabaseDep) -> HTMLResponse:
+def my_page(request: Request, actor: SignedIn, db: DatabaseDep) -> HTMLResponse:
+    """The learner's own rewards. The table narrows a ``learner`` user to their learner id;
+    anyone else (or a learner user with an organization-wide role too) sees an empty list,
+    never other people's rewards."""
     with read_only(db) as session:
         history = (
             queries.rewards(session, actor, learner_id=actor.learner_id)

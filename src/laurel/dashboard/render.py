@@ -41,6 +41,8 @@ templates.filters["minor"] = money
 class Link:
     label: str
     path: str
+    role: str | None = None
+    """Shown only to users holding this role (pages every caller may open but not all need)."""
 
 
 NAV = (
@@ -51,7 +53,7 @@ NAV = (
     Link("Compliance", "/dashboard/compliance"),
     Link("Programs", "/dashboard/programs"),
     Link("Team", "/dashboard/team"),
-    Link("My rewards", "/dashboard/me"),
+    Link("My rewards", "/dashboard/me", role="learner"),
 )
 
 
@@ -68,7 +70,11 @@ def allowed(actor: Actor, path: str, method: str = "GET") -> bool:
 
 
 def nav_for(actor: Actor) -> list[Link]:
-    return [link for link in NAV if allowed(actor, link.path)]
+    return [
+        link
+        for link in NAV
+        if allowed(actor, link.path) and (link.role is None or link.role in actor.roles)
+    ]
 
 
 def need_session(request: Request) -> None:
