@@ -53,6 +53,7 @@ PAGES = (
     "/dashboard/compliance",
     "/dashboard/programs",
     "/dashboard/team",
+    "/dashboard/team/rates",
 )
 
 

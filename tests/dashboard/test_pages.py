@@ -7,19 +7,25 @@ import csv
 import io
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from laurel.analytics.reports import period_of
 from laurel.app import create_app
 from laurel.config import Settings
+from laurel.dashboard import queries
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
+from laurel.kit.clock import utcnow
 from laurel.organizations.models import Organization
+from laurel.rewards.models import Reward
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant
 from tests.dashboard.support import Seeded, earn, seed
@@ -125,6 +131,9 @@ def test_a_manager_sees_only_their_departments(app: FastAPI, seeded: Seeded) -> 
     team = manager.get("/dashboard/team").text
     assert "Ana Díaz" in team
     assert "Bo Chen" not in team
+    rates = manager.get("/dashboard/team/rates").text
+    assert "<td>Sales</td>" in rates
+    assert "Engineering" not in rates
     assert manager.get(f"/dashboard/team/{seeded.sales_learner}").status_code == 200
     assert manager.get(f"/dashboard/team/{seeded.eng_learner}").status_code == 404
     assert manager.get(f"/dashboard/rewards/{seeded.sales_reward}").status_code == 200
@@ -313,3 +322,19 @@ def test_program_preview_writes_nothing(
         params={"program": program.group(1), "learner": "NOPE", "course": "SEC-101"},
     ).text
     assert "learner: no learner with external id &#39;NOPE&#39;" in missing
+
+
+def test_series_groups_by_period_like_the_reports(
+    database: Database, tenant: Tenant, seeded: Seeded
+) -> None:
+    """Months are grouped by the database (SQLite strftime, PostgreSQL to_char) and folded
+    into quarters and years: the same labels as ``analytics.reports.period_of``."""
+    since = utcnow() - timedelta(days=400)
+    with database.read_session() as session:
+        created = list(session.scalars(select(Reward.created_at)))
+        for period in ("month", "quarter", "year"):
+            found = queries.series(session, tenant.actor, period=period, since=since)
+            expected = Counter(period_of(c, period) for c in created)
+            assert dict(zip(found["labels"], found["rewards"], strict=True)) == expected
+            assert found["spend"] == {"USD": [60000] * len(expected)}
+            assert sum(found["completions"]) == 3

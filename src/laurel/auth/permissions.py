@@ -268,6 +268,7 @@ PERMISSIONS: dict[Route, Rule] = {
     ("POST", "/dashboard/compliance/cases/{case_id}/clear"): change(COMPLIANCE),
     ("POST", "/dashboard/compliance/cases/{case_id}/confirm"): change(COMPLIANCE),
     ("GET", "/dashboard/team"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/team/rates"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/team/{learner_id}"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/programs"): read(),
     ("GET", "/dashboard/programs/preview"): read(),

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from laurel.analytics import reports
 from laurel.dashboard import queries
-from laurel.dashboard.render import brand_of, page
+from laurel.dashboard.render import brand_of, fragment, page
 from laurel.kit.http import DatabaseDep, Reader, SignedIn, read_only
 from laurel.learners import service as learners
 
@@ -24,6 +24,15 @@ router = APIRouter()
 def team_page(request: Request, actor: Reader, db: DatabaseDep) -> HTMLResponse:
     with read_only(db) as session:
         members = queries.team(session, actor)
+        brand = brand_of(session, actor.organization_id)
+        return page(request, actor, "team.html", brand=brand, members=members)
+
+
+@router.get("/dashboard/team/rates", response_class=HTMLResponse)
+def team_rates(actor: Reader, db: DatabaseDep) -> HTMLResponse:
+    """Completion rates of the caller's departments: a fragment the team page loads after it
+    is shown (the report reads every enrolment, so the page does not wait for it)."""
+    with read_only(db) as session:
         rates = reports.completion_rates(
             session,
             actor.organization_id,
@@ -33,10 +42,9 @@ def team_page(request: Request, actor: Reader, db: DatabaseDep) -> HTMLResponse:
             start=None,
             end=None,
         )
-        if actor.departments is not None:
-            rates = [r for r in rates if r["department"] in actor.departments]
-        brand = brand_of(session, actor.organization_id)
-        return page(request, actor, "team.html", brand=brand, members=members, rates=rates)
+    if actor.departments is not None:
+        rates = [r for r in rates if r["department"] in actor.departments]
+    return fragment("team_rates.html", rates=rates)
 
 
 @router.get("/dashboard/team/{learner_id}", response_class=HTMLResponse)
