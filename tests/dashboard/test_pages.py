@@ -337,4 +337,5 @@ def test_series_groups_by_period_like_the_reports(
             expected = Counter(period_of(c, period) for c in created)
             assert dict(zip(found["labels"], found["rewards"], strict=True)) == expected
             assert found["spend"] == {"USD": [60000] * len(expected)}
+            assert found["exponents"] == {"USD": 2}
             assert sum(found["completions"]) == 3

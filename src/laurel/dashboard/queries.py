@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from laurel.analytics import pairs as pairs_
 from laurel.analytics.reports import NOT_SPENT
 from laurel.events.models import CompletionEvent
+from laurel.kit import currency as currencies
 from laurel.kit.actor import Actor
 from laurel.kit.money import Money
 from laurel.learners import service as learners
@@ -99,6 +100,7 @@ def series(session: Session, actor: Actor, *, period: str, since: datetime) -> d
         "completions": [completions[x] for x in labels],
         "rewards": [rewards[x] for x in labels],
         "spend": {c: [by[x] for x in labels] for c, by in sorted(spend.items())},
+        "exponents": {c: currencies.exponent(c) for c in spend},
     }
 
 
