@@ -3,6 +3,7 @@
     python -m bench.latency --events 2000 --concurrency 4
     python -m bench.latency --events 1800 --concurrency 4 --rate 60
     python -m bench.latency --events 1800 --concurrency 4 --rate 60 --warmup 0   # cold start
+    python -m bench.latency --events 1000 --concurrency 4 --rate 50 --email      # with email
 
 Seeds the demo organization in a fresh temporary directory, serves it with the issuance worker,
 sends ``--warmup`` events and waits for their delivery, sends the measured completions over HTTP,
@@ -20,6 +21,14 @@ the SQLite file and reports, per delivered reward:
 
 Rewards a gate holds (an exhausted budget) are counted by state but have no delivery latency.
 
+With ``--email`` an SMTP server (aiosmtpd) runs on loopback inside the benchmark, the server is
+pointed at it (``LAUREL_SMTP_*``) and the demo organization turns email on: every delivered
+reward then also writes an outbox row in its delivery transaction, which the worker's email
+loop sends beside issuance. The run then also reports, per reward, received -> email accepted
+(``event_received_at`` to the moment the SMTP server accepted the message, matched by its
+Message-ID), and waits for the outbox to drain too. The rewards are issued by the ``sandbox``
+provider (the demo's programs use it).
+
 Without ``--rate`` the clients send as fast as the server answers (a saturation test); with it,
 they offer that many events per second. The server's resident memory is read from /proc.
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import sqlite3
 import sys
@@ -114,10 +124,94 @@ def _timeline(points: list[tuple[float, float]], window: float) -> list[dict[str
     ]
 
 
+class _Inbox:
+    """aiosmtpd handler: when each message arrived, by Message-ID."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+
+        raw = envelope.original_content or envelope.content
+        message = email.message_from_bytes(raw)
+        self.arrived[str(message["Message-ID"])] = time.time()
+        return "250 2.0.0 accepted"
+
+
+@contextlib.contextmanager
+def _smtp() -> Any:
+    """An SMTP server on loopback for the run; the Laurel servers inherit its address."""
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = harness.free_port()
+    controller = Controller(inbox, hostname=harness.HOST, port=port)
+    controller.start()
+    saved = {k: os.environ.get(k) for k in _SMTP_ENV}
+    os.environ.update(
+        {
+            "LAUREL_SMTP_HOST": harness.HOST,
+            "LAUREL_SMTP_PORT": str(port),
+            "LAUREL_SMTP_SECURITY": "none",
+        }
+    )
+    try:
+        yield inbox
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        controller.stop()
+
+
+_SMTP_ENV = ("LAUREL_SMTP_HOST", "LAUREL_SMTP_PORT", "LAUREL_SMTP_SECURITY")
+
+
+def _emails_in_flight(database: Path) -> int:
+    with _read(database) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM email_outbox WHERE status IN ('pending', 'sending')"
+        ).fetchone()
+    return int(row[0])
+
+
+def _emails(database: Path, run: str) -> list[dict[str, Any]]:
+    with _read(database) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT o.message_id, o.status, o.last_error, r.event_received_at, r.delivered_at"
+            " FROM email_outbox o JOIN rewards r ON r.id = o.reward_id"
+            " JOIN completion_events e ON e.id = r.event_id"
+            " WHERE e.source_event_id LIKE ?",
+            (f"bench-{run}-%",),
+        ).fetchall()
+    return [dict(row) for row in rows]
+
+
+def _enable_email(base_url: str, key: str) -> None:
+    response = httpx.patch(
+        base_url + "/api/v1/notifications/email-settings",
+        json={"enabled": True, "sender_address": "rewards@demo.example"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+
+
 def _drain(database: Path, timeout: float) -> int:
     """Wait until no reward is on its way to delivery; the number still in flight at the end."""
     deadline = time.monotonic() + timeout
     while (left := _in_flight(database)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def _drain_emails(database: Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while (left := _emails_in_flight(database)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
@@ -130,6 +224,21 @@ def run(
     timeout: float,
     separate_worker: bool,
     warmup: int,
+    email: bool = False,
+) -> dict[str, Any]:
+    with _smtp() if email else contextlib.nullcontext() as inbox:
+        return _run(code, events, concurrency, rate, timeout, separate_worker, warmup, inbox)
+
+
+def _run(
+    code: harness.Source,
+    events: int,
+    concurrency: int,
+    rate: float,
+    timeout: float,
+    separate_worker: bool,
+    warmup: int,
+    inbox: _Inbox | None,
 ) -> dict[str, Any]:
     run_id = secrets.token_hex(4)
     sent_at: dict[str, float] = {}
@@ -151,6 +260,8 @@ def run(
         worker_pid = laurel.worker.pid if laurel.worker is not None else None
         idle_memory = harness.memory_kib(pid)
         headers = {"Authorization": f"Bearer {laurel.key}"}
+        if inbox is not None:
+            _enable_email(laurel.server.base_url, laurel.key)
         if warmup:
             # A fresh process compiles statements and fills caches on its first requests: a
             # one-off cost kept out of the steady-state figure (--warmup 0 measures it). Warm-up
@@ -167,6 +278,8 @@ def run(
                 )
             )
             _drain(laurel.database, timeout)
+            if inbox is not None:
+                _drain_emails(laurel.database, timeout)
         cpu_before = harness.cpu_seconds(pid)
         worker_cpu_before = harness.cpu_seconds(worker_pid) if worker_pid else 0.0
         busy_before, own_before = harness.busy_seconds(), time.process_time()
@@ -184,6 +297,7 @@ def run(
         sent_all, sent_all_wall = time.monotonic(), time.time()
         left = _drain(laurel.database, timeout)
         drained_after = time.monotonic() - sent_all
+        emails_left = _drain_emails(laurel.database, timeout) if inbox is not None else 0
         busy, own = harness.busy_seconds() - busy_before, time.process_time() - own_before
         memory = harness.memory_kib(pid)
         cpu = harness.cpu_seconds(pid) - cpu_before
@@ -191,6 +305,7 @@ def run(
         worker_cpu = harness.cpu_seconds(worker_pid) - worker_cpu_before if worker_pid else 0.0
         metrics = httpx.get(laurel.server.base_url + "/metrics", timeout=10).text
         rows = _rewards(laurel.database, run_id)
+        email_rows = _emails(laurel.database, run_id) if inbox is not None else []
         # Kept only when something went wrong, for the diagnosis: the directory is deleted.
         logs = {
             server.name: server.log_path.read_text(errors="replace")[-4000:]
@@ -224,6 +339,17 @@ def run(
             waiting.append(issuing - ready)
             issuing_spans.append(delivered - issuing)
         end_to_end.append(delivered - sent_at[row["source_event_id"]])
+    to_email: list[float] = []
+    emails_by_status: dict[str, int] = {}
+    email_errors: dict[str, int] = {}
+    for row in email_rows:
+        emails_by_status[row["status"]] = emails_by_status.get(row["status"], 0) + 1
+        if row["status"] != "sent" and row["last_error"]:
+            email_errors[row["last_error"][:160]] = email_errors.get(row["last_error"][:160], 0) + 1
+        accepted = inbox.arrived.get(row["message_id"]) if inbox is not None else None
+        received_at = _epoch(row["event_received_at"])
+        if accepted is not None and received_at is not None:
+            to_email.append(accepted - received_at)
     within, observed = _histogram_within(metrics, "1.0")
     return {
         "laurel": code.description,
@@ -250,6 +376,11 @@ def run(
         "sent_to_delivered_ms": harness.summary_ms(end_to_end),
         "ready_to_claimed_ms": harness.summary_ms(waiting),
         "claimed_to_delivered_ms": harness.summary_ms(issuing_spans),
+        "email": inbox is not None,
+        "emails_by_status": emails_by_status,
+        "email_errors": dict(sorted(email_errors.items(), key=lambda kv: -kv[1])[:3]),
+        "emails_left_in_flight": emails_left,
+        "received_to_email_accepted_ms": harness.summary_ms(to_email) if to_email else None,
         "timeline": _timeline(by_creation, WINDOW_SECONDS),
         "delivered_within_1s": round(
             sum(1 for v in created if v <= 1.0) / len(created) if created else 0.0, 4
@@ -278,13 +409,17 @@ def report(result: dict[str, Any]) -> str:
             ("sent -> delivered", "sent_to_delivered_ms"),
             ("  of which ready -> claimed", "ready_to_claimed_ms"),
             ("  of which claimed -> delivered", "claimed_to_delivered_ms"),
+            ("received -> email accepted by SMTP", "received_to_email_accepted_ms"),
             ("HTTP request", "request_ms"),
         )
+        if result.get(key)
     ]
     offered = f"{result['rate']:g}/s offered" if result["rate"] else "closed loop"
     offered += f", {result['warmup']} warm-up events" if result["warmup"] else ", cold start"
     if result["separate_worker"]:
         offered += ", separate `laurel worker` process"
+    if result["email"]:
+        offered += ", email on (aiosmtpd on loopback)"
     delivered = sum(n for state, n in result["rewards_by_state"].items() if state == "delivered")
     p99 = result["created_to_delivered_ms"]["p99"]
     rss = result["rss_after_mib"]
@@ -326,6 +461,19 @@ def report(result: dict[str, Any]) -> str:
                 f"CPU {result['worker_cpu_seconds']} s"
                 if result["worker_rss_after_mib"] is not None
                 else ""
+            ),
+            *(
+                [
+                    f"emails by status: {result['emails_by_status']}"
+                    + (f"; errors: {result['email_errors']}" if result["email_errors"] else "")
+                    + (
+                        f"; {result['emails_left_in_flight']} still in the outbox"
+                        if result["emails_left_in_flight"]
+                        else ""
+                    )
+                ]
+                if result["email"]
+                else []
             ),
             f"targets: p99 created -> delivered <= 1000 ms: "
             f"{'met' if p99 <= 1000 else 'MISSED'} ({p99:,.1f} ms); "
@@ -370,6 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="benchmark src/ at this git revision instead of the installed working tree",
     )
+    parser.add_argument(
+        "--email",
+        action="store_true",
+        help="email on: an SMTP server on loopback; also report received -> email accepted",
+    )
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
     args = parser.parse_args(argv)
     if args.events < 1 or args.warmup < 0 or args.events + args.warmup > MAX_EVENTS:
@@ -388,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             args.separate_worker,
             args.warmup,
+            args.email,
         )
     print(report(result))
     for name, text in result["logs"].items():
@@ -395,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         path = harness.write_json("latency", {"machine": harness.machine(), "result": result})
         print(f"wrote {path}")
-    return 1 if result["errors"] or result["left_in_flight"] else 0
+    stuck = result["left_in_flight"] or result["emails_left_in_flight"]
+    return 1 if result["errors"] or stuck else 0
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from laurel.audit import api as audit_api
 from laurel.auth import api as auth_api
 from laurel.auth import oidc_api, pages, users_api
 from laurel.budgets import api as budgets_api
+from laurel.catalog import api as catalog_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
 from laurel.dashboard import routes as dashboard_routes
 from laurel.db import Database
+from laurel.delivery import api as delivery_api
 from laurel.delivery.providers import ProviderRegistry
 from laurel.enrolments import api as enrolments_api
 from laurel.events import api as events_api
@@ -35,15 +37,23 @@ from laurel.events.grouped import GroupIntake
 from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
+from laurel.kit.crypto import ring_from_settings
 from laurel.kit.errors import AppError
 from laurel.kit.http import KeyCache
+from laurel.kit.logs import quiet_data_loggers
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
+from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.notifications import api as notifications_api
+from laurel.privacy import api as privacy_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
 from laurel.screening import api as screening_api
 from laurel.screening import service as screening
+from laurel.tax import api as tax_api
+from laurel.tax import pages as tax_pages
+from laurel.webhooks import api as webhooks_api
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 
 log = logging.getLogger("laurel")
@@ -68,7 +78,7 @@ def create_app(
     providers: ProviderRegistry | None = None,
 ) -> FastAPI:
     db = database or Database(settings.database_url)
-    registry = providers or default_providers(db)
+    registry = providers or default_providers(db, settings)
     worker = Worker(db, settings, registry)
     worker.attach()
     import_runner = ImportRunner(db)
@@ -98,6 +108,8 @@ def create_app(
     app.state.worker = worker
     app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
+    app.state.key_ring = ring_from_settings(settings)
+    quiet_data_loggers()
     app.state.intake = GroupIntake(db)
     bind_database(db)
 
@@ -114,7 +126,15 @@ def create_app(
         caliper_api.router,
         screening_api.router,
         imports_api.router,
+        delivery_api.router,
+        catalog_api.router,
+        links_api.router,
+        links_api.pages,
+        notifications_api.router,
+        webhooks_api.router,
         fx_api.router,
+        tax_api.router,
+        tax_pages.router,
         enrolments_api.router,
         analytics_api.router,
         approvals_api.router,
@@ -122,6 +142,7 @@ def create_app(
         users_api.router,
         oidc_api.router,
         pages.router,
+        privacy_api.router,
     ):
         app.include_router(router)
     dashboard_routes.install(app)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import sys
 from typing import Annotated, NoReturn
 
 import typer
 
 from laurel.approvals.cli import approvals_app
+from laurel.audit import cli as audit_cli
 from laurel.auth.cli import user_app
+from laurel.catalog.cli import catalog_app
 from laurel.config import get_settings
 from laurel.db import Database
+from laurel.delivery.cli import inventory_app, providers_app
 from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
+from laurel.links.cli import links_app
+from laurel.privacy.cli import privacy_app
 from laurel.screening.cli import screen, sdn_app
+from laurel.tax.cli import tax_app
 
 app = typer.Typer(
     help="Laurel: verified training completions become rewards, exactly once.",
@@ -27,6 +32,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="The key ring for data encrypted at rest.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="apikey")
@@ -37,8 +43,19 @@ app.add_typer(sdn_app, name="sdn")
 app.add_typer(fx_app, name="fx")
 app.command("screen")(screen)
 app.add_typer(import_app, name="import")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(links_app, name="links")
+app.add_typer(tax_app, name="tax")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(user_app, name="user")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(providers_app, name="providers")
+audit_app.command("export")(audit_cli.export)
+audit_app.command("export-head")(audit_cli.export_head)
+audit_app.command("verify-head")(audit_cli.verify_head)
+audit_app.command("keygen")(audit_cli.keygen)
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(keys_app, name="keys")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
@@ -53,10 +70,9 @@ def _database() -> Database:
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from laurel.kit.logs import configure  # noqa: PLC0415
+
+    configure(get_settings().log_level)
 
 
 def _fail(error: object, rename: dict[str, str] | None = None) -> NoReturn:
@@ -115,6 +131,25 @@ def org_create(
     except AppError as exc:
         _fail(exc, rename={"default_currency": "--currency", "slug": "SLUG"})
     typer.echo(str(org.id))
+
+
+@org_app.command("hipaa")
+def org_hipaa(
+    slug: str,
+    enabled: Annotated[bool, typer.Option("--on/--off", help="Flag or unflag HIPAA")],
+) -> None:
+    """Flag an organization whose training data can touch health information (PHI)."""
+    from laurel.kit.errors import AppError  # noqa: PLC0415
+    from laurel.organizations import service  # noqa: PLC0415
+    from laurel.privacy import phi  # noqa: PLC0415
+
+    try:
+        with _database().session() as session:
+            org = service.get_by_slug(session, slug)
+            phi.set_hipaa(session, org.id, enabled=enabled, actor=_actor())
+    except AppError as exc:
+        _fail(exc, rename={"slug": "SLUG"})
+    typer.echo(f"{slug}: HIPAA {'on' if enabled else 'off'}")
 
 
 @key_app.command("create")
@@ -178,6 +213,43 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@keys_app.command("generate")
+def keys_generate(key_id: Annotated[str, typer.Argument(help="Letters and digits")]) -> None:
+    """Print a new key as `id:base64`, to put first in LAUREL_ENCRYPTION_KEYS."""
+    from laurel.kit import crypto  # noqa: PLC0415
+
+    typer.echo(f"{key_id}:{crypto.new_key()}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 500,
+) -> None:
+    """Re-encrypt every registered column under the first key of the ring, in batches."""
+    from laurel.kit import crypto  # noqa: PLC0415
+    from laurel.kit.errors import AppError  # noqa: PLC0415
+
+    try:
+        ring = crypto.ring_from_settings(get_settings())
+    except AppError as exc:
+        _fail(exc)
+    totals: dict[str, list[int]] = {}
+    for done in crypto.rotate_batches(_database(), ring, batch=batch):
+        name = f"{done.column.table}.{done.column.column}"
+        counts = totals.setdefault(name, [0, 0])
+        counts[0] += done.rewritten
+        counts[1] += done.skipped
+    for entry in crypto.registered():
+        name = f"{entry.table}.{entry.column}"
+        rewritten, skipped = totals.get(name, [0, 0])
+        typer.echo(
+            f"{name}: {rewritten} re-encrypted under {ring.current.id}, {skipped} changed "
+            "meanwhile (run again)"
+            if skipped
+            else f"{name}: {rewritten} re-encrypted under {ring.current.id}"
+        )
+
+
 def _tune_gc() -> None:
     """Fewer, cheaper garbage collections for a long-running server.
 
@@ -223,6 +295,10 @@ def _start_polling(database: Database) -> None:
     settings = get_settings()
     if settings.poll_interval_seconds > 0:
         start_scheduler(database, SecretBox(settings.secret_key), settings.poll_interval_seconds)
+    if settings.privacy_sweep_interval_seconds > 0:
+        from laurel.privacy import sweep  # noqa: PLC0415
+
+        sweep.start_scheduler(database, settings.privacy_sweep_interval_seconds)
 
 
 @app.command()

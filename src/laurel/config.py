@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ISO_3166 = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -106,6 +106,75 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports accepts (it is imported in the request)",
     )
 
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL people reach this deployment at: reward links, password reset "
+        "links and the SSO redirect URI start here",
+    )
+    link_lifetime_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="How long a reward link lasts unless its program says",
+    )
+    link_redeem_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A redemption left unfinished this long (crash, provider timeout) is finished "
+        "by the next visit to the link",
+    )
+    tax_form_link_days: int = Field(
+        default=30, ge=1, le=365, description="How long a tax form request link stays valid"
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for email; unset: the outbox waits, nothing is sent"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465) or none (loopback relays)",
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the SMTP server's certificate (a private "
+        "relay); unset: the system's trusted CAs",
+    )
+    email_from: str = Field(
+        default="no-reply@localhost",
+        description="From address for organizations that set none of their own",
+    )
+    email_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="How long a receiver has to answer"
+    )
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,50400,72000,86400",
+        description="Seconds to wait after each failed attempt (the first is immediate); "
+        "when the list runs out the message fails",
+    )
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Accept http:// webhook URLs in production (https only otherwise)",
+    )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("a comma-separated list of seconds, such as 5,300,1800") from None
+        if any(d < 0 for d in delays):
+            raise ValueError("delays must not be negative")
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
     approval_valid_hours: float = Field(
         default=168.0,
         gt=0,
@@ -127,10 +196,6 @@ class Settings(BaseSettings):
         description="Rewards to one non-US channel partner in a calendar year above this USD "
         "total need compliance approval",
     )
-    public_url: str = Field(
-        default="http://localhost:8000",
-        description="Where users reach Laurel: reset links and the SSO redirect URI start here",
-    )
     session_hours: float = Field(default=12.0, gt=0, description="Sign-in session lifetime")
     sign_in_max_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins in a row that lock an account"
@@ -146,6 +211,66 @@ class Settings(BaseSettings):
     )
     auth_mail_port: int = Field(default=25, ge=1, le=65535)
     auth_mail_from: str = Field(default="laurel@localhost", description="Sender of reset mail")
+    inventory_low_stock: int = Field(
+        default=10,
+        ge=0,
+        description="Alert when fewer inventory codes of one brand and value are left "
+        "(a per-denomination threshold set through the API overrides it)",
+    )
+    tango_base_url: str | None = Field(
+        default=None,
+        description="Tango RaaS v2 base URL, e.g. https://integration-api.tangocard.com/raas/v2 "
+        "(sandbox); unset: no tango provider",
+    )
+    tango_platform_name: str = Field(default="", description="Tango Basic-auth user name")
+    tango_api_key: str = Field(default="", description="Tango Basic-auth password (RaaS key)")
+    tango_customer_identifier: str = ""
+    tango_account_identifier: str = ""
+    tango_utids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tango item per reward kind when the learner chose none, JSON: "
+        '{"gift_card": "U561593"}',
+    )
+    tango_timeout_seconds: float = Field(default=15.0, gt=0)
+    tango_requests_per_second: float | None = Field(
+        default=1.0, gt=0, description="Pace this process's Tango calls (Tango allows 1/s)"
+    )
+    tremendous_base_url: str | None = Field(
+        default=None,
+        description="Tremendous v2 base URL, e.g. https://testflight.tremendous.com/api/v2 "
+        "(sandbox); unset: no tremendous provider",
+    )
+    tremendous_api_key: str = Field(default="", description="Tremendous Bearer API key")
+    tremendous_funding_source_id: str = Field(default="balance")
+    tremendous_products: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tremendous product per reward kind when the learner chose none, JSON: "
+        '{"prepaid_card": "Q24BD9EZ332JT"}',
+    )
+    tremendous_campaign_id: str | None = Field(
+        default=None, description="Campaign used when no product is known for a reward"
+    )
+    tremendous_timeout_seconds: float = Field(default=15.0, gt=0)
+    tremendous_requests_per_second: float | None = Field(
+        default=10.0, gt=0, description="Pace this process's Tremendous calls (10/s allowed)"
+    )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="ed25519 private key (PEM, or base64 of its 32 bytes) that signs exported "
+        "audit chain heads; `laurel audit keygen` makes one",
+    )
+
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Key ring for data encrypted at rest: `id:base64-32-bytes` comma-separated, "
+        "the first encrypts; unset: one key derived from LAUREL_SECRET_KEY",
+    )
+    privacy_sweep_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `serve` and `worker` remind privacy requests near their deadline "
+        "and apply retention; 0 turns the sweep off",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

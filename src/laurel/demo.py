@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from laurel.auth import service as auth
+from laurel.catalog import service as catalog
 from laurel.courses import service as courses
 from laurel.courses.models import CourseType
 from laurel.courses.schemas import CourseCreate
 from laurel.db import Database
+from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.kit.actor import Actor
 from laurel.kit.schemas import MoneyIn
 from laurel.learners import service as learners
@@ -214,6 +216,9 @@ def seed(database: Database) -> DemoSummary:
                     ),
                     org.default_currency,
                 )
+            # The sandbox's catalog, so link programs have choices to offer at once.
+            offers = SandboxProvider(database).catalog()
+            catalog.apply(session, org.id, [catalog.Fetched("sandbox", offers)], actor=ACTOR)
         live = auth.create_key(
             session,
             organization_id=org.id,

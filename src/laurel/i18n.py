@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 """Where the shipped catalogs live; ``root=`` arguments override it (tests)."""
 
 
+@lru_cache(maxsize=1024)
 def parse_locale(tag: str | None) -> Locale | None:
     """A Babel locale for a tag such as ``pt-BR``, ``pt_BR``, ``ja`` or ``zh-Hant-TW``, or None.
 

@@ -11,7 +11,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from laurel.config import get_settings
 from laurel.db import Database
+from laurel.delivery.inventory import service as inventory
 from laurel.rewards import service as rewards
 from laurel.rewards.models import RewardState
 
@@ -49,6 +51,19 @@ PROVIDER_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+EMAILS = Counter(
+    "laurel_emails_total",
+    "Outbox emails by outcome of an attempt (sent, retried, failed, skipped)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "laurel_webhook_attempts_total",
+    "Outgoing webhook requests by outcome (succeeded, retried, failed, disabled)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
 
 class DatabaseCollector(Collector):
     def __init__(self, database: Database) -> None:
@@ -77,6 +92,31 @@ class DatabaseCollector(Collector):
         depth.add_metric([], counts[("ready", "live")] + counts[("ready", "test")])
         yield by_state
         yield depth
+        yield from self._inventory()
+
+    def _inventory(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["organization", "brand", "currency", "value_minor"]
+        available = GaugeMetricFamily(
+            "laurel_inventory_codes_available",
+            "Unexpired inventory codes not yet handed out, per denomination",
+            labels=labels,
+        )
+        low = GaugeMetricFamily(
+            "laurel_inventory_low_stock",
+            "1 when a denomination has fewer available codes than its threshold",
+            labels=labels,
+        )
+        try:
+            with self.database.read_session() as session:
+                levels = inventory.deployment_stock(session, get_settings().inventory_low_stock)
+        except SQLAlchemyError:
+            return
+        for organization_id, level in levels:
+            key = [str(organization_id), level.brand, level.currency, str(level.value_minor)]
+            available.add_metric(key, level.available)
+            low.add_metric(key, 1 if level.low else 0)
+        yield available
+        yield low
 
 
 def bind_database(database: Database) -> None:

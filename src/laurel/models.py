@@ -4,8 +4,16 @@ from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
 from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow
+from laurel.catalog.models import CatalogItem, RewardConversion
 from laurel.courses.models import Course
-from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.models import (
+    Delivery,
+    InventoryCode,
+    InventoryStock,
+    ProviderAttempt,
+    ProviderRoute,
+    SandboxIssuance,
+)
 from laurel.enrolments.models import Enrolment
 from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
@@ -15,7 +23,10 @@ from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
+from laurel.links.models import LinkSettings, RewardLink
+from laurel.notifications.models import EmailSettings, OutboxEmail
 from laurel.organizations.models import Organization
+from laurel.privacy.models import ConsentRecord, PhiRecord, PrivacyRequest, RetentionPolicy
 from laurel.programs.models import (
     HoldoutAssignment,
     Program,
@@ -32,6 +43,16 @@ from laurel.screening.models import (
     SanctionsReport,
     ScreeningResult,
 )
+from laurel.tax.models import (
+    TaxFormRequest,
+    TaxProfile,
+    TaxRecord,
+    TaxSettings,
+    TaxThreshold,
+)
+from laurel.webhooks.models import Attempt as WebhookAttempt
+from laurel.webhooks.models import Message as WebhookMessage
+from laurel.webhooks.models import Subscription as WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -43,30 +64,44 @@ __all__ = [
     "BudgetReservation",
     "BudgetWindow",
     "CaliperEvent",
+    "CatalogItem",
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",
+    "ConsentRecord",
     "Course",
     "DeadLetter",
     "Delivery",
+    "EmailSettings",
     "Enrolment",
     "FxRate",
     "HoldoutAssignment",
     "Import",
     "ImportMapping",
     "ImportRejection",
+    "InventoryCode",
+    "InventoryStock",
     "Learner",
+    "LinkSettings",
     "ListEntry",
     "ListVersion",
     "OidcLogin",
     "OidcProvider",
     "Organization",
+    "OutboxEmail",
     "PasswordReset",
+    "PhiRecord",
     "PollCursor",
+    "PrivacyRequest",
     "Program",
     "ProgramVersion",
+    "ProviderAttempt",
+    "ProviderRoute",
+    "RetentionPolicy",
     "ReviewCase",
     "Reward",
+    "RewardConversion",
+    "RewardLink",
     "RewardRule",
     "RewardRuleVersion",
     "Roster",
@@ -74,8 +109,16 @@ __all__ = [
     "SanctionsReport",
     "SandboxIssuance",
     "ScreeningResult",
+    "TaxFormRequest",
+    "TaxProfile",
+    "TaxRecord",
+    "TaxSettings",
+    "TaxThreshold",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookMessage",
+    "WebhookSubscription",
     "XapiReview",
     "XapiStatement",
 ]

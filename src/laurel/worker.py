@@ -14,8 +14,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
-from laurel.config import Settings
+from laurel.config import Settings, get_settings
 from laurel.db import Database
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
@@ -24,24 +26,69 @@ from laurel.delivery.providers import (
     ProviderRegistry,
     TransientProviderError,
 )
+from laurel.delivery.providers.inventory import InventoryProvider
+from laurel.delivery.providers.routing import Router
 from laurel.delivery.providers.sandbox import SandboxProvider
+from laurel.delivery.providers.tango import TangoProvider
+from laurel.delivery.providers.tremendous import TremendousProvider
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
+from laurel.links import service as links
+from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
+from laurel.notifications import service as notifications
+from laurel.notifications.sender import EmailSender
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
+from laurel.webhooks import service as webhooks
+from laurel.webhooks.sender import WebhookSender
 
 log = logging.getLogger("laurel.worker")
+LINK = LinkChannel.name
+WORKER = "worker"
 
 
 def _provider_for(item: delivery.Claim) -> str:
     # Test-mode rewards are created with the sandbox provider; this makes sure of it, so no
-    # test event can ever reach a real provider, whatever its row says.
-    return item.provider if item.order.livemode else "sandbox"
+    # test event can ever reach a real provider, whatever its row says (the claim's route
+    # says the same: see delivery.routing.resolve). The link channel pays nothing itself (the
+    # learner's choice goes to the sandbox in test mode).
+    if item.provider == LINK:
+        return LINK
+    return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
 
 
-def default_providers(database: Database) -> ProviderRegistry:
+class OutboxSender(Protocol):
+    """Sends one kind of outbox row (emails, webhook messages) in passes."""
+
+    def run_once(self) -> int: ...
+    def due_at(self) -> datetime | None: ...
+    def close(self) -> None: ...
+
+
+OUTBOX_SIGNALS = (notifications.OUTBOX_SIGNAL, webhooks.OUTBOX_SIGNAL)
+
+
+def default_outboxes(database: Database, settings: Settings) -> list[OutboxSender]:
+    """Webhooks always; email only when an SMTP server is configured (until then its rows
+    wait in the outbox)."""
+    senders: list[OutboxSender] = [WebhookSender(database, settings)]
+    if settings.smtp_host:
+        senders.append(EmailSender(database, settings))
+    else:
+        log.info("LAUREL_SMTP_HOST is not set: emails wait in the outbox")
+    return senders
+
+
+def default_providers(database: Database, settings: Settings | None = None) -> ProviderRegistry:
+    """The sandbox and inventory always; Tango and Tremendous when their settings are given."""
+    settings = settings or get_settings()
     registry = ProviderRegistry()
     registry.add(SandboxProvider(database))
+    registry.add(InventoryProvider(database, settings))
+    if settings.tango_base_url:
+        registry.add(TangoProvider.from_settings(settings))
+    if settings.tremendous_base_url:
+        registry.add(TremendousProvider.from_settings(settings))
     return registry
 
 
@@ -51,9 +98,29 @@ class Worker:
     settings: Settings
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
+    router: Router = field(init=False)
+    outboxes: list[OutboxSender] | None = None
+    """Email and webhook senders, run beside issuance in their own threads; None: defaults."""
     _last_reconcile: float = 0.0
     _last_expiry: float = 0.0
     _pool: ThreadPoolExecutor | None = None
+    _outbox_wakes: list[threading.Event] = field(default_factory=list)
+    _hooked: bool = False
+
+    def __post_init__(self) -> None:
+        if self.outboxes is None:
+            self.outboxes = default_outboxes(self.database, self.settings)
+        self._outbox_wakes = [threading.Event() for _ in self.outboxes]
+        if LINK not in self.providers.names():
+            # Link rewards are "issued" by minting their link with this deployment's secret.
+            self.providers.add(
+                LinkChannel(
+                    self.database,
+                    secret=self.settings.secret_key,
+                    default_days=self.settings.link_lifetime_days,
+                )
+            )
+        self.router = Router(self.database, self.providers)
 
     def attach(self) -> None:
         """Wake this worker when a commit in this process readies a reward."""
@@ -64,6 +131,49 @@ class Worker:
                 self.wake.set()
 
         self.database.on_commit(_hook)
+        self._hook_outbox()
+
+    def _hook_outbox(self) -> None:
+        """Wake the outbox senders when a commit in this process wrote outbox rows."""
+        if self._hooked:
+            return
+        self._hooked = True
+
+        def _hook(session: object) -> None:
+            info = getattr(session, "info", {})
+            popped = [info.pop(name, False) for name in OUTBOX_SIGNALS]  # pop every one
+            if any(popped):
+                for wake in self._outbox_wakes:
+                    wake.set()
+
+        self.database.on_commit(_hook)
+
+    def run_outbox_once(self) -> int:
+        """One pass of every outbox sender (tests and one-shot commands)."""
+        return sum(sender.run_once() for sender in self.outboxes or [])
+
+    def _outbox_loop(
+        self, sender: OutboxSender, wake: threading.Event, stop: threading.Event
+    ) -> None:
+        poll = self.settings.worker_poll_seconds
+        while not stop.is_set():
+            try:
+                handled = sender.run_once()
+                idle = 0.0
+                if handled == 0:
+                    due = sender.due_at()
+                    idle = (
+                        poll
+                        if due is None
+                        else max(0.0, min(poll, (due - utcnow()).total_seconds()))
+                    )
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                handled, idle = 0, 1.0
+            if handled == 0 and not stop.is_set():
+                wake.wait(idle)
+                wake.clear()
+        sender.close()
 
     # ------------------------------------------------------------ one pass
 
@@ -72,6 +182,7 @@ class Worker:
         handled = 0
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
+            handled += self.expire_links()
             self._last_reconcile = time.monotonic()
         if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
             self.expire_approvals()
@@ -101,13 +212,14 @@ class Worker:
     def _issue(self, item: delivery.Claim) -> None:
         name = _provider_for(item)
         try:
-            provider = self.providers.get(name)
-            issued = provider.issue(item.order)
+            outcome = self.router.issue(item)
         except TransientProviderError as exc:
+            name = exc.provider or name
             PROVIDER_ERRORS.labels(name, "transient").inc()
             self._retry_or_fail(item, name, f"{name}: {exc}", exc.retry_after)
             return
         except PermanentProviderError as exc:
+            name = exc.provider or name
             PROVIDER_ERRORS.labels(name, "permanent").inc()
             with self.database.session() as session:
                 delivery.record_failed(session, item.reward_id, f"{name}: {exc}")
@@ -118,7 +230,7 @@ class Worker:
             self._retry_or_fail(item, name, f"{name}: unexpected {type(exc).__name__}: {exc}", None)
             return
         crash_point("worker.after_provider_call")
-        self._delivered(item, name, issued)
+        self._delivered(item, outcome.provider, outcome.issued)
 
     def _delivered(self, item: delivery.Claim, name: str, issued: Issued) -> None:
         with self.database.session() as session:
@@ -147,17 +259,24 @@ class Worker:
         """Out of attempts. A timeout may still have issued, so ask before failing the reward:
         failing it would release budget the learner has in fact been paid from."""
         try:
-            found = self.providers.get(name).lookup(item.order.idempotency_key)
+            found = self.router.lookup(item)
         except Exception as exc:  # any failure to ask: leave it to reconciliation
             # Leave it issuing: reconciliation asks again when the lease runs out.
             log.warning("cannot settle reward %s with %s yet: %s", item.reward_id, name, exc)
             return
         if found is not None:
-            self._delivered(item, name, found)
+            self._delivered(item, found.provider, found.issued)
             return
         with self.database.session() as session:
             delivery.record_failed(
                 session, item.reward_id, f"gave up after {item.attempts} attempts: {error}"
+            )
+
+    def expire_links(self) -> int:
+        """Expire reward links past their lifetime, so reports see them without a visit."""
+        with self.database.session() as session:
+            return links.expire_due(
+                session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
 
     def expire_approvals(self) -> int:
@@ -176,14 +295,13 @@ class Worker:
                 lease_seconds=self.settings.worker_lease_seconds,
             )
         for item in abandoned:
-            name = _provider_for(item)
             try:
-                found = self.providers.get(name).lookup(item.order.idempotency_key)
+                found = self.router.lookup(item)
             except Exception as exc:  # a provider bug must not stop the other settlements
                 log.warning("cannot reconcile reward %s yet: %s", item.reward_id, exc)
                 continue
             if found is not None:
-                self._delivered(item, name, found)
+                self._delivered(item, found.provider, found.issued)
             else:
                 # The provider never saw it: issue again with the same idempotency key.
                 with self.database.session() as session:
@@ -209,6 +327,18 @@ class Worker:
                 target=self._listen, args=(stop,), daemon=True, name="laurel-listen"
             )
             listener.start()
+        self._hook_outbox()
+        outbox_threads = [
+            threading.Thread(
+                target=self._outbox_loop,
+                args=(sender, wake, stop),
+                daemon=True,
+                name=f"laurel-outbox-{type(sender).__name__}",
+            )
+            for sender, wake in zip(self.outboxes or [], self._outbox_wakes, strict=True)
+        ]
+        for thread in outbox_threads:
+            thread.start()
         log.info("worker started")
         while not stop.is_set():
             try:
@@ -226,6 +356,10 @@ class Worker:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        for wake in self._outbox_wakes:
+            wake.set()
+        for thread in outbox_threads:
+            thread.join(timeout=30)
         log.info("worker stopped")
 
     def _listen(self, stop: threading.Event) -> None:
@@ -256,5 +390,7 @@ def start_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
 def stop_thread(thread: threading.Thread, stop: threading.Event, worker: Worker) -> None:
     stop.set()
     worker.wake.set()
+    for wake in worker._outbox_wakes:
+        wake.set()
     with contextlib.suppress(RuntimeError):
         thread.join(timeout=10)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from laurel.audit import service as audit
 from laurel.db import Database
+from tests.audit.tamper import as_attacker
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program
 
@@ -77,7 +78,7 @@ def test_verify_ok_then_detects_altered_row(
     verified = client.post("/api/v1/audit/verify", headers=tenant.headers).json()
     assert verified["ok"] is True
     assert verified["entries"] > 10
-    with database.engine.begin() as conn:
+    with as_attacker(database) as conn:
         conn.execute(
             text(
                 "UPDATE audit_entries SET actor = 'someone-else' "
@@ -99,14 +100,14 @@ def test_verify_detects_removed_rows(
 ) -> None:
     _flow(client, tenant)
     org = tenant.id.hex if database.is_sqlite else tenant.id
-    with database.engine.begin() as conn:
+    with as_attacker(database) as conn:
         conn.execute(
             text("DELETE FROM audit_entries WHERE organization_id = :org AND seq = 3"), {"org": org}
         )
     with database.sessionmaker() as session:
         middle = audit.verify_chain(session, tenant.id)
     assert (middle.ok, middle.broken_seq) == (False, 3)
-    with database.engine.begin() as conn:
+    with as_attacker(database) as conn:
         last = conn.execute(
             text("SELECT max(seq) FROM audit_entries WHERE organization_id = :org"), {"org": org}
         ).scalar_one()
@@ -130,7 +131,7 @@ def test_cli_verify_reports_first_broken_link(
     ok = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("acme: ok,")
-    with database.engine.begin() as conn:
+    with as_attacker(database) as conn:
         conn.execute(
             text("UPDATE audit_entries SET details = :d WHERE organization_id = :org AND seq = 5"),
             {"d": '{"forged": true}', "org": tenant.id.hex if database.is_sqlite else tenant.id},

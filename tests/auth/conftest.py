@@ -20,5 +20,5 @@ def app(settings: Settings, database: Database, providers: ProviderRegistry) -> 
 @pytest.fixture
 def browser(app: FastAPI) -> Iterator[Browser]:
     b = Browser(app)
-    with b.client:
-        yield b
+    yield b
+    b.client.close()

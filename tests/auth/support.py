@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -36,6 +37,17 @@ def make_user(
             actor="test",
         )
         return user.id
+
+
+@contextmanager
+def plain_client(app: FastAPI, base_url: str = "http://testserver") -> Iterator[TestClient]:
+    """A TestClient without the app's lifespan: no worker, import runner or list warm-up thread
+    that could still hold a connection when the test's database is disposed."""
+    client = TestClient(app, base_url=base_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 class Browser:

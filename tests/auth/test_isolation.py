@@ -20,7 +20,7 @@ from laurel.auth.permissions import PERMISSIONS, Role, Rule
 from laurel.db import Database
 from laurel.models import Base
 from tests.auth.routes import app_routes, call, fill
-from tests.auth.support import Browser, make_user
+from tests.auth.support import Browser, make_user, plain_client
 from tests.conftest import Tenant, completion, make_tenant
 from tests.factories import fixed_program
 
@@ -105,7 +105,7 @@ def _org_admin_rule(rule: Rule) -> bool:
 def test_nothing_of_another_organization_reaches_a_caller(app: FastAPI, database: Database) -> None:
     a = make_tenant(database, "acme")
     b = make_tenant(database, "globex")
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         b_ids = _make_b_data(client, b)
     secrets_of_b = {*b_ids.values(), MARKER, b.live_key, str(b.id)}
     before = _snapshot(database, b.id)

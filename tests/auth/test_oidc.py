@@ -19,6 +19,7 @@ from laurel.config import Environment, Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from tests.auth.idp import Provider, Running
+from tests.auth.support import plain_client
 from tests.conftest import Tenant
 
 MAPPING = {
@@ -43,7 +44,7 @@ def sso_client(
         environment=Environment.test,
         public_url="https://testserver",
     )
-    with TestClient(
+    with plain_client(
         create_app(settings, database, providers=providers), base_url="https://testserver"
     ) as client:
         configured = client.put(

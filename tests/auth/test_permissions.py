@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from laurel.auth import service as keys
 from laurel.auth.permissions import PERMISSIONS, KeyScope, Role, Rule, check_table
 from laurel.db import Database
-from laurel.kit.http import Reader
+from laurel.kit.http import Reader, route_of
 from tests.auth.routes import app_routes, call, fill, openapi_routes
-from tests.auth.support import Browser, make_user
+from tests.auth.support import Browser, make_user, plain_client
 from tests.conftest import Tenant
 
 # Ends the caller's own session: checked in test_users, not in the matrix.
@@ -81,7 +81,7 @@ def callers(app: FastAPI, tenant: Tenant, database: Database) -> dict[str, Any]:
 def _ask(app: FastAPI, caller: Any, method: str, path: str) -> str:
     if isinstance(caller, Browser):
         return _outcome(call(caller.client, method, path, headers=caller.headers))
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         return _outcome(call(client, method, path, headers={"Authorization": f"Bearer {caller}"}))
 
 
@@ -180,6 +180,24 @@ def test_hand_written_expectations(app: FastAPI, callers: dict[str, Any]) -> Non
     assert not wrong, "\n".join(wrong)
 
 
+def test_can_answers_as_the_table() -> None:
+    import uuid
+
+    from laurel.auth.permissions import can
+    from laurel.kit.actor import Actor
+
+    org = uuid.uuid4()
+    finance = Actor(name="user:1", organization_id=org, roles=frozenset({"finance"}))
+    assert can(finance, "POST", "/api/v1/rewards/{reward_id}/approve")
+    assert not can(finance, "POST", "/api/v1/programs")
+    assert not can(finance, "GET", "/api/v1/no-such-route")
+    test_key = Actor(
+        name="apikey:1", organization_id=org, livemode=False, scopes=frozenset({"admin"})
+    )
+    assert can(test_key, "POST", "/api/v1/learners")
+    assert not can(test_key, "GET", "/api/v1/audit")
+
+
 def test_department_and_learner_roles_only_on_scoped_routes() -> None:
     for (method, path), rule in PERMISSIONS.items():
         if rule.roles & {Role.department_manager, Role.learner}:
@@ -210,7 +228,7 @@ def test_a_route_without_a_row_is_caught_and_keeps_its_dependency_meaning(
         ).secret
     make_user(database, tenant.id, "fin@acme.test", ["finance"])
     make_user(database, tenant.id, "adm@acme.test", ["org_admin"])
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         path = "/api/v1/unmapped-example"
         assert client.get(path, headers={"Authorization": f"Bearer {reader}"}).status_code == 200
         assert client.get(path, headers={"Authorization": f"Bearer {writer}"}).status_code == 403
@@ -220,3 +238,20 @@ def test_a_route_without_a_row_is_caught_and_keeps_its_dependency_meaning(
     admin = Browser(app)
     admin.sign_in("acme", "adm@acme.test")
     assert admin.client.get("/api/v1/unmapped-example").status_code == 200
+
+
+def test_the_route_template_includes_a_router_prefix() -> None:
+    seen: list[tuple[str, str]] = []
+    inner = APIRouter(prefix="/things")
+
+    @inner.get("/{thing_id}")
+    def get_thing(thing_id: str, request: Request) -> dict[str, str]:
+        seen.append(route_of(request))
+        return {}
+
+    app = FastAPI()
+    app.include_router(inner, prefix="/api/v9")
+    with plain_client(app) as client:
+        assert client.get("/api/v9/things/1").status_code == 200
+    assert seen[0] == ("GET", "/api/v9/things/{thing_id}")
+    assert ("GET", "/api/v9/things/{thing_id}") in app_routes(app)

@@ -11,10 +11,10 @@ from typing import Any
 
 import schemathesis
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
+from tests.auth.support import plain_client
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program
 
@@ -42,7 +42,7 @@ def _fuzz(operation: Any, key: str, failures: list[str]) -> None:
 
 
 def test_no_operation_answers_with_a_server_error(app: FastAPI, tenant: Tenant) -> None:
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         # Some data, so reads and actions meet real rows as well as missing ones.
         fixed_program(client, tenant)
         sent = client.post("/api/v1/completions", json=completion(), headers=tenant.headers)

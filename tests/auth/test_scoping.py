@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
-from tests.auth.support import Browser, make_user
+from tests.auth.support import Browser, make_user, plain_client
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program
 
@@ -28,7 +28,7 @@ def _ids(page: Any) -> set[str]:
 def test_department_manager_sees_only_its_departments(
     app: FastAPI, tenant: Tenant, database: Database
 ) -> None:
-    with TestClient(app, base_url="https://testserver") as admin:
+    with plain_client(app, base_url="https://testserver") as admin:
         fixed_program(admin, tenant)
         sales = _complete(admin, tenant, "e1", "S1", "Sales")
         ops = _complete(admin, tenant, "e2", "O1", "Operations")
@@ -57,7 +57,7 @@ def test_department_manager_sees_only_its_departments(
     assert me["departments"] == ["Legal", "Sales"]
 
     # The same user with an organization-wide role too sees everything on those routes.
-    with TestClient(app, base_url="https://testserver") as admin:
+    with plain_client(app, base_url="https://testserver") as admin:
         user_id = admin.get("/api/v1/users", headers=tenant.headers).json()[0]["id"]
         changed = admin.patch(
             f"/api/v1/users/{user_id}",
@@ -71,7 +71,7 @@ def test_department_manager_sees_only_its_departments(
 
 
 def test_learner_sees_only_its_own_wallet(app: FastAPI, tenant: Tenant, database: Database) -> None:
-    with TestClient(app, base_url="https://testserver") as admin:
+    with plain_client(app, base_url="https://testserver") as admin:
         fixed_program(admin, tenant)
         mine = _complete(admin, tenant, "e1", "ME", "Sales")["rewards"][0]
         theirs = _complete(admin, tenant, "e2", "THEM", "Sales")["rewards"][0]

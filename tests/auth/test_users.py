@@ -22,7 +22,7 @@ from laurel.config import Environment, Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.clock import utcnow
-from tests.auth.support import PASSWORD, Browser, make_user
+from tests.auth.support import PASSWORD, Browser, make_user, plain_client
 from tests.conftest import Tenant
 
 SIGN_IN = "/api/v1/auth/sign-in"
@@ -73,7 +73,7 @@ def test_cookie_is_not_secure_in_development(
 ) -> None:
     settings = Settings(database_url=database.url, environment=Environment.development)
     make_user(database, tenant.id, "dev@acme.test", ["auditor"])
-    with TestClient(create_app(settings, database, providers=providers)) as client:
+    with plain_client(create_app(settings, database, providers=providers)) as client:
         response = client.post(
             SIGN_IN, json={"organization": "acme", "email": "dev@acme.test", "password": PASSWORD}
         )
@@ -153,7 +153,7 @@ def test_lockout_after_repeated_failures_then_unlocks(
 ) -> None:
     make_user(database, tenant.id, "lo@acme.test", ["finance"])
     app = create_app(strict_settings, database, providers=providers)
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
 
         def attempt(password: str) -> Any:
             body = {"organization": "acme", "email": "lo@acme.test", "password": password}
@@ -229,7 +229,7 @@ def test_password_reset_by_mailed_single_use_link(
     )
     make_user(database, tenant.id, "re@acme.test", ["auditor"])
     app = create_app(settings, database, providers=providers)
-    with TestClient(app, base_url="https://testserver") as client:
+    with plain_client(app, base_url="https://testserver") as client:
         old = Browser(app)
         old.sign_in("acme", "re@acme.test")
 
@@ -281,7 +281,7 @@ def test_expired_reset_link_is_refused(
         password_reset_minutes=0.5 / 60,
     )
     make_user(database, tenant.id, "ex@acme.test", ["auditor"])
-    with TestClient(create_app(settings, database, providers=providers)) as client:
+    with plain_client(create_app(settings, database, providers=providers)) as client:
         client.post(
             "/api/v1/auth/password-reset", json={"organization": "acme", "email": "ex@acme.test"}
         )

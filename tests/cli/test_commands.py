@@ -16,8 +16,10 @@ from laurel.programs.models import Program
 from tests.conftest import Tenant
 
 
-def laurel(*args: str, url: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"LAUREL_DATABASE_URL": url}
+def laurel(
+    *args: str, url: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"LAUREL_DATABASE_URL": url} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "laurel", *args],
         env=env,

@@ -76,10 +76,12 @@ def test_only_non_us_channel_partners_are_checked(client: TestClient, tenant: Te
         client, tenant, partner_event("e-2", learner="P2", classification="employee")
     )
     no_country = earn(client, tenant, partner_event("e-3", learner="P3", country=None))
-    assert us_partner["state"] == "ready"
+    # A US partner without a W-9 waits for the tax form (docs/tax.md), never for FCPA review.
+    assert reasons(us_partner) == ["tax_form_required"]
     assert employee_abroad["state"] == "ready"
-    # Not known to be in the US: the safe side.
-    assert reasons(no_country) == ["fcpa_review"]
+    # Not known to be in the US: the safe side (and, presumed a US person for tax until a form
+    # says otherwise, the partner is asked for a W-9 first).
+    assert reasons(no_country) == ["tax_form_required", "fcpa_review"]
 
 
 def test_at_the_event_limit_passes(client: TestClient, tenant: Tenant) -> None:
@@ -209,5 +211,6 @@ def test_limits_compare_in_usd(client: TestClient, tenant: Tenant) -> None:
 def test_without_a_rate_compliance_reviews(client: TestClient, tenant: Tenant) -> None:
     fixed_program(client, tenant, amount="10.00", currency="EUR")
     held = earn(client, tenant, partner_event("e-1"))
-    assert reasons(held) == ["fcpa_review"]
-    assert "no USD rate" in held["hold_reasons"][0]["message"]
+    # The tax gate (order 200) cannot total a partner's year without a rate either.
+    assert reasons(held) == ["fx_rate_unavailable", "fcpa_review"]
+    assert "no USD rate" in held["hold_reasons"][1]["message"]

@@ -118,7 +118,11 @@ def test_held_until_a_roster_lists_the_learner_as_active(
     assert "earlier row" in errors[4][0]["reason"]
     assert {e["column"] for e in errors[5]} == {"Position Status", "Hire Date"}
     released = reward(client, tenant, before["id"])
-    assert released["state"] == "ready"
+    # The roster no longer holds it. As a contingent worker (a contractor) the learner now
+    # needs a W-9 before a first reward: only the tax gate holds it (docs/tax.md).
+    assert [(h["gate"], h["reason"]) for h in released["hold_reasons"]] == [
+        ("tax", "tax_form_required")
+    ]
     still = reward(client, tenant, terminated["id"])
     assert still["state"] == "held"
     assert "terminated" in still["hold_reasons"][0]["message"]

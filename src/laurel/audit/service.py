@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from json.encoder import encode_basestring as _string
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit.models import AuditEntry, AuditHead
+from laurel.kit.actor import Actor
 from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
@@ -104,6 +105,34 @@ def rollback_to(session: Session, position: int) -> None:
     del pending[position:]
 
 
+def sensitive_read(
+    session: Session,
+    actor: Actor,
+    what: str,
+    target_type: str,
+    target_id: uuid.UUID | str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record that ``actor`` saw something sensitive (a TIN, a gift code, an export).
+
+    ``what`` is ``domain:subject`` (``tax:tin``, ``delivery:gift_code``); the entry's action is
+    ``domain:subject:read``. It is written when the unit of work commits, so call it in a
+    writing unit of work before the answer is sent: a read that cannot be recorded is not made.
+    Details say what was seen, never the value itself.
+    """
+    if what.count(":") != 1:
+        raise ValueError(f"sensitive read {what!r}: name it as domain:subject")
+    record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action=f"{what}:read",
+        target_type=target_type,
+        target_id=target_id,
+        details={"sensitive": True, **(details or {})},
+    )
+
+
 def entry_hash(
     *,
     prev_hash: str,
@@ -180,7 +209,7 @@ def _move_head() -> Any:
     )
 
 
-def _lock_head(session: Session, organization_id: uuid.UUID) -> tuple[int, str]:
+def lock_head(session: Session, organization_id: uuid.UUID) -> tuple[int, str]:
     head = session.execute(_head_lock_sql(), {"_org": organization_id}).first()
     if head is None:
         raise RuntimeError(f"organization {organization_id} has no audit chain head")
@@ -200,7 +229,7 @@ def _flush_pending(session: Session) -> None:
     encoded = session.get_bind().dialect.name == "sqlite"
     # A fixed lock order across organizations: two transactions never wait on each other.
     for organization_id in sorted(by_org):
-        seq, prev = _lock_head(session, organization_id)
+        seq, prev = lock_head(session, organization_id)
         rows = []
         for item in by_org[organization_id]:
             seq += 1
@@ -260,7 +289,7 @@ class VerifyResult:
     reason: str | None = None
 
 
-def _entries(
+def entries(
     session: Session, organization_id: uuid.UUID, batch: int = 1000
 ) -> Iterator[AuditEntry]:
     """The whole chain in order, read in keyset batches so memory stays flat."""
@@ -281,31 +310,53 @@ def _entries(
         session.expunge_all()
 
 
-def verify_chain(session: Session, organization_id: uuid.UUID) -> VerifyResult:
-    """Recompute the chain from genesis; report the first entry whose link does not hold."""
-    prev = GENESIS
-    expected_seq = 0
-    for entry in _entries(session, organization_id):
-        expected_seq += 1
+class ChainEntry(Protocol):
+    """What verification reads of an entry: a stored row or a line of an exported log."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target_type(self) -> str: ...
+    @property
+    def target_id(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+@dataclass(slots=True)
+class ChainCheck:
+    """The running state of a verification: how far the chain holds, and where it broke."""
+
+    organization_id: uuid.UUID
+    entries: int = 0
+    last_hash: str = GENESIS
+    broken_seq: int | None = None
+    reason: str | None = None
+    hashes: dict[int, str] | None = None
+    """When given, the hash of each verified entry whose seq is a key is filled in."""
+
+    def feed(self, entry: ChainEntry) -> bool:
+        """Check the next entry; False (with ``broken_seq`` and ``reason``) when it breaks."""
+        expected_seq = self.entries + 1
         if entry.seq != expected_seq:
-            return VerifyResult(
-                organization_id,
-                expected_seq - 1,
-                False,
-                expected_seq,
-                f"entry {expected_seq} is missing (next found is {entry.seq})",
+            return self._broken(
+                expected_seq, f"entry {expected_seq} is missing (next found is {entry.seq})"
             )
-        if entry.prev_hash != prev:
-            return VerifyResult(
-                organization_id,
-                expected_seq - 1,
-                False,
-                entry.seq,
-                "prev_hash does not match the previous entry's hash",
-            )
+        if entry.prev_hash != self.last_hash:
+            return self._broken(entry.seq, "prev_hash does not match the previous entry's hash")
         digest = entry_hash(
-            prev_hash=prev,
-            organization_id=organization_id,
+            prev_hash=self.last_hash,
+            organization_id=self.organization_id,
             seq=entry.seq,
             actor=entry.actor,
             action=entry.action,
@@ -315,25 +366,45 @@ def verify_chain(session: Session, organization_id: uuid.UUID) -> VerifyResult:
             created_at=entry.created_at,
         )
         if digest != entry.hash:
-            return VerifyResult(
-                organization_id,
-                expected_seq - 1,
-                False,
-                entry.seq,
-                "content does not match its hash (the row was altered)",
-            )
-        prev = entry.hash
+            return self._broken(entry.seq, "content does not match its hash (the row was altered)")
+        self.entries = expected_seq
+        self.last_hash = digest
+        if self.hashes is not None and entry.seq in self.hashes:
+            self.hashes[entry.seq] = digest
+        return True
+
+    def _broken(self, seq: int, reason: str) -> bool:
+        self.broken_seq = seq
+        self.reason = reason
+        return False
+
+    def result(self) -> VerifyResult:
+        return VerifyResult(
+            self.organization_id,
+            self.entries,
+            self.broken_seq is None,
+            self.broken_seq,
+            self.reason,
+        )
+
+
+def verify_chain(session: Session, organization_id: uuid.UUID) -> VerifyResult:
+    """Recompute the chain from genesis; report the first entry whose link does not hold."""
+    check = ChainCheck(organization_id)
+    for entry in entries(session, organization_id):
+        if not check.feed(entry):
+            return check.result()
     head = session.get(AuditHead, organization_id)
-    if head is not None and (head.seq != expected_seq or head.hash != prev):
+    if head is not None and (head.seq != check.entries or head.hash != check.last_hash):
         return VerifyResult(
             organization_id,
-            expected_seq,
+            check.entries,
             False,
-            expected_seq + 1,
-            f"chain head records {head.seq} entries but {expected_seq} remain "
+            check.entries + 1,
+            f"chain head records {head.seq} entries but {check.entries} remain "
             "(entries were removed from the end)",
         )
-    return VerifyResult(organization_id, expected_seq, True)
+    return check.result()
 
 
 def list_entries(

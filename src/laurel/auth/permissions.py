@@ -197,6 +197,84 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/fx/convert"): read(),
     ("GET", "/api/v1/fx/fee"): read(),
     ("PUT", "/api/v1/fx/fee"): change(FINANCE),
+    # gift-code inventory (pre-bought money: finance) and provider routing (programs)
+    ("POST", "/api/v1/inventory/codes"): change(FINANCE, live=True),
+    ("GET", "/api/v1/inventory/stock"): read(),
+    ("PUT", "/api/v1/inventory/thresholds"): change(FINANCE, live=True),
+    ("GET", "/api/v1/programs/{program_id}/provider-routes"): read(),
+    ("PUT", "/api/v1/programs/{program_id}/provider-routes"): change(PROGRAMS, live=True),
+    # the reward catalog (what learners may choose) and reward links
+    ("GET", "/api/v1/catalog/items"): read(),
+    ("GET", "/api/v1/catalog/items/{item_id}"): read(),
+    ("POST", "/api/v1/catalog/items"): change(FINANCE | PROGRAMS, live=True),
+    ("PATCH", "/api/v1/catalog/items/{item_id}"): change(FINANCE | PROGRAMS, live=True),
+    ("POST", "/api/v1/catalog/items/{item_id}/deactivate"): change(FINANCE | PROGRAMS, live=True),
+    ("POST", "/api/v1/catalog/sync"): change(FINANCE | PROGRAMS, live=True),
+    ("GET", "/api/v1/rewards/{reward_id}/choices"): read(),
+    # a link's URL pays out: only those who may reissue it see it
+    ("GET", "/api/v1/rewards/{reward_id}/link"): change(FINANCE | PROGRAMS),
+    ("POST", "/api/v1/rewards/{reward_id}/link/reissue"): change(FINANCE | PROGRAMS),
+    ("GET", "/api/v1/programs/{program_id}/link-settings"): read(),
+    ("PUT", "/api/v1/programs/{program_id}/link-settings"): change(PROGRAMS, live=True),
+    ("GET", "/r/{token}"): public(),  # the token is the credential
+    ("POST", "/r/{token}"): public(),
+    # tax: finance owns settings, forms and the year-end files; auditors may read them
+    ("GET", "/api/v1/tax/settings"): admin_read(FINANCE),
+    ("PATCH", "/api/v1/tax/settings"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/thresholds"): read(),
+    ("PUT", "/api/v1/tax/thresholds/{tax_year}"): change(FINANCE, live=True),
+    ("DELETE", "/api/v1/tax/thresholds/{tax_year}"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/learners/{learner_id}/form"): admin_read(FINANCE),
+    ("PUT", "/api/v1/tax/learners/{learner_id}/form"): change(FINANCE),
+    ("PUT", "/api/v1/tax/learners/{learner_id}/form/second-tin-notice"): change(FINANCE, live=True),
+    ("POST", "/api/v1/tax/learners/{learner_id}/form-requests"): change(FINANCE),
+    ("GET", "/api/v1/tax/rewards/{reward_id}"): read(),
+    ("GET", "/api/v1/tax/totals"): admin_read(FINANCE),
+    ("GET", "/api/v1/tax/exports/totals"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/iris"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/fire"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/payroll"): change(FINANCE, live=True),
+    ("GET", "/tax/forms/{token}"): public(),  # the token is the credential
+    ("POST", "/tax/forms/{token}"): public(),
+    # email and outgoing webhooks: configuration is the admin's; the logs are readable
+    ("GET", "/api/v1/notifications/email-settings"): admin_read(PROGRAMS),
+    ("PATCH", "/api/v1/notifications/email-settings"): change(ADMIN, live=True),
+    ("GET", "/api/v1/notifications/emails"): admin_read(PROGRAMS),
+    ("GET", "/api/v1/notifications/emails/{email_id}"): admin_read(PROGRAMS),
+    ("POST", "/api/v1/notifications/emails/{email_id}/resend"): change(PROGRAMS),
+    ("POST", "/api/v1/outgoing-webhooks/subscriptions"): change(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions"): admin_read(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): admin_read(ADMIN),
+    ("PATCH", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): change(ADMIN),
+    ("DELETE", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}"): change(ADMIN),
+    ("GET", "/api/v1/outgoing-webhooks/subscriptions/{subscription_id}/messages"): admin_read(
+        ADMIN
+    ),
+    ("GET", "/api/v1/outgoing-webhooks/messages/{message_id}"): admin_read(ADMIN),
+    ("POST", "/api/v1/outgoing-webhooks/messages/{message_id}/redeliver"): change(ADMIN),
+    # the audit trail and its signed head; privacy requests, consents, PHI and retention
+    ("GET", "/api/v1/audit/export"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/api/v1/audit/head"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/api/v1/audit/head/verify"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("GET", "/api/v1/privacy/requests"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/privacy/requests"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/requests/{request_id}"): admin_read(COMPLIANCE),
+    ("GET", "/api/v1/privacy/requests/{request_id}/archive"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/requests/{request_id}/fulfil"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/requests/{request_id}/refuse"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/learners/{learner_id}"): admin_read(COMPLIANCE),
+    ("POST", "/api/v1/privacy/learners/{learner_id}/consents"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/learners/{learner_id}/phi"): change(COMPLIANCE, live=True),
+    ("PUT", "/api/v1/privacy/learners/{learner_id}/phi"): change(COMPLIANCE, live=True),
+    ("GET", "/api/v1/privacy/retention"): admin_read(COMPLIANCE),
+    ("PUT", "/api/v1/privacy/retention"): change(COMPLIANCE, live=True),
+    ("POST", "/api/v1/privacy/retention/run"): change(COMPLIANCE, live=True),
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),
@@ -338,6 +416,18 @@ def authorize(caller: Actor, rule: Rule) -> Actor:
             "use a live admin key"
         )
     return dataclasses.replace(caller, departments=None, learner_id=None)
+
+
+def can(caller: Actor, method: str, path: str) -> bool:
+    """Whether the table lets ``caller`` use a route (for pages that show only what works)."""
+    rule = rule_for(method, path)
+    if rule is None:
+        return False
+    try:
+        authorize(caller, rule)
+    except Forbidden:
+        return False
+    return True
 
 
 def role_scopes(roles: Iterable[str]) -> frozenset[str]:

@@ -283,11 +283,11 @@ def sign_in(
     # the same failure count and get more tries than the policy allows.
     user = _find(session, organization, email, lock=True)
     if user is None or user.password_hash is None or user.disabled_at is not None:
-        _verify(_DUMMY_HASH, password)
+        verify_password(_DUMMY_HASH, password)
         return SignIn(failure=Failure.bad_credentials)
     if user.locked_until is not None and user.locked_until > now:
         return SignIn(failure=Failure.locked, locked_until=user.locked_until)
-    if not _verify(user.password_hash, password):
+    if not verify_password(user.password_hash, password):
         failures = user.failed_sign_ins + 1
         locked = failures >= policy.max_failures
         user.failed_sign_ins = 0 if locked else failures
@@ -322,7 +322,7 @@ def _find(session: Session, organization: str, email: str, *, lock: bool = False
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def _verify(encoded: str, password: str) -> bool:
+def verify_password(encoded: str, password: str) -> bool:
     try:
         return _hasher.verify(encoded, password)
     except (VerificationError, InvalidHashError):

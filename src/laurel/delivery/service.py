@@ -17,17 +17,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from laurel.audit import service as audit
 from laurel.budgets import service as budgets
+from laurel.catalog import conversions
+from laurel.delivery import routing
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
+from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.money import Money
 from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
+from laurel.tax import records as tax
 
 WORKER = "worker"
+LINK = "link"
+"""The reward link channel (``laurel.links``): its delivery is the link, not the payment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,9 @@ class Claim:
     provider: str
     attempts: int
     order: IssueOrder
+    route: tuple[str, ...] = ()
+    """Providers to try, first choice first (the program's route for this reward's kind, or
+    its provider; the sandbox in test mode)."""
 
 
 def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
@@ -43,8 +53,11 @@ def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
     for r in claimed:
         by_org.setdefault(r.organization_id, set()).add(r.learner_id)
     people = {}
+    routes: routing.Routes = {}
     for org, ids in by_org.items():
         people.update(learners.get_many(session, org, ids))
+        programs = {r.program_id for r in claimed if r.livemode and r.organization_id == org}
+        routes.update(routing.routes_for(session, org, programs))
     claims = []
     for r in claimed:
         person = people.get(r.learner_id)
@@ -53,6 +66,9 @@ def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
                 reward_id=r.id,
                 provider=r.provider,
                 attempts=r.attempts,
+                route=routing.resolve(
+                    routes, r.program_id, r.reward_kind, r.provider, livemode=r.livemode
+                ),
                 order=IssueOrder(
                     idempotency_key=str(r.id),
                     organization_id=r.organization_id,
@@ -107,6 +123,7 @@ def record_delivered(
         actor=WORKER,
         details={"provider": provider, "reference": issued.reference},
         provider_reference=issued.reference,
+        provider=provider,
         lease_expires_at=None,
         last_error=None,
         delivered_at=now,
@@ -115,6 +132,10 @@ def record_delivered(
         return None
     if reward.livemode:
         budgets.spend(session, reward_id)
+    if provider != LINK:
+        # Paid as it is, in the program's currency; a link reward is converted when redeemed.
+        conversions.record_delivered(session, reward, now.date())
+    tax.record_delivered(session, reward, now)
     return reward
 
 
@@ -183,7 +204,39 @@ def delivery_for(
     )
 
 
+def deliveries_for(
+    session: Session, organization_id: uuid.UUID, reward_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Delivery]:
+    """What was delivered for these rewards, in one read (the email outbox composes batches)."""
+    if not reward_ids:
+        return {}
+    rows = session.scalars(
+        select(Delivery).where(
+            Delivery.organization_id == organization_id, Delivery.reward_id.in_(reward_ids)
+        )
+    )
+    return {row.reward_id: row for row in rows}
+
+
 SECRET_FIELDS = ("code", "pin", "url")
+
+
+def has_secret(details: dict[str, Any]) -> bool:
+    return any(isinstance(details.get(n), str) and details.get(n) for n in SECRET_FIELDS)
+
+
+def record_reveal(
+    session: Session, actor: Actor, reward_id: uuid.UUID, details: dict[str, Any]
+) -> None:
+    """Audit that ``actor`` was shown a reward's code, PIN or link (which ones, not the values)."""
+    audit.sensitive_read(
+        session,
+        actor,
+        "delivery:gift_code",
+        "reward",
+        reward_id,
+        {"fields": [n for n in SECRET_FIELDS if isinstance(details.get(n), str) and details[n]]},
+    )
 
 
 def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
@@ -199,3 +252,23 @@ def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
         if isinstance(value, str) and value:
             masked[name] = "•" * max(0, len(value) - 4) + value[-4:]
     return masked
+
+
+def record_redeemed(
+    session: Session,
+    organization_id: uuid.UUID,
+    reward_id: uuid.UUID,
+    provider: str,
+    issued: Issued,
+    extra: dict[str, Any],
+) -> None:
+    """A link reward was redeemed: what the learner now holds replaces the link's delivery."""
+    found = delivery_for(session, organization_id, reward_id)
+    now = utcnow()
+    if found is None:
+        found = Delivery(organization_id=organization_id, reward_id=reward_id, delivered_at=now)
+        session.add(found)
+    found.provider = provider
+    found.provider_reference = issued.reference[:200]
+    found.details = {**issued.details, **extra, "redeemed_at": now.isoformat()}
+    session.flush()

@@ -153,8 +153,15 @@ _warned: set[tuple[str, str]] = set()
 
 def route_of(request: Request) -> tuple[str, str]:
     """(method, path template) of the route being served, as the permission table keys it."""
+    # A router included with a prefix: FastAPI keeps the route as declared and the prefixed
+    # template in its "effective route context"; older FastAPI baked the prefix into the route.
+    context = (request.scope.get("fastapi") or {}).get("effective_route_context")
     route = request.scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None) or request.url.path
+    path = (
+        getattr(context, "path_format", None)
+        or getattr(route, "path_format", None)
+        or request.url.path
+    )
     return ("GET" if request.method == "HEAD" else request.method), path
 
 

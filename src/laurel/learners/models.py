@@ -28,7 +28,13 @@ class Learner(ExternalMixin, Base):
     """The manager's name or id, as the LMS or the HR roster gives it."""
     country: Mapped[str | None] = mapped_column(String(2), default=None)
     """ISO 3166-1 alpha-2."""
+    region: Mapped[str | None] = mapped_column(String(3), default=None)
+    """ISO 3166-2 subdivision within ``country`` (``CA`` for California), for jurisdiction."""
     locale: Mapped[str | None] = mapped_column(String(35), default=None)
     """BCP 47 language tag, e.g. es-MX."""
     screening_blocked_at: Mapped[datetime | None] = mapped_column(default=None)
     """Set when a compliance reviewer confirms a sanctions match; later rewards are held."""
+    pseudonymised_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when personal fields were erased (privacy request or retention); the id stays."""
+    sale_opt_out_at: Mapped[datetime | None] = mapped_column(default=None)
+    """CCPA: the learner opted out of the sale or sharing of personal information."""

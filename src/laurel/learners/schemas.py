@@ -15,6 +15,7 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")]
 Locale = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)
 ]
@@ -32,6 +33,11 @@ class LearnerFields(BaseModel):
     department: Name | None = None
     manager: Name | None = None
     country: Country | None = Field(default=None, description="ISO 3166-1 alpha-2, upper case")
+    region: Region | None = Field(
+        default=None,
+        description="ISO 3166-2 subdivision within the country (CA for California): decides "
+        "the privacy jurisdiction",
+    )
     locale: Locale | None = Field(default=None, description="BCP 47 tag such as es-MX")
 
 
@@ -60,6 +66,7 @@ class LearnerOut(BaseModel):
     department: str | None
     manager: str | None
     country: str | None
+    region: str | None
     locale: str | None
     livemode: bool
     created_at: datetime

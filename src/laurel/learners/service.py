@@ -63,7 +63,16 @@ def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
 
 
 # What rules look at and what an event may change.
-OBSERVED = ("email", "name", "classification", "department", "manager", "country", "locale")
+OBSERVED = (
+    "email",
+    "name",
+    "classification",
+    "department",
+    "manager",
+    "country",
+    "region",
+    "locale",
+)
 
 
 def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
@@ -276,6 +285,45 @@ def identities(
 def _identities_sql() -> Any:
     table: Table = Learner.__table__  # type: ignore[assignment]
     return select(table.c.id, table.c.name, table.c.country, table.c.screening_blocked_at).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.id.in_(bindparam("_ids", expanding=True)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the tax gate needs of a learner: classification, country and how to reach them."""
+
+    classification: str
+    country: str | None
+    name: str | None
+    email: str | None
+    locale: str | None
+
+
+def facts(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Facts]:
+    """Classification, country, name, email and locale of many learners as plain rows (one
+    query per 500), for gates that judge whole batches."""
+    found: dict[uuid.UUID, Facts] = {}
+    for part in chunks(sorted(ids)):
+        for row in session.execute(_facts_sql(), {"_org": organization_id, "_ids": part}):
+            found[row[0]] = Facts(row[1], row[2], row[3], row[4], row[5])
+    return found
+
+
+@cache
+def _facts_sql() -> Any:
+    table: Table = Learner.__table__  # type: ignore[assignment]
+    return select(
+        table.c.id,
+        table.c.classification,
+        table.c.country,
+        table.c.name,
+        table.c.email,
+        table.c.locale,
+    ).where(
         table.c.organization_id == bindparam("_org"),
         table.c.id.in_(bindparam("_ids", expanding=True)),
     )

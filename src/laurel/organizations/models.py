@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
@@ -23,3 +23,6 @@ class Organization(IdMixin, Base):
     """FX fee in basis points of a converted reward, taken from the converted amount and shown."""
     config_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     """Bumped by every program or rule change, so cached decision data knows it is stale."""
+    hipaa: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Training data may touch health information: PHI fields are kept apart and every read of
+    them is audited (docs/privacy.md)."""

@@ -3,13 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
 from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
+from laurel.audit import service as audit
 from laurel.auth.service import Scope
 from laurel.delivery import service as delivery
+from laurel.kit.actor import Actor
 from laurel.kit.http import (
     Admin,
     Cursor,
@@ -21,11 +24,28 @@ from laurel.kit.http import (
     unit_of_work,
 )
 from laurel.kit.schemas import PageOut
+from laurel.links import service as links
 from laurel.rewards import service
 from laurel.rewards.models import RewardState
 from laurel.rewards.schemas import DeliveryOut, ReasonIn, RewardOut
 
 router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
+
+
+def _link_urls(
+    request: Request, session: Session, actor: Actor, reward_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Link URLs pay out like gift codes: admin keys see them, read-only keys do not."""
+    if Scope.admin not in actor.scopes:
+        return {}
+    settings = request.app.state.settings
+    return links.link_urls(
+        session,
+        actor.organization_id,
+        reward_ids,
+        public_url=settings.public_url,
+        secret=settings.secret_key,
+    )
 
 
 @router.get(
@@ -37,6 +57,7 @@ router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
 def list_rewards(
     actor: Reader,
     db: DatabaseDep,
+    request: Request,
     limit: Limit = 50,
     cursor: Cursor = None,
     learner_id: uuid.UUID | None = None,
@@ -57,8 +78,9 @@ def list_rewards(
             created_from=created_from,
             created_to=created_to,
         )
+        urls = _link_urls(request, session, actor, [r.id for r in page.items])
         return PageOut[RewardOut](
-            data=[RewardOut.full(r) for r in page.items],
+            data=[RewardOut.full(r, link_url=urls.get(r.id)) for r in page.items],
             next_cursor=str(page.next_cursor) if page.next_cursor else None,
         )
 
@@ -69,7 +91,8 @@ def list_rewards(
     responses=errors(401, 403, 404),
     summary="Get a reward, with what was delivered",
 )
-def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOut:
+def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, request: Request) -> RewardOut:
+    reveal = Scope.admin in actor.scopes
     with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
@@ -77,13 +100,24 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep) -> RewardOu
             DeliveryOut(
                 provider=found.provider,
                 provider_reference=found.provider_reference,
-                details=delivery.visible_details(found.details, reveal=Scope.admin in actor.scopes),
+                details=delivery.visible_details(found.details, reveal=reveal),
                 delivered_at=found.delivered_at,
             )
             if found
             else None
         )
-        return RewardOut.full(reward, out)
+        urls = _link_urls(request, session, actor, [reward.id])
+        answer = RewardOut.full(reward, out, urls.get(reward.id))
+        revealed = dict(found.details) if found is not None and reveal else {}
+    if delivery.has_secret(revealed) or urls:
+        # A revealed gift code or a link URL (it pays out) is a sensitive read: recorded and
+        # committed before it is sent.
+        with unit_of_work(db) as session:
+            if delivery.has_secret(revealed):
+                delivery.record_reveal(session, actor, reward_id, revealed)
+            if urls:
+                audit.sensitive_read(session, actor, "links:url", "reward", reward_id)
+    return answer
 
 
 def _decide(

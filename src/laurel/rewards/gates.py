@@ -96,8 +96,10 @@ def register(gate: Gate) -> None:
 _DEFAULT_GATES = (
     "laurel.roster.gate",
     "laurel.screening.gate",
+    "laurel.tax.gate",
     "laurel.fcpa.gate",
     "laurel.approvals.gate",
+    "laurel.delivery.inventory.gate",
     "laurel.budgets.gate",
 )
 

@@ -81,9 +81,16 @@ class RewardOut(RewardSummary):
     failed_at: datetime | None
     cancelled_at: datetime | None
     delivery: DeliveryOut | None = Field(default=None, description="Only on GET /rewards/{id}")
+    link_url: str | None = Field(
+        default=None,
+        description="For link rewards: the learner's reward page, to send or embed (LMS email, "
+        "certificate). Shown to admin keys only: whoever holds it can redeem the reward",
+    )
 
     @classmethod
-    def full(cls, reward: Reward, delivery: DeliveryOut | None = None) -> RewardOut:
+    def full(
+        cls, reward: Reward, delivery: DeliveryOut | None = None, link_url: str | None = None
+    ) -> RewardOut:
         summary = RewardSummary.of(reward)
         return cls(
             **summary.model_dump(),
@@ -108,6 +115,7 @@ class RewardOut(RewardSummary):
             failed_at=reward.failed_at,
             cancelled_at=reward.cancelled_at,
             delivery=delivery,
+            link_url=link_url,
         )
 
 

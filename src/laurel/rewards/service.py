@@ -30,12 +30,14 @@ from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
 from laurel.learners import service as learners
+from laurel.notifications import service as notifications
 from laurel.programs import holdout
 from laurel.programs import rules as rules_engine
 from laurel.programs import service as programs
-from laurel.programs.models import ProgramVersion, RewardRuleVersion
+from laurel.programs.models import DeliveryModel, ProgramVersion, RewardRuleVersion
 from laurel.rewards import gates
 from laurel.rewards.models import Reward, RewardState
+from laurel.webhooks import service as webhooks
 
 READY_SIGNAL = "laurel.rewards.ready"
 NOTIFY_CHANNEL = "laurel_rewards_ready"
@@ -117,6 +119,10 @@ def transition_many(
         )
     if moved and new is RewardState.ready:
         signal_ready(session)
+    if moved:
+        # The outbox rows go in this transaction: committed with the change, or not at all.
+        notifications.reward_changed(session, moved, new)
+        webhooks.reward_changed(session, moved, new)
     return moved
 
 
@@ -291,8 +297,8 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
                     "amount_minor": valuation.amount.minor,
                     "currency": valuation.amount.currency,
                     "reward_kind": version.reward_kind,
-                    # Test mode never reaches a real provider.
-                    "provider": version.provider if fact.livemode else "sandbox",
+                    # Test mode never reaches a real provider; link programs deliver a link.
+                    "provider": _delivered_by(version, fact.livemode),
                     "state": RewardState.pending,
                     "hold_reasons": [],
                     "calculation": valuation.calculation,
@@ -321,6 +327,12 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             "calculation": valuation.calculation,
         }
     return result
+
+
+def _delivered_by(version: ProgramVersion, livemode: bool) -> str:
+    if version.delivery == DeliveryModel.link:
+        return DeliveryModel.link.value
+    return version.provider if livemode else "sandbox"
 
 
 def _control_groups(
@@ -705,6 +717,14 @@ def by_id(session: Session, reward_id: uuid.UUID) -> Reward | None:
     return session.get(Reward, reward_id)
 
 
+def by_ids(session: Session, reward_ids: set[uuid.UUID]) -> dict[uuid.UUID, Reward]:
+    """For the worker's outbox (one read per batch); API callers use ``get``."""
+    found: dict[uuid.UUID, Reward] = {}
+    for part in chunks(sorted(reward_ids)):
+        found.update((r.id, r) for r in session.scalars(select(Reward).where(Reward.id.in_(part))))
+    return found
+
+
 def _skip_locked(session: Session, query: Select[Reward]) -> Select[Reward]:
     # PostgreSQL workers pass over rows another worker holds instead of waiting for them;
     # SQLite has one writer at a time anyway.
@@ -775,6 +795,34 @@ def next_retry_at(session: Session) -> datetime | None:
         .order_by(Reward.next_attempt_at)
         .limit(1)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    id: uuid.UUID
+    program_id: uuid.UUID
+    reward_kind: str
+    provider: str
+    amount_minor: int
+
+
+def awaiting_issue(
+    session: Session, organization_id: uuid.UUID, currency: str, amounts: Iterable[int]
+) -> list[Awaiting]:
+    """Live rewards that passed their gates and wait for (or are in) issuance, with these
+    amounts: what a stock of pre-bought codes must still cover."""
+    rows = session.execute(
+        select(
+            Reward.id, Reward.program_id, Reward.reward_kind, Reward.provider, Reward.amount_minor
+        ).where(
+            Reward.organization_id == organization_id,
+            Reward.livemode.is_(True),
+            Reward.state.in_([RewardState.ready, RewardState.issuing]),
+            Reward.currency == currency,
+            Reward.amount_minor.in_(list(amounts)),
+        )
+    )
+    return [Awaiting(*row) for row in rows]
 
 
 def count_by_state(session: Session) -> list[tuple[str, bool, int]]:

@@ -43,15 +43,20 @@ class Issued:
 
 
 class ProviderError(Exception):
-    pass
+    provider: str | None = None
+    """Which provider failed, when the error passed through routing."""
 
 
 class TransientProviderError(ProviderError):
     """Worth retrying later: timeouts, 5xx, 429."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, unsent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.unsent = unsent
+        """The request never reached the provider (connection refused): certainly no order."""
 
 
 class PermanentProviderError(ProviderError):
@@ -89,6 +94,18 @@ class CatalogProvider(Provider, Protocol):
     """A provider that can say what it sells; ``laurel catalog sync`` asks it."""
 
     def catalog(self) -> list[CatalogOffer]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """What a provider account can still pay out (a funding balance, or codes in stock)."""
+
+    account: str
+    available: Money
+
+
+class BalanceProvider(Provider, Protocol):
+    def balance(self) -> list[Balance]: ...
 
 
 class ProviderRegistry:

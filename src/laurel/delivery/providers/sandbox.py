@@ -9,12 +9,13 @@ system would: it knows nothing of Laurel's transaction that asked.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 
 from laurel.db import Database
 from laurel.delivery.models import SandboxIssuance
-from laurel.delivery.providers import Issued, IssueOrder
+from laurel.delivery.providers import CatalogOffer, Issued, IssueOrder
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.sql import insert_ignore
@@ -25,6 +26,67 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are typed
 def new_code() -> str:
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(16))
     return "SBX-" + "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def _offer(
+    sku: str, brand: str, kind: str, code: str, countries: str, **values: Any
+) -> CatalogOffer:
+    return CatalogOffer(
+        provider="sandbox",
+        sku=sku,
+        brand=brand,
+        kind=kind,
+        currency=code,
+        countries=tuple(countries.split()) if countries else (),
+        **values,
+    )
+
+
+SANDBOX_CATALOG = (
+    _offer(
+        "SBX-BOOKS-US", "Sandbox Books", "gift_card", "USD", "US", min_minor=100, max_minor=50000
+    ),
+    _offer(
+        "SBX-VISA-US",
+        "Sandbox Prepaid Visa",
+        "prepaid_card",
+        "USD",
+        "US",
+        fixed_values_minor=(1000, 2500, 5000, 10000),
+    ),
+    _offer("SBX-HOODIE", "Sandbox Hoodie", "merchandise", "USD", "US", fixed_values_minor=(4000,)),
+    _offer(
+        "SBX-STORE-EU",
+        "Sandbox Store Europe",
+        "gift_card",
+        "EUR",
+        "DE ES FR IT NL PT",
+        min_minor=500,
+        max_minor=25000,
+    ),
+    _offer(
+        "SBX-TIENDA-MX",
+        "Sandbox Tienda",
+        "gift_card",
+        "MXN",
+        "MX",
+        min_minor=10000,
+        max_minor=500000,
+    ),
+    _offer(
+        "SBX-LOJA-BR", "Sandbox Loja", "gift_card", "BRL", "BR", min_minor=2000, max_minor=100000
+    ),
+    _offer("SBX-MISE-JP", "Sandbox Mise", "gift_card", "JPY", "JP", min_minor=500, max_minor=50000),
+    _offer(
+        "SBX-TREES",
+        "Sandbox Trees (charity)",
+        "charity",
+        "USD",
+        "",
+        min_minor=100,
+        max_minor=1000000,
+    ),
+)
 
 
 class SandboxProvider:
@@ -55,6 +117,10 @@ class SandboxProvider:
                 )
             ).one()
             return _issued(row)
+
+    def catalog(self) -> list[CatalogOffer]:
+        """A small fixed catalog, so the demo and tests have choices in a few countries."""
+        return list(SANDBOX_CATALOG)
 
     def lookup(self, idempotency_key: str) -> Issued | None:
         with self.database.session() as session:

@@ -114,8 +114,9 @@ def _actor(request: Request, db: Database) -> Actor:
     actor = cache.get(secret)
     if actor is None:
         with db.session() as session:
-            actor = auth.authenticate(session, secret)
-        cache.put(secret, actor)
+            key = auth.resolve_key(session, secret)
+        cache.put(secret, key.actor, key.expires_at)
+        actor = key.actor
     # The permission table decides, as for every route (this handler resolves the key itself
     # because LRS clients send it as Basic auth).
     permissions.authorize(actor, permissions.rule_for(*route_of(request)) or permissions.intake())

@@ -1,0 +1,121 @@
+"""Turn claimed outbox rows into messages: who receives them, in which language, saying what.
+
+Done by the worker at send time, in one read per kind of record for the whole batch, so the
+transaction that wrote the row stayed small: a 'delivered' row names only its reward.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from laurel.config import Settings
+from laurel.courses import service as courses
+from laurel.delivery import service as delivery
+from laurel.kit.money import Money
+from laurel.learners import service as learners
+from laurel.notifications import render, service
+from laurel.notifications.mailer import Envelope
+from laurel.organizations import service as organizations
+from laurel.rewards import service as rewards
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    claimed: service.Claimed
+    envelope: Envelope
+    rendered: render.Rendered
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    claimed: service.Claimed
+    reason: str
+
+
+def _expiry(details: dict[str, Any]) -> date | None:
+    value = details.get("expires_on") or details.get("expires_at") or details.get("expiry")
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def compose(
+    session: Session, settings: Settings, claimed: Sequence[service.Claimed]
+) -> list[Composed | Skipped]:
+    orgs = {c.organization_id for c in claimed}
+    org_rows = {org: organizations.get(session, org) for org in orgs}
+    org_settings = {org: service.get_settings(session, org) for org in orgs}
+    people: dict[uuid.UUID, Any] = {}
+    for org_id in orgs:
+        ids = {c.learner_id for c in claimed if c.organization_id == org_id and c.learner_id}
+        people.update(learners.get_many(session, org_id, ids))
+    reward_ids = {c.reward_id for c in claimed if c.reward_id and c.template == "reward_delivered"}
+    found_rewards = rewards.by_ids(session, reward_ids)
+    delivered: dict[uuid.UUID, Any] = {}
+    titles: dict[uuid.UUID, str] = {}
+    for org_id in orgs:
+        mine_ids = {r.id for r in found_rewards.values() if r.organization_id == org_id}
+        delivered.update(delivery.deliveries_for(session, org_id, mine_ids))
+        course_ids = {r.course_id for r in found_rewards.values() if r.organization_id == org_id}
+        titles.update(
+            (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
+        )
+    out: list[Composed | Skipped] = []
+    for item in claimed:
+        org = org_rows[item.organization_id]
+        mine = org_settings[item.organization_id]
+        context = dict(item.context)
+        context["brand"] = render.brand(org.name, org.brand)
+        to, locale = item.recipient, item.locale
+        if item.template == "reward_delivered":
+            reward = found_rewards.get(item.reward_id) if item.reward_id else None
+            person = people.get(item.learner_id) if item.learner_id else None
+            if reward is None or reward.organization_id != item.organization_id or person is None:
+                out.append(Skipped(item, "the reward or its learner no longer exists"))
+                continue
+            if not person.email:
+                out.append(Skipped(item, "the learner has no email address"))
+                continue
+            to = to or person.email
+            locale = locale or person.locale
+            found = delivered.get(reward.id)
+            details = found.details if found is not None else {}
+            delivered_at = reward.delivered_at
+            context.update(
+                learner_name=person.name,
+                course_title=titles.get(reward.course_id) or None,
+                amount=Money(reward.amount_minor, reward.currency),
+                delivered_on=delivered_at.date() if delivered_at else None,
+                code=details.get("code"),
+                pin=details.get("pin"),
+                url=details.get("url") or details.get("link_url"),
+                expires_on=_expiry(details),
+            )
+        if not to or not service.valid_address(to):
+            out.append(Skipped(item, f"no usable address ({to!r})"))
+            continue
+        sender_address = (mine.sender_address if mine else None) or settings.email_from
+        sender_name = (mine.sender_name if mine else None) or context["brand"]["name"]
+        out.append(
+            Composed(
+                claimed=item,
+                envelope=Envelope(
+                    sender_address=sender_address,
+                    sender_name=sender_name,
+                    to=to,
+                    reply_to=mine.reply_to if mine else None,
+                    message_id=item.message_id,
+                ),
+                rendered=render.render(item.template, locale, context),
+            )
+        )
+    return out

@@ -1,0 +1,500 @@
+"""Email: each organization's settings and the outbox the worker sends from.
+
+Rows are written in the transaction of the change they report (``reward_changed`` is called by
+``rewards.transition_many``), set-based: one read of the organizations' settings per unit of
+work and one INSERT, whatever the number of rewards. What only the send needs (the learner's
+address and locale, the code delivered) is read by the worker when it sends, not here.
+
+Sending is at-least-once per row with one exception made as rare as it can be: a worker that
+crashes after the SMTP server accepted a message and before it recorded that, sends it again
+when the lease runs out. The Message-ID is the same on every attempt, so mail systems and
+clients can tell a repeat. Two live workers never send one row twice: a row is claimed with a
+guarded UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and its lease outlasts the SMTP
+timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, or_, select, update
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.kit.actor import Actor
+from laurel.kit.clock import utcnow
+from laurel.kit.errors import Conflict, Invalid, NotFound
+from laurel.kit.ids import uuid7
+from laurel.kit.pagination import Page, paginate
+from laurel.kit.sql import insert_rows
+from laurel.notifications import render
+from laurel.notifications.models import EmailSettings, OutboxEmail, OutboxStatus
+from laurel.rewards.models import Reward, RewardState
+
+OUTBOX_SIGNAL = "laurel.notifications.outbox"
+"""Set in ``session.info`` when rows were written: the worker wakes after the commit."""
+_SETTINGS_CACHE = "laurel.notifications.settings"
+_OUTBOX: Table = OutboxEmail.__table__  # type: ignore[assignment]
+_ADDRESS = re.compile(
+    r"^[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]{1,253}\.[^@\s<>,;\".]{1,63}$|"
+    r"^[^@\s<>,;\"]{1,64}@localhost$"
+)
+DIGEST_LIMIT = 20
+"""Rewards listed by name in one admin email; the rest are counted."""
+
+
+class EmailNotFound(NotFound):
+    code = "email_not_found"
+
+
+def valid_address(value: str) -> bool:
+    return bool(_ADDRESS.match(value))
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    enabled: bool | None = None
+    sender_address: str | None = None
+    sender_name: str | None = None
+    reply_to: str | None = None
+    admin_recipients: list[str] | None = None
+    learner_emails: bool | None = None
+    test_mode: bool | None = None
+    fields_set: frozenset[str] = frozenset()
+    """Which fields the caller sent (None in a sent field clears it)."""
+
+
+def get_settings(session: Session, organization_id: uuid.UUID) -> EmailSettings | None:
+    return session.scalar(
+        select(EmailSettings).where(EmailSettings.organization_id == organization_id)
+    )
+
+
+def update_settings(session: Session, actor: Actor, change: SettingsUpdate) -> EmailSettings:
+    problems = []
+    for name in ("sender_address", "reply_to"):
+        value = getattr(change, name)
+        if name in change.fields_set and value is not None and not valid_address(value):
+            problems.append({"field": name, "message": f"{value!r} is not an email address"})
+    for n, address in enumerate(change.admin_recipients or []):
+        if not valid_address(address):
+            problems.append(
+                {"field": f"admin_recipients.{n}", "message": f"{address!r} is not an address"}
+            )
+    if problems:
+        raise Invalid([p | {"type": "value_error"} for p in problems])
+    row = get_settings(session, actor.organization_id)
+    if row is None:
+        row = EmailSettings(
+            organization_id=actor.organization_id,
+            enabled=False,
+            admin_recipients=[],
+            learner_emails=True,
+            test_mode=False,
+        )
+        session.add(row)
+    changed: dict[str, Any] = {}
+    for name in change.fields_set:
+        value = getattr(change, name)
+        if name in {"enabled", "learner_emails", "test_mode"} and value is None:
+            continue  # booleans are not cleared, only set
+        if name == "admin_recipients":
+            value = list(dict.fromkeys(value or []))
+        setattr(row, name, value)
+        changed[name] = value
+    row.updated_at = utcnow()
+    session.flush()
+    session.info.pop(_SETTINGS_CACHE, None)
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action="notifications:email_settings:update",
+        target_type="email_settings",
+        target_id=row.id,
+        details=changed,
+    )
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class _OrgEmail:
+    enabled: bool
+    learner_emails: bool
+    test_mode: bool
+    admins: tuple[str, ...]
+
+
+def _settings_for(session: Session, organization_ids: set[uuid.UUID]) -> dict[uuid.UUID, _OrgEmail]:
+    """The settings of these organizations, read once per unit of work."""
+    cache: dict[uuid.UUID, _OrgEmail | None] = session.info.setdefault(_SETTINGS_CACHE, {})
+    missing = organization_ids - cache.keys()
+    if missing:
+        for org in missing:
+            cache[org] = None
+        rows = session.execute(
+            select(
+                EmailSettings.organization_id,
+                EmailSettings.enabled,
+                EmailSettings.learner_emails,
+                EmailSettings.test_mode,
+                EmailSettings.admin_recipients,
+            ).where(EmailSettings.organization_id.in_(missing))
+        )
+        for org, enabled, learners, test_mode, admins in rows:
+            cache[org] = _OrgEmail(enabled, learners, test_mode, tuple(admins or ()))
+    return {org: found for org in organization_ids if (found := cache.get(org)) is not None}
+
+
+# ---------------------------------------------------------------- writing the outbox
+
+
+def _row(
+    *,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    template: str,
+    now: datetime,
+    reward_id: uuid.UUID | None = None,
+    learner_id: uuid.UUID | None = None,
+    recipient: str | None = None,
+    locale: str | None = None,
+    context: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    row_id = uuid7()
+    return {
+        "id": row_id,
+        "organization_id": organization_id,
+        "livemode": livemode,
+        "template": template,
+        "reward_id": reward_id,
+        "learner_id": learner_id,
+        "recipient": recipient,
+        "locale": locale,
+        "context": context or {},
+        "dedupe_key": dedupe_key,
+        "status": OutboxStatus.pending,
+        "attempts": 0,
+        "message_id": f"<{row_id}@laurel>",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    if not rows:
+        return set()
+    written: set[uuid.UUID] = insert_rows(session, _OUTBOX, rows, ("organization_id", "dedupe_key"))
+    if written:
+        session.info[OUTBOX_SIGNAL] = True
+    return written
+
+
+def enqueue_email(
+    session: Session,
+    organization_id: uuid.UUID,
+    to: str,
+    template: str,
+    locale: str | None,
+    context: dict[str, Any],
+    *,
+    livemode: bool = True,
+    dedupe_key: str | None = None,
+) -> uuid.UUID | None:
+    """Queue one email to ``to`` in the caller's transaction; the worker sends it after commit.
+
+    ``template`` names files in ``notifications/templates`` (``<name>.subject.txt``,
+    ``<name>.txt``, ``<name>.html``); ``context`` must be JSON values. This does not look at the
+    organization's email switch: a password reset is sent whether or not reward emails are on.
+    Answers the row id, or None when ``dedupe_key`` was already used in this organization.
+    """
+    if not render.exists(template):
+        raise ValueError(f"no email template {template!r}")
+    if not valid_address(to):
+        raise ValueError(f"{to!r} is not an email address")
+    row = _row(
+        organization_id=organization_id,
+        livemode=livemode,
+        template=template,
+        now=utcnow(),
+        recipient=to,
+        locale=locale,
+        context=context,
+        dedupe_key=dedupe_key,
+    )
+    return row["id"] if _write(session, [row]) else None
+
+
+_ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}
+
+
+def reward_changed(session: Session, rewards: Sequence[Reward], new: RewardState) -> int:
+    """Queue what the organizations want to hear about rewards that just moved to ``new``.
+
+    ``delivered``: the learner hears about their reward. ``held`` and ``failed``: the
+    organization's admin recipients get one email per change listing the rewards (a batch held
+    for an exhausted budget is one email, not thousands). A learner is never told of a hold:
+    some holds (sanctions) must not be disclosed to them.
+    """
+    if (new is not RewardState.delivered and new not in _ADMIN_TEMPLATES) or not rewards:
+        return 0
+    wanted = _settings_for(session, {r.organization_id for r in rewards})
+    if not wanted:
+        return 0
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    if new is RewardState.delivered:
+        for reward in rewards:
+            found = wanted.get(reward.organization_id)
+            if found is None or not found.enabled or not found.learner_emails:
+                continue
+            if not reward.livemode and not found.test_mode:
+                continue
+            rows.append(
+                _row(
+                    organization_id=reward.organization_id,
+                    livemode=reward.livemode,
+                    template="reward_delivered",
+                    now=now,
+                    reward_id=reward.id,
+                    learner_id=reward.learner_id,
+                    dedupe_key=f"reward_delivered:{reward.id}",
+                )
+            )
+    else:
+        groups: dict[tuple[uuid.UUID, bool], list[Reward]] = {}
+        for reward in rewards:
+            groups.setdefault((reward.organization_id, reward.livemode), []).append(reward)
+        for (org, livemode), group in groups.items():
+            found = wanted.get(org)
+            if found is None or not found.enabled or not found.admins:
+                continue
+            if not livemode and not found.test_mode:
+                continue
+            context = _digest(group, new)
+            rows.extend(
+                _row(
+                    organization_id=org,
+                    livemode=livemode,
+                    template=_ADMIN_TEMPLATES[new],
+                    now=now,
+                    recipient=address,
+                    context=context,
+                )
+                for address in found.admins
+            )
+    return len(_write(session, rows))
+
+
+def _digest(group: Sequence[Reward], new: RewardState) -> dict[str, Any]:
+    reasons: dict[str, int] = {}
+    for reward in group:
+        if new is RewardState.held:
+            for hold in reward.hold_reasons or []:
+                code = str(hold.get("reason") or "unknown")
+                reasons[code] = reasons.get(code, 0) + 1
+        else:
+            code = (reward.last_error or "unknown")[:120]
+            reasons[code] = reasons.get(code, 0) + 1
+    return {
+        "count": len(group),
+        "reasons": [{"reason": k, "count": v} for k, v in sorted(reasons.items())],
+        "rewards": [
+            {
+                "id": str(r.id),
+                "amount": {"minor": r.amount_minor, "currency": r.currency},
+                "learner_id": str(r.learner_id),
+            }
+            for r in group[:DIGEST_LIMIT]
+        ],
+    }
+
+
+# ---------------------------------------------------------------- the worker's side
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    livemode: bool
+    template: str
+    reward_id: uuid.UUID | None
+    learner_id: uuid.UUID | None
+    recipient: str | None
+    locale: str | None
+    context: dict[str, Any]
+    message_id: str
+    attempts: int
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        (OutboxEmail.status == OutboxStatus.pending)
+        & or_(OutboxEmail.next_attempt_at.is_(None), OutboxEmail.next_attempt_at <= now),
+        # A worker died while sending: its lease ran out, the row is free again.
+        (OutboxEmail.status == OutboxStatus.sending) & (OutboxEmail.lease_expires_at < now),
+    )
+
+
+def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Lease up to ``limit`` due rows to the caller (``pending -> sending``)."""
+    now = utcnow()
+    query = select(OutboxEmail).where(_due(now)).order_by(OutboxEmail.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    candidates = list(session.scalars(query))
+    if not candidates:
+        return []
+    lease = now + timedelta(seconds=lease_seconds)
+    taken = set(
+        session.scalars(
+            update(OutboxEmail)
+            .where(OutboxEmail.id.in_([c.id for c in candidates]), _due(now))
+            .values(
+                status=OutboxStatus.sending,
+                lease_expires_at=lease,
+                attempts=OutboxEmail.attempts + 1,
+                updated_at=now,
+            )
+            .returning(OutboxEmail.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return [
+        Claimed(
+            id=c.id,
+            organization_id=c.organization_id,
+            livemode=c.livemode,
+            template=c.template,
+            reward_id=c.reward_id,
+            learner_id=c.learner_id,
+            recipient=c.recipient,
+            locale=c.locale,
+            context=dict(c.context or {}),
+            message_id=c.message_id or f"<{c.id}@laurel>",
+            attempts=c.attempts + 1,
+        )
+        for c in candidates
+        if c.id in taken
+    ]
+
+
+def _settle(session: Session, row_id: uuid.UUID, **values: Any) -> bool:
+    """Record an outcome if the row is still being sent; False when it was settled already."""
+    moved = session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == row_id, OutboxEmail.status == OutboxStatus.sending)
+        .values(lease_expires_at=None, updated_at=utcnow(), **values)
+        .returning(OutboxEmail.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return moved is not None
+
+
+def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str) -> bool:
+    return _settle(
+        session,
+        row_id,
+        status=OutboxStatus.sent,
+        sent_at=utcnow(),
+        recipient=recipient,
+        locale=locale,
+        last_error=None,
+    )
+
+
+def record_skipped(session: Session, row_id: uuid.UUID, why: str) -> bool:
+    return _settle(session, row_id, status=OutboxStatus.skipped, last_error=why[:1000])
+
+
+def record_retry(session: Session, row_id: uuid.UUID, error: str, delay: float) -> bool:
+    return _settle(
+        session,
+        row_id,
+        status=OutboxStatus.pending,
+        next_attempt_at=utcnow() + timedelta(seconds=delay),
+        last_error=error[:1000],
+    )
+
+
+def record_failed(session: Session, row_id: uuid.UUID, error: str) -> bool:
+    return _settle(session, row_id, status=OutboxStatus.failed, last_error=error[:1000])
+
+
+def due_at(session: Session) -> datetime | None:
+    """When the next delayed retry becomes due."""
+    return session.scalar(
+        select(OutboxEmail.next_attempt_at)
+        .where(OutboxEmail.status == OutboxStatus.pending, OutboxEmail.next_attempt_at.is_not(None))
+        .order_by(OutboxEmail.next_attempt_at)
+        .limit(1)
+    )
+
+
+# ---------------------------------------------------------------- reading (API)
+
+
+def list_emails(
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int,
+    cursor: uuid.UUID | None,
+    status: OutboxStatus | None = None,
+    reward_id: uuid.UUID | None = None,
+) -> Page[OutboxEmail]:
+    query = select(OutboxEmail).where(
+        OutboxEmail.organization_id == actor.organization_id,
+        OutboxEmail.livemode == actor.livemode,
+    )
+    if status is not None:
+        query = query.where(OutboxEmail.status == status)
+    if reward_id is not None:
+        query = query.where(OutboxEmail.reward_id == reward_id)
+    return paginate(session, query, OutboxEmail.id, limit=limit, cursor=cursor)
+
+
+def get_email(session: Session, actor: Actor, email_id: uuid.UUID) -> OutboxEmail:
+    row = session.scalar(
+        select(OutboxEmail).where(
+            OutboxEmail.organization_id == actor.organization_id,
+            OutboxEmail.livemode == actor.livemode,
+            OutboxEmail.id == email_id,
+        )
+    )
+    if row is None:
+        raise EmailNotFound(f"no email {email_id}")
+    return row
+
+
+def resend(session: Session, actor: Actor, email_id: uuid.UUID) -> OutboxEmail:
+    """Send a failed or skipped email again (after fixing an address or the SMTP settings)."""
+    row = get_email(session, actor, email_id)
+    if row.status not in {OutboxStatus.failed, OutboxStatus.skipped}:
+        raise Conflict(f"a {row.status} email is not resent; only failed or skipped ones are")
+    row.status = OutboxStatus.pending
+    row.attempts = 0
+    row.next_attempt_at = None
+    row.updated_at = utcnow()
+    session.flush()
+    session.info[OUTBOX_SIGNAL] = True
+    audit.record(
+        session,
+        organization_id=actor.organization_id,
+        actor=actor.name,
+        action="notifications:email:resend",
+        target_type="email",
+        target_id=row.id,
+        details={"template": row.template},
+    )
+    return row

@@ -1,0 +1,1 @@
+"""Privacy: jurisdictions, consent, data-subject requests, retention and erasure."""

@@ -1,0 +1,313 @@
+"""Erasure: what can go is deleted, what the law makes us keep is pseudonymised and dated.
+
+A learner's row stays, stripped of everything that identifies them (their id is what tax and
+payment records, and the audit log, refer to). Completion events and LMS statements stay too,
+with their payloads replaced: their source ids are what makes a replayed LMS event a
+duplicate instead of a second payment. Financial records (rewards, deliveries, approvals,
+budget reservations, sanctions screening) are kept until their retention period ends, then
+:func:`delete_financial` removes them.
+
+Other domains that hold personal data about a learner (tax profiles, for one) register an
+:data:`Eraser` with :func:`register` and report what they did and what they kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from laurel.audit import service as audit
+from laurel.kit.orm import Base
+from laurel.learners.models import Learner
+from laurel.privacy.models import DataKind
+from laurel.rewards.models import Reward
+
+ERASED = {"erased": True}
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Records kept after an erasure, with the reason and the last day they are kept."""
+
+    records: list[str]
+    reason: str
+    until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    deleted: dict[str, int]
+    pseudonymised: dict[str, int]
+    kept: list[Kept]
+
+    def as_outcome(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "pseudonymised": self.pseudonymised,
+            "kept": [
+                asdict(k) | {"until": k.until.isoformat() if k.until else None} for k in self.kept
+            ],
+        }
+
+
+Eraser = Callable[[Session, uuid.UUID, uuid.UUID, datetime], Erased]
+"""``(session, organization_id, learner_id, now)``: erase this domain's data about a learner."""
+_ERASERS: list[Eraser] = []
+
+
+def register(eraser: Eraser) -> None:
+    if eraser not in _ERASERS:
+        _ERASERS.append(eraser)
+
+
+def _t(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)
+
+
+def latest_tax_year(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID
+) -> int | None:
+    latest = session.scalar(
+        select(func.max(func.coalesce(Reward.delivered_at, Reward.created_at))).where(
+            Reward.organization_id == organization_id, Reward.learner_id == learner_id
+        )
+    )
+    if latest is None:
+        return None
+    when = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
+    return when.astimezone(UTC).year if when.tzinfo else when.year
+
+
+def erase(
+    session: Session,
+    organization_id: uuid.UUID,
+    learner_id: uuid.UUID,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+) -> Erased:
+    """Erase or pseudonymise everything about one learner; answers what was done and kept.
+
+    Idempotent: erasing an erased learner changes nothing more.
+    """
+    from laurel.privacy import retention  # noqa: PLC0415 - retention calls this module
+    from laurel.privacy.jurisdiction import jurisdiction  # noqa: PLC0415
+
+    org, who = organization_id, learner_id
+    learners = _t("learners")
+    learner = session.execute(
+        select(
+            learners.c.external_id, learners.c.email, learners.c.country, learners.c.region
+        ).where(learners.c.organization_id == org, learners.c.id == who)
+    ).one()
+    deleted: dict[str, int] = {}
+    pseudonymised: dict[str, int] = {}
+
+    roster = _t("roster_entries")
+    keys = [roster.c.employee_id == learner.external_id]
+    if learner.email:
+        keys.append(roster.c.email == learner.email)
+    deleted["roster_entries"] = _count(
+        session.execute(delete(roster).where(roster.c.organization_id == org, or_(*keys)))
+    )
+    consent = _t("consent_records")
+    deleted["consent_records"] = _count(
+        session.execute(
+            delete(consent).where(consent.c.organization_id == org, consent.c.learner_id == who)
+        )
+    )
+    phi = _t("phi_records")
+    deleted["phi_records"] = _count(
+        session.execute(delete(phi).where(phi.c.organization_id == org, phi.c.learner_id == who))
+    )
+    events = _t("completion_events")
+    event_ids = select(events.c.id).where(
+        events.c.organization_id == org, events.c.learner_id == who
+    )
+    pseudonymised["completion_events"] = _count(
+        session.execute(
+            update(events)
+            .where(events.c.organization_id == org, events.c.learner_id == who)
+            .values(payload=ERASED)
+        )
+    )
+    xapi = _t("xapi_statements")
+    pseudonymised["xapi_statements"] = _count(
+        session.execute(
+            update(xapi)
+            .where(xapi.c.organization_id == org, xapi.c.event_id.in_(event_ids))
+            .values(statement=ERASED, learner_key=None)
+        )
+    )
+    caliper = _t("caliper_events")
+    pseudonymised["caliper_events"] = _count(
+        session.execute(
+            update(caliper)
+            .where(caliper.c.organization_id == org, caliper.c.event_id.in_(event_ids))
+            .values(event=ERASED)
+        )
+    )
+    pseudonymised["learners"] = _count(
+        session.execute(
+            update(learners)
+            .where(
+                learners.c.organization_id == org,
+                learners.c.id == who,
+                learners.c.pseudonymised_at.is_(None),
+            )
+            .values(
+                external_id=f"erased-{who}",
+                email=None,
+                name=None,
+                department=None,
+                manager=None,
+                region=None,
+                locale=None,
+                pseudonymised_at=now,
+                updated_at=now,
+            )
+        )
+    )
+    # Loaded copies in this session must not write the old values back.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Learner) and obj.id == who:
+            session.expire(obj)
+
+    kept: list[Kept] = []
+    year = latest_tax_year(session, org, who)
+    if year is not None:
+        table = retention.policies(session, org)
+        days = retention.period(
+            table, jurisdiction(learner.country, learner.region), DataKind.financial
+        )
+        kept.append(
+            Kept(
+                records=[
+                    "rewards",
+                    "deliveries",
+                    "approvals",
+                    "budget_reservations",
+                    "screening_results",
+                    "screening_cases",
+                    "sanctions_reports",
+                ],
+                reason=(
+                    "payments and the checks made before them are tax and accounting records "
+                    "(US: IRS record retention for information returns; EU: national tax and "
+                    "bookkeeping codes, GDPR art. 17(3)(b)) and sanctions-compliance records "
+                    "(31 CFR 501.601); they keep the learner's internal id, amount, currency, "
+                    "dates and country, and the screened name, and are deleted when the "
+                    "period ends"
+                ),
+                until=retention.financial_until(year, days),
+            )
+        )
+    kept.append(
+        Kept(
+            records=["audit_entries"],
+            reason="the tamper-evident audit log cannot be changed; its entries refer to the "
+            "learner by internal id only",
+            until=None,
+        )
+    )
+    result = Erased(deleted, pseudonymised, kept)
+    for eraser in _ERASERS:
+        extra = eraser(session, org, who, now)
+        result = Erased(
+            {**result.deleted, **extra.deleted},
+            {**result.pseudonymised, **extra.pseudonymised},
+            [*result.kept, *extra.kept],
+        )
+    audit.record(
+        session,
+        organization_id=org,
+        actor=actor,
+        action="privacy:learner:erase",
+        target_type="learner",
+        target_id=who,
+        details={
+            "reason": reason,
+            "deleted": result.deleted,
+            "pseudonymised": result.pseudonymised,
+        },
+    )
+    return result
+
+
+# Children first: each table's rows point at rows deleted after it.
+_FINANCIAL = (
+    ("deliveries", "reward_id"),
+    ("reward_conversions", "reward_id"),
+    ("reward_links", "reward_id"),
+    ("provider_attempts", "reward_id"),
+    ("email_outbox", "reward_id"),
+    ("tax_records", "reward_id"),
+    ("approvals", "reward_id"),
+    ("budget_reservations", "reward_id"),
+    ("xapi_reviews", "reward_id"),
+    ("sanctions_reports", "reward_id"),
+    ("screening_cases", "reward_id"),
+    ("screening_results", "reward_id"),
+)
+
+
+def delete_financial(
+    session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID, *, actor: str
+) -> dict[str, int]:
+    """Delete a pseudonymised learner's financial records once their period has ended."""
+    org, who = organization_id, learner_id
+    rewards = _t("rewards")
+    reward_ids = select(rewards.c.id).where(
+        rewards.c.organization_id == org, rewards.c.learner_id == who
+    )
+    deleted: dict[str, int] = {}
+    messages, attempts = _t("webhook_messages"), _t("webhook_attempts")
+    theirs = select(messages.c.id).where(
+        messages.c.organization_id == org, messages.c.reward_id.in_(reward_ids)
+    )
+    deleted["webhook_attempts"] = _count(
+        session.execute(delete(attempts).where(attempts.c.message_id.in_(theirs)))
+    )
+    deleted["webhook_messages"] = _count(
+        session.execute(delete(messages).where(messages.c.id.in_(theirs)))
+    )
+    for name, column in _FINANCIAL:
+        table = _t(name)
+        deleted[name] = _count(
+            session.execute(
+                delete(table).where(table.c.organization_id == org, table.c[column].in_(reward_ids))
+            )
+        )
+    for name in ("sanctions_reports", "screening_cases", "screening_results"):
+        table = _t(name)
+        deleted[name] += _count(
+            session.execute(
+                delete(table).where(table.c.organization_id == org, table.c.learner_id == who)
+            )
+        )
+    deleted["rewards"] = _count(
+        session.execute(
+            delete(rewards).where(rewards.c.organization_id == org, rewards.c.learner_id == who)
+        )
+    )
+    audit.record(
+        session,
+        organization_id=org,
+        actor=actor,
+        action="privacy:financial_records:delete",
+        target_type="learner",
+        target_id=who,
+        details={"deleted": deleted},
+    )
+    return deleted
