@@ -46,6 +46,8 @@ from laurel.learners import api as learners_api
 from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
 from laurel.notifications import api as notifications_api
+from laurel.points import api as points_api
+from laurel.points import pages as points_pages
 from laurel.privacy import api as privacy_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
@@ -143,6 +145,8 @@ def create_app(
         oidc_api.router,
         pages.router,
         privacy_api.router,
+        points_api.router,
+        points_pages.router,
     ):
         app.include_router(router)
     dashboard_routes.install(app)

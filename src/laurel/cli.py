@@ -19,6 +19,7 @@ from laurel.events.connectors.cli import connectors_app, events_app
 from laurel.fx.cli import fx_app
 from laurel.imports.cli import import_app
 from laurel.links.cli import links_app
+from laurel.points.cli import points_app
 from laurel.privacy.cli import privacy_app
 from laurel.screening.cli import screen, sdn_app
 from laurel.tax.cli import tax_app
@@ -56,6 +57,7 @@ audit_app.command("verify-head")(audit_cli.verify_head)
 audit_app.command("keygen")(audit_cli.keygen)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(points_app, name="points")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

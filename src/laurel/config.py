@@ -271,6 +271,15 @@ class Settings(BaseSettings):
         description="How often `serve` and `worker` remind privacy requests near their deadline "
         "and apply retention; 0 turns the sweep off",
     )
+    points_badge_signing_key: str | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, or base64url 32-byte seed) that signs Open Badges "
+        "3.0 credentials; unset: derived from LAUREL_SECRET_KEY",
+    )
+    points_issuer_url: str | None = Field(
+        default=None,
+        description="Public base URL named in badge credentials; unset: the request's base URL",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

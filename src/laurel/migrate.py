@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
 
 from laurel.db import Database
 
@@ -22,11 +26,40 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+@contextmanager
+def _migrating(database: Database) -> Iterator[Connection]:
+    """A connection for migrations. On SQLite, foreign keys are off while tables are rebuilt
+    (SQLite alters a table by copying it, and dropping the old copy would fail, or cascade,
+    while other tables refer to it), then every reference is checked before the commit."""
+    with database.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw: Any = connection.connection.dbapi_connection if sqlite else None
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, or it is ignored
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(database: Database, revision: str = "head") -> None:
     config = alembic_config(database.url)
-    with database.engine.begin() as connection:
+    with _migrating(database) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def downgrade(database: Database, revision: str) -> None:
+    config = alembic_config(database.url)
+    with _migrating(database) as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def current_revision(database: Database) -> str | None:

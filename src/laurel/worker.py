@@ -38,6 +38,7 @@ from laurel.links.channel import LinkChannel
 from laurel.metrics import DELIVERY_LATENCY, PROVIDER_ERRORS
 from laurel.notifications import service as notifications
 from laurel.notifications.sender import EmailSender
+from laurel.points.provider import PointsProvider
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 from laurel.webhooks import service as webhooks
 from laurel.webhooks.sender import WebhookSender
@@ -52,8 +53,9 @@ def _provider_for(item: delivery.Claim) -> str:
     # test event can ever reach a real provider, whatever its row says (the claim's route
     # says the same: see delivery.routing.resolve). The link channel pays nothing itself (the
     # learner's choice goes to the sandbox in test mode).
-    if item.provider == LINK:
-        return LINK
+    # Points are Laurel's own ledger, kept apart per mode: test-mode points go there too.
+    if item.provider in (LINK, "points"):
+        return item.provider
     return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
 
 
@@ -89,6 +91,7 @@ def default_providers(database: Database, settings: Settings | None = None) -> P
         registry.add(TangoProvider.from_settings(settings))
     if settings.tremendous_base_url:
         registry.add(TremendousProvider.from_settings(settings))
+    registry.add(PointsProvider(database))
     return registry
 
 

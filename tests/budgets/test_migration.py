@@ -3,7 +3,6 @@ a reservation and an approval decision in place, and the money and the record ar
 
 from __future__ import annotations
 
-from alembic import command
 from fastapi.testclient import TestClient
 
 from laurel import migrate
@@ -13,10 +12,7 @@ from tests.factories import fixed_program, program_budget, role_key
 
 
 def _migrate(database: Database, revision: str, *, down: bool) -> None:
-    config = migrate.alembic_config(database.url)
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
+    (migrate.downgrade if down else migrate.upgrade)(database, revision)
 
 
 def test_round_trip_through_0011_keeps_budgets_and_decisions(

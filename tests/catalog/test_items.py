@@ -81,7 +81,7 @@ def test_bad_items_name_each_field_and_why(client: TestClient, tenant: Tenant) -
         )
     )
     assert both == {
-        "provider": "no provider 'acme-gifts'; configured: inventory, sandbox",
+        "provider": "no provider 'acme-gifts'; configured: inventory, points, sandbox",
         "fixed_values": "give fixed_values or min_value and max_value, not both",
     }
     decimals = _errors(
@@ -137,7 +137,7 @@ def test_bad_items_name_each_field_and_why(client: TestClient, tenant: Tenant) -
             "/api/v1/catalog/items", json=ITEM | {"provider": "link"}, headers=tenant.headers
         )
     )
-    assert channel == {"provider": "no provider 'link'; configured: inventory, sandbox"}
+    assert channel == {"provider": "no provider 'link'; configured: inventory, points, sandbox"}
     nulls = _errors(
         client.patch(
             f"/api/v1/catalog/items/{created['id']}", json={"brand": None}, headers=tenant.headers

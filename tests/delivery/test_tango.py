@@ -220,6 +220,7 @@ def test_configured_vendors_are_registered_and_report_their_balance(
 
     assert default_providers(database, Settings(database_url=database.url)).names() == [
         "inventory",
+        "points",
         "sandbox",
     ]
     env = {
@@ -233,7 +234,7 @@ def test_configured_vendors_are_registered_and_report_their_balance(
         "LAUREL_TREMENDOUS_API_KEY": "k",
     }
     listed = laurel("providers", "list", url=database.url, env=env)
-    assert listed.stdout.split() == ["inventory", "sandbox", "tango", "tremendous"]
+    assert listed.stdout.split() == ["inventory", "points", "sandbox", "tango", "tremendous"]
     balance = laurel("providers", "balance", url=database.url, env=env)
     assert balance.stdout == "tango  laurel-account  5000.00 USD\n"
     assert balance.stderr.startswith("tremendous: Tremendous unreachable")

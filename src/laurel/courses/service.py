@@ -166,3 +166,22 @@ def delete(session: Session, actor: Actor, course_id: uuid.UUID) -> None:
         raise Conflict("this course has completion history and cannot be deleted")
     session.delete(course)
     _record(session, actor, course, "delete", {"external_id": course.external_id})
+
+
+def ids_by_type(
+    session: Session, organization_id: uuid.UUID, livemode: bool, types: Sequence[str]
+) -> dict[str, set[uuid.UUID]]:
+    """Every course of these types, per type (badge criteria such as 'all compliance courses')."""
+    found: dict[str, set[uuid.UUID]] = {t: set() for t in types}
+    if not types:
+        return found
+    rows = session.execute(
+        select(Course.type, Course.id).where(
+            Course.organization_id == organization_id,
+            Course.livemode == livemode,
+            Course.type.in_(list(types)),
+        )
+    )
+    for kind, course_id in rows:
+        found[kind].add(course_id)
+    return found

@@ -50,7 +50,7 @@ def resolve(
     """The providers to try for one reward. Test mode never leaves the sandbox; a link reward
     goes to the link channel in both modes (it pays nothing itself, and the learner's choice
     goes to the sandbox in test mode)."""
-    if provider == "link":
+    if provider in ("link", "points"):
         return (provider,)
     if not livemode:
         return ("sandbox",)

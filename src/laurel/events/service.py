@@ -352,3 +352,44 @@ def has_history(
     if course_id is not None:
         query = query.where(CompletionEvent.course_id == course_id)
     return session.scalar(query.limit(1)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    id: uuid.UUID
+    learner_id: uuid.UUID
+    course_id: uuid.UUID
+    outcome: str
+    occurred_at: datetime
+
+
+def completions_of(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    livemode: bool,
+    learner_ids: Sequence[uuid.UUID] = (),
+    event_ids: Sequence[uuid.UUID] = (),
+    since: datetime | None = None,
+) -> list[Completion]:
+    """Payable completions (completed, passed) of these learners or these events, oldest first:
+    what points and badges are earned from. One statement per chunk of ids."""
+    found: list[Completion] = []
+    for column, ids in ((_EVENTS.c.learner_id, learner_ids), (_EVENTS.c.id, event_ids)):
+        for part in chunks(sorted(set(ids))):
+            query = select(
+                _EVENTS.c.id,
+                _EVENTS.c.learner_id,
+                _EVENTS.c.course_id,
+                _EVENTS.c.outcome,
+                _EVENTS.c.occurred_at,
+            ).where(
+                _EVENTS.c.organization_id == organization_id,
+                _EVENTS.c.livemode == livemode,
+                _EVENTS.c.outcome.in_([str(o) for o in PAYABLE_OUTCOMES]),
+                column.in_(part),
+            )
+            if since is not None:
+                query = query.where(_EVENTS.c.occurred_at >= since)
+            found.extend(Completion(*row) for row in session.execute(query))
+    return sorted(found, key=lambda c: (c.occurred_at, c.id))

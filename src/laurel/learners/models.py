@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, ExternalMixin
@@ -18,7 +18,11 @@ class Classification(StrEnum):
 
 class Learner(ExternalMixin, Base):
     __tablename__ = "learners"
-    __table_args__ = (UniqueConstraint("organization_id", "livemode", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "livemode", "external_id"),
+        # A department's learners (department leaderboards, a manager's team).
+        Index(None, "organization_id", "livemode", "department"),
+    )
 
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -65,7 +65,11 @@ def compose(
     for org_id in orgs:
         mine_ids = {r.id for r in found_rewards.values() if r.organization_id == org_id}
         delivered.update(delivery.deliveries_for(session, org_id, mine_ids))
-        course_ids = {r.course_id for r in found_rewards.values() if r.organization_id == org_id}
+        course_ids = {
+            r.course_id
+            for r in found_rewards.values()
+            if r.organization_id == org_id and r.course_id is not None  # redemptions: none
+        }
         titles.update(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
@@ -92,7 +96,7 @@ def compose(
             delivered_at = reward.delivered_at
             context.update(
                 learner_name=person.name,
-                course_title=titles.get(reward.course_id) or None,
+                course_title=(titles.get(reward.course_id) if reward.course_id else None) or None,
                 amount=Money(reward.amount_minor, reward.currency),
                 delivered_on=delivered_at.date() if delivered_at else None,
                 code=details.get("code"),

@@ -520,6 +520,8 @@ def _check_kind(fields: dict[str, Any]) -> None:
         raise field_error("reward_kind", "points programs use currency PTS and kind points")
     if is_points:
         fields["delivery"] = DeliveryModel.points
+        # Points are delivered into Laurel's own ledger (laurel.points.provider).
+        fields["provider"] = "points"
 
 
 def _check_provider(fields: dict[str, Any], providers: Collection[str] | None) -> None:

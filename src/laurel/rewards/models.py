@@ -43,8 +43,10 @@ class Reward(TenantMixin, Base):
     rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_rules.id"))
     rule_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_rule_versions.id"))
     learner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learners.id"))
-    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id"))
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completion_events.id"))
+    course_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("courses.id"))
+    """None for a points redemption (``laurel.points.marketplace``): no course earned it."""
+    event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("completion_events.id"))
+    """None for a points redemption: a learner's purchase, not a completion."""
     dedupe_key: Mapped[str] = mapped_column(String(16))
     """"once", or the calendar year of the completion for yearly programs."""
     amount_minor: Mapped[int]

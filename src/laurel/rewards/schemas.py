@@ -65,8 +65,10 @@ class RewardOut(RewardSummary):
     rule_id: uuid.UUID
     rule_version_id: uuid.UUID
     learner_id: uuid.UUID
-    course_id: uuid.UUID
-    event_id: uuid.UUID
+    course_id: uuid.UUID | None
+    """None for a points redemption."""
+    event_id: uuid.UUID | None
+    """None for a points redemption."""
     reward_kind: str
     provider: str
     provider_reference: str | None

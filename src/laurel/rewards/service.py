@@ -6,8 +6,9 @@ same reward cannot both move it, because the second UPDATE matches no row.
 
 from __future__ import annotations
 
+import importlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -123,7 +124,30 @@ def transition_many(
         # The outbox rows go in this transaction: committed with the change, or not at all.
         notifications.reward_changed(session, moved, new)
         webhooks.reward_changed(session, moved, new)
+        for listener in listeners():
+            listener(session, moved, new, actor)
     return moved
+
+
+Listener = Callable[[Session, Sequence[Reward], RewardState, str], None]
+"""Told of every state change, in the same transaction: (session, rewards moved, new state,
+actor). A listener must be cheap for rewards it does not care about."""
+_LISTENERS: list[Listener] = []
+_DEFAULT_LISTENERS = ("laurel.points.marketplace",)
+_listeners_loaded: list[bool] = []
+
+
+def listen(listener: Listener) -> None:
+    _LISTENERS.append(listener)
+
+
+def listeners() -> list[Listener]:
+    """The listeners; the built-in ones register on first use, whatever the entry point."""
+    if not _listeners_loaded:
+        _listeners_loaded.append(True)
+        for module in _DEFAULT_LISTENERS:
+            importlib.import_module(module)
+    return _LISTENERS
 
 
 @cache
@@ -330,9 +354,12 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
 
 
 def _delivered_by(version: ProgramVersion, livemode: bool) -> str:
+    """Test mode never reaches a real provider; link programs deliver a link; points are
+    Laurel's own ledger (kept apart per mode), so test-mode points are credited to the
+    test-mode books."""
     if version.delivery == DeliveryModel.link:
         return DeliveryModel.link.value
-    return version.provider if livemode else "sandbox"
+    return version.provider if livemode or version.provider == "points" else "sandbox"
 
 
 def _control_groups(
@@ -458,6 +485,29 @@ def create_planned(
     gates.note_new(session, (r.id for r in fresh))
     run_gates_many(session, fresh, actor=actor.name)
     return made, changed
+
+
+def create_unearned(
+    session: Session, actor: Actor, row: dict[str, Any], details: dict[str, Any]
+) -> Reward:
+    """Create and gate a reward no completion earned (a points redemption: ``event_id`` and
+    ``course_id`` are None), exactly as planned rewards are."""
+    table: Table = Reward.__table__  # type: ignore[assignment]
+    params = {k: v for k, v in row.items() if k not in _EMPTY_AT_CREATION}
+    insert_rows(session, table, [params], ["id"])
+    reward = from_row(Reward, row)
+    audit.record(
+        session,
+        organization_id=row["organization_id"],
+        actor=actor.name,
+        action="rewards:reward:create",
+        target_type="reward",
+        target_id=row["id"],
+        details=details,
+    )
+    gates.note_new(session, [reward.id])
+    run_gates_many(session, [reward], actor=actor.name)
+    return reward
 
 
 def run_gates(session: Session, reward: Reward, *, actor: str) -> RewardState:
@@ -676,7 +726,8 @@ def for_events(
         .where(Reward.organization_id == organization_id, Reward.event_id.in_(event_ids))
         .order_by(Reward.id)
     ):
-        found[reward.event_id].append(reward)
+        if reward.event_id is not None:  # the query asked for events, but the type allows None
+            found[reward.event_id].append(reward)
     return found
 
 

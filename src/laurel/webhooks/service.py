@@ -347,7 +347,8 @@ def _external_ids(
         mine = [r for r in rewards if r.organization_id == org]
         people = learners.get_many(session, org, {r.learner_id for r in mine})
         learner_ids.update((k, v.external_id) for k, v in people.items())
-        found = courses.get_many(session, org, {r.course_id for r in mine})
+        # A points redemption has no course.
+        found = courses.get_many(session, org, {r.course_id for r in mine if r.course_id})
         course_ids.update((k, v.external_id) for k, v in found.items())
     return learner_ids, course_ids
 
@@ -391,7 +392,7 @@ def reward_changed(session: Session, rewards: Sequence[Reward], new: RewardState
                 reward,
                 now,
                 learner_ids.get(reward.learner_id),
-                course_ids.get(reward.course_id),
+                course_ids.get(reward.course_id) if reward.course_id else None,
             )
         )
         rows.extend(

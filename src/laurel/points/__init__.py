@@ -1,0 +1,1 @@
+"""Points: a double-entry ledger, earning, badges, leaderboards, expiry and a marketplace."""
