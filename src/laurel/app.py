@@ -24,6 +24,7 @@ from laurel.budgets import api as budgets_api
 from laurel.catalog import api as catalog_api
 from laurel.config import Settings
 from laurel.courses import api as courses_api
+from laurel.dashboard import routes as dashboard_routes
 from laurel.db import Database
 from laurel.delivery import api as delivery_api
 from laurel.delivery.providers import ProviderRegistry
@@ -148,6 +149,7 @@ def create_app(
         points_pages.router,
     ):
         app.include_router(router)
+    dashboard_routes.install(app)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:

@@ -356,6 +356,32 @@ PERMISSIONS: dict[Route, Rule] = {
     ("POST", "/api/v1/audit/verify"): Rule(
         roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
     ),
+    # dashboard pages (laurel.dashboard): the same narrowing as the API behind them
+    ("GET", "/dashboard"): signed_in(),
+    ("GET", "/dashboard/overview"): read(),
+    ("GET", "/dashboard/overview/numbers"): read(),
+    ("GET", "/dashboard/overview/rates"): read(),
+    ("GET", "/dashboard/rewards"): read(Role.department_manager, Role.learner, scoped=True),
+    ("GET", "/dashboard/rewards/{reward_id}"): read(
+        Role.department_manager, Role.learner, scoped=True
+    ),
+    ("GET", "/dashboard/held"): read(),
+    ("POST", "/dashboard/rewards/{reward_id}/approve"): change(FINANCE | COMPLIANCE),
+    ("POST", "/dashboard/rewards/{reward_id}/reject"): change(FINANCE | COMPLIANCE),
+    ("GET", "/dashboard/finance"): read(roles=FINANCE | {Role.auditor}),
+    ("GET", "/dashboard/finance/spend"): read(roles=FINANCE | {Role.auditor}),
+    ("GET", "/dashboard/compliance"): admin_read(COMPLIANCE),
+    ("GET", "/dashboard/compliance/audit/verify"): Rule(
+        roles=AUDIT_READERS, keys=frozenset({KeyScope.admin}), live=True
+    ),
+    ("POST", "/dashboard/compliance/cases/{case_id}/clear"): change(COMPLIANCE),
+    ("POST", "/dashboard/compliance/cases/{case_id}/confirm"): change(COMPLIANCE),
+    ("GET", "/dashboard/team"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/team/rates"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/team/{learner_id}"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/programs"): read(),
+    ("GET", "/dashboard/programs/preview"): read(),
+    ("GET", "/dashboard/me"): signed_in(),  # the caller's own learner record only
 }
 
 
