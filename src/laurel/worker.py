@@ -21,6 +21,7 @@ from laurel.config import Settings, get_settings
 from laurel.db import Database
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
+    OWN_CHANNELS,
     Issued,
     PermanentProviderError,
     ProviderRegistry,
@@ -54,7 +55,7 @@ def _provider_for(item: delivery.Claim) -> str:
     # says the same: see delivery.routing.resolve). The link channel pays nothing itself (the
     # learner's choice goes to the sandbox in test mode).
     # Points are Laurel's own ledger, kept apart per mode: test-mode points go there too.
-    if item.provider in (LINK, "points"):
+    if item.provider in OWN_CHANNELS:
         return item.provider
     return (item.route or (item.provider,))[0] if item.order.livemode else "sandbox"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -188,7 +187,8 @@ def lift(
         )
 
     during = [p for p in found if started <= p.enrolled_at <= now and covered(p, p.enrolled_at)]
-    recorded, share = holdout.groups_for(session, organization_id, program_id, current.holdout_bps)
+    recorded = holdout.groups_for(session, organization_id, program_id)
+    share = current.holdout_bps  # for learners not recorded yet
     has_holdout = share > 0 or any(recorded.values())
     if has_holdout:
 
@@ -329,11 +329,13 @@ def overview(
         if received is not None and delivered is not None
     ]
     count = int(completions or 0)
-    percentile: Callable[[float], float | None] = lambda q: (  # noqa: E731
-        round(sorted(latencies)[min(len(latencies) - 1, int(q * len(latencies)))], 3)
-        if latencies
-        else None
-    )
+    latencies.sort()
+
+    def percentile(q: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3)
+
     return {
         "completions": count,
         "rewards": {str(state): int(n) for state, n in sorted(by_state.items())},

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.delivery.models import ProviderAttempt, ProviderRoute
+from laurel.delivery.providers import OWN_CHANNELS
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Invalid
@@ -50,7 +51,7 @@ def resolve(
     """The providers to try for one reward. Test mode never leaves the sandbox; a link reward
     goes to the link channel in both modes (it pays nothing itself, and the learner's choice
     goes to the sandbox in test mode)."""
-    if provider in ("link", "points"):
+    if provider in OWN_CHANNELS:
         return (provider,)
     if not livemode:
         return ("sandbox",)

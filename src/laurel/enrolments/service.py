@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, update
@@ -59,16 +60,19 @@ def record_many(session: Session, actor: Actor, items: Sequence[EnrolmentIn]) ->
         session, _TABLE, rows, ("organization_id", "livemode", "learner_id", "course_id")
     )
     known = [r for r in rows if r["id"] not in inserted]
-    for row in known:  # an earlier time than the one stored moves the enrolment back
+    if known:  # an earlier time than the one stored moves the enrolment back
         session.execute(
             _move_back(),
-            {
-                "_org": actor.organization_id,
-                "_live": actor.livemode,
-                "_learner": row["learner_id"],
-                "_course": row["course_id"],
-                "_at": row["enrolled_at"],
-            },
+            [
+                {
+                    "_org": actor.organization_id,
+                    "_live": actor.livemode,
+                    "_learner": row["learner_id"],
+                    "_course": row["course_id"],
+                    "_at": row["enrolled_at"],
+                }
+                for row in known
+            ],
         )
     if inserted:
         audit.record(
@@ -83,7 +87,9 @@ def record_many(session: Session, actor: Actor, items: Sequence[EnrolmentIn]) ->
     return Recorded(recorded=len(inserted), already_known=len(known))
 
 
+@cache
 def _move_back() -> Any:
+    # Built on first use, once every table's column types are resolved.
     return (
         update(_TABLE)
         .where(

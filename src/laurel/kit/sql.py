@@ -49,8 +49,15 @@ def insert_ignore(
 
 
 @cache
-def _insert_quiet_statement(table: Table, conflict: tuple[str, ...]) -> Executable:
-    stmt: Executable = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+def _insert_quiet_statement(
+    table: Table, conflict: tuple[str, ...], dialect: str = "sqlite"
+) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING without RETURNING (or a plain INSERT without a
+    conflict target), built once per table."""
+    if not conflict:
+        return table.insert()
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt: Executable = module.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     return stmt
 
 
@@ -164,15 +171,7 @@ def insert_many(
         else None
     )
     if plan is None:
-        if conflict_columns:
-            stmt = _insert_quiet_statement(table, tuple(conflict_columns))
-            if dialect.name != "sqlite":
-                module: Any = postgresql
-                stmt = module.insert(table).on_conflict_do_nothing(
-                    index_elements=list(conflict_columns)
-                )
-        else:
-            stmt = table.insert()
+        stmt = _insert_quiet_statement(table, tuple(conflict_columns), dialect.name)
         result = session.execute(stmt, list(rows))
         count: int = result.rowcount  # type: ignore[attr-defined]
         return count

@@ -111,14 +111,13 @@ def _recorded_sql() -> Any:
 
 
 def groups_for(
-    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID, share_bps: int
-) -> tuple[dict[uuid.UUID, bool], int]:
-    """Every recorded assignment of a program (learner -> control), and the share to use for
-    learners not yet recorded (the program's current one)."""
+    session: Session, organization_id: uuid.UUID, program_id: uuid.UUID
+) -> dict[uuid.UUID, bool]:
+    """Every recorded assignment of a program: learner -> in the control group."""
     rows = session.execute(
         select(HoldoutAssignment.learner_id, HoldoutAssignment.control).where(
             HoldoutAssignment.organization_id == organization_id,
             HoldoutAssignment.program_id == program_id,
         )
     )
-    return {learner_id: bool(control) for learner_id, control in rows}, share_bps
+    return {learner_id: bool(control) for learner_id, control in rows}

@@ -21,6 +21,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from laurel.audit import service as audit
 from laurel.budgets import service as budgets
+from laurel.delivery.providers import OWN_CHANNELS
 from laurel.kit.actor import Actor
 from laurel.kit.canonical import canonical_json
 from laurel.kit.clock import utcnow
@@ -359,7 +360,7 @@ def _delivered_by(version: ProgramVersion, livemode: bool) -> str:
     test-mode books."""
     if version.delivery == DeliveryModel.link:
         return DeliveryModel.link.value
-    return version.provider if livemode or version.provider == "points" else "sandbox"
+    return version.provider if livemode or version.provider in OWN_CHANNELS else "sandbox"
 
 
 def _control_groups(

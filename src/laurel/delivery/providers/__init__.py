@@ -18,6 +18,11 @@ from typing import Any, Protocol
 
 from laurel.kit.money import Money
 
+OWN_CHANNELS = frozenset({"link", "points"})
+"""Laurel's own delivery channels. A link pays nothing itself (the learner's choice goes to the
+sandbox in test mode) and points keep separate books per mode, so test mode keeps them rather
+than swapping in the sandbox."""
+
 
 @dataclass(frozen=True, slots=True)
 class IssueOrder:
