@@ -13,14 +13,14 @@ import csv
 import io
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -680,6 +680,23 @@ def list_imports(
         Import.organization_id == actor.organization_id, Import.livemode == actor.livemode
     )
     return paginate(session, query, Import.id, limit=limit, cursor=cursor)
+
+
+def forget_rejections(
+    session: Session, organization_id: uuid.UUID, import_ids: Sequence[uuid.UUID]
+) -> int:
+    """Delete the rejected lines of these imports (raw cells of HR files whose roster retention
+    removed): the import rows stay, with their counters, as the record that they ran."""
+    deleted = 0
+    for start in range(0, len(import_ids), 500):
+        result = session.execute(
+            delete(ImportRejection).where(
+                ImportRejection.organization_id == organization_id,
+                ImportRejection.import_id.in_(import_ids[start : start + 500]),
+            )
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 def rejections(
