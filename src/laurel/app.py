@@ -33,6 +33,7 @@ from laurel.events import api as events_api
 from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
+from laurel.events.connectors.xapi import read as xapi_read
 from laurel.events.connectors.xapi import service as xapi_service
 from laurel.events.grouped import GroupIntake
 from laurel.fx import api as fx_api
@@ -128,6 +129,7 @@ def create_app(
         auth_api.router,
         audit_api.router,
         xapi_api.router,
+        xapi_read.router,
         caliper_api.router,
         screening_api.router,
         imports_api.router,

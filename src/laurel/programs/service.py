@@ -288,6 +288,12 @@ def approval_threshold(
     )
 
 
+def currencies_in_force(session: Session, organization_id: uuid.UUID, when: datetime) -> set[str]:
+    """The currencies of the organization's programs in force at ``when`` (a batch import
+    reads an amount override as exact money in them)."""
+    return {version.currency for version, _ in snapshot(session, organization_id).at(when)}
+
+
 def currency_of(session: Session, organization_id: uuid.UUID, program_id: uuid.UUID) -> str | None:
     """The currency a program pays in (it never changes); None for no such program. Read from
     the database: the program may have been created in this unit of work."""
