@@ -380,7 +380,16 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/dashboard/team/rates"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/team/{learner_id}"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/programs"): read(),
-    ("GET", "/dashboard/programs/preview"): read(),
+    ("GET", "/dashboard/programs/preview"): read(),  # a dry run: rehearsed, rolled back
+    ("GET", "/dashboard/programs/new"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/programs/{program_id}"): read(),
+    ("POST", "/dashboard/programs/{program_id}"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs/{program_id}/routes"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/programs/{program_id}/rules/new"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs/{program_id}/rules"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/rules/{rule_id}"): read(),
+    ("POST", "/dashboard/rules/{rule_id}"): change(PROGRAMS, live=True),
     ("GET", "/dashboard/me"): signed_in(),  # the caller's own learner record only
 }
 
