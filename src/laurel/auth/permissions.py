@@ -391,6 +391,17 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/dashboard/rules/{rule_id}"): read(),
     ("POST", "/dashboard/rules/{rule_id}"): change(PROGRAMS, live=True),
     ("GET", "/dashboard/me"): signed_in(),  # the caller's own learner record only
+    # user management and API keys: the organization's administrators only
+    ("GET", "/dashboard/users"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/deactivate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/reactivate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/password-link"): change(ADMIN, live=True),
+    ("GET", "/dashboard/api-keys"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys/{key_id}/rotate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys/{key_id}/revoke"): change(ADMIN, live=True),
 }
 
 
