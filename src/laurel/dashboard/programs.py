@@ -137,15 +137,21 @@ def program_preview(
     learner: Annotated[str, Query(max_length=320)] = "",
     course: Annotated[str, Query(max_length=200)] = "",
     outcome: Annotated[Outcome, Query()] = Outcome.passed,
-    score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    score: Annotated[str, Query(max_length=20, description="0-1; empty: none")] = "",
 ) -> HTMLResponse:
     """The fragment the preview form loads as its fields change. The dry run rehearses the
     gates in a savepoint of a writing transaction that it rolls back: nothing is kept."""
     if not learner.strip() or not course.strip():
         return fragment("preview.html", found=None, error=None)
+    try:
+        mark = float(score) if score.strip() else None
+    except ValueError:
+        mark = -1.0
+    if mark is not None and not 0 <= mark <= 1:
+        return fragment("preview.html", found=None, error="score: give a number from 0 to 1")
     with unit_of_work(db) as session:
         found = preview_.preview(
-            session, actor, program, learner.strip(), course.strip(), outcome, score
+            session, actor, program, learner.strip(), course.strip(), outcome, mark
         )
         if isinstance(found, str):
             return fragment("preview.html", found=None, error=found)
