@@ -143,11 +143,12 @@ def program_preview(
     gates in a savepoint of a writing transaction that it rolls back: nothing is kept."""
     if not learner.strip() or not course.strip():
         return fragment("preview.html", found=None, error=None)
+    # No score typed: a perfect one, so a rule's minimum score does not hide what it pays.
     try:
-        mark = float(score) if score.strip() else None
+        mark = float(score) if score.strip() else 1.0
     except ValueError:
         mark = -1.0
-    if mark is not None and not 0 <= mark <= 1:
+    if not 0 <= mark <= 1:
         return fragment("preview.html", found=None, error="score: give a number from 0 to 1")
     with unit_of_work(db) as session:
         found = preview_.preview(

@@ -132,14 +132,18 @@ async def update_user(
         if actor.name == f"user:{user_id}" and "org_admin" not in roles:
             raise field_error("roles", "you cannot take org_admin from yourself")
         with unit_of_work(db) as session:
+            current = users.get(session, actor.organization_id, user_id)
+            # Only what changed: new roles end the user's sessions, a new name should not.
+            same_roles = sorted(set(roles)) == sorted(current.roles)
+            same_departments = sorted(set(departments)) == sorted(current.departments)
             users.update_user(
                 session,
                 actor.organization_id,
                 user_id,
                 actor=actor.name,
                 name=str(values.get("name", "")),
-                roles=roles,
-                departments=departments,
+                roles=None if same_roles else roles,
+                departments=None if same_departments else departments,
             )
     except AppError as exc:
         if exc.status == status.HTTP_404_NOT_FOUND:
