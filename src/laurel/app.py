@@ -33,18 +33,21 @@ from laurel.events import api as events_api
 from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
+from laurel.events.connectors.xapi import read as xapi_read
+from laurel.events.connectors.xapi import service as xapi_service
 from laurel.events.grouped import GroupIntake
 from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
 from laurel.kit.crypto import ring_from_settings
 from laurel.kit.errors import AppError
+from laurel.kit.group_commit import GroupCommit
 from laurel.kit.http import KeyCache
 from laurel.kit.logs import quiet_data_loggers
 from laurel.kit.validation import describe_errors
 from laurel.learners import api as learners_api
 from laurel.links import api as links_api
-from laurel.metrics import EVENTS_REJECTED, REGISTRY, bind_database
+from laurel.metrics import EVENTS_REJECTED, REGISTRY, XAPI_GROUP_SIZE, bind_database
 from laurel.notifications import api as notifications_api
 from laurel.points import api as points_api
 from laurel.points import pages as points_pages
@@ -113,6 +116,7 @@ def create_app(
     app.state.key_ring = ring_from_settings(settings)
     quiet_data_loggers()
     app.state.intake = GroupIntake(db)
+    app.state.xapi_intake = GroupCommit(db, xapi_service.store_requests, sizes=XAPI_GROUP_SIZE)
     bind_database(db)
 
     for router in (
@@ -125,6 +129,7 @@ def create_app(
         auth_api.router,
         audit_api.router,
         xapi_api.router,
+        xapi_read.router,
         caliper_api.router,
         screening_api.router,
         imports_api.router,

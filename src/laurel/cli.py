@@ -300,7 +300,9 @@ def _start_polling(database: Database) -> None:
     if settings.privacy_sweep_interval_seconds > 0:
         from laurel.privacy import sweep  # noqa: PLC0415
 
-        sweep.start_scheduler(database, settings.privacy_sweep_interval_seconds)
+        sweep.start_scheduler(
+            database, settings.privacy_sweep_interval_seconds, roster_keep=settings.roster_keep
+        )
 
 
 @app.command()

@@ -265,6 +265,13 @@ class Settings(BaseSettings):
         description="Key ring for data encrypted at rest: `id:base64-32-bytes` comma-separated, "
         "the first encrypts; unset: one key derived from LAUREL_SECRET_KEY",
     )
+    roster_keep: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="HR rosters kept per organization (the newest completed ones); older "
+        "rosters, their entries and their rejected lines are deleted by the privacy sweep",
+    )
     privacy_sweep_interval_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -44,6 +44,13 @@ INTAKE_GROUP_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
+
+XAPI_GROUP_SIZE = Histogram(
+    "laurel_xapi_group_requests",
+    "xAPI statement requests stored together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
 PROVIDER_ERRORS = Counter(
     "laurel_provider_errors_total",
     "Provider calls that failed, by provider and kind (transient, permanent)",

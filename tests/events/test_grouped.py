@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,19 +14,24 @@ from laurel.db import Database
 from laurel.events.grouped import GroupIntake
 from laurel.events.schemas import CompletionIn
 from laurel.events.service import EventIdConflict, Intake
+from laurel.kit.actor import Actor
+from laurel.kit.group_commit import GroupCommit
 from tests.conftest import Tenant, completion
 from tests.factories import fixed_program, table_counts
 
+P = TypeVar("P")
+A = TypeVar("A")
 
-def _submit_together(
-    grouped: GroupIntake, tenant: Tenant, items: list[CompletionIn]
-) -> list[Intake | BaseException]:
-    """Queue every item while the intake is busy, then let them run as one group."""
-    answers: list[Intake | BaseException | None] = [None] * len(items)
+
+def submit_together(
+    grouped: GroupCommit[P, A], actor: Actor, items: list[P]
+) -> list[A | BaseException]:
+    """Queue every item while the committer is busy, then let them run as one group."""
+    answers: list[A | BaseException | None] = [None] * len(items)
 
     def send(index: int) -> None:
         try:
-            answers[index] = grouped.submit(tenant.actor, items[index])
+            answers[index] = grouped.submit(actor, items[index])
         except BaseException as exc:
             answers[index] = exc
 
@@ -60,7 +65,7 @@ def test_queued_events_share_one_transaction(
         CompletionIn.model_validate(first),  # a repeat of g-1 for learner A ...
         CompletionIn.model_validate(completion("g-1", learner="B")),  # ... and a clash
     ]
-    answers = _submit_together(grouped, tenant, items)
+    answers = submit_together(grouped, tenant.actor, items)
     assert grouped.transactions == 1
     stored = [a for a in answers[:8] if isinstance(a, Intake)]
     assert len(stored) == 8
@@ -82,7 +87,7 @@ def test_one_broken_event_does_not_sink_the_group(
     poison = CompletionIn.model_validate(body).model_copy(
         update={"occurred_at": datetime(2026, 1, 1, 12, 0)}  # noqa: DTZ001 - the point
     )
-    answers = _submit_together(grouped, tenant, [*good[:2], poison, *good[2:]])
+    answers = submit_together(grouped, tenant.actor, [*good[:2], poison, *good[2:]])
     assert isinstance(answers[2], Exception)
     assert all(isinstance(a, Intake) for i, a in enumerate(answers) if i != 2)
     # The shared transaction was rolled back whole, then each event was stored on its own.

@@ -159,7 +159,7 @@ def test_every_bad_row_is_named_and_good_rows_are_kept(
         ["E7", "", "SEC-101", day(), "", "graduated", "", "", ""],
         ["E8", "", "SEC-101", day(), "", "", "robot", "", ""],
         ["E9", "", "SEC-101", day(), "", "", "", "USA", ""],
-        ["E10", "", "SEC-101", day(), "", "", "", "", "25.00"],
+        ["E10", "", "SEC-101", day(), "", "", "", "", "-25.00"],
         ["E11", "not-an-email", "SEC-101", day(), "", "", "", "", ""],
         ["E12", "", "SEC-101", day(), "", "", "", "", ""],
     ]
@@ -182,7 +182,10 @@ def test_every_bad_row_is_named_and_good_rows_are_kept(
     assert only(9)[0] == "Classification"
     assert only(10) == ("Country", "'USA' is not an ISO 3166-1 alpha-2 code such as US")
     assert only(11)[0] == "Amount"
-    assert "needs a currency" in only(11)[1]
+    assert only(11) == (
+        "Amount",
+        "'-25.00' is negative: an amount override must be zero or more",
+    )
     assert only(12) == ("Email", "'not-an-email' is not an email address")
     assert counts(database) == (2, 2)
     download = client.get(body["rejections_csv"], headers=tenant.headers)
@@ -235,8 +238,10 @@ def test_saved_mapping_names_odd_headers_and_date_format(
     assert body["mapping_name"] == "acme-lms"
     with database.sessionmaker() as session:
         event = session.scalars(select(CompletionEvent)).one()
-    # The reward model has no per-event amount yet: the override is kept on the event.
     assert event.payload["amount_override"] == {"amount": "12.50", "currency": "USD"}
+    with database.sessionmaker() as session:
+        reward = session.scalars(select(Reward)).one()
+    assert (reward.amount_minor, reward.currency) == (1250, "USD")
     listed = client.get("/api/v1/import-mappings", headers=tenant.headers).json()
     assert [(m["kind"], m["name"]) for m in listed] == [("completions", "acme-lms")]
     unknown = upload(client, tenant, content, mapping="nope", expect=404)
@@ -260,3 +265,81 @@ def test_unknown_import_is_404(client: TestClient, tenant: Tenant) -> None:
     response = client.get(f"/api/v1/imports/{uuid.uuid4()}", headers=tenant.headers)
     assert response.status_code == 404
     assert response.json()["error"] == "import_not_found"
+
+
+def test_amount_override_replaces_the_rule_value_only_where_the_rule_pays(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database, amount="25.00", conditions={"course_ids": ["SEC-101"]})
+    headers = ["User ID", "Course Code", "Completion Date", "Amount"]
+    rows = [
+        ["O1", "SEC-101", day(), "40.00"],  # pays 40.00 instead of 25.00
+        ["O2", "SEC-101", day(), ""],  # no override: the rule's 25.00
+        ["O3", "OTHER-9", day(), "99.00"],  # the rule does not match: nothing pays
+        ["O4", "SEC-101", day(), "0"],  # an override of zero is an amount too
+        ["O5", "SEC-101", day(), "12.345"],  # more decimals than USD has
+        ["O6", "SEC-101", day(), "-3"],
+        ["O7", "SEC-101", day(), "1e3"],
+        ["O8", "SEC-101", day(), "3.5E+01"],
+    ]
+    body = upload(client, tenant, report(rows, headers))
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (4, 4, 3)
+    reasons = {r["line"]: r["errors"] for r in body["rejected_rows"]}
+    assert reasons[6] == [
+        {
+            "column": "Amount",
+            "field": "amount",
+            "reason": "not exact money in the program currency: USD has 2 decimal places; "
+            "'12.345' has 3",
+        }
+    ]
+    assert reasons[7][0]["reason"] == "'-3' is negative: an amount override must be zero or more"
+    assert reasons[8][0]["reason"] == "'1e3' is not a decimal amount such as \"25.00\""
+    assert reasons[9][0]["column"] == "Amount"
+    with database.sessionmaker() as session:
+        paid = {
+            e.payload["row"]["User ID"]: r
+            for r, e in session.execute(
+                select(Reward, CompletionEvent).join(
+                    CompletionEvent, Reward.event_id == CompletionEvent.id
+                )
+            )
+        }
+        decided = {
+            e.payload["row"]["User ID"]: e.decisions
+            for e in session.scalars(select(CompletionEvent))
+        }
+    assert {k: r.amount_minor for k, r in paid.items()} == {"O1": 4000, "O2": 2500, "O4": 0}
+    assert paid["O1"].calculation["kind"] == "override"
+    assert paid["O1"].calculation["rule_amount"] == "25.00"
+    assert paid["O2"].calculation["kind"] == "fixed"
+    assert [d["result"] for d in decided["O3"]] == ["no_matching_rule"]
+    audit = client.get(
+        "/api/v1/audit",
+        params={"action": "rewards:reward:create"},
+        headers=tenant.headers,
+    ).json()
+    by_reward = {a["target_id"]: a["details"] for a in audit}
+    details = by_reward[str(paid["O1"].id)]
+    assert details["amount_override"] == {"amount": "40.00", "currency": "USD"}
+    assert details["rule_amount"] == {"amount": "25.00", "currency": "USD"}
+    assert "amount_override" not in by_reward[str(paid["O2"].id)]
+
+
+def test_amount_override_in_another_currency_is_a_row_error(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database, amount="25.00")
+    headers = ["User ID", "Course Code", "Completion Date", "Amount", "Currency"]
+    rows = [
+        ["C1", "SEC-101", day(), "30.00", "EUR"],
+        ["C2", "SEC-101", day(), "30.00", "USD"],
+        ["C3", "SEC-101", day(), "30", "JPY"],
+    ]
+    body = upload(client, tenant, report(rows, headers))
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (1, 2, 1)
+    reasons = {r["line"]: r["errors"][0]["reason"] for r in body["rejected_rows"]}
+    assert reasons[2] == "the amount override is in EUR; the programs in force then pay in USD"
+    assert reasons[4] == "the amount override is in JPY; the programs in force then pay in USD"
+    with database.sessionmaker() as session:
+        assert [r.amount_minor for r in session.scalars(select(Reward))] == [3000]

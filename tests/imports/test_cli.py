@@ -90,3 +90,30 @@ def test_roster_command_and_bad_file(database: Database, tenant: Tenant, tmp_pat
     refused = laurel("import", "completions", str(wrong), "--org", tenant.slug, url=database.url)
     assert refused.returncode == 2
     assert "error: course_id: no column for course_id" in refused.stderr
+
+
+def test_amount_override_through_the_cli(
+    client: TestClient, tenant: Tenant, database: Database, tmp_path: Path
+) -> None:
+    program = fixed_program(client, tenant, amount="25.00")
+    backdate_program(database, program["id"], utcnow() - timedelta(days=30))
+    day = (utcnow() - timedelta(days=1)).date().isoformat()
+    path = write(
+        tmp_path,
+        "overrides.csv",
+        report(
+            [["A1", "SEC-101", day, "60.00"], ["A2", "SEC-101", day, "7.001"]],
+            ["User ID", "Course Code", "Completion Date", "Reward Amount"],
+        ),
+    )
+    done = laurel(
+        "import", "completions", str(path), "--org", tenant.slug, "--rejects",
+        str(tmp_path / "bad.csv"), url=database.url,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 accepted, 0 already imported, 1 rejected, 1 rewards" in done.stdout
+    assert "line 3: Reward Amount: not exact money in the program currency" in done.stderr
+    with database.sessionmaker() as session:
+        reward = session.scalars(select(Reward)).one()
+    assert (reward.amount_minor, reward.currency) == (6000, "USD")
+    assert reward.calculation["kind"] == "override"

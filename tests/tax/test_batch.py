@@ -57,7 +57,9 @@ def test_statement_count_does_not_grow_with_the_batch(
         rewards = _batch(client, tenant, "b", 120)
     assert len(rewards) == 120
     assert {r["state"] for r in rewards} == {"ready"}
-    assert len(large) == len(small), (small, large)
+    # Fewer is fine: the second batch finds the tax policy and thresholds already read
+    # (laurel.organizations.revision).
+    assert len(large) <= len(small), (small, large)
     assert len(large) <= 8
 
 

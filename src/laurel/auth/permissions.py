@@ -104,6 +104,12 @@ def intake(roles: Iterable[Role] = ()) -> Rule:
     return Rule(roles=frozenset(roles), keys=frozenset({KeyScope.events_write}))
 
 
+def lrs_read() -> Rule:
+    """xAPI reads: keys with ``read`` or ``events:write`` (an LRS client reads back with the key
+    it writes with); no sessions, as for the statements intake."""
+    return Rule(keys=frozenset({KeyScope.read, KeyScope.events_write}))
+
+
 def signed_in() -> Rule:
     """Any signed-in user or any key: routes about the caller's own account only."""
     return Rule(roles=ALL_ROLES, keys=frozenset(KeyScope), scoped=True)
@@ -151,6 +157,7 @@ PERMISSIONS: dict[Route, Rule] = {
     ("POST", "/api/v1/webhooks/{connector}"): public(),  # signed with the connector's secret
     ("POST", "/xapi/statements"): intake(),  # the handler resolves Basic or Bearer keys
     ("PUT", "/xapi/statements"): intake(),
+    ("GET", "/xapi/statements"): lrs_read(),  # the handler resolves Basic or Bearer keys
     ("GET", "/xapi/about"): public(),
     ("GET", "/api/v1/xapi/reviews"): read(),
     ("GET", "/caliper"): public(),

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from laurel.budgets.models import Budget, BudgetReservation, BudgetWindow, Period, ReservationState
@@ -30,6 +30,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_many, insert_rows
+from laurel.organizations import revision
 from laurel.rewards import gates
 
 EPOCH = date(1970, 1, 1)
@@ -76,13 +77,7 @@ def _applicable() -> Any:
         _BUDGETS.c.period,
         _BUDGETS.c.currency,
         _BUDGETS.c.limit_minor,
-    ).where(
-        _BUDGETS.c.organization_id == bindparam("_org"),
-        or_(
-            _BUDGETS.c.program_id.is_(None),
-            _BUDGETS.c.program_id.in_(bindparam("_programs", expanding=True)),
-        ),
-    )
+    ).where(_BUDGETS.c.organization_id == bindparam("_org"))
 
 
 @cache
@@ -164,6 +159,16 @@ class Outcome:
     """Rewards that did not fit, with the budget that refused them."""
 
 
+def _budgets_of(session: Session, organization_id: uuid.UUID) -> tuple[_Budget, ...]:
+    """The organization's budget definitions (limits and scopes), read once per change."""
+
+    def build() -> tuple[_Budget, ...]:
+        rows = session.execute(_applicable(), {"_org": organization_id})
+        return tuple(_Budget(*row) for row in rows)
+
+    return revision.shared(session, organization_id, "budgets", build)
+
+
 def _applies(budget: _Budget, claim: Claim) -> bool:
     return (budget.program_id is None or budget.program_id == claim.program_id) and (
         budget.department is None or budget.department == claim.department
@@ -197,9 +202,12 @@ def reserve_many(
         return outcome
     budgets: dict[uuid.UUID, list[_Budget]] = {}
     for organization_id in sorted({c.organization_id for c in todo}):
-        programs = sorted({c.program_id for c in todo if c.organization_id == organization_id})
-        rows = session.execute(_applicable(), {"_org": organization_id, "_programs": programs})
-        budgets[organization_id] = [_Budget(*row) for row in rows]
+        programs = {c.program_id for c in todo if c.organization_id == organization_id}
+        budgets[organization_id] = [
+            b
+            for b in _budgets_of(session, organization_id)
+            if b.program_id is None or b.program_id in programs
+        ]
     plan: list[tuple[Claim, list[tuple[_Budget, date]]]] = []
     wanted: set[tuple[uuid.UUID, date, date | None]] = set()
     for claim in todo:

@@ -24,6 +24,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import Invalid
 from laurel.kit.ids import uuid7
 from laurel.kit.sql import insert_ignore
+from laurel.organizations import revision
 from laurel.programs import service as programs
 from laurel.programs.models import RewardKind
 
@@ -34,15 +35,26 @@ Routes = dict[tuple[uuid.UUID, str], tuple[str, ...]]
 def routes_for(
     session: Session, organization_id: uuid.UUID, program_ids: Iterable[uuid.UUID]
 ) -> Routes:
-    ids = sorted(set(program_ids))
+    ids = set(program_ids)
     if not ids:
         return {}
-    rows = session.execute(
-        select(ProviderRoute.program_id, ProviderRoute.reward_kind, ProviderRoute.providers).where(
-            ProviderRoute.organization_id == organization_id, ProviderRoute.program_id.in_(ids)
+    return {key: names for key, names in _all_routes(session, organization_id) if key[0] in ids}
+
+
+def _all_routes(
+    session: Session, organization_id: uuid.UUID
+) -> tuple[tuple[tuple[uuid.UUID, str], tuple[str, ...]], ...]:
+    """Every route of the organization, read once per configuration change."""
+
+    def build() -> tuple[tuple[tuple[uuid.UUID, str], tuple[str, ...]], ...]:
+        rows = session.execute(
+            select(
+                ProviderRoute.program_id, ProviderRoute.reward_kind, ProviderRoute.providers
+            ).where(ProviderRoute.organization_id == organization_id)
         )
-    )
-    return {(program_id, kind): tuple(names) for program_id, kind, names in rows}
+        return tuple(((program_id, kind), tuple(names)) for program_id, kind, names in rows)
+
+    return revision.shared(session, organization_id, "delivery.routes", build)
 
 
 def resolve(

@@ -62,8 +62,9 @@ class Decision(BaseModel):
     program_id: uuid.UUID
     program_key: str
     result: str = Field(
-        description="rewarded, duplicate, not_eligible, no_matching_rule or holdout "
-        "(the learner is in the program's control group and is never paid)"
+        description="rewarded, duplicate, not_eligible, no_matching_rule, holdout "
+        "(the learner is in the program's control group and is never paid) or override_refused "
+        "(an imported amount override in another currency than the program's)"
     )
     reason: str | None
     reward_id: uuid.UUID | None

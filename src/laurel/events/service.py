@@ -27,6 +27,7 @@ from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, NotFound, field_error
 from laurel.kit.ids import uuid7
+from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
 from laurel.kit.sql import insert_rows
@@ -126,6 +127,7 @@ def ingest_many(
     *,
     source: str = API_SOURCE,
     payloads: Sequence[dict[str, Any] | None] | None = None,
+    overrides: Sequence[Money | None] | None = None,
 ) -> list[Intake | AppError]:
     """Store completions and decide their rewards in one transaction, each answered on its own.
 
@@ -134,6 +136,9 @@ def ingest_many(
     id repeated inside the batch is answered like a repeat sent later. The work is set-based:
     a constant number of statements per batch (one per table touched, per chunk of 500), so a
     batch of 1,000 costs little more than a handful of single events.
+
+    ``overrides`` (batch imports only) gives, per item, an amount that replaces the matching
+    rule's value; the rules still decide whether the item pays at all.
     """
     now = utcnow()
     answers: list[Intake | AppError | None] = [None] * len(items)
@@ -149,7 +154,7 @@ def ingest_many(
     new = [i for i in leaders.values() if items[i].event_id not in stored]
     if payloads is None:
         payloads = sent
-    made, lost = _store_new(session, actor, items, new, digests, payloads, source, now)
+    made, lost = _store_new(session, actor, items, new, digests, payloads, source, now, overrides)
     for index, intake in made.items():
         answers[index] = intake
     if lost:
@@ -198,6 +203,7 @@ def _facts(
     learner: dict[str, Any],
     course: dict[str, Any],
     new_learner: bool,
+    override: Money | None = None,
 ) -> rewards.EventFacts:
     return rewards.EventFacts(
         event_id=row["id"],
@@ -220,6 +226,7 @@ def _facts(
             occurred_at=item.occurred_at,
         ),
         new_learner=new_learner,
+        amount_override=override,
     )
 
 
@@ -232,6 +239,7 @@ def _store_new(
     payloads: Sequence[dict[str, Any] | None] | None,
     source: str,
     now: datetime,
+    overrides: Sequence[Money | None] | None = None,
 ) -> tuple[dict[int, Intake], list[int]]:
     """Store the events not seen before and create their rewards. Answers the intakes by item
     index, and the items that another transaction stored first."""
@@ -274,6 +282,7 @@ def _store_new(
                     people.snapshots[position],
                     places.snapshots[position],
                     people.rows[item.learner.external_id].created,
+                    overrides[index] if overrides is not None else None,
                 )
             )
     planned = rewards.plan(session, facts)

@@ -94,6 +94,7 @@ _STATUSES: dict[str, WorkerStatus] = {
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 # Where CompletionIn's fields come from, to name the column when pydantic refuses a value.
 _SOURCE = {
     ("learner", "external_id"): "learner_id",
@@ -261,29 +262,36 @@ def _country(r: _Row) -> str | None:
     return raw.upper()
 
 
-def _amount(r: _Row, options: Options) -> dict[str, str] | None:
+def _amount(r: _Row, options: Options) -> dict[str, str | None] | None:
+    """The amount override as written (a non-negative decimal in major units) and its currency
+    when the file or the mapping names one. The program currency it must be exact money in is
+    known only once the rows meet the programs in force (``imports.service``)."""
     raw = r.get("amount")
     if raw is None:
         return None
-    code = (r.get("currency") or options.currency or "").upper()
-    if not code:
-        r.fail(
-            "amount",
-            "an amount needs a currency: add a currency column or set options.currency in "
-            "the mapping",
-        )
+    amount = raw.replace(",", "").strip()
+    if amount.startswith("-"):
+        r.fail("amount", f"{raw!r} is negative: an amount override must be zero or more")
         return None
-    try:
-        return Money.parse(raw.replace(",", ""), code).to_json()
-    except ValueError as exc:
-        r.fail("amount", str(exc))
+    if not _DECIMAL.match(amount):
+        r.fail("amount", f'{raw!r} is not a decimal amount such as "25.00"')
         return None
+    code = (r.get("currency") or options.currency or "").upper() or None
+    if code is not None:
+        try:
+            Money.parse(amount, code)
+        except ValueError as exc:
+            r.fail("amount", str(exc))
+            return None
+    return {"amount": amount, "currency": code}
 
 
 @dataclass(frozen=True, slots=True)
 class CompletionRow:
     item: CompletionIn
     payload: dict[str, Any]
+    override: dict[str, str | None] | None = None
+    """The amount override column as parsed: ``{"amount": "25.00", "currency": "USD" | None}``."""
 
 
 def completion(
@@ -357,9 +365,7 @@ def completion(
             if i < len(r.headers) and c is not None
         },
     }
-    if override is not None:
-        payload["amount_override"] = override
-    return CompletionRow(item, payload)
+    return CompletionRow(item, payload, override)
 
 
 @dataclass(frozen=True, slots=True)

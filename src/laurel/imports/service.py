@@ -13,14 +13,14 @@ import csv
 import io
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -44,7 +44,9 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from laurel.kit.faults import crash_point
 from laurel.kit.ids import uuid7
+from laurel.kit.money import Money
 from laurel.kit.pagination import Page, paginate
+from laurel.programs import service as programs
 from laurel.roster import service as roster
 
 CHUNK_ROWS = 500
@@ -352,13 +354,22 @@ def _completions_chunk(
         except parse.RowErrors as exc:
             bad.append((row, exc.errors))
     counts = {"accepted": 0, "replayed": 0, "rewards": 0}
+    good, overrides = _with_overrides(session, imp, good, bad)
     if good:
         answers = events.ingest_many(
             session,
             _actor_of(imp),
             [g.item for _, g in good],
             source=SOURCE,
-            payloads=[{**g.payload, "import_id": str(imp.id)} for _, g in good],
+            payloads=[
+                {
+                    **g.payload,
+                    "import_id": str(imp.id),
+                    **({"amount_override": o.to_json()} if o is not None else {}),
+                }
+                for (_, g), o in zip(good, overrides, strict=True)
+            ],
+            overrides=overrides,
         )
         for (row, _), answer in zip(good, answers, strict=True):
             if isinstance(answer, AppError):
@@ -369,6 +380,58 @@ def _completions_chunk(
                 counts["accepted"] += 1
                 counts["rewards"] += len(answer.rewards)
     return counts, bad
+
+
+def _with_overrides(
+    session: Session,
+    imp: Import,
+    good: list[tuple[Row, parse.CompletionRow]],
+    bad: list[tuple[Row, list[dict[str, str]]]],
+) -> tuple[list[tuple[Row, parse.CompletionRow]], list[Money | None]]:
+    """Read each amount override as exact money in the currency of the programs in force when
+    the completion happened; a row whose override cannot be joins ``bad`` with the reason."""
+    kept: list[tuple[Row, parse.CompletionRow]] = []
+    overrides: list[Money | None] = []
+    column = _column_of("amount", imp.mapping)[0]
+    for row, good_row in good:
+        wanted = good_row.override
+        if wanted is None:
+            kept.append((row, good_row))
+            overrides.append(None)
+            continue
+        paying = programs.currencies_in_force(
+            session, imp.organization_id, good_row.item.occurred_at
+        )
+        try:
+            money = _override_money(str(wanted["amount"]), wanted["currency"], paying)
+        except ValueError as exc:
+            bad.append((row, [{"column": column, "field": "amount", "reason": str(exc)}]))
+            continue
+        kept.append((row, good_row))
+        overrides.append(money)
+    return kept, overrides
+
+
+def _override_money(amount: str, named: str | None, paying: set[str]) -> Money | None:
+    """The override in the program currency, or why it cannot be (ValueError)."""
+    if not paying:
+        # No program is in force: nothing pays, so there is nothing to override.
+        return Money.parse(amount, named) if named else None
+    if named is not None and paying != {named}:
+        raise ValueError(
+            f"the amount override is in {named}; the programs in force then pay in "
+            f"{' and '.join(sorted(paying))}"
+        )
+    if named is None and len(paying) > 1:
+        raise ValueError(
+            f"the programs in force then pay in {' and '.join(sorted(paying))}: add a currency "
+            "column (or options.currency) to say which the amount override is in"
+        )
+    code = named or next(iter(paying))
+    try:
+        return Money.parse(amount, code)
+    except ValueError as exc:
+        raise ValueError(f"not exact money in the program currency: {exc}") from exc
 
 
 def _errors_of(error: AppError, mapping: dict[str, Any]) -> list[dict[str, str]]:
@@ -617,6 +680,23 @@ def list_imports(
         Import.organization_id == actor.organization_id, Import.livemode == actor.livemode
     )
     return paginate(session, query, Import.id, limit=limit, cursor=cursor)
+
+
+def forget_rejections(
+    session: Session, organization_id: uuid.UUID, import_ids: Sequence[uuid.UUID]
+) -> int:
+    """Delete the rejected lines of these imports (raw cells of HR files whose roster retention
+    removed): the import rows stay, with their counters, as the record that they ran."""
+    deleted = 0
+    for start in range(0, len(import_ids), 500):
+        result = session.execute(
+            delete(ImportRejection).where(
+                ImportRejection.organization_id == organization_id,
+                ImportRejection.import_id.in_(import_ids[start : start + 500]),
+            )
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 def rejections(

@@ -162,9 +162,17 @@ def remind() -> None:
 @retention_app.command("run")
 def retention_run(
     org: Annotated[str | None, typer.Option(help="Only this organization")] = None,
+    roster_keep: Annotated[
+        int | None,
+        typer.Option(
+            help="HR rosters to keep per organization (default: LAUREL_ROSTER_KEEP)", min=1
+        ),
+    ] = None,
 ) -> None:
-    """Pseudonymise expired personal data and delete expired financial records."""
+    """Pseudonymise expired personal data, delete expired financial records and HR rosters
+    older than the newest few."""
     from laurel.cli import _actor, _database, _fail  # noqa: PLC0415
+    from laurel.config import get_settings  # noqa: PLC0415
     from laurel.kit.clock import utcnow  # noqa: PLC0415
     from laurel.kit.errors import AppError  # noqa: PLC0415
     from laurel.organizations import service as organizations  # noqa: PLC0415
@@ -176,8 +184,16 @@ def retention_run(
             only = organizations.get_by_slug(session, org).id if org else None
     except AppError as exc:
         _fail(exc)
-    totals = sweep.retention_all(database, now=utcnow(), actor=_actor(), only=only)
+    keep = roster_keep if roster_keep is not None else get_settings().roster_keep
+    totals = sweep.retention_all(
+        database, now=utcnow(), actor=_actor(), only=only, roster_keep=keep
+    )
+    pruned = (
+        f"; pruned {totals.rosters_pruned} HR roster(s) ({totals.roster_entries_deleted} entries)"
+        if totals.rosters_pruned
+        else ""
+    )
     typer.echo(
         f"pseudonymised {totals.pseudonymised} learner(s); deleted the financial records of "
-        f"{totals.financial_deleted}"
+        f"{totals.financial_deleted}{pruned}"
     )

@@ -8,10 +8,9 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -23,7 +22,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound, field_error
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyIn
-from laurel.organizations.models import Organization
+from laurel.organizations import revision
 from laurel.programs import rules as rules_engine
 from laurel.programs import schemas
 from laurel.programs.models import (
@@ -154,15 +153,6 @@ class ProgramSet:
         return result
 
 
-_ORGS: Table = Organization.__table__  # type: ignore[assignment]
-
-
-@cache
-def _revision() -> Any:
-    # Built on first use, once every table's column types are resolved.
-    return select(_ORGS.c.config_revision).where(_ORGS.c.id == bindparam("_org"))
-
-
 # Per process: organization -> (config revision, programs). Read-only once built.
 _SHARED: dict[uuid.UUID, tuple[int, ProgramSet]] = {}
 _DIRTY = "laurel.programs.dirty"
@@ -180,9 +170,9 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     if organization_id in cache:
         return cache[organization_id]
     dirty = organization_id in session.info.get(_DIRTY, set())
-    revision = session.scalar(_revision(), {"_org": organization_id})
+    seen = revision.current(session, organization_id)
     shared = _SHARED.get(organization_id)
-    if not dirty and shared is not None and shared[0] == revision:
+    if not dirty and shared is not None and shared[0] == seen:
         cache[organization_id] = shared[1]
         return shared[1]
     programs = list(
@@ -213,18 +203,14 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     ]:
         session.expunge(row)
     cache[organization_id] = result
-    if not dirty and revision is not None:
-        _SHARED[organization_id] = (revision, result)
+    if not dirty and seen is not None:
+        _SHARED[organization_id] = (seen, result)
     return result
 
 
 def _invalidate(session: Session, organization_id: uuid.UUID) -> None:
     """The configuration changed: bump the revision every process checks, drop what we hold."""
-    session.execute(
-        update(Organization)
-        .where(Organization.id == organization_id)
-        .values(config_revision=Organization.config_revision + 1)
-    )
+    revision.changed(session, organization_id)
     session.info.setdefault(_DIRTY, set()).add(organization_id)
     session.info.pop(_SNAPSHOT, None)
 
@@ -300,6 +286,12 @@ def approval_threshold(
             ProgramVersion.organization_id == organization_id, ProgramVersion.id == version_id
         )
     )
+
+
+def currencies_in_force(session: Session, organization_id: uuid.UUID, when: datetime) -> set[str]:
+    """The currencies of the organization's programs in force at ``when`` (a batch import
+    reads an amount override as exact money in them)."""
+    return {version.currency for version, _ in snapshot(session, organization_id).at(when)}
 
 
 def currency_of(session: Session, organization_id: uuid.UUID, program_id: uuid.UUID) -> str | None:

@@ -27,6 +27,7 @@ from laurel.kit.canonical import canonical_json
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, NotFound
 from laurel.kit.ids import uuid7
+from laurel.kit.money import Money
 from laurel.kit.observe import CHUNK, chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
@@ -184,7 +185,7 @@ class Decision:
     program_id: uuid.UUID
     program_key: str
     result: str
-    """rewarded | duplicate | not_eligible | no_matching_rule | holdout"""
+    """rewarded | duplicate | not_eligible | no_matching_rule | holdout | override_refused"""
     reason: str | None = None
     reward_id: uuid.UUID | None = None
 
@@ -220,6 +221,9 @@ class EventFacts:
     subject: rules_engine.Subject
     new_learner: bool = False
     """First seen in this unit of work: no reward can name the learner yet."""
+    amount_override: Money | None = None
+    """An amount a batch import set for this completion: it replaces the matching rule's value
+    (never whether the completion pays). Checked against the program currency by the import."""
 
 
 @dataclass(slots=True)
@@ -298,8 +302,32 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
                 )
             )
             continue
-        taken.add(slot)
         valuation = programs_set.value(version, rule, fact.subject)
+        override = fact.amount_override
+        if override is not None and override.currency != valuation.amount.currency:
+            # The import checks this first; kept so a mismatch can never pay in a wrong unit.
+            result.decisions[index].append(
+                Decision(
+                    version.program_id,
+                    key,
+                    "override_refused",
+                    f"the amount override is in {override.currency}; the program pays in "
+                    f"{valuation.amount.currency}",
+                )
+            )
+            continue
+        taken.add(slot)
+        amount = valuation.amount if override is None else override
+        calculation = (
+            valuation.calculation
+            if override is None
+            else {
+                "kind": "override",
+                "amount": override.format_amount(),
+                "rule_amount": valuation.amount.format_amount(),
+                "rule": valuation.calculation,
+            }
+        )
         reward_id = uuid7()
         result.decisions[index].append(
             Decision(version.program_id, key, "rewarded", None, reward_id)
@@ -319,14 +347,14 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
                     "course_id": fact.course_id,
                     "event_id": fact.event_id,
                     "dedupe_key": dedupe_key,
-                    "amount_minor": valuation.amount.minor,
-                    "currency": valuation.amount.currency,
+                    "amount_minor": amount.minor,
+                    "currency": amount.currency,
                     "reward_kind": version.reward_kind,
                     # Test mode never reaches a real provider; link programs deliver a link.
                     "provider": _delivered_by(version, fact.livemode),
                     "state": RewardState.pending,
                     "hold_reasons": [],
-                    "calculation": valuation.calculation,
+                    "calculation": calculation,
                     "attempts": 0,
                     "next_attempt_at": None,
                     "lease_expires_at": None,
@@ -347,10 +375,13 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
             "event_id": str(fact.event_id),
             "program_version_id": str(version.id),
             "rule_version_id": str(rule.id),
-            "amount": valuation.amount.format_amount(),
-            "currency": valuation.amount.currency,
-            "calculation": valuation.calculation,
+            "amount": amount.format_amount(),
+            "currency": amount.currency,
+            "calculation": calculation,
         }
+        if override is not None:
+            result.audit[reward_id]["amount_override"] = override.to_json()
+            result.audit[reward_id]["rule_amount"] = valuation.amount.to_json()
     return result
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
+from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.learners.models import Learner
@@ -135,6 +137,79 @@ def complete(
     for program in programs.snapshot(session, organization_id).programs:
         released += rewards.release_held(session, organization_id, program.id, NOT_ON_ROSTER, actor)
     return filled, released
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    rosters: int = 0
+    entries: int = 0
+    import_ids: tuple[uuid.UUID, ...] = ()
+    """The imports the pruned rosters came from (their rejected lines go too)."""
+
+
+def prune(session: Session, organization_id: uuid.UUID, *, keep: int, actor: str) -> Pruned:
+    """Delete completed rosters older than the ``keep`` newest, with their entries.
+
+    The newest completed roster is always kept (``keep`` >= 1), so the gate and ``not_on_roster``
+    re-checks, which read only the latest, answer as before. Rosters still being filled are
+    never touched: an import may resume them. Rows are locked (``SKIP LOCKED``), so two
+    sweeps at once delete each roster once.
+    """
+    if keep < 1:
+        raise ValueError("keep at least the latest roster")
+    newest = select(Roster.id).where(
+        Roster.organization_id == organization_id, Roster.completed_at.is_not(None)
+    )
+    kept = list(
+        session.scalars(newest.order_by(Roster.completed_at.desc(), Roster.id.desc()).limit(keep))
+    )
+    if len(kept) < keep:
+        return Pruned()
+    old = list(
+        session.execute(
+            select(Roster.id, Roster.import_id)
+            .where(
+                Roster.organization_id == organization_id,
+                Roster.completed_at.is_not(None),
+                Roster.id.not_in(kept),
+            )
+            .order_by(Roster.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not old:
+        return Pruned()
+    ids = [roster_id for roster_id, _ in old]
+    entries = 0
+    for part in chunks(ids):
+        entries += _deleted(
+            session.execute(
+                delete(RosterEntry).where(
+                    RosterEntry.organization_id == organization_id,
+                    RosterEntry.roster_id.in_(part),
+                )
+            )
+        )
+        session.execute(delete(Roster).where(Roster.id.in_(part)))
+    session.info.pop(_LATEST, None)
+    audit.record(
+        session,
+        organization_id=organization_id,
+        actor=actor,
+        action="roster:roster:prune",
+        target_type="organization",
+        target_id=organization_id,
+        details={
+            "keep": keep,
+            "rosters": [str(i) for i in ids],
+            "entries_deleted": entries,
+        },
+    )
+    return Pruned(len(ids), entries, tuple(import_id for _, import_id in old))
+
+
+def _deleted(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _fill_known(session: Session, organization_id: uuid.UUID, roster: Roster, actor: str) -> int:

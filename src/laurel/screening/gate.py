@@ -79,7 +79,8 @@ class ScreeningGate:
         if not rewards:
             return []
         policy = service.Policy.from_settings()
-        version_id = service.pick_version(session, policy)
+        # Lists are shared by all organizations; any one's revision says whether they changed.
+        version_id = service.pick_version(session, policy, rewards[0].organization_id)
         key = str(version_id or "none")
         fresh = gates.new_rewards(session)
         known = [r.id for r in rewards if r.id not in fresh]

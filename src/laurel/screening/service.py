@@ -27,6 +27,7 @@ from laurel.kit.errors import NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import from_row
 from laurel.kit.sql import insert_ignore, insert_many
+from laurel.organizations import revision
 from laurel.organizations import service as organizations
 from laurel.rewards.models import Reward
 from laurel.screening import countries, lists
@@ -240,7 +241,20 @@ def index_for(session: Session, version_id: uuid.UUID, types: frozenset[str]) ->
         return index
 
 
-def pick_version(session: Session, policy: Policy) -> uuid.UUID | None:
+def current_version_id(session: Session, organization_id: uuid.UUID) -> uuid.UUID | None:
+    """The newest list version's id, read once per list import rather than per event: an
+    import gives every organization a fresh configuration revision (migration 0022)."""
+
+    def build() -> uuid.UUID | None:
+        version = current_version(session)
+        return None if version is None else version.id
+
+    return revision.shared(session, organization_id, "screening.version", build)
+
+
+def pick_version(
+    session: Session, policy: Policy, organization_id: uuid.UUID | None = None
+) -> uuid.UUID | None:
     """The list version to screen against: the newest one, unless this process has not built
     its index yet but has an older one ready. Then the older one is used (results name it)
     while the newest is built in a background thread, so a request never spends seconds
@@ -248,17 +262,21 @@ def pick_version(session: Session, policy: Policy) -> uuid.UUID | None:
     process with no index at all builds in the caller's thread; start-up (:func:`warm`) and
     imports (:func:`laurel.screening.cases.rescreen_held`) build ahead.
     """
-    version = current_version(session)
-    if version is None:
+    if organization_id is None:
+        newest = current_version(session)
+        version_id = None if newest is None else newest.id
+    else:
+        version_id = current_version_id(session, organization_id)
+    if version_id is None:
         return None
-    if (version.id, policy.entry_types) in _indexes:
-        return version.id
+    if (version_id, policy.entry_types) in _indexes:
+        return version_id
     built = [v for v, types in list(_indexes) if types == policy.entry_types]
     # Only versions of this database (a process normally has one; tests have many).
     ready = session.scalars(select(ListVersion.id).where(ListVersion.id.in_(built))).all()
     if not ready:
-        return version.id
-    _build_in_background(session.get_bind(), version.id, policy.entry_types)
+        return version_id
+    _build_in_background(session.get_bind(), version_id, policy.entry_types)
     return max(ready)  # uuid7 ids sort by creation: the newest ready version
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Invalid
 from laurel.kit.sql import insert_ignore
+from laurel.organizations import revision
 from laurel.tax import tins
 from laurel.tax.models import TaxSettings
 
@@ -107,7 +110,7 @@ class Policy:
     employee_treatment: str
     missing_tin_policy: str
     request_at_minor: int
-    program_income: dict[str, str]
+    program_income: Mapping[str, str]
 
 
 DEFAULT = TaxSettings(
@@ -125,14 +128,20 @@ def get(session: Session, organization_id: uuid.UUID) -> TaxSettings | None:
 
 
 def policy(session: Session, organization_id: uuid.UUID) -> Policy:
-    row = get(session, organization_id) or DEFAULT
-    return Policy(
-        timezone=zoneinfo.ZoneInfo(row.timezone or "UTC"),
-        employee_treatment=row.employee_treatment or "wages",
-        missing_tin_policy=row.missing_tin_policy or "hold",
-        request_at_minor=row.request_at_minor if row.request_at_minor is not None else 50_000,
-        program_income=dict(row.program_income or {}),
-    )
+    """The organization's tax policy; read once per configuration change (the gate asks for
+    it with every group of events)."""
+
+    def build() -> Policy:
+        row = get(session, organization_id) or DEFAULT
+        return Policy(
+            timezone=zoneinfo.ZoneInfo(row.timezone or "UTC"),
+            employee_treatment=row.employee_treatment or "wages",
+            missing_tin_policy=row.missing_tin_policy or "hold",
+            request_at_minor=row.request_at_minor if row.request_at_minor is not None else 50_000,
+            program_income=MappingProxyType(dict(row.program_income or {})),
+        )
+
+    return revision.shared(session, organization_id, "tax.policy", build)
 
 
 def _problems(changes: dict[str, Any]) -> list[dict[str, str]]:

@@ -21,6 +21,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound, field_error
 from laurel.kit.money import Money
 from laurel.kit.sql import insert_ignore
+from laurel.organizations import revision
 from laurel.tax.models import TaxThreshold
 
 FIRST_YEAR = 2000
@@ -59,15 +60,24 @@ def for_years(
     found = {y: Threshold(y, default_minor(y), "law") for y in years}
     if not years:
         return found
-    rows = session.scalars(
-        select(TaxThreshold).where(
-            TaxThreshold.organization_id == organization_id,
-            TaxThreshold.tax_year.in_(sorted(years)),
-        )
-    )
-    for row in rows:
-        found[row.tax_year] = Threshold(row.tax_year, row.amount_minor, "organization")
+    for year, amount_minor in _own(session, organization_id):
+        if year in found:
+            found[year] = Threshold(year, amount_minor, "organization")
     return found
+
+
+def _own(session: Session, organization_id: uuid.UUID) -> tuple[tuple[int, int], ...]:
+    """(year, amount) of every threshold the organization set, read once per change."""
+
+    def build() -> tuple[tuple[int, int], ...]:
+        rows = session.execute(
+            select(TaxThreshold.tax_year, TaxThreshold.amount_minor).where(
+                TaxThreshold.organization_id == organization_id
+            )
+        )
+        return tuple((year, amount) for year, amount in rows)
+
+    return revision.shared(session, organization_id, "tax.thresholds", build)
 
 
 def for_year(session: Session, organization_id: uuid.UUID, tax_year: int) -> Threshold:

@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.events.connectors import jwks
 from tests.conftest import Tenant
 from tests.events.connectors.support import (
     accepted_event,
     add_secret,
+    count_dead_letters,
     count_events,
     post,
     recent,
@@ -246,3 +253,188 @@ def test_signed_payloads_are_verified_against_the_jwks(
     plain = post(client, tenant, "canvas", course_completed(), query={"token": secret})
     assert plain.status_code == 401
     assert count_events(database) == 1
+
+
+# ----------------------------------------------------------------- JWKS fetched from a URL
+
+
+class _JwksServer:
+    """A loopback HTTP server publishing a JWKS, as Canvas's JWKS endpoint does."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.requests = 0
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                body = json.dumps({"keys": outer.keys}).encode()
+                self.send_response(outer.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("cache-control", "max-age=600")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/main/jwks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _JwksServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[_JwksServer]:
+    jwks.CACHE.clear()
+    with _JwksServer() as server:
+        yield server
+    jwks.CACHE.clear()
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    return {**course_completed(), **extra}
+
+
+def test_jwks_url_is_fetched_cached_and_refetched_for_a_new_kid(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    jwks_server: _JwksServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    current, current_jwk = _keypair("2026-11")
+    jwks_server.keys = [current_jwk]
+    set_mapping(
+        client,
+        tenant,
+        "canvas",
+        options={"jwks_url": jwks_server.url, "require_signed": True},
+    )
+    for _ in range(2):
+        response = post(
+            client, tenant, "canvas", _jwt(current, "2026-11", _claims()), query={"token": secret}
+        )
+        assert response.status_code == 202, response.text
+    assert jwks_server.requests == 1  # the second delivery used the cached set
+    # Canvas rotates: the next key appears in the published set before it signs anything.
+    monkeypatch.setattr(jwks.CACHE, "refetch_after", 0)
+    upcoming, upcoming_jwk = _keypair("2026-12")
+    jwks_server.keys = [current_jwk, upcoming_jwk]
+    rotated = post(
+        client, tenant, "canvas", _jwt(upcoming, "2026-12", _claims()), query={"token": secret}
+    )
+    assert rotated.status_code == 202, rotated.text
+    before = count_events(database)
+    assert jwks_server.requests == 2
+    stranger, _ = _keypair("1999-01")
+    unknown = post(
+        client, tenant, "canvas", _jwt(stranger, "1999-01", _claims()), query={"token": secret}
+    )
+    assert unknown.status_code == 401
+    assert unknown.json()["detail"] == "no key '1999-01' in the configured JWKS"
+    assert count_events(database) == before
+
+
+def test_tampered_wrongly_signed_and_stale_tokens_are_refused_and_stored_nowhere(
+    client: TestClient, tenant: Tenant, database: Database, jwks_server: _JwksServer
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    key, jwk = _keypair("2026-11")
+    impostor, _ = _keypair("2026-11")
+    jwks_server.keys = [jwk]
+    set_mapping(
+        client,
+        tenant,
+        "canvas",
+        options={
+            "jwks_url": jwks_server.url,
+            "jwt_issuer": "canvas.instructure.com",
+            "jwt_audience": "laurel-acme",
+            "jwt_leeway_seconds": 30,
+        },
+    )
+    now = int(time.time())
+    good = {"iss": "canvas.instructure.com", "aud": "laurel-acme", "iat": now, "exp": now + 300}
+    signed = _jwt(key, "2026-11", _claims(**good))
+    head, body, signature = signed.decode().split(".")
+    changed = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    changed["body"]["user"]["id"] = "99"
+    tampered = f"{head}.{_b64(json.dumps(changed).encode())}.{signature}".encode()
+    cases = {
+        tampered: "the JWT signature does not verify",
+        _jwt(impostor, "2026-11", _claims(**good)): "the JWT signature does not verify",
+        _jwt(key, "2026-11", _claims(**{**good, "exp": now - 120})): "the JWT has expired (exp)",
+        _jwt(key, "2026-11", _claims(**{**good, "iat": now + 600})): "issued in the future",
+        _jwt(key, "2026-11", _claims(**{**good, "aud": "someone-else"})): "'aud'",
+        _jwt(key, "2026-11", _claims(**{**good, "iss": "evil.example"})): "'iss'",
+        _jwt(key, "2026-11", _claims(iat=now, exp=now + 300)): "required claim",
+    }
+    before = table_counts(database)
+    for token, reason in cases.items():
+        refused = post(client, tenant, "canvas", token, query={"token": secret})
+        assert refused.status_code == 401, refused.text
+        assert reason in refused.json()["detail"], refused.json()
+    assert count_events(database) == 0
+    assert count_dead_letters(database) == 0
+    assert table_counts(database)["completion_events"] == before["completion_events"]
+    # Within the leeway a just-expired token still verifies (clock skew).
+    skewed = _jwt(key, "2026-11", _claims(**{**good, "exp": now - 5}))
+    accepted = post(client, tenant, "canvas", skewed, query={"token": secret})
+    assert accepted.status_code == 202, accepted.text
+    assert stored(database, accepted_event(accepted)).learner == "21"
+
+
+def test_unreachable_jwks_is_503_and_a_bad_url_is_refused(
+    client: TestClient, tenant: Tenant, database: Database, jwks_server: _JwksServer
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    key, jwk = _keypair("2026-11")
+    jwks_server.keys = [jwk]
+    jwks_server.status = 500
+    set_mapping(client, tenant, "canvas", options={"jwks_url": jwks_server.url})
+    down = post(client, tenant, "canvas", _jwt(key, "2026-11", _claims()), query={"token": secret})
+    assert down.status_code == 503
+    assert "answered 500" in down.json()["detail"]
+    assert count_events(database) == 0
+    refused = client.put(
+        "/api/v1/connectors/canvas/mapping",
+        json={"options": {"jwks_url": "http://canvas.example.edu/jwks"}},
+        headers=tenant.headers,
+    )
+    assert refused.status_code == 422
+    assert "https://" in json.dumps(refused.json())
+
+
+def test_cache_expiry_and_refetch_rate_limit() -> None:
+    now = [1000.0]
+    with _JwksServer() as server:
+        _, jwk = _keypair("a")
+        server.keys = [jwk]
+        cache = jwks.JwksCache(refetch_after=30, clock=lambda: now[0])
+        assert cache.key_set(server.url, "a").kids == {"a"}
+        cache.key_set(server.url, "zzz")  # unknown kid, but fetched a moment ago: no refetch
+        assert server.requests == 1
+        now[0] += 31
+        cache.key_set(server.url, "zzz")
+        assert server.requests == 2
+        now[0] += 599
+        cache.key_set(server.url, "a")  # max-age=600 has not run out since the last fetch
+        assert server.requests == 2
+        now[0] += 2
+        cache.key_set(server.url, "a")
+        assert server.requests == 3
+        server.status = 503
+        now[0] += 601
+        assert cache.key_set(server.url, "a").kids == {"a"}  # kept while the source is down

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
 from tests.conftest import Tenant
-from tests.events.connectors.support import accepted_event, add_secret, post, recent, stored
+from tests.events.connectors.support import (
+    accepted_event,
+    add_secret,
+    count_events,
+    post,
+    recent,
+    stored,
+)
 
 API_KEY = "csod-endpoint-key-0123456789abcdef"
 
@@ -90,3 +100,110 @@ def test_verification_ping_and_unreadable_delivery(
     )
     # The API key header is a credential: not kept on the dead letter.
     assert "x-api-key" not in letter.json()["headers"]
+
+
+def documented_delivery(event_id: str, completed_at: str) -> dict[str, Any]:
+    """The shape of csod.dev's "Event Payload Samples" (Training Events), with our own values:
+    no completion date but ``trainingActionDateTimestamp``, the record's ``timestamp`` beside
+    ``value``, and the delivery's ``sessionId`` / ``attemptNumber`` / ``subscriptionId``."""
+    return {
+        "records": [
+            {
+                "lag": 12.5,
+                "value": {
+                    "headers": {
+                        "actorId": 501,
+                        "corpName": "acme",
+                        "cultureId": 0,
+                        "messageId": event_id,
+                        "cloudCorpId": "acmeprod",
+                        "cultureName": "",
+                        "correlationId": "00000000-0000-0000-0000-000000000000",
+                    },
+                    "lmsEventsCase": "TrainingCompleted",
+                    "trainingCompleted": {
+                        "data": {
+                            "eventId": event_id,
+                            "providerId": "3f6c2f70-0b5e-4a8e-9d51-6a1f0e2b7c11",
+                            "trainingId": "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e",
+                            "trainingRef": "B2C3D4E5-F6A7-4B8C-9D0E-1F2A3B4C5D6E",
+                            "targetUserId": 501,
+                            "targetUserRef": "E2002",
+                            "trainingTitle": "Data Privacy Basics",
+                            "transcriptUrl": "https://acme.csod.com/transcript/501",
+                            "targetUserGuid": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                            "targetUsername": "bo.lind",
+                            "createdByUserId": 501,
+                            "createdByUserRef": "E2002",
+                            "dueDateTimestamp": "2026-12-31T23:59:00Z",
+                            "targetUserLastName": "Lind",
+                            "targetUserFirstName": "Bo",
+                            "targetUserDivisionRef": "DIV-7",
+                            "targetUserLocationRef": "LOC-3",
+                            "isStandaloneOnTranscript": True,
+                            "trainingRegistrationNumber": 1,
+                            "trainingActionDateTimestamp": completed_at,
+                        }
+                    },
+                },
+                "offset": 42,
+                "timestamp": recent().isoformat(),
+                "correlationId": "00000000-0000-0000-0000-000000000000",
+            }
+        ],
+        "sessionId": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        "attemptNumber": 1,
+        "subscriptionId": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+    }
+
+
+def test_documented_delivery_shape_and_gzip_encoding(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    add_secret(client, tenant, "cornerstone", secret=API_KEY)
+    completed_at = (recent() - timedelta(minutes=5)).replace(microsecond=0)
+    event_id = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    raw = json.dumps(documented_delivery(event_id, completed_at.isoformat())).encode()
+    response = post(
+        client,
+        tenant,
+        "cornerstone",
+        gzip.compress(raw),
+        headers={"x-api-key": API_KEY, "content-encoding": "gzip"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 1
+    event = stored(database, accepted_event(response))
+    assert event.source_event_id == event_id
+    assert (event.learner, event.course) == ("E2002", "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e")
+    assert event.occurred_at == completed_at
+    assert event.course_title == "Data Privacy Basics"
+    # The same delivery again (Cornerstone retries up to its tier's count) is a replay.
+    again = post(client, tenant, "cornerstone", raw, headers={"x-api-key": API_KEY})
+    assert (again.json()["accepted"], again.json()["replayed"]) == (0, 1)
+    wrong = post(client, tenant, "cornerstone", raw, headers={"x-api-key": "not-the-key"})
+    assert wrong.status_code == 401
+
+
+def test_broken_gzip_is_a_dead_letter_and_inflated_bodies_are_kept_readable(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    add_secret(client, tenant, "cornerstone", secret=API_KEY)
+    headers = {"x-api-key": API_KEY, "content-encoding": "gzip"}
+    broken = post(client, tenant, "cornerstone", b"\x1f\x8b\x08garbage", headers=headers)
+    assert broken.status_code == 202
+    letter = client.get(
+        f"/api/v1/dead-letters/{broken.json()['dead_letter_id']}", headers=tenant.headers
+    ).json()
+    assert "cannot be inflated" in letter["message"]
+    # A delivery that inflates but does not map is kept inflated, so it can be read and replayed.
+    unmapped = delivery(record())
+    del unmapped["records"][0]["value"]["trainingCompleted"]["data"]["targetUserRef"]
+    kept = post(
+        client, tenant, "cornerstone", gzip.compress(json.dumps(unmapped).encode()), headers=headers
+    )
+    letter = client.get(
+        f"/api/v1/dead-letters/{kept.json()['dead_letter_id']}", headers=tenant.headers
+    ).json()
+    assert json.loads(letter["body"]) == unmapped
+    assert count_events(database) == 0

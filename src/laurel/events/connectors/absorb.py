@@ -1,12 +1,17 @@
-"""Absorb LMS webhooks: "Course Completed" (learner event) and "Enrollment Completed by Admin".
+"""Absorb LMS webhooks: a learner completing a course, and "Enrollment Completed by Admin".
 
-Absorb's public article names the events but not their payload fields nor how deliveries are
-signed. Laurel therefore reads Absorb deliveries through field paths an organization can set
-(``mapping.options.fields``); the defaults below are Laurel's best reading, not Absorb's
-documentation. A delivery that does not match becomes a dead letter naming the path it missed,
-with the body kept: set the paths from it and replay. Credentials: an HMAC-SHA256 of the body
-in ``X-Absorb-Signature`` (named by a third party, unconfirmed), or a token in the URL or a
-header, or HTTP Basic.
+What Absorb documents publicly (support article "Webhooks"): that webhooks exist, that Absorb
+sends an HTTP request to a configured listener when a subscribed event occurs, and the event
+names in its tables (Administrator events include "Enrollment Completed by Admin"; learner
+events include a learner completing a course). It does not publish the payload fields, an
+event id, nor how deliveries are authenticated or signed; its Integration API (the REST API,
+``X-API-Key``) says nothing about outgoing webhooks either. Laurel therefore reads Absorb
+deliveries through field paths an organization can set (``mapping.options.fields``); the
+defaults below are Laurel's assumption. A delivery that does not match becomes a dead letter
+naming the path it missed, with the body kept: set the paths from it and replay.
+Credentials: whichever the listener is configured with — a token in the URL or a header, HTTP
+Basic, or an HMAC-SHA256 of the body in ``X-Absorb-Signature`` (a header named only by a
+third-party article's generic example; Absorb confirms no signature).
 """
 
 from __future__ import annotations

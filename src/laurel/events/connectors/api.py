@@ -28,6 +28,7 @@ from laurel.kit.http import (
     Admin,
     Cursor,
     DatabaseDep,
+    ErrorOut,
     Limit,
     LiveAdmin,
     errors,
@@ -105,6 +106,10 @@ def letter_out(letter: DeadLetter) -> DeadLetterOut:
         200: {"model": DeliveryOut, "description": "A verification ping with an empty body"},
         **errors(401, 404),
         413: {"description": "Body larger than 5 MiB"},
+        503: {
+            "model": ErrorOut,
+            "description": "Canvas signed payloads: the configured JWKS cannot be fetched",
+        },
     },
     summary="Receive an LMS webhook",
     openapi_extra={

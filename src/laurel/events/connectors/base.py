@@ -98,6 +98,10 @@ class Connector:
         """A signature carried in the body itself (Canvas JWT): why it fails, or None."""
         return None
 
+    def options_problem(self, options: dict[str, Any]) -> tuple[str, str] | None:
+        """(option, reason) when ``mapping.options`` cannot work for this connector."""
+        return None
+
     def redact(self, body: bytes) -> bytes:
         """The body to keep on a dead letter: sources that put a secret inside it remove it."""
         return body

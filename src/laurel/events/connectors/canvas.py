@@ -2,9 +2,11 @@
 ``course_grade_change``.
 
 Canvas lets the admin set only the endpoint URL, so the secret travels in it (``?token=``).
-When "Sign Payload" is on, the body is an RS256 JWT whose claims are the event; with the
-organization's JWKS in ``mapping.options.jwks`` its signature is checked too. Canvas events
-carry no id: one is derived from (root account, learner, course, event, completion time).
+When "Sign Payload" is on, the body is an RS256 JWT whose claims are the event: its signature
+is checked against the organization's JWKS (fetched from ``mapping.options.jwks_url`` and
+cached, see ``jwks.py``, or a set pasted in ``mapping.options.jwks``) and its time claims
+(``exp``, ``nbf``, ``iat``, with leeway) and, where configured, ``iss`` and ``aud``. Canvas
+events carry no id: one is derived from (root account, learner, course, event, completion time).
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ import binascii
 import json
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jws, jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwk import KeySet
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from laurel.events.connectors import jwks as jwks_cache
 from laurel.events.connectors.base import (
     Connector,
     Ignored,
@@ -66,34 +77,88 @@ def jwt_claims(body: bytes) -> dict[str, Any]:
     return claims
 
 
-def jwt_problem(body: bytes, jwks: Any) -> str | None:
-    """Why an RS256 JWT does not verify against a JWKS, or None when it does."""
+class Signing(BaseModel):
+    """The signing options of ``mapping.options`` (other options are left to the mapping)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jwks_url: str | None = None
+    jwks: dict[str, Any] | None = None
+    require_signed: bool = False
+    jwt_issuer: str | None = Field(default=None, min_length=1, max_length=500)
+    jwt_audience: str | None = Field(default=None, min_length=1, max_length=500)
+    jwt_leeway_seconds: int = Field(default=60, ge=0, le=600)
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (problem := jwks_cache.url_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return self.jwks_url is not None or self.jwks is not None
+
+
+def signing_of(mapping: ConnectorMapping) -> Signing:
+    return Signing.model_validate(mapping.options)
+
+
+def _key_set(signing: Signing, kid: str | None) -> KeySet:
+    if signing.jwks_url is not None:
+        return jwks_cache.CACHE.key_set(signing.jwks_url, kid).keys
+    usable = [k for k in (signing.jwks or {}).get("keys", []) if isinstance(k, dict)]
     try:
-        head_b64, claims_b64, sig_b64 = body.strip().decode().split(".")
-        header = json.loads(_b64url(head_b64))
-        signature = _b64url(sig_b64)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return KeySet.import_key_set({"keys": usable})
+    except (JoseError, ValueError, TypeError):
+        return KeySet([])
+
+
+def jwt_problem(body: bytes, signing: Signing) -> str | None:
+    """Why an RS256 JWT does not verify (signature, then claims), or None when it does."""
+    try:
+        header = jws.extract_compact(body.strip()).headers()
+    except (JoseError, ValueError, UnicodeDecodeError, binascii.Error):
         return "the signed payload is not a well-formed JWT"
     if header.get("alg") != "RS256":
         return f"JWT algorithm {header.get('alg')!r} is not RS256"
-    keys = jwks.get("keys", []) if isinstance(jwks, dict) else []
-    key = next((k for k in keys if isinstance(k, dict) and k.get("kid") == header.get("kid")), None)
-    if key is None:
-        return f"no key {header.get('kid')!r} in the configured JWKS"
+    kid = header.get("kid")
+    keys = _key_set(signing, kid if isinstance(kid, str) else None)
     try:
-        public = rsa.RSAPublicNumbers(
-            int.from_bytes(_b64url(key["e"]), "big"), int.from_bytes(_b64url(key["n"]), "big")
-        ).public_key()
-        public.verify(
-            signature,
-            f"{head_b64}.{claims_b64}".encode(),
-            padding.PKCS1v15(),
-            hashes.SHA256(),
-        )
-    except (KeyError, ValueError, binascii.Error):
-        return f"key {header.get('kid')!r} in the configured JWKS is not an RSA key"
-    except InvalidSignature:
+        token = jwt.decode(body.strip(), keys, algorithms=["RS256"])
+    except InvalidKeyIdError:
+        return f"no key {kid!r} in the configured JWKS"
+    except BadSignatureError:
         return "the JWT signature does not verify"
+    except (JoseError, ValueError) as exc:
+        return f"the signed payload does not verify: {exc}"
+    wanted: dict[str, Any] = {}
+    if signing.jwt_issuer is not None:
+        wanted["iss"] = {"essential": True, "value": signing.jwt_issuer}
+    if signing.jwt_audience is not None:
+        wanted["aud"] = {"essential": True, "value": signing.jwt_audience}
+    try:
+        jwt.JWTClaimsRegistry(leeway=signing.jwt_leeway_seconds, **wanted).validate(token.claims)
+    except ExpiredTokenError:
+        return "the JWT has expired (exp)"
+    except MissingClaimError as exc:
+        return f"the JWT lacks a required claim: {exc.description}"
+    except InvalidClaimError as exc:
+        return f"a JWT claim is refused: {exc.description}"
+    except JoseError as exc:
+        return f"the JWT claims are refused: {exc}"
+    return None
+
+
+def options_problem(options: dict[str, Any]) -> tuple[str, str] | None:
+    """(option, reason) when the signing options cannot work."""
+    try:
+        Signing.model_validate(options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"options.{where}", str(first["msg"]).removeprefix("Value error, ")
     return None
 
 
@@ -105,14 +170,23 @@ class Canvas(Connector):
     course_keys = ("course_id", "sis_source_id")
 
     def check_body(self, incoming: Incoming, mapping: ConnectorMapping) -> str | None:
-        jwks = mapping.options.get("jwks")
+        signing = signing_of(mapping)
         if not _is_jwt(incoming.body):
             return (
                 "unsigned payload refused: this organization requires signed Live Events"
-                if (jwks and mapping.options.get("require_signed"))
+                if signing.require_signed
                 else None
             )
-        return jwt_problem(incoming.body, jwks) if jwks else None
+        if not signing.configured:
+            return (
+                "signed payload refused: no JWKS is configured to verify it"
+                if signing.require_signed
+                else None
+            )
+        return jwt_problem(incoming.body, signing)
+
+    def options_problem(self, options: dict[str, Any]) -> tuple[str, str] | None:
+        return options_problem(options)
 
     def parse(self, incoming: Incoming, mapping: ConnectorMapping) -> list[Result]:
         if _is_jwt(incoming.body):

@@ -247,6 +247,13 @@ def receive(
         raise NotPushed(f"{connector.name} is polled by Laurel; it has no webhook endpoint")
     org = organizations.get_by_slug(session, organization)
     secret = _authenticate(session, box, connector, org.id, incoming)
+    mapping = config.mapping_of(session, org.id, connector.name)
+    if incoming.body.strip():
+        # Before any write: a body signature may need the source's keys fetched (Canvas JWKS),
+        # and no write lock may be held while waiting on the network.
+        problem = connector.check_body(incoming, mapping)
+        if problem is not None:
+            raise Unauthorized(problem)
     config.touch(session, secret.row)
     actor = Actor(
         name=f"webhook:{connector.name}:{secret.row.id}",
@@ -257,10 +264,6 @@ def receive(
     if not incoming.body.strip():
         # Verification pings (Cornerstone checks an endpoint before use) carry no event.
         return Outcome()
-    mapping = config.mapping_of(session, org.id, connector.name)
-    problem = connector.check_body(incoming, mapping)
-    if problem is not None:
-        raise Unauthorized(problem)
     outcome = process(session, actor, connector, incoming, mapping=mapping)
     if outcome.reason is not None:
         outcome.dead_letter = keep(session, actor, connector, incoming, outcome)

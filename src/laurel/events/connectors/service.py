@@ -72,6 +72,9 @@ def validate_mapping(connector: str, raw: object) -> ConnectorMapping:
                 f"mapping.{option}",
                 f"{connector} offers {', '.join(offered)}; {chosen!r} is not one of them",
             )
+    problem = source.options_problem(mapping.options)
+    if problem is not None:
+        raise field_error(f"mapping.{problem[0]}", problem[1])
     if (
         source.polled
         and mapping.base_url is not None

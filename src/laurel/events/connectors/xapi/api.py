@@ -25,6 +25,7 @@ from laurel.events.connectors.xapi import service
 from laurel.events.connectors.xapi.models import XapiReview
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError, Unauthorized
+from laurel.kit.group_commit import GroupCommit
 from laurel.kit.http import (
     Cursor,
     DatabaseDep,
@@ -179,9 +180,8 @@ def _receive(
         raise BadRequest("send at least one statement")
     service.validate(statements)
     ids = service.assign_ids(statements)
-    with db.session() as session:
-        _, intakes = service.store(session, actor, statements)
-    for intake in intakes:
+    grouped: GroupCommit[list[dict[str, Any]], service.Stored] = request.app.state.xapi_intake
+    for intake in grouped.submit(actor, statements).intakes:
         event = intake.event
         mode = "live" if event.livemode else "test"
         EVENTS_RECEIVED.labels(event.source, event.outcome, mode).inc()

@@ -132,6 +132,37 @@ def store(
     return ids, intakes
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one request's statements became: their ids, in order, and the new completions."""
+
+    ids: list[uuid.UUID]
+    intakes: list[events.Intake]
+
+
+def store_requests(
+    session: Session, actor: Actor, requests: list[list[dict[str, Any]]]
+) -> list[Stored]:
+    """Several requests' statements in one transaction (group commit of single statements).
+
+    When no statement id repeats across them they go through :func:`store` as one list, so the
+    whole group costs one set-based pass; otherwise one request after the other, each seeing
+    what the ones before it stored. A request that is refused raises: nothing of the group is
+    kept, and the caller stores each request on its own (every request is all or nothing, and
+    its error names its own statements).
+    """
+    ids = [[uuid.UUID(s["id"]) for s in statements] for statements in requests]
+    flat_ids = [i for request in ids for i in request]
+    if len(requests) == 1 or len(set(flat_ids)) != len(flat_ids):
+        return [Stored(*store(session, actor, statements)) for statements in requests]
+    _, intakes = store(session, actor, [s for statements in requests for s in statements])
+    owner = {str(i): n for n, request in enumerate(ids) for i in request}
+    mine: list[list[events.Intake]] = [[] for _ in requests]
+    for intake in intakes:
+        mine[owner[intake.event.source_event_id]].append(intake)
+    return [Stored(request, found) for request, found in zip(ids, mine, strict=True)]
+
+
 def _existing(session: Session, actor: Actor, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = session.execute(
         select(XapiStatement.statement_id, XapiStatement.body_hash).where(
