@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+import secrets
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from laurel.auth import service as auth
+from laurel.auth import users
+from laurel.auth.models import User
 from laurel.catalog import service as catalog
 from laurel.courses import service as courses
 from laurel.courses.models import CourseType
@@ -27,6 +32,8 @@ from laurel.programs.templates import TEMPLATES
 
 ORG = "demo"
 ACTOR = "cli:demo"
+ADMIN_EMAIL = "admin@demo.example"
+"""The demo organization's dashboard user (``org_admin``); its password is new on every run."""
 
 COURSES: list[tuple[str, str, CourseType, int, str | None, list[str]]] = [
     ("SEC-101", "Security Awareness 2026", CourseType.compliance, 45, "2.0", ["security"]),
@@ -156,6 +163,8 @@ class DemoSummary:
     learners: int
     live_key: str
     test_key: str
+    admin_email: str
+    admin_password: str
 
 
 def _learners(rng: random.Random) -> list[LearnerCreate]:
@@ -235,9 +244,49 @@ def seed(database: Database) -> DemoSummary:
             actor=ACTOR,
             name="demo (test)",
         )
+        password = _admin(session, org.id)
         learner_count = session.scalar(
             select(func.count()).select_from(Learner).where(Learner.organization_id == org.id)
         )
     return DemoSummary(
-        ORG, created, len(TEMPLATES), len(COURSES), learner_count or 0, live.secret, test.secret
+        ORG,
+        created,
+        len(TEMPLATES),
+        len(COURSES),
+        learner_count or 0,
+        live.secret,
+        test.secret,
+        ADMIN_EMAIL,
+        password,
     )
+
+
+def _admin(session: Session, organization_id: uuid.UUID) -> str:
+    """Create the demo's org admin, or give the existing one a fresh password (printed like
+    the fresh keys: a password from an earlier run cannot be shown again, only its hash is
+    kept). Answers the password."""
+    password = secrets.token_urlsafe(12)
+    found = session.scalar(
+        select(User).where(User.organization_id == organization_id, User.email == ADMIN_EMAIL)
+    )
+    if found is None:
+        users.create(
+            session,
+            organization_id=organization_id,
+            email=ADMIN_EMAIL,
+            name="Demo Admin",
+            roles=["org_admin"],
+            password=password,
+            actor=ACTOR,
+        )
+    else:
+        users.update_user(
+            session,
+            organization_id,
+            found.id,
+            actor=ACTOR,
+            roles=sorted({*found.roles, "org_admin"}),
+            password=password,
+            disabled=False,
+        )
+    return password

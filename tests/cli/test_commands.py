@@ -6,10 +6,13 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from laurel.auth import users
+from laurel.auth.models import User
 from laurel.db import Database
 from laurel.learners.models import Learner
 from laurel.programs.models import Program
@@ -86,8 +89,36 @@ def test_demo_seeds_once_and_reuses(tmp_path: Path) -> None:
     assert len(set(keys)) == 2
     second = laurel("demo", "--no-serve", url=env_url, cwd=tmp_path)
     assert "(reused)" in second.stdout
+    sign_in = re.compile(
+        r"Dashboard: http://127\.0\.0\.1:8000/sign-in\?organization=demo\n"
+        r"\s+organization: demo\s+email: (\S+)\s+password: (\S+)"
+    )
+    found = [sign_in.search(first.stdout), sign_in.search(second.stdout)]
+    assert found[0] is not None, first.stdout
+    assert found[1] is not None, second.stdout
     database = Database(env_url)
+    # The dashboard user is reused with a new password: only the newest one signs in.
+    policy = users.Policy(timedelta(hours=1), 5, timedelta(minutes=15))
+    with database.session() as session:
+        old = users.sign_in(
+            session,
+            organization="demo",
+            email=found[0].group(1),
+            password=found[0].group(2),
+            policy=policy,
+        )
+        new = users.sign_in(
+            session,
+            organization="demo",
+            email=found[1].group(1),
+            password=found[1].group(2),
+            policy=policy,
+        )
+    assert old.session is None
+    assert new.session is not None
+    assert new.session.user.roles == ["org_admin"]
     with database.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 1
         assert session.scalar(select(func.count()).select_from(Learner)) == 500
         assert session.scalar(select(func.count()).select_from(Program)) == 7
         classes = set(session.scalars(select(Learner.classification).distinct()))

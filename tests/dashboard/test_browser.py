@@ -22,7 +22,7 @@ from laurel.app import create_app
 from laurel.config import Environment, Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
-from tests.auth.support import PASSWORD
+from tests.auth.support import PASSWORD, make_user
 from tests.conftest import Tenant
 from tests.dashboard.support import Seeded, earn, seed
 
@@ -140,12 +140,6 @@ def test_each_role_sees_its_pages_and_a_manager_stays_in_department(
             page.select_option("select[name=by]", "department")
             page.wait_for_selector("#rates td:text('Sales')")
             shot(page, request, "overview-live")
-            page.goto(f"{base}/dashboard/programs")
-            page.fill("input[name=learner]", "E2")
-            page.fill("input[name=course]", "SEC-101")
-            page.wait_for_selector("[data-testid=preview]:has-text('200.00 USD')")
-            assert "held for approval" in page.inner_text("[data-testid=preview]")
-            shot(page, request, "program-preview")
         if email == "manager@acme.test":
             page.goto(f"{base}/dashboard/team")
             assert "Ana Díaz" in page.inner_text("main")
@@ -202,3 +196,107 @@ def test_approve_clear_and_export_through_the_pages(
     assert "The audit chain holds" in compliance.inner_text("#verify")
     shot(compliance, request, "compliance-after-clear")
     compliance.context.close()
+
+
+def test_a_program_is_made_refused_fixed_previewed_and_budgeted_in_the_browser(
+    chromium: Any,
+    world: tuple[str, Seeded, TestClient],
+    tenant: Tenant,
+    request: pytest.FixtureRequest,
+) -> None:
+    base, _, api = world
+    course = api.post(
+        "/api/v1/courses",
+        headers=tenant.headers,
+        json={"external_id": "CRT-300", "title": "Admin Certification", "type": "certification"},
+    )
+    assert course.status_code == 201, course.text
+    page = sign_in(chromium, base, "ld@acme.test", "/dashboard/programs")
+    page.wait_for_url(f"{base}/dashboard/programs")
+    page.click("#new-program")
+    page.fill("#f-key", "Certs 2026")
+    page.select_option("#f-template", "product_certification")
+    page.fill("#f-approval_threshold", "100.001")
+    page.fill("#f-eligibility-countries", "US, Deutschland")
+    page.fill("#f-budget", "500.00")
+    page.click("text=Create program")
+    # Each refusal beside its field; everything typed is still there.
+    assert "lowercase letters" in page.inner_text("[data-field=key] .field-error")
+    assert "decimal places" in page.inner_text("[data-field=approval_threshold] .field-error")
+    assert page.inner_text("[data-field='eligibility.countries'] .field-error").startswith(
+        "item 2:"
+    )
+    assert page.input_value("#f-eligibility-countries") == "US, Deutschland"
+    assert page.input_value("#f-budget") == "500.00"
+    shot(page, request, "program-refused")
+    page.fill("#f-key", "certs-2026")
+    page.fill("#f-approval_threshold", "50.00")
+    page.fill("#f-eligibility-countries", "US, DE")
+    page.click("text=Create program")
+    page.wait_for_url(f"{base}/dashboard/programs/*")
+    assert "Product certification" in page.inner_text("h1")
+    page.wait_for_selector("canvas.burn-down[data-ready='1']")
+    # The preview: the real decision and gates, undone.
+    page.fill("#preview-form input[name=learner]", "E2")
+    page.select_option("#preview-form select[name=course]", "CRT-300")
+    page.wait_for_selector("[data-testid=amount]")
+    text = page.inner_text("[data-testid=preview]")
+    assert "through instant delivery by sandbox" in text
+    assert "approval_required" in page.inner_text("[data-testid=holds]")
+    shot(page, request, "program-preview")
+    page.click("#add-rule")
+    page.fill("#f-name", "leaders")
+    page.check("input[name='value.kind'][value=fixed]")
+    page.fill("#f-value-amount", "30")
+    page.click("text=Add the rule")
+    page.wait_for_url(f"{base}/dashboard/programs/*")
+    assert page.locator("a:text('leaders')").count() == 1
+    shot(page, request, "program-with-rule")
+    page.context.close()
+
+
+def test_an_admin_invites_a_user_and_manages_keys_in_the_browser(
+    chromium: Any,
+    world: tuple[str, Seeded, TestClient],
+    tenant: Tenant,
+    database: Database,
+    request: pytest.FixtureRequest,
+) -> None:
+    base, _, api = world
+    make_user(database, tenant.id, "admin@acme.test", ["org_admin"])
+    page = sign_in(chromium, base, "admin@acme.test", "/dashboard/users")
+    page.wait_for_url(f"{base}/dashboard/users")
+    assert {"/dashboard/users", "/dashboard/api-keys"} <= set(nav_links(page))
+    form = page.locator("#invite-form")
+    form.locator("#f-email").fill("new@acme.test")
+    form.locator("input[name=roles][value=department_manager]").check()
+    form.locator("button[type=submit]").click()
+    assert "needs at least one department" in page.inner_text(
+        "#invite-form [data-field=departments] .field-error"
+    )
+    assert page.locator("#invite-form #f-email").input_value() == "new@acme.test"
+    page.locator("#invite-form #f-departments").fill("Sales")
+    page.locator("#invite-form button[type=submit]").click()
+    page.wait_for_selector("[data-testid=notice]")
+    assert "new@acme.test" in page.inner_text("[data-testid=notice]")
+    row = page.locator("tr[data-user='finance@acme.test']")
+    row.locator("text=Deactivate").click()
+    page.wait_for_url(f"{base}/dashboard/users")
+    assert "deactivated" in page.locator("tr[data-user='finance@acme.test']").inner_text()
+    shot(page, request, "users")
+    page.goto(f"{base}/dashboard/api-keys")
+    page.fill("#f-name", "moodle")
+    page.check("input[name=scopes][value='events:write']")
+    page.click("text=Create the key")
+    secret = page.inner_text("#secret")
+    assert secret.startswith("lrl_live_")
+    shot(page, request, "api-key-created")
+    answer = api.get("/api/v1/rewards", headers={"Authorization": f"Bearer {secret}"})
+    assert answer.status_code == 403  # an events:write key reads nothing
+    page.goto(f"{base}/dashboard/api-keys")
+    assert secret not in page.content()
+    key_row = page.locator(f"tr[data-key='{secret[:13]}']")
+    key_row.locator("text=Revoke").click()
+    page.wait_for_url(f"{base}/dashboard/api-keys")
+    assert "revoked" in page.locator(f"tr[data-key='{secret[:13]}']").inner_text()
+    page.context.close()

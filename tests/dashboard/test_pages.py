@@ -29,7 +29,6 @@ from laurel.rewards.models import Reward
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant
 from tests.dashboard.support import Seeded, earn, seed
-from tests.factories import table_counts
 
 
 @pytest.fixture
@@ -299,29 +298,6 @@ def test_spend_export_csv_and_xlsx(
     assert xlsx.content[:2] == b"PK"
     manager = signed_in(app, "manager@acme.test").client
     assert manager.get("/dashboard/finance/spend").status_code == 403
-
-
-def test_program_preview_writes_nothing(
-    app: FastAPI, api: TestClient, tenant: Tenant, database: Database, seeded: Seeded
-) -> None:
-    ld = signed_in(app, "ld@acme.test").client
-    page = ld.get("/dashboard/programs").text
-    program = re.search(r'<option value="([0-9a-f-]{36})">Compliance</option>', page)
-    assert program is not None
-    assert "approval above" in page
-    before = table_counts(database)
-    answer = ld.get(
-        "/dashboard/programs/preview",
-        params={"program": program.group(1), "learner": "E2", "course": "SEC-101"},
-    ).text
-    assert "would get <strong>200.00 USD</strong> through <strong>sandbox</strong>" in answer
-    assert "approval: above the approval threshold of 150.00 USD" in answer
-    assert table_counts(database) == before
-    missing = ld.get(
-        "/dashboard/programs/preview",
-        params={"program": program.group(1), "learner": "NOPE", "course": "SEC-101"},
-    ).text
-    assert "learner: no learner with external id &#39;NOPE&#39;" in missing
 
 
 def test_series_groups_by_period_like_the_reports(

@@ -387,8 +387,28 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/dashboard/team/rates"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/team/{learner_id}"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/programs"): read(),
-    ("GET", "/dashboard/programs/preview"): read(),
+    ("GET", "/dashboard/programs/preview"): read(),  # a dry run: rehearsed, rolled back
+    ("GET", "/dashboard/programs/new"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/programs/{program_id}"): read(),
+    ("POST", "/dashboard/programs/{program_id}"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs/{program_id}/routes"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/programs/{program_id}/rules/new"): change(PROGRAMS, live=True),
+    ("POST", "/dashboard/programs/{program_id}/rules"): change(PROGRAMS, live=True),
+    ("GET", "/dashboard/rules/{rule_id}"): read(),
+    ("POST", "/dashboard/rules/{rule_id}"): change(PROGRAMS, live=True),
     ("GET", "/dashboard/me"): signed_in(),  # the caller's own learner record only
+    # user management and API keys: the organization's administrators only
+    ("GET", "/dashboard/users"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/deactivate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/reactivate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/users/{user_id}/password-link"): change(ADMIN, live=True),
+    ("GET", "/dashboard/api-keys"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys/{key_id}/rotate"): change(ADMIN, live=True),
+    ("POST", "/dashboard/api-keys/{key_id}/revoke"): change(ADMIN, live=True),
 }
 
 

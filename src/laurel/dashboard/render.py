@@ -41,8 +41,16 @@ templates.filters["minor"] = money
 class Link:
     label: str
     path: str
+    """The route as the permission table names it; the link is shown only if the table lets
+    the caller open it."""
     role: str | None = None
     """Shown only to users holding this role (pages every caller may open but not all need)."""
+    own_learner: bool = False
+    """A page about one learner (``?learner=<id>``): linked for the caller's own learner
+    record, to callers who have one."""
+
+    def href(self, learner_id: uuid.UUID | None) -> str:
+        return f"{self.path}?learner={learner_id}" if self.own_learner else self.path
 
 
 NAV = (
@@ -54,7 +62,12 @@ NAV = (
     Link("Programs", "/dashboard/programs"),
     Link("Team", "/dashboard/team"),
     Link("My rewards", "/dashboard/me", role="learner"),
+    Link("My points", "/points/wallet", own_learner=True),
+    Link("Users", "/dashboard/users"),
+    Link("API keys", "/dashboard/api-keys"),
 )
+"""Every page with a place in the navigation. Adding a page's link is one row here; who sees
+it is the permission table's row for its path."""
 
 
 def allowed(actor: Actor, path: str, method: str = "GET") -> bool:
@@ -69,11 +82,15 @@ def allowed(actor: Actor, path: str, method: str = "GET") -> bool:
     return True
 
 
-def nav_for(actor: Actor) -> list[Link]:
+def nav_for(actor: Actor, learner_id: uuid.UUID | None = None) -> list[Link]:
+    """The links this caller may open, each with its address for this caller. ``learner_id``
+    is the caller's own learner record (the route's actor may have been narrowed without it)."""
     return [
-        link
+        Link(link.label, link.href(learner_id))
         for link in NAV
-        if allowed(actor, link.path) and (link.role is None or link.role in actor.roles)
+        if allowed(actor, link.path)
+        and (link.role is None or link.role in actor.roles)
+        and (not link.own_learner or learner_id is not None)
     ]
 
 
@@ -115,8 +132,9 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    caller: Actor = getattr(request.state, "caller", actor)
     html = templates.get_template(template).render(
-        nav=nav_for(actor),
+        nav=nav_for(actor, caller.learner_id),
         here=request.url.path,
         csrf_token=request.cookies.get(CSRF_COOKIE, ""),
         brand=brand or {"name": "Laurel", "logo_url": "", "primary_color": "#1f4e79"},

@@ -7,13 +7,23 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from laurel.dashboard import compliance, finance, overview, people, programs, rewards
+from laurel.dashboard import (
+    api_keys,
+    compliance,
+    finance,
+    overview,
+    people,
+    programs,
+    rewards,
+    rules,
+    users,
+)
 from laurel.dashboard.render import need_session
 
 STATIC = Path(__file__).parent / "static"
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(need_session)])
-for part in (overview, rewards, finance, compliance, people, programs):
+for part in (overview, rewards, finance, compliance, people, programs, rules, users, api_keys):
     router.include_router(part.router)
 
 

@@ -173,6 +173,9 @@ def authorized(fallback: permissions.Rule) -> Any:
     """
 
     async def _dependency(request: Request, caller: Annotated[Actor, Depends(_caller)]) -> Actor:
+        # Pages need who the caller is beyond this route's narrowing (their own learner
+        # record for the navigation's links).
+        request.state.caller = caller
         key = route_of(request)
         rule = permissions.rule_for(*key)
         if rule is None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from laurel.config import Settings
 from laurel.courses import service as courses
 from laurel.delivery import service as delivery
+from laurel.kit.crypto import DecryptionError, ring_from_settings
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.notifications import render, service
@@ -74,10 +75,17 @@ def compose(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
     out: list[Composed | Skipped] = []
+    ring = (
+        ring_from_settings(settings) if any(service.SEALED in c.context for c in claimed) else None
+    )
     for item in claimed:
         org = org_rows[item.organization_id]
         mine = org_settings[item.organization_id]
-        context = dict(item.context)
+        try:
+            context = service.unseal(ring, item.context) if ring else dict(item.context)
+        except DecryptionError:
+            out.append(Skipped(item, "a sealed value no longer decrypts: its key left the ring"))
+            continue
         context["brand"] = render.brand(org.name, org.brand)
         to, locale = item.recipient, item.locale
         if item.template == "reward_delivered":

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Conflict, Invalid, NotFound
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
@@ -232,6 +233,26 @@ def enqueue_email(
         dedupe_key=dedupe_key,
     )
     return row["id"] if _write(session, [row]) else None
+
+
+SEALED = "sealed"
+"""Context key of values encrypted at rest (a set-password link): opened only to send."""
+_SEAL_CONTEXT = "email_outbox.context.sealed"
+
+
+def seal(ring: KeyRing, values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Context entries a database reader must not be able to use (a link that sets a
+    password): encrypted with the key ring, opened by :func:`unseal` when the email is sent."""
+    return {SEALED: {name: ring.encrypt(value, _SEAL_CONTEXT) for name, value in values.items()}}
+
+
+def unseal(ring: KeyRing, context: dict[str, Any]) -> dict[str, Any]:
+    """The context with its sealed values opened (``DecryptionError`` if the ring lost the
+    key they were sealed with)."""
+    sealed = context.get(SEALED) or {}
+    opened = {k: v for k, v in context.items() if k != SEALED}
+    opened.update({name: ring.decrypt(value, _SEAL_CONTEXT) for name, value in sealed.items()})
+    return opened
 
 
 _ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}
