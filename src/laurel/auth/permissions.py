@@ -109,6 +109,11 @@ def signed_in() -> Rule:
     return Rule(roles=ALL_ROLES, keys=frozenset(KeyScope), scoped=True)
 
 
+def learner_self() -> Rule:
+    """The learner's own pages: the ``learner`` role only, narrowed to that learner."""
+    return Rule(roles=frozenset({Role.learner}), scoped=True)
+
+
 Route = tuple[str, str]
 
 PERMISSIONS: dict[Route, Rule] = {
@@ -302,10 +307,22 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PATCH", "/api/v1/points/settings"): change(PROGRAMS, live=True),
     ("POST", "/api/v1/points/expiry/run"): change(PROGRAMS),
     ("GET", "/api/v1/points/reconcile"): admin_read(FINANCE),
-    ("GET", "/points/wallet"): read(),
-    ("GET", "/points/history"): read(),
-    ("GET", "/points/badges"): read(),
-    ("GET", "/points/leaderboard"): read(),
+    # the learner's own pages (laurel.portal sign-in): that learner's data, nobody else's
+    ("GET", "/points/wallet"): learner_self(),
+    ("GET", "/points/history"): learner_self(),
+    ("GET", "/points/badges"): learner_self(),
+    ("GET", "/points/leaderboard"): learner_self(),
+    ("GET", "/points/marketplace"): learner_self(),
+    ("POST", "/points/marketplace/redeem"): learner_self(),
+    ("GET", "/points/redemptions/{redemption_id}"): learner_self(),
+    # learner sign-in: an emailed single-use link (the token is the credential)
+    ("GET", "/portal/sign-in"): public(),
+    ("POST", "/portal/sign-in"): public(),
+    ("GET", "/portal/{organization}/sign-in"): public(),
+    ("POST", "/portal/{organization}/sign-in"): public(),
+    ("GET", "/portal/link/{token}"): public(),
+    ("POST", "/portal/link/{token}"): public(),
+    ("POST", "/portal/sign-out"): public(),  # checks the learner session's CSRF token itself
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),
@@ -400,7 +417,8 @@ check_table(PERMISSIONS)
 
 
 def is_user(actor: Actor) -> bool:
-    return actor.name.startswith("user:")
+    """A person with roles: a dashboard user or a signed-in learner (``laurel.portal``)."""
+    return actor.name.startswith(("user:", "learner:"))
 
 
 def rule_for(method: str, path: str) -> Rule | None:
