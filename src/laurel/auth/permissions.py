@@ -233,6 +233,9 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PUT", "/api/v1/tax/learners/{learner_id}/form"): change(FINANCE),
     ("PUT", "/api/v1/tax/learners/{learner_id}/form/second-tin-notice"): change(FINANCE, live=True),
     ("POST", "/api/v1/tax/learners/{learner_id}/form-requests"): change(FINANCE),
+    ("GET", "/api/v1/tax/learners/{learner_id}/form-requests"): Rule(
+        roles=FINANCE | {Role.auditor, Role.learner}, keys=frozenset({KeyScope.admin}), scoped=True
+    ),
     ("GET", "/api/v1/tax/rewards/{reward_id}"): read(),
     ("GET", "/api/v1/tax/totals"): admin_read(FINANCE),
     ("GET", "/api/v1/tax/exports/totals"): change(FINANCE, live=True),
@@ -280,11 +283,11 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/privacy/retention"): admin_read(COMPLIANCE),
     ("PUT", "/api/v1/privacy/retention"): change(COMPLIANCE, live=True),
     ("POST", "/api/v1/privacy/retention/run"): change(COMPLIANCE, live=True),
-    # points: readers see wallets, boards and badges organization-wide (the learner's own
-    # view comes with learner sign-in); programs run the scheme, finance reverses and reconciles
-    ("GET", "/api/v1/points/learners/{learner_id}/wallet"): read(),
-    ("GET", "/api/v1/points/learners/{learner_id}/transactions"): read(),
-    ("GET", "/api/v1/points/learners/{learner_id}/badges"): read(),
+    # points: readers see wallets, boards and badges organization-wide, a signed-in learner
+    # their own; programs run the scheme, finance reverses and reconciles
+    ("GET", "/api/v1/points/learners/{learner_id}/wallet"): read(Role.learner, scoped=True),
+    ("GET", "/api/v1/points/learners/{learner_id}/transactions"): read(Role.learner, scoped=True),
+    ("GET", "/api/v1/points/learners/{learner_id}/badges"): read(Role.learner, scoped=True),
     ("PUT", "/api/v1/points/learners/{learner_id}/preferences"): change(PROGRAMS),
     ("GET", "/api/v1/points/awards/{award_id}/credential"): read(),
     ("GET", "/api/v1/points/issuers/{organization_id}/jwks"): public(),  # public keys

@@ -78,7 +78,7 @@ class SignedInOut(BaseModel):
 class MeOut(BaseModel):
     actor: str
     organization_id: uuid.UUID
-    kind: str = Field(description="`user` or `apikey`")
+    kind: str = Field(description="`user`, `learner` (a learner's own session) or `apikey`")
     roles: list[str]
     departments: list[str] | None
     learner_id: uuid.UUID | None
@@ -202,7 +202,9 @@ def me(actor: SignedIn) -> MeOut:
     return MeOut(
         actor=actor.name,
         organization_id=actor.organization_id,
-        kind="user" if actor.name.startswith("user:") else "apikey",
+        kind=actor.name.split(":", 1)[0]
+        if actor.name.startswith(("user:", "learner:"))
+        else "apikey",
         roles=sorted(actor.roles),
         departments=sorted(actor.departments) if actor.departments is not None else None,
         learner_id=actor.learner_id,

@@ -147,7 +147,9 @@ def _sign_in(
     with read_only(db) as session:
         org = service.organization_by_slug(session, organization) if organization else None
         brand = brand_of(session, org.id) if org is not None else _NEUTRAL
-    action = f"/portal/{org.slug}/sign-in" if org is not None else "/portal/sign-in"
+        slug = org.slug if org is not None else None
+    # An unknown organization gets the generic form (a typo is not a dead end).
+    action = f"/portal/{slug}/sign-in" if slug else "/portal/sign-in"
     context.setdefault("sent", False)
     return _form_page(
         request,
@@ -157,7 +159,7 @@ def _sign_in(
         brand=brand,
         status_code=status_code,
         action=action + (f"?lang={context['lang']}" if context.get("lang") else ""),
-        ask_organization=org is None,
+        ask_organization=slug is None,
         organization=organization,
         minutes=int(_settings(request).learner_link_minutes),
         **context,
@@ -271,8 +273,9 @@ def _link_page(
                 again=sign_in_path(request),
             )
         person = session.get(Learner, link.learner_id)
+        locale = person.locale if person else None
         brand = brand_of(session, link.organization_id)
-    language = _language(lang, person.locale if person else None, accept)
+    language = _language(lang, locale, accept)
     return _form_page(
         request,
         language,
