@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from laurel.auth.permissions import NOBODY
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.http import LEARNER_COOKIE, LEARNER_CSRF_COOKIE, DatabaseDep, read_only
+from laurel.kit.http import (
+    LEARNER_COOKIE,
+    LEARNER_CSRF_COOKIE,
+    SESSION_COOKIE,
+    DatabaseDep,
+    read_only,
+)
 from laurel.kit.http import LearnerSelf as Reader
 from laurel.learners import service as learners
 from laurel.organizations import service as organizations
@@ -50,7 +56,7 @@ def need_learner(request: Request) -> None:
     (303); other clients get the API's 401 from the route's own dependency."""
     if request.cookies.get(LEARNER_COOKIE) or request.headers.get("authorization"):
         return
-    if request.cookies.get("laurel_session"):
+    if request.cookies.get(SESSION_COOKIE):
         return
     if request.method != "GET" or "text/html" not in request.headers.get("accept", ""):
         return

@@ -86,6 +86,8 @@ def request_link(session: Session, *, organization: str, email: str, policy: Pol
             )
             .order_by(Learner.id)
             .limit(5)
+            # Concurrent requests for one learner take turns, so the hourly limit holds.
+            .with_for_update()
         )
     )
     queued = 0
