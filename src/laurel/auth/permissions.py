@@ -325,6 +325,7 @@ PERMISSIONS: dict[Route, Rule] = {
     ("POST", "/portal/{organization}/sign-in"): public(),
     ("GET", "/portal/link/{token}"): public(),
     ("POST", "/portal/link/{token}"): public(),
+    ("GET", "/portal/{organization}/sso"): public(),  # to the identity provider, if any
     ("POST", "/portal/sign-out"): public(),  # checks the learner session's CSRF token itself
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),

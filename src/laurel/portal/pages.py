@@ -19,6 +19,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from laurel.auth import oidc
+from laurel.auth.oidc_api import sso_settings
 from laurel.config import Environment as Env
 from laurel.config import Settings
 from laurel.kit.errors import AppError
@@ -148,6 +150,7 @@ def _sign_in(
         org = service.organization_by_slug(session, organization) if organization else None
         brand = brand_of(session, org.id) if org is not None else _NEUTRAL
         slug = org.slug if org is not None else None
+        sso = service.has_sso(session, org.id) if org is not None else False
     # An unknown organization gets the generic form (a typo is not a dead end).
     action = f"/portal/{slug}/sign-in" if slug else "/portal/sign-in"
     context.setdefault("sent", False)
@@ -160,6 +163,7 @@ def _sign_in(
         status_code=status_code,
         action=action + (f"?lang={context['lang']}" if context.get("lang") else ""),
         ask_organization=slug is None,
+        sso=f"/portal/{slug}/sso" if sso else None,
         organization=organization,
         minutes=int(_settings(request).learner_link_minutes),
         **context,
@@ -320,15 +324,21 @@ def use_link(
     response = RedirectResponse(
         "/points/wallet" + (f"?lang={lang}" if lang else ""), status.HTTP_303_SEE_OTHER
     )
+    set_learner_cookies(response, settings, new, slug)
+    response.delete_cookie(FORM_COOKIE, path="/portal")
+    return response
+
+
+def set_learner_cookies(
+    response: Response, settings: Settings, new: service.NewSession, slug: str
+) -> None:
+    """The session cookie (HttpOnly, SameSite=Lax: the learner arrives from an email or the
+    identity provider), its CSRF token (HttpOnly, Strict: only our own pages render it) and the
+    organization the browser signs in to next time (not a secret)."""
     secure = settings.environment is not Env.development
     max_age = int(settings.learner_session_hours * 3600)
     response.set_cookie(
-        LEARNER_COOKIE,
-        new.token,
-        max_age=max_age,
-        httponly=True,
-        secure=secure,
-        samesite="lax",
+        LEARNER_COOKIE, new.token, max_age=max_age, httponly=True, secure=secure, samesite="lax"
     )
     response.set_cookie(
         LEARNER_CSRF_COOKIE,
@@ -341,8 +351,24 @@ def use_link(
     response.set_cookie(
         SIGN_IN_ORG_COOKIE, slug, max_age=400 * 86400, httponly=True, secure=secure, samesite="lax"
     )
-    response.delete_cookie(FORM_COOKIE, path="/portal")
-    return response
+
+
+@router.get("/{organization}/sso")
+def start_sso(organization: str, request: Request, db: DatabaseDep) -> Response:
+    """Sign a learner in through the organization's OpenID Connect provider (when it has one);
+    the provider calls back to ``/auth/oidc/callback``, which starts the learner's session."""
+    settings = _settings(request)
+    with read_only(db) as session:
+        issuer = oidc.issuer_of(session, organization)
+    oidc.discover(issuer)  # the network, before any transaction; cached for begin()
+    with unit_of_work(db) as session:
+        url = oidc.begin(
+            session,
+            organization=organization,
+            redirect_to=f"{service.SSO_MARK}/points/wallet",
+            settings=sso_settings(settings),
+        )
+    return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
 
 
 @router.post("/sign-out")

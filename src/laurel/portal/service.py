@@ -275,3 +275,49 @@ def csrf_matches(expected_hash: str, sent: str | None) -> bool:
 
 def organization_slug(session: Session, organization_id: uuid.UUID) -> str:
     return organizations.get(session, organization_id).slug
+
+
+SSO_MARK = "portal:"
+"""Prefix of ``OidcLogin.redirect_to`` for a learner's single sign-on (the provider calls back
+to the one registered redirect URI; the mark says the login is a learner's)."""
+
+
+def sign_in_sso(
+    session: Session,
+    organization_id: uuid.UUID,
+    claims: dict[str, object],
+    policy: Policy,
+    *,
+    replaces: str | None = None,
+) -> NewSession:
+    """A learner signed in through the organization's identity provider: the live, not-erased
+    learner with the verified email the ID token names (the token was verified by
+    ``auth.oidc.exchange``). No role mapping: learners are known by the organization's records."""
+    email = claims.get("email")
+    if not isinstance(email, str) or claims.get("email_verified") is False:
+        raise InvalidLink("the identity provider sent no verified email")
+    person = session.scalar(
+        select(Learner)
+        .where(
+            Learner.organization_id == organization_id,
+            Learner.livemode.is_(True),
+            func.lower(Learner.email) == email.strip().lower(),
+            Learner.pseudonymised_at.is_(None),
+        )
+        .order_by(Learner.id)
+        .limit(1)
+    )
+    if person is None:
+        raise InvalidLink("no learner of this organization has this email")
+    if replaces:
+        end_session(session, replaces)
+    return start_session(session, person, method="oidc", policy=policy, now=utcnow())
+
+
+def has_sso(session: Session, organization_id: uuid.UUID) -> bool:
+    from laurel.auth.models import OidcProvider  # noqa: PLC0415 - auth depends on this domain
+
+    found = session.scalar(
+        select(OidcProvider.id).where(OidcProvider.organization_id == organization_id)
+    )
+    return found is not None
