@@ -50,7 +50,9 @@ from laurel.links import api as links_api
 from laurel.metrics import EVENTS_REJECTED, REGISTRY, XAPI_GROUP_SIZE, bind_database
 from laurel.notifications import api as notifications_api
 from laurel.points import api as points_api
+from laurel.points import market_pages as points_market_pages
 from laurel.points import pages as points_pages
+from laurel.portal import pages as portal_pages
 from laurel.privacy import api as privacy_api
 from laurel.programs import api as programs_api
 from laurel.rewards import api as rewards_api
@@ -152,6 +154,8 @@ def create_app(
         privacy_api.router,
         points_api.router,
         points_pages.router,
+        points_market_pages.router,
+        portal_pages.router,
     ):
         app.include_router(router)
     dashboard_routes.install(app)

@@ -206,11 +206,17 @@ class Settings(BaseSettings):
     password_reset_minutes: float = Field(
         default=60.0, gt=0, description="How long an emailed password reset link works"
     )
-    auth_mail_host: str | None = Field(
-        default=None, description="SMTP host for password reset mail; unset: no mail is sent"
+    learner_link_minutes: float = Field(
+        default=15.0, gt=0, description="How long an emailed learner sign-in link works"
     )
-    auth_mail_port: int = Field(default=25, ge=1, le=65535)
-    auth_mail_from: str = Field(default="laurel@localhost", description="Sender of reset mail")
+    learner_session_hours: float = Field(
+        default=12.0, gt=0, description="Learner sign-in session lifetime"
+    )
+    learner_links_per_hour: int = Field(
+        default=5,
+        ge=1,
+        description="Sign-in links mailed to one learner in an hour; more requests mail nothing",
+    )
     inventory_low_stock: int = Field(
         default=10,
         ge=0,

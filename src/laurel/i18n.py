@@ -174,6 +174,10 @@ class Translator:
         variables.setdefault("num", n)
         return _interpolate(translated, english, variables)
 
+    def number(self, value: int) -> str:
+        """A whole number the locale's way (``1 500`` in French, ``1,500`` in English)."""
+        return str(babel_numbers.format_decimal(value, locale=self.format_locale))
+
     def money(self, amount: Money) -> str:
         return format_money(amount, self.format_locale)
 
@@ -206,6 +210,7 @@ class Translator:
             "_": gettext,
             "format_money": self.money,
             "format_date": self.date,
+            "format_number": self.number,
         }
 
 

@@ -43,6 +43,7 @@ from laurel.points.models import (
     Redemption,
     StreakState,
 )
+from laurel.portal.models import LearnerSession, LearnerSignInLink
 from laurel.privacy.models import ConsentRecord, PhiRecord, PrivacyRequest, RetentionPolicy
 from laurel.programs.models import (
     HoldoutAssignment,
@@ -103,6 +104,8 @@ __all__ = [
     "InventoryStock",
     "Learner",
     "LearnerPreference",
+    "LearnerSession",
+    "LearnerSignInLink",
     "LinkSettings",
     "ListEntry",
     "ListVersion",

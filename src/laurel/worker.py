@@ -190,6 +190,7 @@ class Worker:
             self._last_reconcile = time.monotonic()
         if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
             self.expire_approvals()
+            self.expire_points()
             self._last_expiry = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
@@ -289,6 +290,18 @@ class Worker:
 
         with self.database.session() as session:
             return approvals.expire_due(session, actor="worker")
+
+    def expire_points(self) -> int:
+        """Expire points lots whose time came, record the notices the programs' policies ask
+        for, and queue their emails (each notice once); answers the emails queued."""
+        from laurel.points import expiry  # noqa: PLC0415 - import cycle
+
+        now = utcnow()
+        with self.database.session() as session:
+            expiry.expire_due(session, now=now, actor=WORKER, limit=self.settings.worker_batch_size)
+        with self.database.session() as session:
+            expiry.record_notices(session, now=now)
+            return expiry.queue_notices(session, public_url=self.settings.public_url, now=now)
 
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import email
 import re
-import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -22,8 +18,10 @@ from laurel.config import Environment, Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.clock import utcnow
+from laurel.notifications.models import OutboxEmail
 from tests.auth.support import PASSWORD, Browser, make_user, plain_client
 from tests.conftest import Tenant
+from tests.notifications.support import HOST, Received, SmtpServer, smtp_server
 
 SIGN_IN = "/api/v1/auth/sign-in"
 
@@ -183,50 +181,42 @@ def test_lockout_after_repeated_failures_then_unlocks(
 # ---------------------------------------------------------------- password reset by mail
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
 
 
-def _link(message: Message) -> str:
-    body = message.get_payload(decode=True)
-    assert isinstance(body, bytes)
-    found = re.search(
-        r"https://laurel\.acme\.test/password-reset/confirm\?token=(\S+)", body.decode()
+def _reset_settings(database: Database, server: SmtpServer, **more: Any) -> Settings:
+    return Settings(
+        database_url=database.url,
+        environment=Environment.test,
+        public_url="https://laurel.acme.test",
+        smtp_host=HOST,
+        smtp_port=server.port,
+        smtp_security="none",
+        smtp_timeout_seconds=5.0,
+        **more,
     )
-    assert found, body
+
+
+def _sent(client: TestClient) -> None:
+    """The worker sends what the outbox holds (the reset mail is queued, not sent inline)."""
+    client.app.state.worker.run_outbox_once()  # type: ignore[attr-defined]
+
+
+def _link(message: Received) -> str:
+    found = re.search(
+        r"https://laurel\.acme\.test/password-reset/confirm\?token=(\S+)", message.text
+    )
+    assert found, message.text
     return found.group(1)
 
 
 def test_password_reset_by_mailed_single_use_link(
-    smtp: tuple[Inbox, int], database: Database, providers: ProviderRegistry, tenant: Tenant
+    smtp: SmtpServer, database: Database, providers: ProviderRegistry, tenant: Tenant
 ) -> None:
-    inbox, port = smtp
-    settings = Settings(
-        database_url=database.url,
-        environment=Environment.test,
-        public_url="https://laurel.acme.test",
-        auth_mail_host="127.0.0.1",
-        auth_mail_port=port,
-    )
+    settings = _reset_settings(database, smtp)
     make_user(database, tenant.id, "re@acme.test", ["auditor"])
     app = create_app(settings, database, providers=providers)
     with plain_client(app, base_url="https://testserver") as client:
@@ -236,13 +226,26 @@ def test_password_reset_by_mailed_single_use_link(
         reset = "/api/v1/auth/password-reset"
         unknown = client.post(reset, json={"organization": "acme", "email": "who@acme.test"})
         assert unknown.status_code == 202
-        assert inbox.messages == []
-        known = client.post(reset, json={"organization": "acme", "email": "re@acme.test"})
+        _sent(client)
+        assert smtp.mailbox.received == []
+        known = client.post(
+            reset,
+            json={"organization": "acme", "email": "re@acme.test"},
+            headers={"Accept-Language": "fr-FR,fr;q=0.9"},
+        )
         assert known.status_code == 202
-        assert len(inbox.messages) == 1
-        message = inbox.messages[0]
-        assert message["To"] == "re@acme.test"
+        _sent(client)
+        (message,) = smtp.mailbox.received
+        assert message.rcpt_tos == ["re@acme.test"]
+        assert message.message["Content-Language"] == "fr"
+        assert "mot de passe" in message.text
         token = _link(message)
+        with database.sessionmaker() as session:
+            # Sent: the outbox row no longer holds the link.
+            (context,) = session.scalars(
+                select(OutboxEmail.context).where(OutboxEmail.template == "password_reset")
+            ).all()
+            assert context == {"redacted": True}
         with database.sessionmaker() as session:
             from laurel.auth.models import PasswordReset
 
@@ -269,23 +272,16 @@ def test_password_reset_by_mailed_single_use_link(
 
 
 def test_expired_reset_link_is_refused(
-    smtp: tuple[Inbox, int], database: Database, providers: ProviderRegistry, tenant: Tenant
+    smtp: SmtpServer, database: Database, providers: ProviderRegistry, tenant: Tenant
 ) -> None:
-    inbox, port = smtp
-    settings = Settings(
-        database_url=database.url,
-        environment=Environment.test,
-        public_url="https://laurel.acme.test",
-        auth_mail_host="127.0.0.1",
-        auth_mail_port=port,
-        password_reset_minutes=0.5 / 60,
-    )
+    settings = _reset_settings(database, smtp, password_reset_minutes=0.5 / 60)
     make_user(database, tenant.id, "ex@acme.test", ["auditor"])
     with plain_client(create_app(settings, database, providers=providers)) as client:
         client.post(
             "/api/v1/auth/password-reset", json={"organization": "acme", "email": "ex@acme.test"}
         )
-        token = _link(inbox.messages[0])
+        _sent(client)
+        token = _link(smtp.mailbox.received[0])
         time.sleep(0.7)
         late = client.post(
             "/api/v1/auth/password-reset/confirm",

@@ -23,6 +23,7 @@ from laurel.points import i18n, ledger
 from laurel.points.models import TransactionKind
 from tests.conftest import Tenant
 from tests.points.support import add_learner, add_program, scope
+from tests.portal.support import session_for, sign_in
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -70,25 +71,30 @@ def test_languages_are_negotiated_and_fall_back_to_english() -> None:
 
 
 def test_pages_speak_the_learners_language(
-    client: TestClient, tenant: Tenant, ana: uuid.UUID
+    client: TestClient, tenant: Tenant, ana: uuid.UUID, database: Database
 ) -> None:
-    h = tenant.headers
-    page = client.get(f"/points/wallet?learner={ana}", headers=h)
+    sign_in(client, database, ana)
+    page = client.get("/points/wallet")
     assert page.status_code == 200
     assert page.headers["content-language"] == "es"
     assert "Tu saldo" in page.text
     assert "1250" in page.text.replace("\u202f", "").replace(".", "").replace(",", "")
     assert "Acme Learning" in page.text
     assert "#aa0033" in page.text
-    french = client.get(f"/points/history?learner={ana}&lang=fr", headers=h)
+    french = client.get("/points/history?lang=fr")
     assert "Historique" in french.text
     assert "Gagnés" in french.text
-    japanese = client.get(f"/points/leaderboard?learner={ana}&lang=ja&period=2026", headers=h)
+    japanese = client.get("/points/leaderboard?lang=ja&period=2026")
     assert "ランキング" in japanese.text
     assert "B. S." in japanese.text  # Germany: initials by default
     assert "Ana Díaz" in japanese.text  # Mexico: the name
-    assert client.get(f"/points/wallet?learner={ana}").status_code == 401
-    assert client.get(f"/points/wallet?learner={uuid.uuid4()}", headers=h).status_code == 404
+    client.cookies.clear()
+    assert client.get("/points/wallet").status_code == 401
+    # An API key is not a learner: the learner's pages are theirs alone.
+    assert client.get("/points/wallet", headers=tenant.headers).status_code == 403
+    # A browser without a session is sent to sign in.
+    browser = client.get("/points/wallet", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert (browser.status_code, browser.headers["location"]) == (303, "/portal/sign-in")
 
 
 def _free_port() -> int:
@@ -121,9 +127,13 @@ def test_pages_in_chromium(server: str, tenant: Tenant, ana: uuid.UUID, database
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            context = browser.new_context(extra_http_headers=tenant.headers)
+            context = browser.new_context()
+            signed = session_for(database, ana)
+            context.add_cookies(
+                [{"name": k, "value": v, "url": server} for k, v in signed.cookies.items()]
+            )
             page = context.new_page()
-            page.goto(f"{server}/points/wallet?learner={ana}")
+            page.goto(f"{server}/points/wallet")
             assert page.locator("h1").inner_text() == "Monedero"
             balance = page.get_by_test_id("balance")
             assert balance.evaluate("e => getComputedStyle(e).color") == "rgb(170, 0, 51)"

@@ -140,7 +140,16 @@ def test_deletion_erases_what_can_go_and_explains_what_stays(
     outcome = done["outcome"]
     assert outcome["pseudonymised"]["learners"] == 1
     assert outcome["pseudonymised"]["completion_events"] == 2
-    assert outcome["deleted"] == {"roster_entries": 1, "consent_records": 1, "phi_records": 0}
+    assert outcome["deleted"] == {
+        "roster_entries": 1,
+        "consent_records": 1,
+        "phi_records": 0,
+        "learner_sign_in_links": 0,
+        "learner_sessions": 0,
+        "points_badge_awards": 0,
+        "points_streaks": 0,
+        "points_expiry_notices": 0,
+    }
     money = outcome["kept"][0]
     assert "rewards" in money["records"]
     assert "tax" in money["reason"]

@@ -1,42 +1,46 @@
-"""Sending the password reset mail.
+"""The password reset email, queued in the notifications outbox.
 
-``send_reset`` is the one place that sends it. When the notifications outbox exists
-(``laurel.notifications.service.enqueue_email``), point this function at it; until then it
-speaks SMTP to ``LAUREL_AUTH_MAIL_HOST`` after the reset token has been committed. The link is
-a secret: it is never logged.
+``queue_reset`` writes the email in the transaction that stores the reset token, so the mail
+exists exactly when the token does (a rolled-back request sends nothing); the worker sends it
+through the organization's email settings (``LAUREL_SMTP_HOST``), in the language the browser
+asked for. The link is a secret: it is never logged, and the outbox row forgets it once sent.
 """
 
 from __future__ import annotations
 
-import logging
-import smtplib
-from email.message import EmailMessage
+from sqlalchemy.orm import Session
 
+from laurel.auth.users import ResetRequest
 from laurel.config import Settings
+from laurel.notifications import service as notifications
 
-log = logging.getLogger("laurel.auth")
+TEMPLATE = "password_reset"
 
 
 def reset_link(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/password-reset/confirm?token={token}"
 
 
-def send_reset(settings: Settings, *, to: str, organization: str, token: str) -> bool:
-    """Mail the reset link; False when no mail server is configured (nothing is sent)."""
-    if not settings.auth_mail_host:
-        log.warning("password reset requested but LAUREL_AUTH_MAIL_HOST is not set: no mail sent")
-        return False
-    message = EmailMessage()
-    message["From"] = settings.auth_mail_from
-    message["To"] = to
-    message["Subject"] = f"Reset your Laurel password ({organization})"
-    minutes = int(settings.password_reset_minutes)
-    message.set_content(
-        "Someone asked to reset the password of your Laurel account.\n\n"
-        f"Set a new password here (the link works once, for {minutes} minutes):\n"
-        f"{reset_link(settings, token)}\n\n"
-        "If it was not you, ignore this mail: your password stays as it is.\n"
+def queue_reset(
+    session: Session, settings: Settings, found: ResetRequest, locale: str | None
+) -> None:
+    """Queue the reset link to the user (``locale``: a BCP 47 tag or Accept-Language value)."""
+    notifications.enqueue_email(
+        session,
+        found.user.organization_id,
+        found.user.email,
+        TEMPLATE,
+        _first_language(locale),
+        {
+            "url": reset_link(settings, found.token),
+            "minutes": int(settings.password_reset_minutes),
+        },
     )
-    with smtplib.SMTP(settings.auth_mail_host, settings.auth_mail_port, timeout=10) as smtp:
-        smtp.send_message(message)
-    return True
+
+
+def _first_language(header: str | None) -> str | None:
+    """The first tag of an Accept-Language header (``fr-CA,fr;q=0.8`` → ``fr-CA``)."""
+    if not header:
+        return None
+    first = header.split(",")[0].split(";")[0].strip()
+    return first if first and first != "*" and len(first) <= 35 else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
@@ -14,7 +15,16 @@ from laurel.auth.pages import safe_next
 from laurel.auth.users_api import policy, set_session_cookies
 from laurel.config import Settings
 from laurel.events.connectors.secretbox import SecretBox
-from laurel.kit.http import Admin, DatabaseDep, LiveAdmin, errors, read_only, unit_of_work
+from laurel.kit.http import (
+    LEARNER_COOKIE,
+    Admin,
+    DatabaseDep,
+    LiveAdmin,
+    errors,
+    read_only,
+    unit_of_work,
+)
+from laurel.portal.service import SSO_MARK as LEARNER_MARK
 
 router = APIRouter(tags=["single sign-on"])
 
@@ -141,8 +151,35 @@ def oidc_callback(
     if error is not None:
         raise oidc.SsoFailed(f"the identity provider answered {error}")
     claims = oidc.exchange(pending, code, sso)
+    if pending.redirect_to.startswith(LEARNER_MARK):
+        return _learner_signed_in(request, db, pending, claims)
     with unit_of_work(db) as session:
         new = oidc.sign_in(session, pending, claims, sso)
     response = RedirectResponse(pending.redirect_to, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookies(response, settings, new)
+    return response
+
+
+def _learner_signed_in(
+    request: Request, db: DatabaseDep, pending: oidc.Pending, claims: dict[str, Any]
+) -> Response:
+    from laurel.portal import pages as portal_pages  # noqa: PLC0415 - the portal imports us
+    from laurel.portal import service as portal  # noqa: PLC0415
+
+    settings: Settings = request.app.state.settings
+    try:
+        with unit_of_work(db) as session:
+            new = portal.sign_in_sso(
+                session,
+                pending.organization_id,
+                claims,
+                portal_pages.policy(settings),
+                replaces=request.cookies.get(LEARNER_COOKIE),
+            )
+            slug = portal.organization_slug(session, new.organization_id)
+    except portal.InvalidLink as exc:
+        raise oidc.SsoFailed(str(exc.detail)) from exc
+    target = safe_next(pending.redirect_to.removeprefix(LEARNER_MARK))
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    portal_pages.set_learner_cookies(response, settings, new, slug)
     return response

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from laurel.auth import users
-from laurel.auth.mail import send_reset
+from laurel.auth.mail import queue_reset
 from laurel.auth.users_api import (
     SignInIn,
     clear_session_cookies,
@@ -158,9 +158,8 @@ def reset_request_form(
             email=email,
             lifetime=timedelta(minutes=settings.password_reset_minutes),
         )
-        to = found.user.email if found else None
-    if found is not None and to is not None:
-        send_reset(settings, to=to, organization=organization, token=found.token)
+        if found is not None:
+            queue_reset(session, settings, found, request.headers.get("accept-language"))
     return _page(request, "reset_request.html", organization=organization, sent=True)
 
 

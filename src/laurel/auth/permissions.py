@@ -115,6 +115,11 @@ def signed_in() -> Rule:
     return Rule(roles=ALL_ROLES, keys=frozenset(KeyScope), scoped=True)
 
 
+def learner_self() -> Rule:
+    """The learner's own pages: the ``learner`` role only, narrowed to that learner."""
+    return Rule(roles=frozenset({Role.learner}), scoped=True)
+
+
 Route = tuple[str, str]
 
 PERMISSIONS: dict[Route, Rule] = {
@@ -235,6 +240,9 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PUT", "/api/v1/tax/learners/{learner_id}/form"): change(FINANCE),
     ("PUT", "/api/v1/tax/learners/{learner_id}/form/second-tin-notice"): change(FINANCE, live=True),
     ("POST", "/api/v1/tax/learners/{learner_id}/form-requests"): change(FINANCE),
+    ("GET", "/api/v1/tax/learners/{learner_id}/form-requests"): Rule(
+        roles=FINANCE | {Role.auditor, Role.learner}, keys=frozenset({KeyScope.admin}), scoped=True
+    ),
     ("GET", "/api/v1/tax/rewards/{reward_id}"): read(),
     ("GET", "/api/v1/tax/totals"): admin_read(FINANCE),
     ("GET", "/api/v1/tax/exports/totals"): change(FINANCE, live=True),
@@ -282,11 +290,11 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/privacy/retention"): admin_read(COMPLIANCE),
     ("PUT", "/api/v1/privacy/retention"): change(COMPLIANCE, live=True),
     ("POST", "/api/v1/privacy/retention/run"): change(COMPLIANCE, live=True),
-    # points: readers see wallets, boards and badges organization-wide (the learner's own
-    # view comes with learner sign-in); programs run the scheme, finance reverses and reconciles
-    ("GET", "/api/v1/points/learners/{learner_id}/wallet"): read(),
-    ("GET", "/api/v1/points/learners/{learner_id}/transactions"): read(),
-    ("GET", "/api/v1/points/learners/{learner_id}/badges"): read(),
+    # points: readers see wallets, boards and badges organization-wide, a signed-in learner
+    # their own; programs run the scheme, finance reverses and reconciles
+    ("GET", "/api/v1/points/learners/{learner_id}/wallet"): read(Role.learner, scoped=True),
+    ("GET", "/api/v1/points/learners/{learner_id}/transactions"): read(Role.learner, scoped=True),
+    ("GET", "/api/v1/points/learners/{learner_id}/badges"): read(Role.learner, scoped=True),
     ("PUT", "/api/v1/points/learners/{learner_id}/preferences"): change(PROGRAMS),
     ("GET", "/api/v1/points/awards/{award_id}/credential"): read(),
     ("GET", "/api/v1/points/issuers/{organization_id}/jwks"): public(),  # public keys
@@ -309,10 +317,23 @@ PERMISSIONS: dict[Route, Rule] = {
     ("PATCH", "/api/v1/points/settings"): change(PROGRAMS, live=True),
     ("POST", "/api/v1/points/expiry/run"): change(PROGRAMS),
     ("GET", "/api/v1/points/reconcile"): admin_read(FINANCE),
-    ("GET", "/points/wallet"): read(),
-    ("GET", "/points/history"): read(),
-    ("GET", "/points/badges"): read(),
-    ("GET", "/points/leaderboard"): read(),
+    # the learner's own pages (laurel.portal sign-in): that learner's data, nobody else's
+    ("GET", "/points/wallet"): learner_self(),
+    ("GET", "/points/history"): learner_self(),
+    ("GET", "/points/badges"): learner_self(),
+    ("GET", "/points/leaderboard"): learner_self(),
+    ("GET", "/points/marketplace"): learner_self(),
+    ("POST", "/points/marketplace/redeem"): learner_self(),
+    ("GET", "/points/redemptions/{redemption_id}"): learner_self(),
+    # learner sign-in: an emailed single-use link (the token is the credential)
+    ("GET", "/portal/sign-in"): public(),
+    ("POST", "/portal/sign-in"): public(),
+    ("GET", "/portal/{organization}/sign-in"): public(),
+    ("POST", "/portal/{organization}/sign-in"): public(),
+    ("GET", "/portal/link/{token}"): public(),
+    ("POST", "/portal/link/{token}"): public(),
+    ("GET", "/portal/{organization}/sso"): public(),  # to the identity provider, if any
+    ("POST", "/portal/sign-out"): public(),  # checks the learner session's CSRF token itself
     # enrolments and analytics (organization-wide reports)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
     ("GET", "/api/v1/analytics/completion-rates"): read(),
@@ -427,7 +448,8 @@ check_table(PERMISSIONS)
 
 
 def is_user(actor: Actor) -> bool:
-    return actor.name.startswith("user:")
+    """A person with roles: a dashboard user or a signed-in learner (``laurel.portal``)."""
+    return actor.name.startswith(("user:", "learner:"))
 
 
 def rule_for(method: str, path: str) -> Rule | None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from laurel.auth import users
-from laurel.auth.mail import send_reset
+from laurel.auth.mail import queue_reset
 from laurel.auth.models import User
 from laurel.config import Environment, Settings
 from laurel.db import Database
@@ -78,7 +78,7 @@ class SignedInOut(BaseModel):
 class MeOut(BaseModel):
     actor: str
     organization_id: uuid.UUID
-    kind: str = Field(description="`user` or `apikey`")
+    kind: str = Field(description="`user`, `learner` (a learner's own session) or `apikey`")
     roles: list[str]
     departments: list[str] | None
     learner_id: uuid.UUID | None
@@ -202,7 +202,9 @@ def me(actor: SignedIn) -> MeOut:
     return MeOut(
         actor=actor.name,
         organization_id=actor.organization_id,
-        kind="user" if actor.name.startswith("user:") else "apikey",
+        kind=actor.name.split(":", 1)[0]
+        if actor.name.startswith(("user:", "learner:"))
+        else "apikey",
         roles=sorted(actor.roles),
         departments=sorted(actor.departments) if actor.departments is not None else None,
         learner_id=actor.learner_id,
@@ -226,10 +228,9 @@ def request_password_reset(body: ResetIn, request: Request, db: DatabaseDep) -> 
             email=body.email,
             lifetime=timedelta(minutes=settings.password_reset_minutes),
         )
-        to = found.user.email if found else None
-    # After commit: the token the link carries exists before anyone can click it.
-    if found is not None and to is not None:
-        send_reset(settings, to=to, organization=body.organization, token=found.token)
+        if found is not None:
+            # In the token's transaction: the worker sends it once both are committed.
+            queue_reset(session, settings, found, request.headers.get("accept-language"))
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 

@@ -46,11 +46,11 @@ class Link:
     role: str | None = None
     """Shown only to users holding this role (pages every caller may open but not all need)."""
     own_learner: bool = False
-    """A page about one learner (``?learner=<id>``): linked for the caller's own learner
-    record, to callers who have one."""
+    """A learner page (the portal's, opened with the learner's own sign-in): linked only for
+    callers who have a learner record of their own."""
 
     def href(self, learner_id: uuid.UUID | None) -> str:
-        return f"{self.path}?learner={learner_id}" if self.own_learner else self.path
+        return self.path
 
 
 NAV = (
@@ -62,7 +62,6 @@ NAV = (
     Link("Programs", "/dashboard/programs"),
     Link("Team", "/dashboard/team"),
     Link("My rewards", "/dashboard/me", role="learner"),
-    Link("My points", "/points/wallet", own_learner=True),
     Link("Users", "/dashboard/users"),
     Link("API keys", "/dashboard/api-keys"),
 )

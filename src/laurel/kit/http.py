@@ -24,6 +24,7 @@ from laurel.db import Database
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Forbidden, Unauthorized
+from laurel.portal import service as portal
 
 log = logging.getLogger("laurel.auth")
 
@@ -107,10 +108,38 @@ def _resolve_session(db: Database, token: str) -> users.Resolved:
         return users.resolve(session, token)
 
 
+def _resolve_learner(db: Database, token: str) -> portal.Resolved:
+    with db.session() as session:
+        return portal.resolve(session, token)
+
+
 SESSION_COOKIE = "laurel_session"
 CSRF_COOKIE = "laurel_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+LEARNER_COOKIE = "laurel_learner"
+"""A learner's session (``laurel.portal``): their own pages and their own records only."""
+LEARNER_CSRF_COOKIE = "laurel_learner_csrf"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _check_csrf(request: Request, expected_hash: str) -> None:
+    if request.method in _SAFE:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        field = form.get("csrf_token")
+        sent = field if isinstance(field, str) else None
+    if not users.csrf_matches(expected_hash, sent):
+        raise Forbidden(f"missing or wrong CSRF token: send the {CSRF_HEADER} header")
+
+
+async def _learner(request: Request, db: Database, token: str) -> Actor:
+    resolved = await run_in_threadpool(_resolve_learner, db, token)
+    await _check_csrf(request, resolved.csrf_hash)
+    return resolved.actor
 
 
 async def _caller(
@@ -133,19 +162,26 @@ async def _caller(
         return actor
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
+        learner = request.cookies.get(LEARNER_COOKIE)
+        if learner:
+            return await _learner(request, db, learner)
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>' or sign in")
     resolved = await run_in_threadpool(_resolve_session, db, token)
-    if request.method not in _SAFE:
-        sent = request.headers.get(CSRF_HEADER)
-        if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
-            form = await request.form()
-            field = form.get("csrf_token")
-            sent = field if isinstance(field, str) else None
-        if not users.csrf_matches(resolved.csrf_hash, sent):
-            raise Forbidden(f"missing or wrong CSRF token: send the {CSRF_HEADER} header")
+    await _check_csrf(request, resolved.csrf_hash)
     return resolved.actor
+
+
+async def _learner_first(
+    request: Request,
+    db: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """For the learner's own pages: the learner session when the browser has one (a dashboard
+    user who is also a learner sees the pages as the learner), else as :func:`_caller`."""
+    learner = request.cookies.get(LEARNER_COOKIE)
+    if learner and credentials is None:
+        return await _learner(request, db, learner)
+    return await _caller(request, db, credentials)
 
 
 _warned: set[tuple[str, str]] = set()
@@ -165,14 +201,15 @@ def route_of(request: Request) -> tuple[str, str]:
     return ("GET" if request.method == "HEAD" else request.method), path
 
 
-def authorized(fallback: permissions.Rule) -> Any:
+def authorized(fallback: permissions.Rule, *, learner_first: bool = False) -> Any:
     """A dependency: the caller, allowed by the permission table's row for this route.
 
     ``fallback`` only serves a route the table does not mention yet (the table test fails for
     it, so it gets a row before release): the meaning the dependency's name had before.
+    ``learner_first``: a learner session cookie wins over a dashboard session (learner pages).
     """
 
-    async def _dependency(request: Request, caller: Annotated[Actor, Depends(_caller)]) -> Actor:
+    def _check(request: Request, caller: Actor) -> Actor:
         # Pages need who the caller is beyond this route's narrowing (their own learner
         # record for the navigation's links).
         request.state.caller = caller
@@ -185,6 +222,16 @@ def authorized(fallback: permissions.Rule) -> Any:
             rule = fallback
         return permissions.authorize(caller, rule)
 
+    # Two functions, not one with a variable dependency: the annotations are resolved by name.
+    async def _as_caller(request: Request, caller: Annotated[Actor, Depends(_caller)]) -> Actor:
+        return _check(request, caller)
+
+    async def _as_learner(
+        request: Request, caller: Annotated[Actor, Depends(_learner_first)]
+    ) -> Actor:
+        return _check(request, caller)
+
+    _dependency = _as_learner if learner_first else _as_caller
     return Depends(_dependency)
 
 
@@ -210,6 +257,12 @@ Admin = Annotated[Actor, require(auth.Scope.admin)]
 EventWriter = Annotated[Actor, require(auth.Scope.events_write)]
 SignedIn = Annotated[Actor, authorized(permissions.signed_in())]
 """Any signed-in user or key; what the route may do is still the table's row."""
+LearnerSelf = Annotated[
+    Actor,
+    authorized(permissions.learner_self(), learner_first=True),
+]
+"""The learner's own pages: a learner session (or a user with the ``learner`` role); the
+actor's ``learner_id`` is the only learner it sees."""
 Caller = Annotated[Actor, Depends(_caller)]
 """The resolved caller without any permission check: for routes whose row is public."""
 

@@ -383,12 +383,22 @@ def list_learners(
 
 
 def delete(session: Session, actor: Actor, learner_id: uuid.UUID) -> None:
-    """Remove a learner who has no history; one with events or rewards stays (audit, tax)."""
+    """Remove a learner who has no history; one with events, rewards or points stays (audit,
+    tax, the points ledger)."""
     from laurel.events import service as events  # noqa: PLC0415 - events call this domain
+    from laurel.points import ledger  # noqa: PLC0415 - points call this domain
 
     learner = get(session, actor, learner_id)
     if events.has_history(session, actor.organization_id, learner_id=learner.id):
         raise Conflict("this learner has completion history and cannot be deleted")
+    if ledger.has_entries(session, actor.organization_id, learner.id):
+        # The ledger is a financial record that is never deleted; a privacy deletion request
+        # erases the person and keeps the books.
+        raise Conflict(
+            "this learner has points on the ledger and cannot be deleted; a privacy deletion "
+            "request (POST /api/v1/privacy/requests, kind deletion) erases their personal data"
+        )
+    ledger.forget(session, actor.organization_id, learner.id)
     session.delete(learner)
     audit.record(
         session,

@@ -49,7 +49,18 @@ def _expiry(details: dict[str, Any]) -> date | None:
         return None
 
 
-def compose(
+def _learner_address(
+    item: service.Claimed, person: Any
+) -> tuple[str, str | None, str | None] | Skipped:
+    """Address, locale and name of the learner an email is for, read at send time."""
+    if person is None or person.organization_id != item.organization_id:
+        return Skipped(item, "the learner no longer exists")
+    if not person.email:
+        return Skipped(item, "the learner has no email address")
+    return str(person.email), person.locale, person.name
+
+
+def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
     orgs = {c.organization_id for c in claimed}
@@ -112,6 +123,14 @@ def compose(
                 url=details.get("url") or details.get("link_url"),
                 expires_on=_expiry(details),
             )
+        elif item.learner_id is not None and not to:
+            found_person = _learner_address(item, people.get(item.learner_id))
+            if isinstance(found_person, Skipped):
+                out.append(found_person)
+                continue
+            to, learner_locale, name = found_person
+            locale = locale or learner_locale
+            context.setdefault("learner_name", name)
         if not to or not service.valid_address(to):
             out.append(Skipped(item, f"no usable address ({to!r})"))
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,13 @@ def brand(organization_name: str, settings: dict[str, Any] | None) -> dict[str, 
 def _values(context: dict[str, Any]) -> dict[str, Any]:
     """Turn the JSON-safe context of an outbox row into what templates use (Money, dates)."""
     values = dict(context)
+    for key, value in context.items():
+        # Dates travel through the outbox as ISO text (``expires_on``: "2027-01-31").
+        if key.endswith("_on") and isinstance(value, str) and len(value) == 10:
+            try:
+                values[key] = date.fromisoformat(value)
+            except ValueError:
+                continue
     for item in values.get("rewards") or []:
         amount = item.get("amount") or {}
         if "minor" in amount and "currency" in amount:

@@ -255,6 +255,53 @@ def unseal(ring: KeyRing, context: dict[str, Any]) -> dict[str, Any]:
     return opened
 
 
+SECRET_TEMPLATES = frozenset({"password_reset", "learner_sign_in"})
+"""Emails whose context holds a sign-in or reset link: once sent, the row forgets it."""
+
+
+def enqueue_learner_email(
+    session: Session,
+    organization_id: uuid.UUID,
+    learner_id: uuid.UUID,
+    template: str,
+    context: dict[str, Any],
+    *,
+    livemode: bool = True,
+    dedupe_key: str | None = None,
+) -> uuid.UUID | None:
+    """Queue one email to a learner in the caller's transaction.
+
+    The address and the language are the learner's, read by the worker when it sends (a
+    learner who changed language meanwhile gets the new one; one without an address is
+    skipped). Like :func:`enqueue_email`, this does not look at the organization's switch.
+    Answers the row id, or None when ``dedupe_key`` was already used in this organization.
+    """
+    if not render.exists(template):
+        raise ValueError(f"no email template {template!r}")
+    row = _row(
+        organization_id=organization_id,
+        livemode=livemode,
+        template=template,
+        now=utcnow(),
+        learner_id=learner_id,
+        context=context,
+        dedupe_key=dedupe_key,
+    )
+    return row["id"] if _write(session, [row]) else None
+
+
+def learner_emails_wanted(session: Session, organization_id: uuid.UUID, livemode: bool) -> bool:
+    """Whether the organization sends learners emails of their own (email on, learner emails
+    on, and test mode on for test-mode records)."""
+    found = _settings_for(session, {organization_id}).get(organization_id)
+    return (
+        found is not None
+        and found.enabled
+        and found.learner_emails
+        and (livemode or found.test_mode)
+    )
+
+
 _ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}
 
 
@@ -423,7 +470,7 @@ def _settle(session: Session, row_id: uuid.UUID, **values: Any) -> bool:
 
 
 def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str) -> bool:
-    return _settle(
+    settled = _settle(
         session,
         row_id,
         status=OutboxStatus.sent,
@@ -432,6 +479,15 @@ def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str
         locale=locale,
         last_error=None,
     )
+    if settled:
+        # A sent link lives only in the recipient's mailbox from now on.
+        session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == row_id, OutboxEmail.template.in_(sorted(SECRET_TEMPLATES)))
+            .values(context={"redacted": True})
+            .execution_options(synchronize_session=False)
+        )
+    return settled
 
 
 def record_skipped(session: Session, row_id: uuid.UUID, why: str) -> bool:

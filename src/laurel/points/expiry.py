@@ -158,10 +158,60 @@ def record_notices(
     return list(session.scalars(select(ExpiryNotice).where(ExpiryNotice.id.in_(sorted(inserted)))))
 
 
+NOTICE_TEMPLATE = "points_expiring"
+
+
+def queue_notices(
+    session: Session, *, public_url: str, now: datetime | None = None, limit: int = 500
+) -> int:
+    """Turn recorded notices into emails in the outbox; answers the emails queued.
+
+    Each notice is queued once: its email carries ``points_expiry:<notice id>`` as the
+    outbox's dedupe key (two workers at once write one row), and the notice's ``sent_at`` is
+    set in the same transaction. The email goes to the learner's address in their language,
+    read when it is sent. Organizations that do not send learners email (email off, learner
+    emails off, or a test-mode notice without test mode) get no email; a notice whose day has
+    passed (the worker was down) is closed without one: it would announce the past.
+    """
+    from laurel.notifications import service as notifications  # noqa: PLC0415 - import cycle
+
+    moment = now or utcnow()
+    due = list(
+        session.scalars(
+            select(ExpiryNotice)
+            .where(ExpiryNotice.sent_at.is_(None))
+            .order_by(ExpiryNotice.id)
+            .limit(limit)
+        )
+    )
+    wallet = f"{public_url.rstrip('/')}/points/wallet"
+    queued = 0
+    for notice in due:
+        if notice.expires_on >= moment.date() and notifications.learner_emails_wanted(
+            session, notice.organization_id, notice.livemode
+        ):
+            written = notifications.enqueue_learner_email(
+                session,
+                notice.organization_id,
+                notice.learner_id,
+                NOTICE_TEMPLATE,
+                {
+                    "points": notice.points,
+                    "expires_on": notice.expires_on.isoformat(),
+                    "url": wallet,
+                },
+                livemode=notice.livemode,
+                dedupe_key=f"points_expiry:{notice.id}",
+            )
+            queued += written is not None
+    mark_sent(session, [n.id for n in due])
+    return queued
+
+
 def pending_notices(
     session: Session, organization_id: uuid.UUID, limit: int = 500
 ) -> list[ExpiryNotice]:
-    """Notices not yet sent: what the notification outbox picks up (wired at merge)."""
+    """Notices not yet queued as emails (see :func:`queue_notices`)."""
     return list(
         session.scalars(
             select(ExpiryNotice)

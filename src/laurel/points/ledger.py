@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,11 +32,16 @@ from laurel.kit.sql import insert_ignore
 from laurel.points.models import (
     EARNING_KINDS,
     AccountKind,
+    BadgeAward,
+    ExpiryNotice,
+    LearnerPreference,
     PointsAccount,
     PointsEntry,
+    PointsGrant,
     PointsLot,
     PointsPeriodTotal,
     PointsTransaction,
+    StreakState,
     TransactionKind,
 )
 
@@ -549,6 +554,32 @@ def lock_wallet(session: Session, scope: Scope, learner_id: uuid.UUID) -> None:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     session.execute(query)
+
+
+def has_entries(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID) -> bool:
+    """Whether the learner has a points account in either mode (then the ledger refers to
+    them, and the learner row must stay)."""
+    for model in (PointsAccount, PointsGrant):
+        found = session.scalar(
+            select(model.id)
+            .where(model.organization_id == organization_id, model.learner_id == learner_id)
+            .limit(1)
+        )
+        if found is not None:
+            return True
+    return False
+
+
+def forget(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID) -> None:
+    """Delete a learner's points rows that are not bookkeeping (preferences, streaks, badge
+    awards, expiry notices, period totals): before the learner row itself is deleted. Only
+    for a learner without ledger entries (:func:`has_entries`)."""
+    for model in (LearnerPreference, StreakState, BadgeAward, ExpiryNotice, PointsPeriodTotal):
+        session.execute(
+            delete(model).where(
+                model.organization_id == organization_id, model.learner_id == learner_id
+            )
+        )
 
 
 def balance(session: Session, scope: Scope, learner_id: uuid.UUID) -> int:

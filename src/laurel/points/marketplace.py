@@ -123,6 +123,16 @@ def list_offers(session: Session, organization_id: uuid.UUID) -> list[PointsOffe
     )
 
 
+def get_offer(
+    session: Session, organization_id: uuid.UUID, offer_id: uuid.UUID
+) -> PointsOffer | None:
+    return session.scalar(
+        select(PointsOffer).where(
+            PointsOffer.organization_id == organization_id, PointsOffer.id == offer_id
+        )
+    )
+
+
 def redeem(
     session: Session,
     actor: Actor,

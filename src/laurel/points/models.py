@@ -300,7 +300,8 @@ class ExpiryNotice(TenantMixin, Base):
     expires_on: Mapped[date]
     points: Mapped[int]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
-    """Set by the notification outbox once the email went out (wired at merge)."""
+    """Set when the notice's email was queued in the outbox (``expiry.queue_notices``), or
+    when the organization sends learners no email."""
 
 
 class PointsOffer(TenantMixin, Base):

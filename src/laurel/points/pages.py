@@ -1,9 +1,10 @@
 """Learner pages: wallet, history, badges and leaderboard (Jinja2, white-labelled, translated).
 
-Until learner sign-in exists (the governance work), a page is served to an API key of the
-organization for the learner named by ``?learner=<id>``: an admin console or a portal that
-already knows its learner renders or proxies it. The language is ``?lang=``, else the learner's
-locale, else the browser's Accept-Language, else English.
+A page is served to a signed-in learner (``laurel.portal``: an emailed sign-in link and a
+session cookie) and shows that learner's own data only: no page takes a learner id. A browser
+without a session is sent to the sign-in page. The language is ``?lang=``, else the learner's
+locale, else the browser's Accept-Language, else English. The marketplace is in
+:mod:`laurel.points.market_pages`.
 """
 
 from __future__ import annotations
@@ -15,21 +16,61 @@ from typing import Annotated, Any
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from laurel.auth.permissions import NOBODY
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.http import DatabaseDep, Reader, read_only
+from laurel.kit.http import (
+    LEARNER_COOKIE,
+    LEARNER_CSRF_COOKIE,
+    SESSION_COOKIE,
+    DatabaseDep,
+    read_only,
+)
+from laurel.kit.http import LearnerSelf as Reader
 from laurel.learners import service as learners
 from laurel.organizations import service as organizations
 from laurel.points import badges, i18n, leaderboards, ledger
 from laurel.points.leaderboards import BoardScope
 from laurel.points.models import TransactionKind
 
-router = APIRouter(prefix="/points", tags=["points pages"], include_in_schema=False)
+SIGN_IN_ORG_COOKIE = "laurel_learner_org"
+"""The organization a browser last signed in to (not a secret): where to send it to sign in."""
+
+
+def sign_in_path(request: Request) -> str:
+    """The sign-in page of the organization this browser last signed in to, else the one that
+    asks for the organization."""
+    slug = request.cookies.get(SIGN_IN_ORG_COOKIE, "")
+    if slug and slug.isascii() and slug.replace("-", "").isalnum():
+        return f"/portal/{slug}/sign-in"
+    return "/portal/sign-in"
+
+
+def need_learner(request: Request) -> None:
+    """A browser opening a learner page without any session is sent to the sign-in page
+    (303); other clients get the API's 401 from the route's own dependency."""
+    if request.cookies.get(LEARNER_COOKIE) or request.headers.get("authorization"):
+        return
+    if request.cookies.get(SESSION_COOKIE):
+        return
+    if request.method != "GET" or "text/html" not in request.headers.get("accept", ""):
+        return
+    raise HTTPException(
+        status.HTTP_303_SEE_OTHER, "sign in first", headers={"Location": sign_in_path(request)}
+    )
+
+
+router = APIRouter(
+    prefix="/points",
+    tags=["points pages"],
+    include_in_schema=False,
+    dependencies=[Depends(need_learner)],
+)
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 _KINDS = {
@@ -42,7 +83,6 @@ _KINDS = {
     TransactionKind.expire: "Expired",
 }
 
-Learner = Annotated[uuid.UUID, Query(description="The learner the page is for")]
 Lang = Annotated[str | None, Query(description="en, es, fr, de, pt_BR or ja")]
 AcceptLanguage = Annotated[str | None, Header()]
 
@@ -61,8 +101,9 @@ def environment(language: str) -> Environment:
     return env
 
 
-def _brand(session: Session, actor: Actor) -> dict[str, str | None]:
-    org = organizations.get(session, actor.organization_id)
+def brand_of(session: Session, organization_id: uuid.UUID) -> dict[str, str | None]:
+    """The organization's white label for learner pages: name, logo and a safe CSS colour."""
+    org = organizations.get(session, organization_id)
     brand = org.brand or {}
     color = str(brand.get("primary_color") or brand.get("color") or "")
     return {
@@ -72,23 +113,28 @@ def _brand(session: Session, actor: Actor) -> dict[str, str | None]:
     }
 
 
-class _Page:
-    """What every page needs: the learner, the language, the brand and the navigation."""
+class Page:
+    """What every learner page needs: the learner, the language, the brand and the navigation."""
 
     def __init__(
         self,
         session: Session,
         actor: Actor,
-        learner_id: uuid.UUID,
         lang: str | None,
         accept: str | None,
+        request: Request | None = None,
     ) -> None:
-        person = learners.get(session, actor, learner_id)
+        # The actor is narrowed to one learner by the permission table: a learner session
+        # names its learner; anything else sees no learner at all (404).
+        person = learners.get(session, actor, actor.learner_id or NOBODY)
+        self.person = person
+        self.learner_id = person.id
         self.language = i18n.negotiate(lang, person.locale, accept)
         self.catalog = i18n.catalog(self.language)
-        self.brand = _brand(session, actor)
-        self.learner_id = learner_id
-        self.query = f"learner={learner_id}" + (f"&lang={lang}" if lang else "")
+        self.brand = brand_of(session, actor.organization_id)
+        self.lang = lang
+        self.query = f"lang={lang}" if lang else ""
+        self.csrf_token = request.cookies.get(LEARNER_CSRF_COOKIE, "") if request else ""
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.language)
@@ -96,41 +142,81 @@ class _Page:
     def date(self, value: Any) -> str:
         return format_date(value, format="medium", locale=self.language)
 
-    def render(self, template: str, page: str, title: str, **context: Any) -> HTMLResponse:
-        _ = self.catalog.gettext
-        nav = [
-            ("wallet", _("Wallet")),
-            ("history", _("History")),
-            ("badges", _("Badges")),
-            ("leaderboard", _("Leaderboard")),
-        ]
-        links = {key: f"/points/{key}?{self.query}" for key, _label in nav}
-        html = (
-            environment(self.language)
-            .get_template(template)
-            .render(
-                html_lang=self.language.replace("_", "-"),
-                brand=self.brand,
-                nav=nav,
-                links=links,
-                page=page,
-                title=_(title),
-                **context,
-            )
+    def link(self, path: str) -> str:
+        return f"{path}?{self.query}" if self.query else path
+
+    def render(
+        self, template: str, page: str, title: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return render_page(
+            self.language,
+            template,
+            title,
+            brand=self.brand,
+            status_code=status_code,
+            nav=NAV,
+            links={key: self.link(f"/points/{key}") for key, _label in NAV},
+            page=page,
+            signed_in=True,
+            csrf_token=self.csrf_token,
+            **context,
         )
-        return HTMLResponse(html, headers={"Content-Language": self.language.replace("_", "-")})
+
+
+NAV = [
+    ("wallet", "Wallet"),
+    ("history", "History"),
+    ("badges", "Badges"),
+    ("leaderboard", "Leaderboard"),
+    ("marketplace", "Marketplace"),
+]
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def render_page(
+    language: str,
+    template: str,
+    title: str,
+    *,
+    brand: dict[str, str | None],
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A learner page in ``language``: the template, the brand, the translated title."""
+    found = i18n.catalog(language)
+    html = (
+        environment(language)
+        .get_template(template)
+        .render(
+            html_lang=language.replace("_", "-"),
+            brand=brand,
+            title=found.gettext(title),
+            **context,
+        )
+    )
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={**HEADERS, "Content-Language": language.replace("_", "-")},
+    )
 
 
 @router.get("/wallet", response_class=HTMLResponse)
 def wallet_page(
-    learner: Learner,
+    request: Request,
     actor: Reader,
     db: DatabaseDep,
     lang: Lang = None,
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
     with read_only(db) as session:
-        page = _Page(session, actor, learner, lang, accept_language)
+        page = Page(session, actor, lang, accept_language, request)
+        learner = page.learner_id
         scope = ledger.Scope(actor.organization_id, actor.livemode)
         lots = ledger.expiring(session, scope, learner)
         return page.render(
@@ -144,7 +230,7 @@ def wallet_page(
 
 @router.get("/history", response_class=HTMLResponse)
 def history_page(
-    learner: Learner,
+    request: Request,
     actor: Reader,
     db: DatabaseDep,
     lang: Lang = None,
@@ -152,7 +238,8 @@ def history_page(
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
     with read_only(db) as session:
-        page = _Page(session, actor, learner, lang, accept_language)
+        page = Page(session, actor, lang, accept_language, request)
+        learner = page.learner_id
         scope = ledger.Scope(actor.organization_id, actor.livemode)
         found = ledger.history(session, scope, learner, limit=50, cursor=cursor)
         _ = page.catalog.gettext
@@ -166,7 +253,9 @@ def history_page(
             for t in found.items
         ]
         older = (
-            f"/points/history?{page.query}&cursor={found.next_cursor}"
+            page.link("/points/history")
+            + ("&" if page.query else "?")
+            + f"cursor={found.next_cursor}"
             if found.next_cursor
             else None
         )
@@ -175,14 +264,15 @@ def history_page(
 
 @router.get("/badges", response_class=HTMLResponse)
 def badges_page(
-    learner: Learner,
+    request: Request,
     actor: Reader,
     db: DatabaseDep,
     lang: Lang = None,
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
     with read_only(db) as session:
-        page = _Page(session, actor, learner, lang, accept_language)
+        page = Page(session, actor, lang, accept_language, request)
+        learner = page.learner_id
         scope = ledger.Scope(actor.organization_id, actor.livemode)
         awards = [
             {
@@ -198,7 +288,7 @@ def badges_page(
 
 @router.get("/leaderboard", response_class=HTMLResponse)
 def leaderboard_page(
-    learner: Learner,
+    request: Request,
     actor: Reader,
     db: DatabaseDep,
     period: Annotated[str | None, Query(description="Default: this year")] = None,
@@ -209,7 +299,8 @@ def leaderboard_page(
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
     with read_only(db) as session:
-        page = _Page(session, actor, learner, lang, accept_language)
+        page = Page(session, actor, lang, accept_language, request)
+        learner = page.learner_id
         period = period or str(utcnow().year)
         board = leaderboards.leaderboard(
             session,

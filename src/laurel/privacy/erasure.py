@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.kit.ids import uuid7
 from laurel.kit.orm import Base
 from laurel.learners.models import Learner
 from laurel.privacy.models import DataKind
@@ -179,6 +180,7 @@ def erase(
             )
         )
     )
+    _erase_points(session, org, who, now, deleted)
     # Loaded copies in this session must not write the old values back.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Learner) and obj.id == who:
@@ -213,6 +215,25 @@ def erase(
                 until=retention.financial_until(year, days),
             )
         )
+    points_year = _latest_points_year(session, org, who)
+    if points_year is not None:
+        table = retention.policies(session, org)
+        days = retention.period(
+            table, jurisdiction(learner.country, learner.region), DataKind.financial
+        )
+        kept.append(
+            Kept(
+                records=list(POINTS_LEDGER),
+                reason=(
+                    "the points ledger is a financial record: every wallet and program balance "
+                    "is the sum of its entries, which are never changed or deleted, and "
+                    "redeemed points became payments; the entries refer to the learner by "
+                    "internal id only (no name, email or external id) and stay as they are, so "
+                    "the books still balance; the wallet keeps its balance"
+                ),
+                until=retention.financial_until(max(points_year, year or points_year), days),
+            )
+        )
     kept.append(
         Kept(
             records=["audit_entries"],
@@ -243,6 +264,76 @@ def erase(
         },
     )
     return result
+
+
+POINTS_LEDGER = (
+    "points_accounts",
+    "points_transactions",
+    "points_entries",
+    "points_lots",
+    "points_period_totals",
+    "points_grants",
+    "points_redemptions",
+)
+"""Kept as they are by an erasure: the double-entry books (and the lots and totals kept in
+step with them) must still add up."""
+
+
+def _erase_points(
+    session: Session, org: uuid.UUID, who: uuid.UUID, now: datetime, deleted: dict[str, int]
+) -> None:
+    """The learner's points data that is not bookkeeping: sign-in links and sessions, badge
+    awards, streak state and pending expiry notices go; the learner leaves leaderboards."""
+    for name in (
+        "learner_sign_in_links",
+        "learner_sessions",
+        "points_badge_awards",
+        "points_streaks",
+        "points_expiry_notices",
+    ):
+        table = _t(name)
+        deleted[name] = _count(
+            session.execute(
+                delete(table).where(table.c.organization_id == org, table.c.learner_id == who)
+            )
+        )
+    prefs = _t("points_preferences")
+    changed = _count(
+        session.execute(
+            update(prefs)
+            .where(prefs.c.organization_id == org, prefs.c.learner_id == who)
+            .values(leaderboard_opt_out=True, show_name=None, updated_at=now)
+        )
+    )
+    modes = session.execute(
+        select(_t("learners").c.livemode).where(_t("learners").c.id == who)
+    ).scalar_one()
+    if not changed:
+        session.execute(
+            insert(prefs).values(
+                id=uuid7(),
+                organization_id=org,
+                livemode=modes,
+                learner_id=who,
+                leaderboard_opt_out=True,
+                show_name=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def _latest_points_year(session: Session, org: uuid.UUID, who: uuid.UUID) -> int | None:
+    transactions = _t("points_transactions")
+    latest = session.scalar(
+        select(func.max(transactions.c.created_at)).where(
+            transactions.c.organization_id == org, transactions.c.learner_id == who
+        )
+    )
+    if latest is None:
+        return None
+    when = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
+    return when.astimezone(UTC).year if when.tzinfo else when.year
 
 
 # Children first: each table's rows point at rows deleted after it.

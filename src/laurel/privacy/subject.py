@@ -130,6 +130,8 @@ link("points_badge_awards")
 link("points_preferences")
 link("points_expiry_notices")
 link("points_redemptions")
+link("learner_sign_in_links")
+link("learner_sessions")
 rule("roster_entries", _roster)
 rule("audit_entries", _audit)
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 from laurel.kit.http import Admin, DatabaseDep, LiveAdmin, Reader, errors, read_only, unit_of_work
 from laurel.kit.money import Money
 from laurel.rewards import service as rewards
-from laurel.tax import aggregation, forms, payer, records, thresholds
+from laurel.tax import aggregation, forms, payer, records, requests, thresholds
 from laurel.tax.exports import service as exports
 from laurel.tax.exports.common import ExportFile
 from laurel.tax.schemas import (
@@ -190,6 +190,19 @@ def request_form(
     with unit_of_work(db) as session:
         issued = forms.request_manually(session, actor, learner_id, body.form)
         return FormRequestOut.of(issued.request, issued.link)
+
+
+@router.get(
+    "/learners/{learner_id}/form-requests",
+    response_model=list[FormRequestOut],
+    responses=errors(401, 403, 404),
+    summary="A learner's tax form requests, newest first (a signed-in learner: their own)",
+)
+def list_form_requests(
+    learner_id: uuid.UUID, actor: Reader, db: DatabaseDep
+) -> list[FormRequestOut]:
+    with read_only(db) as session:
+        return [FormRequestOut.of(r) for r in requests.list_for(session, actor, learner_id)]
 
 
 @router.get(

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.config import get_settings
+from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, NotFound
 from laurel.kit.ids import uuid7
@@ -230,3 +231,22 @@ def cancel_open(
     current = open_for(session, organization_id, livemode, [learner_id]).get(learner_id)
     if current is not None:
         _close(session, current, RequestStatus.cancelled)
+
+
+def list_for(session: Session, actor: Actor, learner_id: uuid.UUID) -> list[TaxFormRequest]:
+    """A learner's form requests, newest first. ``learners.get`` applies the caller's scope:
+    a learner sees their own, anyone else's is a 404."""
+    from laurel.learners import service as learners  # noqa: PLC0415 - learners call tax
+
+    learner = learners.get(session, actor, learner_id)
+    return list(
+        session.scalars(
+            select(TaxFormRequest)
+            .where(
+                TaxFormRequest.organization_id == actor.organization_id,
+                TaxFormRequest.livemode == actor.livemode,
+                TaxFormRequest.learner_id == learner.id,
+            )
+            .order_by(TaxFormRequest.id.desc())
+        )
+    )
