@@ -34,6 +34,7 @@ from laurel.events.connectors import api as connectors_api
 from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.grouped import GroupIntake
+from laurel.fcpa import api as fcpa_api
 from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
@@ -140,6 +141,7 @@ def create_app(
         enrolments_api.router,
         analytics_api.router,
         approvals_api.router,
+        fcpa_api.router,
         budgets_api.router,
         users_api.router,
         oidc_api.router,

@@ -17,12 +17,16 @@ from sqlalchemy.orm import Session
 from laurel.config import Settings
 from laurel.courses import service as courses
 from laurel.delivery import service as delivery
+from laurel.kit import crypto
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.notifications import render, service
 from laurel.notifications.mailer import Envelope
 from laurel.organizations import service as organizations
 from laurel.rewards import service as rewards
+
+TAX_FORM_REQUEST = "tax_form_request"
+"""A learner is asked for a W-9 or W-8BEN (written by :mod:`laurel.tax.emails`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,22 @@ def _expiry(details: dict[str, Any]) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+def _unseal(ring: crypto.KeyRing, item: service.Claimed, context: dict[str, Any]) -> bool:
+    """Put the row's encrypted values (a one-time link) into ``context`` in the clear, for
+    this render only; False when one no longer decrypts."""
+    sealed = context.pop(service.SEALED, None) or {}
+    try:
+        context.update(
+            {
+                name: ring.decrypt(value, service.secret_context(item.id, name))
+                for name, value in sealed.items()
+            }
+        )
+    except crypto.DecryptionError:
+        return False
+    return True
 
 
 def compose(
@@ -73,6 +93,7 @@ def compose(
         titles.update(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
+    ring = crypto.ring_from_settings(settings)
     out: list[Composed | Skipped] = []
     for item in claimed:
         org = org_rows[item.organization_id]
@@ -104,6 +125,15 @@ def compose(
                 url=details.get("url") or details.get("link_url"),
                 expires_on=_expiry(details),
             )
+        elif item.template == TAX_FORM_REQUEST:
+            person = people.get(item.learner_id) if item.learner_id else None
+            context.update(
+                learner_name=person.name if person is not None else None,
+                expires_on=_expiry(context),
+            )
+        if not _unseal(ring, item, context):
+            out.append(Skipped(item, "a secret in the email no longer decrypts (key ring)"))
+            continue
         if not to or not service.valid_address(to):
             out.append(Skipped(item, f"no usable address ({to!r})"))
             continue
