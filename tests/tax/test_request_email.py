@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +25,7 @@ from tests.conftest import Tenant
 from tests.notifications.support import HOST, SmtpServer, smtp_server
 from tests.tax.support import earn, reasons
 
-LINK = re.compile(r"http://localhost:8000/tax/forms/[A-Za-z0-9_-]{20,}")
+LINK = re.compile(r"https?://[^\s/\"<>]+/tax/forms/[A-Za-z0-9_-]{20,}")
 ENGLISH = [
     "needs your tax form",
     "Fill it in on this secure page:",
@@ -86,8 +87,8 @@ def test_a_spanish_contractor_gets_the_w9_request_in_spanish(
     assert not LINK.search(stored), "the link is stored only encrypted"
     assert row.context["_sealed"]["link"].startswith("lk1:")
     with database.read_session() as session:
-        request = session.scalars(select(TaxFormRequest)).one()
-    assert row.context["request_id"] == str(request.id)
+        request_id = session.scalars(select(TaxFormRequest.id)).one()
+    assert row.context["request_id"] == str(request_id)
 
     worker = _worker(database, settings, providers, smtp)
     assert worker.run_outbox_once() == 1
@@ -106,7 +107,7 @@ def test_a_spanish_contractor_gets_the_w9_request_in_spanish(
     assert len(links) == 1
     assert links[0] in mail.html
     # The link opens the learner's form page, in Spanish.
-    page = client.get(links[0].removeprefix("http://localhost:8000"))
+    page = client.get(urlsplit(links[0]).path)
     assert page.status_code == 200, page.text
     assert 'lang="es"' in page.text
     # One email per request: nothing more to send, and a second reward asks for nothing new.
@@ -154,7 +155,7 @@ def test_a_learner_without_an_address_gets_no_email_but_the_request_stands(
     assert response.status_code == 202, response.text
     assert _rows(database) == []
     with database.read_session() as session:
-        assert session.scalars(select(TaxFormRequest)).one().status == "open"
+        assert session.scalars(select(TaxFormRequest.status)).one() == "open"
 
 
 @pytest.mark.parametrize("language", ["es", "fr", "de", "pt_BR", "ja"])
