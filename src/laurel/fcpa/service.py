@@ -43,7 +43,7 @@ USD = "USD"
 Policy = settings.Policy
 
 
-class UsdRates:
+class Rates:
     """Values in one currency (USD unless given) at the rate of a day, one rate lookup per
     currency and day."""
 
@@ -52,7 +52,7 @@ class UsdRates:
         self.target = target
         self._rates: dict[tuple[str, date], Decimal | None] = {}
 
-    def usd(self, amount: Money, on: date) -> Money | None:
+    def convert(self, amount: Money, on: date) -> Money | None:
         """``amount`` in the target currency (None: no rate known for that day)."""
         if amount.currency == self.target:
             return amount
@@ -95,10 +95,10 @@ def reviews(
     by_org: dict[tuple[uuid.UUID, bool], list[int]] = {}
     for index, reward in enumerate(batch):
         by_org.setdefault((reward.organization_id, reward.livemode), []).append(index)
-    converters: dict[str, UsdRates] = {}
+    converters: dict[str, Rates] = {}
     for (organization_id, livemode), indexes in by_org.items():
         limits = policy or settings.policy(session, organization_id)
-        rates = converters.setdefault(limits.currency, UsdRates(session, limits.currency))
+        rates = converters.setdefault(limits.currency, Rates(session, limits.currency))
         people = learners.profiles(session, organization_id, {batch[i].learner_id for i in indexes})
         # Points have no cash value until redeemed; the points ledger answers for them.
         partners = [
@@ -123,9 +123,9 @@ def reviews(
 
 
 def _judge(
-    reward: Reward, history: list[rewards.Earned], policy: Policy, rates: UsdRates
+    reward: Reward, history: list[rewards.Earned], policy: Policy, rates: Rates
 ) -> str | None:
-    own = rates.usd(Money(reward.amount_minor, reward.currency), reward.created_at.date())
+    own = rates.convert(Money(reward.amount_minor, reward.currency), reward.created_at.date())
     if own is None:
         return (
             f"reward to a non-US channel partner in {reward.currency} with no "
@@ -148,7 +148,7 @@ def _judge(
             or (earned.created_at, earned.id) >= mine
         ):
             continue
-        value = rates.usd(Money(earned.amount_minor, earned.currency), earned.created_at.date())
+        value = rates.convert(Money(earned.amount_minor, earned.currency), earned.created_at.date())
         if value is None:
             return (
                 f"an earlier reward to this partner in {earned.currency} has no "
