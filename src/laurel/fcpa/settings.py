@@ -119,8 +119,6 @@ def update(
     bad = _problems(event_limit, yearly_limit, before)
     if bad:
         raise Invalid(bad)
-    event = event_limit or before.event_limit
-    yearly = yearly_limit or before.yearly_limit
     now = utcnow()
     # The first change writes the row from the defaults; later ones update it (locked, so two
     # compliance officers changing one limit each keep both changes).
@@ -146,11 +144,11 @@ def update(
         .execution_options(populate_existing=True)
     )
     assert row is not None
-    previous = _of(row) if before.custom else before
-    if event_limit is None and yearly_limit is not None:
-        event = Money(row.event_limit_minor, row.currency)
-    if yearly_limit is None and event_limit is not None:
-        yearly = Money(row.yearly_limit_minor, row.currency)
+    previous = _of(row)
+    event = event_limit if event_limit is not None else previous.event_limit
+    yearly = yearly_limit if yearly_limit is not None else previous.yearly_limit
+    if event.currency != yearly.currency:  # someone changed the currency meanwhile
+        raise Invalid(_problems(event_limit, yearly_limit, previous))
     row.currency = event.currency
     row.event_limit_minor = event.minor
     row.yearly_limit_minor = yearly.minor
