@@ -36,6 +36,7 @@ from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.connectors.xapi import read as xapi_read
 from laurel.events.connectors.xapi import service as xapi_service
 from laurel.events.grouped import GroupIntake
+from laurel.fcpa import api as fcpa_api
 from laurel.fx import api as fx_api
 from laurel.imports import api as imports_api
 from laurel.imports.runner import ImportRunner
@@ -147,6 +148,7 @@ def create_app(
         enrolments_api.router,
         analytics_api.router,
         approvals_api.router,
+        fcpa_api.router,
         budgets_api.router,
         users_api.router,
         oidc_api.router,

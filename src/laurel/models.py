@@ -19,6 +19,7 @@ from laurel.events.connectors.caliper.models import CaliperEvent
 from laurel.events.connectors.models import ConnectorConfig, ConnectorSecret, DeadLetter, PollCursor
 from laurel.events.connectors.xapi.models import XapiReview, XapiStatement
 from laurel.events.models import CompletionEvent
+from laurel.fcpa.models import FcpaSettings
 from laurel.fx.models import FxRate
 from laurel.imports.models import Import, ImportMapping, ImportRejection
 from laurel.kit.orm import Base
@@ -95,6 +96,7 @@ __all__ = [
     "EmailSettings",
     "Enrolment",
     "ExpiryNotice",
+    "FcpaSettings",
     "FxRate",
     "HoldoutAssignment",
     "Import",

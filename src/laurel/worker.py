@@ -285,11 +285,12 @@ class Worker:
             )
 
     def expire_approvals(self) -> int:
-        """Lapsed approvals go back to needing a decision (see approvals.service)."""
+        """Lapsed approvals go back to needing a decision; requests left undecided past their
+        deadline expire and cancel their rewards (see approvals.service)."""
         from laurel.approvals import service as approvals  # noqa: PLC0415 - import cycle
 
         with self.database.session() as session:
-            return approvals.expire_due(session, actor="worker")
+            return approvals.sweep(session, actor=WORKER)
 
     def expire_points(self) -> int:
         """Expire points lots whose time came, record the notices the programs' policies ask

@@ -20,7 +20,9 @@ class Status(StrEnum):
     approved = "approved"
     rejected = "rejected"
     expired = "expired"
-    """Approved, but the reward was not issued before the approval lapsed: a new round."""
+    """Approved, but the reward was not issued before the approval lapsed (a new round
+    follows); or never decided before the request's deadline (the reward was cancelled,
+    ``approval_expired``; ``decided_at`` and ``actor`` say when and by which sweep)."""
 
 
 class Kind(StrEnum):
@@ -53,7 +55,9 @@ class Approval(TenantMixin, Base):
     """Who asked for the money: the owner of the program version that decided the reward."""
     requested_at: Mapped[datetime]
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
-    """When an approval lapses if the reward has not started issuing by then."""
+    """Pending: when the request expires undecided (requested_at + the program version's
+    ``approval_expiry_days``). Approved: when the approval lapses if the reward has not
+    started issuing by then. Rejected: None."""
     actor: Mapped[str | None] = mapped_column(String(200), default=None)
     """Who decided."""
     reason: Mapped[str] = mapped_column(String(1000), default="")

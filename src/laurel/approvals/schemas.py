@@ -25,7 +25,9 @@ class ApprovalOut(BaseModel):
     reason: str
     decided_at: datetime | None
     expires_at: datetime | None = Field(
-        description="An approval lapses then if the reward has not started issuing"
+        description="Pending: the request expires then undecided and the reward is cancelled "
+        "(approval_expired). Approved: the approval lapses then if the reward has not started "
+        "issuing"
     )
 
     @classmethod

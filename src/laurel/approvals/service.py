@@ -12,6 +12,8 @@ reward until the request is decided. The rules live here, not in the HTTP layer:
   (``Actor.identities``);
 - an approval is good for ``approval_valid_hours``: when it lapses before the reward starts
   issuing, the round is marked expired and the reward waits for a new decision (next round);
+- a request nobody decides within the program's ``approval_expiry_days`` (default 14) expires:
+  the reward is cancelled (``approval_expired``) and its budget released (:func:`expire_pending`);
 - a decision is one guarded UPDATE of a pending row, so two approvers racing on the same
   reward cannot both decide it.
 """
@@ -145,11 +147,13 @@ def _raise(session: Session, wanted: list[tuple[Reward, int]], kind: Kind, now: 
     if not wanted:
         return
     owners: dict[uuid.UUID, str] = {}
+    days: dict[uuid.UUID, int] = {}
     by_org: dict[uuid.UUID, set[uuid.UUID]] = {}
     for reward, _ in wanted:
         by_org.setdefault(reward.organization_id, set()).add(reward.program_version_id)
     for organization_id, versions in by_org.items():
         owners.update(programs.owners(session, organization_id, versions))
+        days.update(programs.approval_expiry_days(session, organization_id, versions))
     # Idempotent under concurrent gate runs: the unique (reward, kind, round) keeps one.
     insert_rows(
         session,
@@ -165,7 +169,12 @@ def _raise(session: Session, wanted: list[tuple[Reward, int]], kind: Kind, now: 
                 "status": Status.pending,
                 "requester": owners.get(reward.program_version_id) or None,
                 "requested_at": now,
-                "expires_at": None,
+                # Undecided by then, the request expires and the reward is cancelled.
+                "expires_at": now
+                + timedelta(
+                    days=days.get(reward.program_version_id)
+                    or programs.DEFAULT_APPROVAL_EXPIRY_DAYS
+                ),
                 "actor": None,
                 "reason": "",
                 "decided_at": None,
@@ -432,3 +441,122 @@ def expire_due(session: Session, *, actor: str = "worker", limit: int = SWEEP_BA
     if recheck:
         rewards.run_gates_many(session, list(recheck.values()), actor=actor)
     return expired
+
+
+EXPIRED_REASON = "approval_expired"
+"""The reward's cancellation reason when its request for a decision expired undecided."""
+
+
+def expire_pending(session: Session, *, actor: str = "worker", limit: int = SWEEP_BATCH) -> int:
+    """Expire requests nobody decided before their deadline (every organization): each is
+    marked ``expired`` by a guarded UPDATE (``status = 'pending'``, so a decision that won the
+    race stays decided and a decided request is never touched), audited once, and its reward
+    leaves the hold cancelled with reason ``approval_expired`` and its budget released; the
+    reward's other pending requests close with it. Answers how many requests expired.
+
+    Rewards are locked first (``FOR UPDATE`` on PostgreSQL, in id order), the same lock
+    :func:`decide` takes, so an approval and the sweep on one reward run one after the other.
+    """
+    now = utcnow()
+    due = list(
+        session.execute(
+            select(Approval.id, Approval.reward_id)
+            .where(Approval.status == Status.pending, Approval.expires_at <= now)
+            .order_by(Approval.expires_at, Approval.id)
+            .limit(limit)
+        )
+    )
+    if not due:
+        return 0
+    reward_ids = sorted({reward_id for _, reward_id in due})
+    locked: dict[uuid.UUID, Reward] = {}
+    for part in chunks(reward_ids):
+        for reward in session.scalars(
+            select(Reward)
+            .where(Reward.id.in_(part))
+            .order_by(Reward.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ):
+            locked[reward.id] = reward
+    expired_rows: list[Approval] = []
+    for part in chunks(sorted(request_id for request_id, _ in due)):
+        expired_rows.extend(
+            session.scalars(
+                update(Approval)
+                .where(
+                    Approval.id.in_(part),
+                    Approval.status == Status.pending,
+                    Approval.expires_at <= now,
+                )
+                .values(
+                    status=Status.expired,
+                    actor=actor,
+                    reason="no decision before the request expired",
+                    decided_at=now,
+                )
+                .returning(Approval)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+        )
+    if not expired_rows:
+        return 0
+    cancelled_for = {row.reward_id for row in expired_rows}
+    # The reward is gone: its other pending requests (the other kind) cannot be decided.
+    for part in chunks(sorted(cancelled_for)):
+        expired_rows.extend(
+            session.scalars(
+                update(Approval)
+                .where(Approval.reward_id.in_(part), Approval.status == Status.pending)
+                .values(
+                    status=Status.expired,
+                    actor=actor,
+                    reason="the reward was cancelled when another request expired",
+                    decided_at=now,
+                )
+                .returning(Approval)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+        )
+    for row in expired_rows:
+        audit.record(
+            session,
+            organization_id=row.organization_id,
+            actor=actor,
+            action=f"approvals:{row.kind}:request_expired",
+            target_type="reward",
+            target_id=row.reward_id,
+            details={
+                "round": row.round,
+                "requester": row.requester,
+                "requested_at": row.requested_at.isoformat(),
+                "expired_at": (row.expires_at or now).isoformat(),
+            },
+        )
+    waiting = [locked[r] for r in sorted(cancelled_for) if r in locked]
+    kinds: dict[uuid.UUID, set[str]] = {}
+    for row in expired_rows:
+        kinds.setdefault(row.reward_id, set()).add(row.kind)
+    for kind_set in sorted({tuple(sorted(k)) for k in kinds.values()}):
+        group = [r for r in waiting if tuple(sorted(kinds[r.id])) == kind_set]
+        moved = rewards.transition_many(
+            session,
+            group,
+            [RewardState.held, RewardState.pending],
+            RewardState.cancelled,
+            actor=actor,
+            details={"reason": EXPIRED_REASON, "kinds": list(kind_set)},
+            last_error=f"no decision before the approval request expired ({', '.join(kind_set)})",
+            hold_reasons=[],
+        )
+        for reward in moved:
+            budgets.release(session, reward.id)
+    return len(expired_rows)
+
+
+def sweep(session: Session, *, actor: str = "worker", limit: int = SWEEP_BATCH) -> int:
+    """One pass of both expiries: lapsed approvals (a new round) and undecided requests
+    (the reward is cancelled). Answers how many rows expired."""
+    return expire_due(session, actor=actor, limit=limit) + expire_pending(
+        session, actor=actor, limit=limit
+    )

@@ -2,7 +2,7 @@
 
 The link is a password reset token (single use, stored as its SHA-256) that lasts
 :data:`INVITE_DAYS`; the email goes through the notifications outbox in the same transaction as
-the account, with the link sealed by the key ring (``notifications.service.seal``), so the
+the account, with the link sealed by the key ring (``enqueue_email(secrets=...)``), so the
 outbox table alone cannot set anyone's password. The same link can be sent again later (a new
 token; earlier ones keep their own expiry).
 """
@@ -104,10 +104,15 @@ def send_link(
         "email": user.email,
         "days": INVITE_DAYS,
         "invited": invited,
-        **notifications.seal(ring, {"link": reset_link(settings, token)}),
     }
     row = notifications.enqueue_email(
-        session, user.organization_id, user.email, TEMPLATE, None, context
+        session,
+        user.organization_id,
+        user.email,
+        TEMPLATE,
+        None,
+        context,
+        secrets={"link": reset_link(settings, token)},
     )
     audit.record(
         session,

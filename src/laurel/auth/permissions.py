@@ -197,6 +197,9 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/approvals/rewards/{reward_id}"): read(),
     ("POST", "/api/v1/approvals/approve"): change(FINANCE | COMPLIANCE),
     ("POST", "/api/v1/approvals/reject"): change(FINANCE | COMPLIANCE),
+    # FCPA limits: compliance (and org admins) set them; auditors may read them
+    ("GET", "/api/v1/fcpa/settings"): admin_read(COMPLIANCE),
+    ("PATCH", "/api/v1/fcpa/settings"): change(COMPLIANCE, live=True),
     # budgets: shared by both modes, so live keys change them
     ("GET", "/api/v1/budgets"): read(),
     ("GET", "/api/v1/budgets/{budget_id}"): read(),
@@ -249,6 +252,7 @@ PERMISSIONS: dict[Route, Rule] = {
     ("GET", "/api/v1/tax/exports/iris"): change(FINANCE, live=True),
     ("GET", "/api/v1/tax/exports/fire"): change(FINANCE, live=True),
     ("GET", "/api/v1/tax/exports/payroll"): change(FINANCE, live=True),
+    ("GET", "/api/v1/tax/exports/1042s"): change(FINANCE, live=True),
     ("GET", "/tax/forms/{token}"): public(),  # the token is the credential
     ("POST", "/tax/forms/{token}"): public(),
     # email and outgoing webhooks: configuration is the admin's; the logs are readable

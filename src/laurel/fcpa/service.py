@@ -2,31 +2,31 @@
 
 A reward to a channel partner outside the United States (classification ``channel_partner``,
 country not ``US``; a partner without a country is treated as non-US, the safe side) needs
-compliance approval when, in USD:
+compliance approval when, in the currency of the organization's limits
+(:mod:`laurel.fcpa.settings`; by default 250.00 USD per reward and 1000.00 USD a year):
 
-- its amount is above ``fcpa_event_limit_usd`` (default 250.00), or
+- its amount is above the per-reward limit, or
 - the partner's rewards in the calendar year of this one, up to and including it, add up to
-  more than ``fcpa_yearly_limit_usd`` (default 1000.00).
+  more than the yearly limit.
 
 "Up to" means created before it (by creation time, then id): the answer for a reward never
 depends on the order a batch was judged in, and is the same when the reward is judged again
-later. Cancelled and failed rewards do not count. Each amount counts in USD at the rate of the
-day it was created (ECB reference rates through :mod:`laurel.fx`); a reward whose USD value
-is unknown (no rate imported for that day) goes to compliance too. Points rewards are left out:
-they have no cash value until redeemed.
+later. Cancelled and failed rewards do not count. Each amount counts at the rate of the day it
+was created (ECB reference rates through :mod:`laurel.fx`); a reward whose value in the limits'
+currency is unknown (no rate imported for that day) goes to compliance too. Points rewards are
+left out: they have no cash value until redeemed.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from laurel.config import get_settings
+from laurel.fcpa import settings
 from laurel.fx import service as fx
 from laurel.kit.currency import POINTS
 from laurel.kit.errors import AppError
@@ -40,43 +40,35 @@ HOME_COUNTRY = "US"
 USD = "USD"
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    event_limit: Money
-    yearly_limit: Money
-
-    @classmethod
-    def from_settings(cls) -> Policy:
-        settings = get_settings()
-        return cls(
-            Money.parse(settings.fcpa_event_limit_usd, USD),
-            Money.parse(settings.fcpa_yearly_limit_usd, USD),
-        )
+Policy = settings.Policy
 
 
-class UsdRates:
-    """USD values at the rate of a day, one rate lookup per currency and day."""
+class Rates:
+    """Values in one currency (USD unless given) at the rate of a day, one rate lookup per
+    currency and day."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, target: str = USD) -> None:
         self.session = session
+        self.target = target
         self._rates: dict[tuple[str, date], Decimal | None] = {}
 
-    def usd(self, amount: Money, on: date) -> Money | None:
-        if amount.currency == USD:
+    def convert(self, amount: Money, on: date) -> Money | None:
+        """``amount`` in the target currency (None: no rate known for that day)."""
+        if amount.currency == self.target:
             return amount
         key = (amount.currency, on)
         if key not in self._rates:
-            self._rates[key] = _rate(self.session, amount.currency, on)
+            self._rates[key] = _rate(self.session, amount.currency, on, self.target)
         rate = self._rates[key]
         if rate is None:
             return None
-        return Money.from_decimal(amount.as_decimal() * rate, USD)
+        return Money.from_decimal(amount.as_decimal() * rate, self.target)
 
 
-def _rate(session: Session, currency: str, on: date) -> Decimal | None:
-    """Units of USD for one ``currency`` on ``on`` (None: no rate known)."""
+def _rate(session: Session, currency: str, on: date, target: str = USD) -> Decimal | None:
+    """Units of ``target`` for one ``currency`` on ``on`` (None: no rate known)."""
     try:
-        factor, _, _ = fx.rate(session, currency, USD, on)
+        factor, _, _ = fx.rate(session, currency, target, on)
     except AppError:  # no rate published near that day, or not a currency
         return None
     return factor
@@ -96,15 +88,17 @@ def _year(moment: datetime) -> tuple[datetime, datetime]:
 def reviews(
     session: Session, batch: Sequence[Reward], policy: Policy | None = None
 ) -> list[str | None]:
-    """For each reward, why compliance must approve it, or None. Set-based: one read of the
-    learners and one of the partners' rewards in the years concerned, per organization."""
-    policy = policy or Policy.from_settings()
+    """For each reward, why compliance must approve it, or None: against ``policy`` when
+    given, else each organization's own limits. Set-based: one read of the learners and one
+    of the partners' rewards in the years concerned, per organization."""
     answers: list[str | None] = [None] * len(batch)
     by_org: dict[tuple[uuid.UUID, bool], list[int]] = {}
     for index, reward in enumerate(batch):
         by_org.setdefault((reward.organization_id, reward.livemode), []).append(index)
-    rates = UsdRates(session)
+    converters: dict[str, Rates] = {}
     for (organization_id, livemode), indexes in by_org.items():
+        limits = policy or settings.policy(session, organization_id)
+        rates = converters.setdefault(limits.currency, Rates(session, limits.currency))
         people = learners.profiles(session, organization_id, {batch[i].learner_id for i in indexes})
         # Points have no cash value until redeemed; the points ledger answers for them.
         partners = [
@@ -124,18 +118,19 @@ def reviews(
             max(e for _, e in spans),
         )
         for index in partners:
-            answers[index] = _judge(batch[index], history, policy, rates)
+            answers[index] = _judge(batch[index], history, limits, rates)
     return answers
 
 
 def _judge(
-    reward: Reward, history: list[rewards.Earned], policy: Policy, rates: UsdRates
+    reward: Reward, history: list[rewards.Earned], policy: Policy, rates: Rates
 ) -> str | None:
-    own = rates.usd(Money(reward.amount_minor, reward.currency), reward.created_at.date())
+    own = rates.convert(Money(reward.amount_minor, reward.currency), reward.created_at.date())
     if own is None:
         return (
-            f"reward to a non-US channel partner in {reward.currency} with no USD rate for "
-            f"{reward.created_at.date().isoformat()}: compliance must review it"
+            f"reward to a non-US channel partner in {reward.currency} with no "
+            f"{rates.target} rate for {reward.created_at.date().isoformat()}: compliance must "
+            "review it"
         )
     if own.minor > policy.event_limit.minor:
         return (
@@ -153,16 +148,17 @@ def _judge(
             or (earned.created_at, earned.id) >= mine
         ):
             continue
-        value = rates.usd(Money(earned.amount_minor, earned.currency), earned.created_at.date())
+        value = rates.convert(Money(earned.amount_minor, earned.currency), earned.created_at.date())
         if value is None:
             return (
-                f"an earlier reward to this partner in {earned.currency} has no USD rate: "
-                "compliance must review the yearly total"
+                f"an earlier reward to this partner in {earned.currency} has no "
+                f"{rates.target} rate: compliance must review the yearly total"
             )
         total += value.minor
     if total > policy.yearly_limit.minor:
         return (
             f"rewards to this non-US channel partner in {start.year} reach "
-            f"{Money(total, USD)}, above the FCPA yearly limit of {policy.yearly_limit}"
+            f"{Money(total, rates.target)}, above the FCPA yearly limit of "
+            f"{policy.yearly_limit}"
         )
     return None

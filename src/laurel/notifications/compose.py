@@ -17,13 +17,16 @@ from sqlalchemy.orm import Session
 from laurel.config import Settings
 from laurel.courses import service as courses
 from laurel.delivery import service as delivery
-from laurel.kit.crypto import DecryptionError, ring_from_settings
+from laurel.kit import crypto
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.notifications import render, service
 from laurel.notifications.mailer import Envelope
 from laurel.organizations import service as organizations
 from laurel.rewards import service as rewards
+
+TAX_FORM_REQUEST = "tax_form_request"
+"""A learner is asked for a W-9 or W-8BEN (written by :mod:`laurel.tax.emails`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,22 @@ def _learner_address(
     return str(person.email), person.locale, person.name
 
 
+def _unseal(ring: crypto.KeyRing, item: service.Claimed, context: dict[str, Any]) -> bool:
+    """Put the row's encrypted values (a one-time link) into ``context`` in the clear, for
+    this render only; False when one no longer decrypts."""
+    sealed = context.pop(service.SEALED, None) or {}
+    try:
+        context.update(
+            {
+                name: ring.decrypt(value, service.secret_context(item.id, name))
+                for name, value in sealed.items()
+            }
+        )
+    except crypto.DecryptionError:
+        return False
+    return True
+
+
 def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
@@ -85,18 +104,12 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
         titles.update(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
+    ring = crypto.ring_from_settings(settings)
     out: list[Composed | Skipped] = []
-    ring = (
-        ring_from_settings(settings) if any(service.SEALED in c.context for c in claimed) else None
-    )
     for item in claimed:
         org = org_rows[item.organization_id]
         mine = org_settings[item.organization_id]
-        try:
-            context = service.unseal(ring, item.context) if ring else dict(item.context)
-        except DecryptionError:
-            out.append(Skipped(item, "a sealed value no longer decrypts: its key left the ring"))
-            continue
+        context = dict(item.context)
         context["brand"] = render.brand(org.name, org.brand)
         to, locale = item.recipient, item.locale
         if item.template == "reward_delivered":
@@ -123,6 +136,12 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
                 url=details.get("url") or details.get("link_url"),
                 expires_on=_expiry(details),
             )
+        elif item.template == TAX_FORM_REQUEST:
+            person = people.get(item.learner_id) if item.learner_id else None
+            context.update(
+                learner_name=person.name if person is not None else None,
+                expires_on=_expiry(context),
+            )
         elif item.learner_id is not None and not to:
             found_person = _learner_address(item, people.get(item.learner_id))
             if isinstance(found_person, Skipped):
@@ -131,6 +150,9 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
             to, learner_locale, name = found_person
             locale = locale or learner_locale
             context.setdefault("learner_name", name)
+        if not _unseal(ring, item, context):
+            out.append(Skipped(item, "a secret in the email no longer decrypts (key ring)"))
+            continue
         if not to or not service.valid_address(to):
             out.append(Skipped(item, f"no usable address ({to!r})"))
             continue

@@ -26,9 +26,10 @@ from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.config import get_settings as app_settings
+from laurel.kit import crypto
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Conflict, Invalid, NotFound
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
@@ -200,6 +201,16 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     return written
 
 
+SEALED = "_sealed"
+"""Key in an outbox row's context holding its secret values, encrypted (see enqueue_email)."""
+
+
+def secret_context(row_id: uuid.UUID, name: str) -> str:
+    """The encryption context of one secret value of one outbox row: a value copied to
+    another row or name no longer decrypts."""
+    return f"notifications:outbox:{row_id}:{name}"
+
+
 def enqueue_email(
     session: Session,
     organization_id: uuid.UUID,
@@ -210,13 +221,18 @@ def enqueue_email(
     *,
     livemode: bool = True,
     dedupe_key: str | None = None,
+    learner_id: uuid.UUID | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> uuid.UUID | None:
     """Queue one email to ``to`` in the caller's transaction; the worker sends it after commit.
 
     ``template`` names files in ``notifications/templates`` (``<name>.subject.txt``,
-    ``<name>.txt``, ``<name>.html``); ``context`` must be JSON values. This does not look at the
-    organization's email switch: a password reset is sent whether or not reward emails are on.
-    Answers the row id, or None when ``dedupe_key`` was already used in this organization.
+    ``<name>.txt``, ``<name>.html``); ``context`` must be JSON values. ``secrets`` (a one-time
+    link, say) go into the template's context like ``context`` but are stored encrypted with
+    the key ring (AES-GCM, bound to the row and the name) and decrypted only when the worker
+    composes the message. This does not look at the organization's email switch: a password
+    reset is sent whether or not reward emails are on. Answers the row id, or None when
+    ``dedupe_key`` was already used in this organization.
     """
     if not render.exists(template):
         raise ValueError(f"no email template {template!r}")
@@ -227,32 +243,19 @@ def enqueue_email(
         livemode=livemode,
         template=template,
         now=utcnow(),
+        learner_id=learner_id,
         recipient=to,
         locale=locale,
-        context=context,
+        context=dict(context),
         dedupe_key=dedupe_key,
     )
+    if secrets:
+        ring = crypto.ring_from_settings(app_settings())
+        row["context"][SEALED] = {
+            name: ring.encrypt(value, secret_context(row["id"], name))
+            for name, value in secrets.items()
+        }
     return row["id"] if _write(session, [row]) else None
-
-
-SEALED = "sealed"
-"""Context key of values encrypted at rest (a set-password link): opened only to send."""
-_SEAL_CONTEXT = "email_outbox.context.sealed"
-
-
-def seal(ring: KeyRing, values: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Context entries a database reader must not be able to use (a link that sets a
-    password): encrypted with the key ring, opened by :func:`unseal` when the email is sent."""
-    return {SEALED: {name: ring.encrypt(value, _SEAL_CONTEXT) for name, value in values.items()}}
-
-
-def unseal(ring: KeyRing, context: dict[str, Any]) -> dict[str, Any]:
-    """The context with its sealed values opened (``DecryptionError`` if the ring lost the
-    key they were sealed with)."""
-    sealed = context.get(SEALED) or {}
-    opened = {k: v for k, v in context.items() if k != SEALED}
-    opened.update({name: ring.decrypt(value, _SEAL_CONTEXT) for name, value in sealed.items()})
-    return opened
 
 
 SECRET_TEMPLATES = frozenset({"password_reset", "learner_sign_in"})
@@ -300,6 +303,12 @@ def learner_emails_wanted(session: Session, organization_id: uuid.UUID, livemode
         and found.learner_emails
         and (livemode or found.test_mode)
     )
+
+
+def wants_test_mode(session: Session, organization_id: uuid.UUID) -> bool:
+    """Whether the organization asked for test-mode emails too (its email settings)."""
+    found = _settings_for(session, {organization_id}).get(organization_id)
+    return found is not None and found.test_mode
 
 
 _ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}

@@ -150,6 +150,7 @@ exclude("oidc_logins", "sign-in attempts in flight (state, nonce), minutes long"
 exclude("oidc_providers", "identity provider settings")
 exclude("provider_routes", "per-program provider routing")
 exclude("tax_settings", "the payer's (organization's) tax settings")
+exclude("fcpa_settings", "the organization's FCPA limits")
 exclude("tax_thresholds", "reporting thresholds per tax year")
 exclude("webhook_subscriptions", "the organization's webhook endpoints")
 exclude("api_keys", "machine credentials")

@@ -69,6 +69,7 @@ def program_out(
         reward_kind=v.reward_kind,
         provider=v.provider,
         approval_threshold=_money(v.approval_threshold_minor, v.currency),
+        approval_expiry_days=v.approval_expiry_days,
         eligibility=schemas.Eligibility.model_validate(v.eligibility),
         segment_factors={k: str(f) for k, f in v.segment_factors.items()},
         holdout_bps=v.holdout_bps,

@@ -65,9 +65,12 @@ class ProgramVersion(TenantMixin, Base):
     reward_kind: Mapped[str] = mapped_column(String(32), default=RewardKind.gift_card)
     provider: Mapped[str] = mapped_column(String(64), default="sandbox")
     approval_threshold_minor: Mapped[int | None] = mapped_column(default=None)
+    """Rewards above this many minor units of ``currency`` wait for approval; None: never."""
+    approval_expiry_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    """Days a request for a decision (threshold or FCPA) waits before it expires undecided:
+    the reward is then cancelled (``approval_expired``)."""
     holdout_bps: Mapped[int] = mapped_column(default=0, server_default="0")
     """Share of eligible learners held out as a never-paid control group (basis points)."""
-    """Rewards above this many minor units of ``currency`` wait for approval; None: never."""
     eligibility: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """classifications, departments, countries (lists; empty = all), starts_at, ends_at."""
     segment_factors: Mapped[dict[str, Any]] = mapped_column(default=dict)

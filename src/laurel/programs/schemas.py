@@ -163,6 +163,13 @@ class ProgramFields(BaseModel):
     approval_threshold: MoneyIn | None = Field(
         default=None, description="Rewards above this amount wait for approval"
     )
+    approval_expiry_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Days a request for a decision (approval threshold or FCPA) waits; "
+        "undecided after that, it expires and the reward is cancelled (default 14)",
+    )
     eligibility: Eligibility | None = None
     segment_factors: SegmentFactors | None = None
     holdout_bps: int | None = Field(
@@ -184,6 +191,7 @@ class ProgramFields(BaseModel):
         "delivery",
         "reward_kind",
         "provider",
+        "approval_expiry_days",
         "eligibility",
         "segment_factors",
         "holdout_bps",
@@ -227,6 +235,9 @@ class ProgramOut(BaseModel):
     reward_kind: RewardKind
     provider: str
     approval_threshold: MoneyOut | None
+    approval_expiry_days: int = Field(
+        description="Days an undecided approval request waits before the reward is cancelled"
+    )
     eligibility: Eligibility
     segment_factors: dict[str, str]
     holdout_bps: int = Field(description="Control group share in basis points (0: no holdout)")

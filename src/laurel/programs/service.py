@@ -329,6 +329,30 @@ def owners(
     return found
 
 
+DEFAULT_APPROVAL_EXPIRY_DAYS = 14
+
+
+def approval_expiry_days(
+    session: Session, organization_id: uuid.UUID, version_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Days an undecided approval request of each program version waits before it expires."""
+    found: dict[uuid.UUID, int] = {}
+    for versions in snapshot(session, organization_id).versions.values():
+        for version in versions:
+            if version.id in version_ids:
+                found[version.id] = version.approval_expiry_days
+    missing = version_ids - set(found)
+    if missing:
+        rows = session.execute(
+            select(ProgramVersion.id, ProgramVersion.approval_expiry_days).where(
+                ProgramVersion.organization_id == organization_id,
+                ProgramVersion.id.in_(missing),
+            )
+        )
+        found.update({row[0]: row[1] for row in rows})
+    return found
+
+
 def eligibility_of(
     session: Session, organization_id: uuid.UUID, version_id: uuid.UUID
 ) -> dict[str, Any]:
@@ -532,6 +556,7 @@ def _config(version: ProgramVersion) -> dict[str, Any]:
         "reward_kind": version.reward_kind,
         "provider": version.provider,
         "approval_threshold_minor": version.approval_threshold_minor,
+        "approval_expiry_days": version.approval_expiry_days,
         "eligibility": version.eligibility,
         "segment_factors": version.segment_factors,
         "holdout_bps": version.holdout_bps,

@@ -292,3 +292,18 @@ def export_fire(
 def export_payroll(actor: LiveAdmin, db: DatabaseDep, year: Year) -> Response:
     with unit_of_work(db) as session:
         return _file(exports.export_payroll(session, actor, year))
+
+
+@router.get(
+    "/exports/1042s",
+    responses=FILE_RESPONSES,
+    summary="Non-US persons' 1042-S reportable payments per recipient (CSV or XLSX; audited)",
+)
+def export_1042s(
+    actor: LiveAdmin,
+    db: DatabaseDep,
+    year: Year,
+    format: exports.Format = exports.Format.csv,
+) -> Response:
+    with unit_of_work(db) as session:
+        return _file(exports.export_1042s(session, actor, year, format))

@@ -1,4 +1,4 @@
-"""``laurel tax export totals|iris|fire|payroll``: the finance files, written to disk.
+"""``laurel tax export totals|iris|fire|payroll|1042s``: the finance files, written to disk.
 
 Each command is one unit of work; the export is audited (actor ``cli:<user>``) in it.
 """
@@ -90,3 +90,19 @@ def export_payroll(org: Org, year: Year, out: Out = None) -> None:
     from laurel.tax.exports import service  # noqa: PLC0415
 
     _run(org, out, lambda s, a: service.export_payroll(s, a, year))
+
+
+@export_app.command("1042s")
+def export_1042s(
+    org: Org,
+    year: Year,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    out: Out = None,
+) -> None:
+    """Non-US persons' payments flagged for Form 1042-S, one line per recipient."""
+    from laurel.tax.exports import service  # noqa: PLC0415
+
+    if fmt not in ("csv", "xlsx"):
+        typer.echo("error: --format: csv or xlsx", err=True)
+        raise typer.Exit(2)
+    _run(org, out, lambda s, a: service.export_1042s(s, a, year, service.Format(fmt)))

@@ -97,6 +97,11 @@ class TaxSettings(TenantMixin, Base):
     program_income: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Per program id: ``services`` (1099-NEC) or ``prize`` (1099-MISC box 3) for every
     non-employee, overriding the classification's default."""
+    income_code_1042s: Mapped[str] = mapped_column(String(2), default="23", server_default="23")
+    """Form 1042-S income code written on the 1042-S export (default ``23``, other income)."""
+    chapter3_status_1042s: Mapped[str] = mapped_column(String(2), default="16", server_default="16")
+    """Form 1042-S recipient chapter 3 status code on the export (default ``16``,
+    individual)."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

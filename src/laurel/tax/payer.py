@@ -98,6 +98,12 @@ _TCC = re.compile(r"^[A-Z0-9]{5}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 EMPLOYEE_TREATMENTS = ("wages", "prize")
+DEFAULT_INCOME_CODE = "23"
+"""Form 1042-S income code on the export unless the organization sets another: 23, other
+income (the organization's tax adviser decides; docs/tax.md)."""
+DEFAULT_CHAPTER3_STATUS = "16"
+"""Form 1042-S recipient chapter 3 status code unless set: 16, individual."""
+_CODE = re.compile(r"^\d{2}$")
 MISSING_TIN_POLICIES = ("hold", "backup_withholding")
 PROGRAM_INCOME = ("services", "prize")
 
@@ -120,6 +126,8 @@ DEFAULT = TaxSettings(
     missing_tin_policy="hold",
     request_at_minor=50_000,
     program_income={},
+    income_code_1042s=DEFAULT_INCOME_CODE,
+    chapter3_status_1042s=DEFAULT_CHAPTER3_STATUS,
 )
 
 
@@ -186,6 +194,10 @@ def _problems(changes: dict[str, Any]) -> list[dict[str, str]]:
     request_at = changes.get("request_at_minor")
     if request_at is not None and request_at < 0:
         fail("request_at", "must not be negative")
+    for name in ("income_code_1042s", "chapter3_status_1042s"):
+        code = changes.get(name)
+        if code is not None and not _CODE.match(code):
+            fail(name, "a Form 1042-S code is two digits (e.g. 23)")
     for program, kind in (changes.get("program_income") or {}).items():
         try:
             uuid.UUID(str(program))
@@ -214,6 +226,8 @@ def update(session: Session, actor: Actor, changes: dict[str, Any]) -> TaxSettin
             "missing_tin_policy": "hold",
             "request_at_minor": 50_000,
             "program_income": {},
+            "income_code_1042s": DEFAULT_INCOME_CODE,
+            "chapter3_status_1042s": DEFAULT_CHAPTER3_STATUS,
             "created_at": now,
             "updated_at": now,
         },

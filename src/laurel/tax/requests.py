@@ -9,7 +9,7 @@ learner a pile of links.
 
 The email itself goes out through the notifications outbox: :data:`SENDERS` are called in the
 unit of work that creates the request (the only moment the link exists in plain text); the
-notify domain registers its outbox writer there.
+default sender (:mod:`laurel.tax.emails`) queues the email there, the link encrypted.
 """
 
 from __future__ import annotations
@@ -69,10 +69,18 @@ class Notice:
     recipient_email: str | None
     link: str
     expires_at: datetime
+    livemode: bool = True
 
 
-SENDERS: list[Callable[[Session, Notice], None]] = []
-"""Called with each new request inside its unit of work (the outbox writes its row there)."""
+def _email(session: Session, notice: Notice) -> None:
+    from laurel.tax import emails  # noqa: PLC0415 - notifications imports rewards; keep tax light
+
+    emails.enqueue_request(session, notice)
+
+
+SENDERS: list[Callable[[Session, Notice], None]] = [_email]
+"""Called with each new request inside its unit of work: the email through the notifications
+outbox (:mod:`laurel.tax.emails`) by default, its row committed with the request."""
 
 
 def token_hash(token: str) -> str:
@@ -200,6 +208,7 @@ def issue(
         recipient_email=email,
         link=link,
         expires_at=request.expires_at,
+        livemode=livemode,
     )
     for send in SENDERS:
         send(session, notice)

@@ -48,6 +48,18 @@ class SettingsIn(BaseModel):
     program_income: dict[str, Literal["services", "prize"]] | None = Field(
         default=None, description="Per program id: what its rewards are for non-employees"
     )
+    income_code_1042s: str | None = Field(
+        default=None,
+        max_length=2,
+        description="Form 1042-S income code on the 1042-S export (two digits; default 23)",
+        examples=["23"],
+    )
+    chapter3_status_1042s: str | None = Field(
+        default=None,
+        max_length=2,
+        description="Form 1042-S recipient chapter 3 status code on the export (default 16)",
+        examples=["16"],
+    )
 
 
 class SettingsOut(BaseModel):
@@ -68,6 +80,8 @@ class SettingsOut(BaseModel):
     missing_tin_policy: str
     request_at: MoneyOut
     program_income: dict[str, str]
+    income_code_1042s: str
+    chapter3_status_1042s: str
 
     @classmethod
     def of(cls, row: TaxSettings) -> SettingsOut:
@@ -89,6 +103,8 @@ class SettingsOut(BaseModel):
             missing_tin_policy=row.missing_tin_policy,
             request_at=MoneyOut.of(row.request_at_minor, "USD"),
             program_income=dict(row.program_income or {}),
+            income_code_1042s=row.income_code_1042s,
+            chapter3_status_1042s=row.chapter3_status_1042s,
         )
 
 

@@ -1,9 +1,11 @@
 """IRS IRIS Taxpayer Portal bulk upload: one CSV per form type, for tax year 2026 on.
 
 The IRS publishes the templates only inside the portal (per form and tax year) and the header
-row must match it exactly. The columns here follow the TY 2024/2025 templates as reproduced in
-several independent implementations (docs/tax.md and shared/reference/irs-1099-formats.md
-§2.2 mark this unverified): check them against the template downloaded for the year and edit
+row must match it exactly. The columns here are those of shared/reference/irs-1099-formats.md
+§2.2, word for word: the TY 2024 template header as reproduced in several independent
+implementations, with its TY 2025 changes (NEC box 3 added, MISC box 14 gone). The reference
+has no TY 2026 template (§3.1, §4 item 2: new tips/overtime boxes are possible), so for TY 2026
+these columns are unverified: check them against the template downloaded for the year and edit
 :data:`COMMON`, :data:`NEC` or :data:`MISC` when the IRS changes them. Amounts are decimal
 dollars with two places; checkboxes ``Y`` or blank. A file holds at most :data:`ROWS_PER_FILE`
 returns (the portal's per-upload limit as reported); more go into further files.
@@ -75,7 +77,7 @@ _STATES = tuple(
 NEC = (
     "2nd TIN Notice",
     "Box 1 - Nonemployee Compensation",
-    "Box 2 - Payer made direct sales totaling $5,000 or more of consumer products to "
+    "Box 2 - Payer made direct sales totaling $5000 or more of consumer products to a "
     "recipient for resale",
     "Box 3 - Excess golden parachute payments",
     "Box 4 - Federal income tax withheld",
@@ -91,7 +93,7 @@ MISC = (
     "Box 4 - Federal income tax withheld",
     "Box 5 - Fishing boat proceeds",
     "Box 6 - Medical and health care payments",
-    "Box 7 - Direct sales of $5,000 or more of consumer products to recipient for resale",
+    "Box 7 - Direct sales of $5000 or more of consumer products to a recipient for resale",
     "Box 8 - Substitute payments in lieu of dividends or interest",
     "Box 9 - Crop insurance proceeds",
     "Box 10 - Gross proceeds paid to an attorney",

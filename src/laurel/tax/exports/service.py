@@ -19,7 +19,8 @@ from laurel.kit.errors import field_error
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.tax import aggregation, forms, thresholds, tins
-from laurel.tax.exports import fire, iris, payroll, totals
+from laurel.tax import payer as tax_payer
+from laurel.tax.exports import fire, iris, payroll, s1042, totals
 from laurel.tax.exports.common import ExportFile, Payee
 from laurel.tax.models import FormType, RecordStatus, TaxRecord
 from laurel.tax.payer import require_payer
@@ -207,4 +208,53 @@ def export_payroll(session: Session, actor: Actor, tax_year: int) -> ExportFile:
             "total_usd": Money(sum(r.usd_minor for r in rows), "USD").format_amount(),
         },
     )
+    return file
+
+
+def export_1042s(session: Session, actor: Actor, tax_year: int, fmt: Format) -> ExportFile:
+    """Non-US persons' payments flagged for Form 1042-S in ``tax_year``, one line per
+    recipient, with the organization's chapter 3 status and income codes. Every flagged
+    recipient is listed: 1042-S has no reporting threshold like the 1099s."""
+    _check_year(tax_year)
+    settings = tax_payer.get(session, actor.organization_id) or tax_payer.DEFAULT
+    people = [
+        p
+        for p in payees(session, actor.organization_id, tax_year, [FormType.s1042.value])
+        if p.total.reports_1042s
+    ]
+    learner_rows = learners.get_many(session, actor.organization_id, {p.learner_id for p in people})
+    lines = []
+    for p in people:
+        profile = p.profile
+        person = learner_rows.get(p.learner_id)
+        lines.append(
+            s1042.Line(
+                account_number=p.account_number,
+                external_id=p.external_id,
+                name=p.name,
+                country=(profile.country if profile else None)
+                or ((person.country or "") if person else ""),
+                citizenship=(profile.citizenship or "") if profile else "",
+                address=" ".join(
+                    part
+                    for part in ((profile.address, profile.address_2) if profile else ())
+                    if part
+                ),
+                city=profile.city if profile else "",
+                state=(profile.state or "") if profile else "",
+                postal_code=(profile.postal_code or "") if profile else "",
+                form_on_file=profile.form if profile else "",
+                gross_minor=p.total.usd_minor,
+                withheld_minor=p.total.withholding_minor,
+                payments=p.total.payments,
+            )
+        )
+    build = s1042.as_xlsx if fmt is Format.xlsx else s1042.as_csv
+    file = build(
+        tax_year,
+        lines,
+        settings.chapter3_status_1042s or tax_payer.DEFAULT_CHAPTER3_STATUS,
+        settings.income_code_1042s or tax_payer.DEFAULT_INCOME_CODE,
+    )
+    _audit(session, actor, f"1042s-{fmt.value}", tax_year, file, people)
     return file
