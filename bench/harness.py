@@ -142,9 +142,13 @@ def start(
     env: dict[str, str],
     ready_path: str | None,
     port: int,
-    timeout: float = 30.0,
+    timeout: float | None = None,
 ) -> Server:
-    """Start a child process logging to ``workdir``; wait for ``ready_path`` to answer 200."""
+    """Start a child process logging to ``workdir``; wait for ``ready_path`` to answer 200
+    (within ``timeout`` seconds; default ``LAUREL_BENCH_READY_SECONDS`` or 30: a loaded machine
+    may need more)."""
+    if timeout is None:
+        timeout = float(os.environ.get("LAUREL_BENCH_READY_SECONDS", "30"))
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
