@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ColumnElement, Table, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, event, insert, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from laurel.kit import crypto
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 FIELDS = ("email", "name", "manager")
 PREFIX = "ld1:"
+_PENDING = "_laurel_pending"
+_NEW_KEYS = "laurel.learner_keys.new"
 _KEYS = "laurel.learner_keys"
 """``Session.info`` entry: learner id → unwrapped key (None: the learner has none, erased)."""
 
@@ -172,6 +174,9 @@ def _key_of(session: Session, learner: Learner) -> AESGCM | None:
 
 def reveal(learner: Learner, field: str) -> str | None:
     """The learner's ``field`` in clear (None when empty, or when the key was destroyed)."""
+    pending = learner.__dict__.get(_PENDING)
+    if pending is not None and field in pending:
+        return pending[field]  # type: ignore[no-any-return]
     token: str | None = learner.__dict__.get(sealed(field))
     if token is None:
         return None
@@ -195,10 +200,14 @@ def reveal(learner: Learner, field: str) -> str | None:
 
 
 def write(learner: Learner, field: str, value: str | None) -> None:
-    """Seal ``value`` into the learner's row (making the learner a key if it has none)."""
+    """Seal ``value`` into the learner's row (making the learner a key if it has none).
+
+    A learner built in Python and not yet in a session (``Learner(name=…)``) keeps the values
+    until it is flushed: they are sealed then, with the session's ring."""
     session = object_session(learner)
     if session is None:
-        raise RuntimeError("a learner's personal fields are written inside a unit of work")
+        learner.__dict__.setdefault(_PENDING, {})[field] = value
+        return
     ring = crypto.ring_of(session)
     key = _key_of(session, learner)
     if key is None and value is not None:
@@ -217,6 +226,34 @@ def write(learner: Learner, field: str, value: str | None) -> None:
     )
     for column, token in stored.items():
         setattr(learner, column, token)
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
+    """Learners added with personal fields set in Python get their key and sealed values now
+    (the key row is written right after theirs, in ``_store_new_keys``)."""
+    for obj in list(session.new):
+        if not isinstance(obj, Learner) or _PENDING not in obj.__dict__:
+            continue
+        pending: dict[str, str | None] = obj.__dict__.pop(_PENDING)
+        if obj.__dict__.get("id") is None:
+            obj.id = uuid7()
+        ring = crypto.ring_of(session)
+        key, wrapped = new_key(ring)
+        for field, value in pending.items():
+            for column, token in columns(ring, key, obj.id, field, value).items():
+                setattr(obj, column, token)
+        session.info.setdefault(_NEW_KEYS, []).append(
+            key_row(obj.organization_id, obj.id, wrapped, utcnow())
+        )
+        remember(session, obj.id, key)
+
+
+@event.listens_for(Session, "after_flush")
+def _store_new_keys(session: Session, _context: Any) -> None:
+    rows = session.info.pop(_NEW_KEYS, None)
+    if rows:
+        session.connection().execute(insert(key_table()), rows)
 
 
 def where_email(ring: KeyRing, email: str) -> ColumnElement[bool]:
