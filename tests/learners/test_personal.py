@@ -4,10 +4,13 @@ erasure destroys the key, rotation re-wraps keys and re-indexes, the migration s
 from __future__ import annotations
 
 import base64
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import String, Text, func, select, text
@@ -21,6 +24,7 @@ from laurel.kit import crypto
 from laurel.learners import personal
 from laurel.learners import service as learners
 from laurel.learners.models import Learner, LearnerKey
+from laurel.learners.schemas import LearnerRef
 from laurel.models import Base
 from tests.conftest import Tenant, completion
 
@@ -242,3 +246,37 @@ def test_migration_seals_existing_rows_in_place(
         assert session.scalar(select(func.count()).select_from(LearnerKey)) == 1
         found = session.scalars(select(Learner).where(learners.named(session, EMAIL))).all()
         assert [x.external_id for x in found] == ["Z-1"]
+
+
+def test_two_transactions_creating_one_learner_leave_one_key_that_opens(
+    database: Database, tenant: Tenant
+) -> None:
+    """PostgreSQL: the loser of the race for a new learner takes the winner's row and key and
+    seals what it says about the learner under that key."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite has one writer at a time by construction")
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def observe(name: str, hold: bool) -> None:
+        with database.session() as session:
+            learners.observe_many(
+                session, tenant.actor, [LearnerRef(external_id="Z-1", email=EMAIL, name=name)]
+            )
+            if hold:
+                first_in.set()
+                assert release.wait(30)
+
+    winner = threading.Thread(target=observe, args=("First Name", True))
+    winner.start()
+    assert first_in.wait(30)
+    loser = threading.Thread(target=observe, args=("Second Name", False))
+    loser.start()
+    time.sleep(0.5)  # the loser's INSERT now waits on the winner's uncommitted row
+    release.set()
+    winner.join(30)
+    loser.join(30)
+    with database.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(LearnerKey)) == 1
+        found = session.scalars(select(Learner)).all()
+        assert [(x.email, x.name) for x in found] == [(EMAIL, "Second Name")]
