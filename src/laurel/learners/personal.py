@@ -140,12 +140,15 @@ def remember(session: Session, learner_id: uuid.UUID, key: AESGCM | None) -> Non
     _cache(session)[learner_id] = key
 
 
-def keys(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AESGCM | None]:
-    """The data keys of these learners, unwrapped once per unit of work (None: no key)."""
+def keys(
+    session: Session, ids: Iterable[uuid.UUID], ring: KeyRing | None = None
+) -> dict[uuid.UUID, AESGCM | None]:
+    """The data keys of these learners, unwrapped once per unit of work (None: no key), with
+    ``ring`` or the session's."""
     cache = _cache(session)
     missing = sorted({i for i in ids if i not in cache})
     if missing:
-        ring = crypto.ring_of(session)
+        ring = ring or crypto.ring_of(session)
         table: Table = LearnerKey.__table__  # type: ignore[assignment]
         for part in chunks(missing):
             rows = session.execute(
@@ -343,7 +346,7 @@ def reindex(database: Database, ring: KeyRing, batch: int) -> Iterator[crypto.Ro
             rows = session.execute(query.order_by(table.c.id).limit(batch)).all()
             if not rows:
                 return
-            found = keys(session, {row[0] for row in rows})
+            found = keys(session, {row[0] for row in rows}, ring)
             rewritten = skipped = 0
             for row in rows:
                 learner_id, tokens, old = row[0], row[1:4], row[4:7]
