@@ -69,20 +69,25 @@ _KEY_LINE = re.compile(r"API key \(admin, live\): (\S+)")
 # ---------------------------------------------------------------- events
 
 
-def completion(index: int, run: str) -> dict[str, Any]:
+def completion(index: int, run: str, *, personal: bool = False) -> dict[str, Any]:
     """The ``index``-th event of a run: a passed course, occurred now, with a unique event id.
 
     Consecutive indexes walk the learners first, so neighbouring events never share a learner,
-    and the first ``UNIQUE_PAIRS`` events name distinct (learner, course) pairs.
+    and the first ``UNIQUE_PAIRS`` events name distinct (learner, course) pairs. With
+    ``personal`` the learner also carries an email and a name, the same ones every time (the
+    first event of a run changes the seeded learner's, the next ones repeat them).
     """
     learner = FIRST_LEARNER + index % LEARNERS
     course = COURSES[(index // LEARNERS) % len(COURSES)]
+    who: dict[str, Any] = {"external_id": f"E{learner}"}
+    if personal:
+        who |= {"email": f"e{learner}@bench.example.com", "name": f"Bench Learner {learner}"}
     return {
         "event_id": f"bench-{run}-{index}",
         "occurred_at": datetime.now(UTC).isoformat(),
         "outcome": "passed",
         "score": 0.9,
-        "learner": {"external_id": f"E{learner}"},
+        "learner": who,
         "course": {"external_id": course},
     }
 
@@ -142,9 +147,13 @@ def start(
     env: dict[str, str],
     ready_path: str | None,
     port: int,
-    timeout: float = 30.0,
+    timeout: float | None = None,
 ) -> Server:
-    """Start a child process logging to ``workdir``; wait for ``ready_path`` to answer 200."""
+    """Start a child process logging to ``workdir``; wait for ``ready_path`` to answer 200
+    (within ``timeout`` seconds; default ``LAUREL_BENCH_READY_SECONDS`` or 30: a loaded machine
+    may need more)."""
+    if timeout is None:
+        timeout = float(os.environ.get("LAUREL_BENCH_READY_SECONDS", "30"))
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -34,6 +34,8 @@ import httpx
 
 from bench import harness
 
+PERSONAL = False
+"""Set by ``--personal``: events name the learner's email and name."""
 TARGET_RATIO = 0.40
 TARGET_BATCH_PER_SECOND = 2000.0
 
@@ -92,7 +94,8 @@ def _measure(
 
 def _singles(path: str, run: str, offset: int) -> harness.Send:
     async def send(client: httpx.AsyncClient, index: int) -> str | None:
-        response = await client.post(path, json=harness.completion(offset + index, run))
+        body = harness.completion(offset + index, run, personal=PERSONAL)
+        response = await client.post(path, json=body)
         if response.status_code != 202:
             return f"{response.status_code}: {response.text[:200]}"
         return None
@@ -103,7 +106,7 @@ def _singles(path: str, run: str, offset: int) -> harness.Send:
 def _batches(run: str, offset: int, size: int) -> harness.Send:
     async def send(client: httpx.AsyncClient, index: int) -> str | None:
         first = offset + index * size
-        events = [harness.completion(first + i, run) for i in range(size)]
+        events = [harness.completion(first + i, run, personal=PERSONAL) for i in range(size)]
         response = await client.post("/api/v1/completions/batch", json={"events": events})
         if response.status_code != 200:
             return f"{response.status_code}: {response.text[:200]}"
@@ -274,8 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="benchmark src/ at this git revision instead of the installed working tree",
     )
+    parser.add_argument(
+        "--personal",
+        action="store_true",
+        help="events carry the learner's email and name (sealed per learner since issue 6)",
+    )
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
     args = parser.parse_args(argv)
+    global PERSONAL  # noqa: PLW0603 - one switch for every event factory of the run
+    PERSONAL = args.personal
     room = harness.UNIQUE_PAIRS - args.warmup
     if not 1 <= args.warmup <= 1000:
         parser.error("--warmup must be between 1 and 1000")

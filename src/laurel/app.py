@@ -117,6 +117,8 @@ def create_app(
     app.state.import_runner = import_runner
     app.state.key_cache = KeyCache()
     app.state.key_ring = ring_from_settings(settings)
+    # Services find the ring on their session: the same one the API routes use.
+    db.key_ring = app.state.key_ring
     quiet_data_loggers()
     app.state.intake = GroupIntake(db)
     app.state.xapi_intake = GroupCommit(db, xapi_service.store_requests, sizes=XAPI_GROUP_SIZE)

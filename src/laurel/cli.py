@@ -227,7 +227,8 @@ def keys_generate(key_id: Annotated[str, typer.Argument(help="Letters and digits
 def keys_rotate(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 500,
 ) -> None:
-    """Re-encrypt every registered column under the first key of the ring, in batches."""
+    """Re-encrypt every registered column under the first key of the ring, in batches (learners'
+    data keys are re-wrapped), then recompute blind indexes under it."""
     from laurel.kit import crypto  # noqa: PLC0415
     from laurel.kit.errors import AppError  # noqa: PLC0415
 
@@ -241,14 +242,16 @@ def keys_rotate(
         counts = totals.setdefault(name, [0, 0])
         counts[0] += done.rewritten
         counts[1] += done.skipped
-    for entry in crypto.registered():
+    done_as = [(e, "re-encrypted") for e in crypto.registered()]
+    done_as += [(e, "re-indexed") for e in crypto.reindexed()]
+    for entry, verb in done_as:
         name = f"{entry.table}.{entry.column}"
         rewritten, skipped = totals.get(name, [0, 0])
         typer.echo(
-            f"{name}: {rewritten} re-encrypted under {ring.current.id}, {skipped} changed "
+            f"{name}: {rewritten} {verb} under {ring.current.id}, {skipped} changed "
             "meanwhile (run again)"
             if skipped
-            else f"{name}: {rewritten} re-encrypted under {ring.current.id}"
+            else f"{name}: {rewritten} {verb} under {ring.current.id}"
         )
 
 

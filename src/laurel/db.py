@@ -20,6 +20,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from laurel.kit.crypto import RING, KeyRing, ring_from_settings
+
 READONLY = "laurel.readonly"
 
 
@@ -50,7 +52,7 @@ def normalize_url(url: str) -> str:
 class Database:
     """Owns the engine and the session factory; created once at start-up, never at import."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key_ring: KeyRing | None = None) -> None:
         # Every mapper must be known before the first query, whichever command runs.
         import laurel.models  # noqa: F401, PLC0415
 
@@ -59,7 +61,27 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._after_commit_hooks: list[Callable[[Session], None]] = []
         self.engine = _create_engine(self.url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._key_ring = key_ring
+        # Every session carries the ring (services that encrypt find it there), built from
+        # the settings on first use unless the application hands its own.
+        self.sessionmaker = sessionmaker(
+            self.engine, expire_on_commit=False, info={RING: self._ring}
+        )
+
+    def _ring(self) -> KeyRing:
+        if self._key_ring is None:
+            from laurel.config import get_settings  # noqa: PLC0415
+
+            self._key_ring = ring_from_settings(get_settings())
+        return self._key_ring
+
+    @property
+    def key_ring(self) -> KeyRing:
+        return self._ring()
+
+    @key_ring.setter
+    def key_ring(self, ring: KeyRing) -> None:
+        self._key_ring = ring
 
     @property
     def dialect(self) -> str:

@@ -52,6 +52,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
     config = alembic_config(database.url)
     with _migrating(database) as connection:
         config.attributes["connection"] = connection
+        # Migrations that encrypt existing rows use the ring the application will read with.
+        config.attributes["key_ring"] = database.key_ring
         command.upgrade(config, revision)
 
 
@@ -59,6 +61,7 @@ def downgrade(database: Database, revision: str) -> None:
     config = alembic_config(database.url)
     with _migrating(database) as connection:
         config.attributes["connection"] = connection
+        config.attributes["key_ring"] = database.key_ring
         command.downgrade(config, revision)
 
 

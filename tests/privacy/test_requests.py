@@ -131,7 +131,10 @@ def test_deletion_erases_what_can_go_and_explains_what_stays(
 ) -> None:
     people = populate(client, tenant)
     totals = _totals(database)
-    assert "learners" in _text_rows_containing(database, "Ana Díaz")
+    # Sealed under Ana's own key: the row holds no name in clear, the API reads it.
+    assert "learners" not in _text_rows_containing(database, "Ana Díaz")
+    ana = client.get(f"/api/v1/learners/{people.a}", headers=tenant.headers).json()
+    assert ana["name"] == "Ana Díaz"
     made = _open(client, tenant, learner_id=people.a, kind="deletion")
     done = client.post(
         f"/api/v1/privacy/requests/{made['id']}/fulfil", headers=tenant.headers
@@ -149,6 +152,7 @@ def test_deletion_erases_what_can_go_and_explains_what_stays(
         "points_badge_awards": 0,
         "points_streaks": 0,
         "points_expiry_notices": 0,
+        "learner_keys": 1,
     }
     money = outcome["kept"][0]
     assert "rewards" in money["records"]
@@ -158,13 +162,20 @@ def test_deletion_erases_what_can_go_and_explains_what_stays(
     assert money["until"] == (end_of_year + timedelta(days=7 * 365)).isoformat()
     assert "screening_results" in money["records"]
     assert outcome["kept"][-1]["records"] == ["audit_entries"]
+    shredded = outcome["kept"][-2]
+    assert shredded["records"] == ["learners"]
+    assert "key was destroyed" in shredded["reason"]
 
     # Only the kept sanctions-screening record still holds the screened name; the audit log
     # holds the external id the learner was created with.
     assert _text_rows_containing(database, "Ana Díaz") <= {"screening_results"}
     assert _text_rows_containing(database, "e1001@example.com") == set()
     assert _text_rows_containing(database, "E1001") <= {"audit_entries"}
-    assert {"learners", "completion_events"} <= _text_rows_containing(database, "Bo Berg")
+    # Bo is untouched: his name is sealed on his row (events keep no copy of it) and in the
+    # screening record of his reward, and the API still reads it.
+    assert _text_rows_containing(database, "Bo Berg") == {"screening_results"}
+    bo = client.get(f"/api/v1/learners/{people.b}", headers=tenant.headers).json()
+    assert bo["name"] == "Bo Berg"
     assert _totals(database) == totals
     learner = client.get(f"/api/v1/learners/{people.a}", headers=tenant.headers).json()
     assert (learner["name"], learner["email"]) == (None, None)

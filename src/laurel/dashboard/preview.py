@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from laurel.courses.models import Course
@@ -35,7 +35,7 @@ def _learner(session: Session, actor: Actor, typed: str) -> Learner | None:
         .where(
             Learner.organization_id == actor.organization_id,
             Learner.livemode == actor.livemode,
-            or_(Learner.external_id == typed, Learner.email == typed.lower()),
+            learners.named(session, typed.strip()),
             *learners.in_scope(actor),
         )
         .order_by(Learner.id)

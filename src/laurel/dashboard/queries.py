@@ -135,7 +135,7 @@ def rewards(
     if learner_id is not None:
         query = query.where(Reward.learner_id == learner_id)
     if learner:
-        query = query.where((Learner.external_id == learner) | (Learner.email == learner))
+        query = query.where(learners.named(session, learner))
     found: list[tuple[Reward, Learner]] = [
         (r, m) for r, m in session.execute(query.order_by(Reward.id.desc()).limit(limit * 5))
     ]

@@ -31,6 +31,7 @@ from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
 from laurel.kit.sql import insert_rows
+from laurel.learners import personal
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
 from laurel.rewards import service as rewards
@@ -78,6 +79,19 @@ class Intake:
 def _sent(data: CompletionIn) -> dict[str, Any]:
     """The event as sent (fields left out stay out): hashed, and stored as its payload."""
     return data.model_dump(mode="json", exclude_unset=True)
+
+
+def _kept(sent: dict[str, Any]) -> dict[str, Any]:
+    """What is stored of an event sent to the API: all of it but the learner's email, name and
+    manager, which live on the learner, sealed under the learner's own key (erasing the
+    learner destroys the key; a copy here would outlive it)."""
+    learner = sent.get("learner")
+    if not isinstance(learner, dict) or not learner.keys() & _PERSONAL:
+        return sent
+    return {**sent, "learner": {k: v for k, v in learner.items() if k not in _PERSONAL}}
+
+
+_PERSONAL = frozenset(personal.FIELDS)
 
 
 def _stored(
@@ -153,7 +167,7 @@ def ingest_many(
     stored = _stored(session, actor, source, list(leaders))
     new = [i for i in leaders.values() if items[i].event_id not in stored]
     if payloads is None:
-        payloads = sent
+        payloads = [_kept(body) for body in sent]
     made, lost = _store_new(session, actor, items, new, digests, payloads, source, now, overrides)
     for index, intake in made.items():
         answers[index] = intake

@@ -28,13 +28,14 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
 
 from laurel.kit.errors import Invalid
 
@@ -66,6 +67,7 @@ class KeyRing:
         self.keys = {k.id: k for k in keys}
         self.current = keys[0]
         self._aead = {k.id: AESGCM(k.secret) for k in keys}
+        self._index_keys: dict[tuple[str, str], bytes] = {}
 
     @classmethod
     def parse(cls, text: str) -> KeyRing:
@@ -105,8 +107,43 @@ class KeyRing:
 
     def blind_index(self, value: str, context: str) -> str:
         """A keyed hash for equality lookups on an encrypted value (HMAC-SHA256, hex)."""
-        key = hmac.new(self.current.secret, b"blind-index\x00" + context.encode(), "sha256")
-        return hmac.new(key.digest(), value.encode(), "sha256").hexdigest()
+        return self._blind_index(self.current.id, value, context)
+
+    def blind_indexes(self, value: str, context: str) -> list[str]:
+        """The value's blind index under every key of the ring, as ``<key id>:<hex>``, the
+        current key's first.
+
+        Lookups match any of them, so rows indexed before a rotation are still found while
+        ``laurel keys rotate`` re-indexes them (the key id tells which rows it must visit).
+        """
+        return [f"{key_id}:{self._blind_index(key_id, value, context)}" for key_id in self.keys]
+
+    def _blind_index(self, key_id: str, value: str, context: str) -> str:
+        # The per-context key is derived once: the intake indexes every personal field it sees.
+        key = self._index_keys.get((key_id, context))
+        if key is None:
+            secret = self.keys[key_id].secret
+            key = hmac.new(secret, b"blind-index\x00" + context.encode(), "sha256").digest()
+            self._index_keys[(key_id, context)] = key
+        return hmac.new(key, value.encode(), "sha256").hexdigest()
+
+
+RING = "laurel.key_ring"
+"""``Session.info`` entry holding the ring (or a function answering it): services that
+encrypt find it on the session they were given (:func:`ring_of`)."""
+
+
+def ring_of(session: Session) -> KeyRing:
+    """The key ring of the database this session belongs to."""
+    source = session.info.get(RING)
+    if isinstance(source, KeyRing):
+        return source
+    if callable(source):
+        ring: KeyRing = source()
+        return ring
+    from laurel.config import get_settings  # noqa: PLC0415 - sessions made outside Database
+
+    return ring_from_settings(get_settings())
 
 
 def key_id_of(token: str) -> str | None:
@@ -168,8 +205,31 @@ class RotationBatch:
     """Rows changed by someone else between the read and the write: the next pass takes them."""
 
 
+Reindexer = Callable[[Any, KeyRing, int], Iterator[RotationBatch]]
+"""``(database, ring, batch)``: recompute a domain's blind indexes under the current key."""
+_REINDEXERS: dict[tuple[str, str], Reindexer] = {}
+
+
+def register_reindexer(table: str, column: str, reindexer: Reindexer) -> EncryptedColumn:
+    """Declare blind indexes that rotation recomputes after re-encrypting the columns (a
+    blind index is keyed with the ring's current key, so a new key means new indexes)."""
+    _REINDEXERS[(table, column)] = reindexer
+    return EncryptedColumn(table, column, f"{table}.{column}")
+
+
+def reindexed() -> list[EncryptedColumn]:
+    return [EncryptedColumn(t, c, f"{t}.{c}") for t, c in sorted(_REINDEXERS)]
+
+
 def rotate_batches(database: Any, ring: KeyRing, *, batch: int = 500) -> Iterator[RotationBatch]:
-    """Re-encrypt every registered column under the current key, one transaction per batch."""
+    """Re-encrypt every registered column under the current key, one transaction per batch,
+    then recompute registered blind indexes."""
+    yield from _reencrypt(database, ring, batch=batch)
+    for _, reindexer in sorted(_REINDEXERS.items()):
+        yield from reindexer(database, ring, batch)
+
+
+def _reencrypt(database: Any, ring: KeyRing, *, batch: int) -> Iterator[RotationBatch]:
     from laurel.kit.orm import Base  # noqa: PLC0415 - the schema is loaded by then
 
     current = f"{PREFIX}:{ring.current.id}:"

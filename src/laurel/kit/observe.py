@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -123,6 +123,8 @@ def observe_many(
     items: Sequence[tuple[str, dict[str, Any]]],
     defaults: dict[str, Any],
     columns: Sequence[str],
+    same: Callable[[str, Any, Any], bool] | None = None,
+    before_insert: Callable[[list[Seen]], None] | None = None,
 ) -> ObservedMany:
     """``observe`` for a batch, in a constant number of statements.
 
@@ -130,7 +132,12 @@ def observe_many(
     before it left it, exactly as if they had been observed one by one; the database gets one
     SELECT per chunk of ids, one INSERT for the new rows and one UPDATE per distinct set of
     changed columns.
+
+    ``same(column, stored, incoming)`` tells an unchanged value (default: equality; blind
+    indexes made under an older key are the same value). ``before_insert`` may add columns
+    to the new rows' values (the same ones to each) before they are written.
     """
+    unchanged = same or _equal
     wanted = list(dict.fromkeys(external_id for external_id, _ in items))
     rows = _load(session, table, organization_id, livemode, wanted, columns)
     now = utcnow()
@@ -143,16 +150,22 @@ def observe_many(
             )
         else:
             for name, value in changes.items():
-                if seen.values.get(name) != value:
+                if not unchanged(name, seen.values.get(name), value):
                     seen.values[name] = value
                     if not seen.created:
                         seen.changed.add(name)
         snapshots.append(dict(seen.values))
     fresh = [s for s in rows.values() if s.created]
     if fresh:
-        _insert_new(session, table, organization_id, livemode, rows, fresh, columns, now)
+        if before_insert is not None:
+            before_insert(fresh)
+        _insert_new(session, table, organization_id, livemode, rows, fresh, columns, now, unchanged)
     _update_changed(session, table, [s for s in rows.values() if s.changed], now)
     return ObservedMany(rows, snapshots)
+
+
+def _equal(_name: str, stored: Any, incoming: Any) -> bool:
+    return bool(stored == incoming)
 
 
 def _load(
@@ -194,6 +207,7 @@ def _insert_new(
     fresh: list[Seen],
     columns: Sequence[str],
     now: datetime,
+    unchanged: Callable[[str, Any, Any], bool],
 ) -> None:
     params = [
         {
@@ -227,7 +241,8 @@ def _insert_new(
         seen.changed = {
             name
             for name in columns
-            if name in seen.values and winner.values.get(name) != seen.values[name]
+            if name in seen.values
+            and not unchanged(name, winner.values.get(name), seen.values[name])
         }
         seen.id, seen.created = winner.id, False
         rows[seen.values["external_id"]] = seen

@@ -6,18 +6,21 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, select
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.kit import crypto
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Conflict, NotFound
-from laurel.kit.observe import ObservedMany, chunks
-from laurel.kit.observe import observe as observe_row
+from laurel.kit.observe import ObservedMany, Seen, chunks
 from laurel.kit.observe import observe_many as observe_rows
 from laurel.kit.pagination import Page, paginate
+from laurel.learners import personal
 from laurel.learners.models import Classification, Learner
 from laurel.learners.schemas import LearnerCreate, LearnerFields, LearnerRef
 
@@ -32,57 +35,83 @@ def _changes(fields: LearnerFields) -> dict[str, Any]:
 
 def observe(session: Session, actor: Actor, ref: LearnerRef) -> Learner:
     """The learner an event names: created on first sight, refreshed with what the event says."""
-    changes = _changes(ref)
-    changes.pop("external_id", None)
-    seen = observe_row(
-        session,
-        Learner,
-        organization_id=actor.organization_id,
-        livemode=actor.livemode,
-        external_id=ref.external_id,
-        defaults={"classification": Classification.employee},
-        changes=changes,
-    )
-    if seen.created:
-        from laurel.roster import service as roster  # noqa: PLC0415 - roster reads learners
-
-        roster.fill_new_learner(session, seen.row, actor.name)
-    if seen.created or seen.changed:
-        audit.record(
-            session,
-            organization_id=actor.organization_id,
-            actor=actor.name,
-            action=f"learners:learner:{'create' if seen.created else 'update'}",
-            target_type="learner",
-            target_id=seen.row.id,
-            details={"external_id": ref.external_id, "from": "event"}
-            if seen.created
-            else {"changed": seen.changed, "from": "event"},
-        )
-    return seen.row
+    seen = observe_many(session, actor, [ref])
+    learner = session.get(Learner, seen.rows[ref.external_id].id, populate_existing=True)
+    assert learner is not None
+    return learner
 
 
-# What rules look at and what an event may change.
+# What rules look at and what an event may change. Personal fields are compared through their
+# blind indexes (``personal``): the intake never decrypts to tell whether a name changed.
 OBSERVED = (
-    "email",
-    "name",
+    "email_index",
+    "name_index",
     "classification",
     "department",
-    "manager",
+    "manager_index",
     "country",
     "region",
     "locale",
 )
+_INDEXES = {personal.index(f): f for f in personal.FIELDS}
 
 
-def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
-    """The learners a batch of events names, in a constant number of statements; each item's
-    snapshot is the learner as that event (and the ones before it) left it."""
+@dataclass(slots=True)
+class _Personal:
+    """What a batch of events says of learners' personal fields, in clear, last value wins."""
+
+    ring: KeyRing
+    latest: dict[str, dict[str, str]]
+    """By external id: field → the last value an event of the batch gave."""
+    alternates: dict[str, list[str]]
+    """Current-key index → its indexes under every key of the ring (only with several)."""
+    fresh_keys: dict[uuid.UUID, tuple[AESGCM, str]]
+
+    def same(self, column: str, stored: Any, incoming: Any) -> bool:
+        if stored == incoming:
+            return True
+        return column in _INDEXES and stored in self.alternates.get(incoming, ())
+
+    def seal_new(self, fresh: list[Seen]) -> None:
+        """New rows are inserted sealed, each under a key of its own."""
+        for seen in fresh:
+            key, wrapped = personal.new_key(self.ring)
+            self.fresh_keys[seen.id] = (key, wrapped)
+            given = self.latest.get(seen.values["external_id"], {})
+            for field in personal.FIELDS:
+                seen.values.update(
+                    personal.columns(self.ring, key, seen.id, field, given.get(field))
+                )
+
+
+def _split(ring: KeyRing, refs: Sequence[LearnerRef]) -> tuple[list[Any], _Personal]:
+    """Items for ``observe_many`` with personal fields replaced by their blind indexes."""
+    several = len(ring.keys) > 1
+    known = _Personal(ring, {}, {}, {})
     items = []
     for ref in refs:
         changes = _changes(ref)
         changes.pop("external_id", None)
+        for field in personal.FIELDS:
+            value = changes.pop(field, None)
+            if value is None:
+                continue
+            found = personal.indexes(ring, field, value)
+            changes[personal.index(field)] = found[0]
+            if several:
+                known.alternates[found[0]] = found
+            known.latest.setdefault(ref.external_id, {})[field] = value
         items.append((ref.external_id, changes))
+    return items, known
+
+
+def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> ObservedMany:
+    """The learners a batch of events names, in a constant number of statements; each item's
+    snapshot is the learner as that event (and the ones before it) left it.
+
+    Personal fields cost one HMAC each when unchanged; new learners get a data key (one more
+    INSERT per batch) and changed ones are re-sealed (one UPDATE per set of fields)."""
+    items, known = _split(crypto.ring_of(session), refs)
     seen = observe_rows(
         session,
         Learner.__table__,  # type: ignore[arg-type]
@@ -91,9 +120,14 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
         items=items,
         defaults={"classification": Classification.employee},
         columns=OBSERVED,
+        same=known.same,
+        before_insert=known.seal_new,
     )
-    _fill_from_roster(session, actor, refs, seen)
+    _store_keys(session, actor, seen, known)
+    _fill_from_roster(session, actor, refs, seen, known)
     for row_id, verb, details in seen.news():
+        if "changed" in details:
+            details["changed"] = sorted(_INDEXES.get(n, n) for n in details["changed"])
         audit.record(
             session,
             organization_id=actor.organization_id,
@@ -104,6 +138,60 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
             details=details,
         )
     return seen
+
+
+def _store_keys(session: Session, actor: Actor, seen: ObservedMany, known: _Personal) -> None:
+    """Keys of the new learners; changed personal fields of the others, re-sealed."""
+    now = utcnow()
+    fresh = [row for row in seen.rows.values() if row.created]
+    if fresh:
+        session.execute(
+            insert(personal.key_table()),
+            [
+                personal.key_row(actor.organization_id, row.id, known.fresh_keys[row.id][1], now)
+                for row in fresh
+            ],
+        )
+        for row in fresh:
+            personal.remember(session, row.id, known.fresh_keys[row.id][0])
+    touched = {
+        ext: row
+        for ext, row in seen.rows.items()
+        if not row.created and row.changed & _INDEXES.keys()
+    }
+    if not touched:
+        return
+    keys = personal.keys(session, {row.id for row in touched.values()})
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for ext, row in touched.items():
+        key = keys.get(row.id)
+        if key is None:
+            # Sealed before keys existed, or a race lost to another transaction: a new key.
+            key, wrapped = personal.new_key(known.ring)
+            session.execute(
+                insert(personal.key_table()).values(
+                    personal.key_row(actor.organization_id, row.id, wrapped, now)
+                )
+            )
+            personal.remember(session, row.id, key)
+        fields = sorted(_INDEXES[n] for n in row.changed & _INDEXES.keys())
+        values: dict[str, Any] = {"_id": row.id}
+        for field in fields:
+            sealed = personal.columns(known.ring, key, row.id, field, known.latest[ext].get(field))
+            values[f"_{personal.sealed(field)}"] = sealed[personal.sealed(field)]
+        by_columns.setdefault(tuple(personal.sealed(f) for f in fields), []).append(values)
+    for names, params in by_columns.items():
+        session.execute(_seal_statement(names), params)
+
+
+@cache
+def _seal_statement(names: tuple[str, ...]) -> Any:
+    table: Table = Learner.__table__  # type: ignore[assignment]
+    return (
+        sql_update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({name: bindparam(f"_{name}") for name in names})
+    )
 
 
 def _missing(
@@ -160,7 +248,11 @@ def fill_missing(
 
 
 def _fill_from_roster(
-    session: Session, actor: Actor, refs: Sequence[LearnerRef], seen: ObservedMany
+    session: Session,
+    actor: Actor,
+    refs: Sequence[LearnerRef],
+    seen: ObservedMany,
+    known: _Personal,
 ) -> None:
     """Learners first seen in this batch take what the latest HR roster knows and the LMS did
     not send (department, manager; classification when no event named one). The events of the
@@ -170,28 +262,38 @@ def _fill_from_roster(
         return
     from laurel.roster import service as roster  # noqa: PLC0415 - roster reads learners
 
-    known = roster.entries_for(
+    on_roster = roster.entries_for(
         session,
         actor.organization_id,
-        [(ext, row.values.get("email")) for ext, row in fresh.items()],
+        [(ext, known.latest.get(ext, {}).get("email")) for ext, row in fresh.items()],
     )
-    if not known:
+    if not on_roster:
         return
     named_class = {ref.external_id for ref in refs if ref.classification is not None}
     filled: dict[str, dict[str, Any]] = {}
-    for ext, entry in known.items():
+    for ext, entry in on_roster.items():
         row = fresh[ext]
-        changes = _missing(row.values, entry, classification_open=ext not in named_class)
+        current = {
+            **row.values,
+            "manager": known.latest.get(ext, {}).get("manager"),
+        }
+        changes = _missing(current, entry, classification_open=ext not in named_class)
         if changes:
-            row.values.update(changes)
             filled[ext] = changes
     if not filled:
         return
     table: Table = Learner.__table__  # type: ignore[assignment]
     now = utcnow()
     for ext, changes in filled.items():
+        row = fresh[ext]
+        stored = dict(changes)
+        if "manager" in stored:
+            key = known.fresh_keys[row.id][0]
+            stored.update(personal.columns(known.ring, key, row.id, "manager", stored["manager"]))
+            del stored["manager"]
+        row.values.update(stored)
         session.execute(
-            sql_update(table).where(table.c.id == fresh[ext].id).values(**changes, updated_at=now)
+            sql_update(table).where(table.c.id == row.id).values(**stored, updated_at=now)
         )
         audit.record(
             session,
@@ -247,6 +349,12 @@ def in_scope(actor: Actor) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def named(session: Session, text: str) -> ColumnElement[bool]:
+    """A condition on ``Learner``: this external id, or this email (through its blind index:
+    emails are sealed)."""
+    return (Learner.external_id == text) | personal.where_email(crypto.ring_of(session), text)
+
+
 def visible_ids(actor: Actor) -> Select[uuid.UUID] | None:
     """The ids of the learners a scoped caller may see (a subquery), or None for everyone."""
     if not actor.scoped:
@@ -274,17 +382,22 @@ def identities(
 ) -> dict[uuid.UUID, Identity]:
     """Name, country and sanctions block of many learners, read as plain rows (one query per
     500): the screening gate asks this for every batch of rewards."""
-    found: dict[uuid.UUID, Identity] = {}
+    rows: list[Any] = []
     for part in chunks(sorted(ids)):
-        for row in session.execute(_identities_sql(), {"_org": organization_id, "_ids": part}):
-            found[row[0]] = Identity(row[1], row[2], row[3] is not None)
-    return found
+        rows += session.execute(_identities_sql(), {"_org": organization_id, "_ids": part}).all()
+    names = personal.open_rows(session, ((row[0], {"name": row[1]}) for row in rows))
+    return {
+        row[0]: Identity(plain["name"], row[2], row[3] is not None)
+        for row, plain in zip(rows, names, strict=True)
+    }
 
 
 @cache
 def _identities_sql() -> Any:
     table: Table = Learner.__table__  # type: ignore[assignment]
-    return select(table.c.id, table.c.name, table.c.country, table.c.screening_blocked_at).where(
+    return select(
+        table.c.id, table.c.name_sealed, table.c.country, table.c.screening_blocked_at
+    ).where(
         table.c.organization_id == bindparam("_org"),
         table.c.id.in_(bindparam("_ids", expanding=True)),
     )
@@ -306,11 +419,16 @@ def facts(
 ) -> dict[uuid.UUID, Facts]:
     """Classification, country, name, email and locale of many learners as plain rows (one
     query per 500), for gates that judge whole batches."""
-    found: dict[uuid.UUID, Facts] = {}
+    rows: list[Any] = []
     for part in chunks(sorted(ids)):
-        for row in session.execute(_facts_sql(), {"_org": organization_id, "_ids": part}):
-            found[row[0]] = Facts(row[1], row[2], row[3], row[4], row[5])
-    return found
+        rows += session.execute(_facts_sql(), {"_org": organization_id, "_ids": part}).all()
+    opened = personal.open_rows(
+        session, ((row[0], {"name": row[3], "email": row[4]}) for row in rows)
+    )
+    return {
+        row[0]: Facts(row[1], row[2], plain["name"], plain["email"], row[5])
+        for row, plain in zip(rows, opened, strict=True)
+    }
 
 
 @cache
@@ -320,8 +438,8 @@ def _facts_sql() -> Any:
         table.c.id,
         table.c.classification,
         table.c.country,
-        table.c.name,
-        table.c.email,
+        table.c.name_sealed,
+        table.c.email_sealed,
         table.c.locale,
     ).where(
         table.c.organization_id == bindparam("_org"),

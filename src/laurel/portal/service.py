@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.auth.permissions import Role
+from laurel.kit import crypto
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, NotFound, Unauthorized
+from laurel.learners import personal
 from laurel.learners.models import Learner
 from laurel.notifications import service as notifications
 from laurel.organizations import service as organizations
@@ -81,7 +83,8 @@ def request_link(session: Session, *, organization: str, email: str, policy: Pol
             .where(
                 Learner.organization_id == org.id,
                 Learner.livemode.is_(True),
-                func.lower(Learner.email) == address,
+                # Emails are sealed per learner: found through their blind index.
+                personal.where_email(crypto.ring_of(session), address),
                 Learner.pseudonymised_at.is_(None),
             )
             .order_by(Learner.id)
@@ -301,7 +304,7 @@ def sign_in_sso(
         .where(
             Learner.organization_id == organization_id,
             Learner.livemode.is_(True),
-            func.lower(Learner.email) == email.strip().lower(),
+            personal.where_email(crypto.ring_of(session), email.strip()),
             Learner.pseudonymised_at.is_(None),
         )
         .order_by(Learner.id)

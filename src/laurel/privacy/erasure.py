@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from laurel.audit import service as audit
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import Base
+from laurel.learners import personal
 from laurel.learners.models import Learner
 from laurel.privacy.models import DataKind
 from laurel.rewards.models import Reward
@@ -109,16 +110,17 @@ def erase(
     learners = _t("learners")
     learner = session.execute(
         select(
-            learners.c.external_id, learners.c.email, learners.c.country, learners.c.region
+            learners.c.external_id, learners.c.email_sealed, learners.c.country, learners.c.region
         ).where(learners.c.organization_id == org, learners.c.id == who)
     ).one()
+    email = next(personal.open_rows(session, [(who, {"email": learner.email_sealed})]))["email"]
     deleted: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}
 
     roster = _t("roster_entries")
     keys = [roster.c.employee_id == learner.external_id]
-    if learner.email:
-        keys.append(roster.c.email == learner.email)
+    if email:
+        keys.append(roster.c.email == email.lower())
     deleted["roster_entries"] = _count(
         session.execute(delete(roster).where(roster.c.organization_id == org, or_(*keys)))
     )
@@ -169,10 +171,7 @@ def erase(
             )
             .values(
                 external_id=f"erased-{who}",
-                email=None,
-                name=None,
                 department=None,
-                manager=None,
                 region=None,
                 locale=None,
                 pseudonymised_at=now,
@@ -181,6 +180,9 @@ def erase(
         )
     )
     _erase_points(session, org, who, now, deleted)
+    # Crypto-shredding: the sealed email, name and manager stay as they are, unreadable for
+    # good once their key is gone (so are the copies in every backup taken before).
+    deleted["learner_keys"] = personal.forget(session, org, who)
     # Loaded copies in this session must not write the old values back.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Learner) and obj.id == who:
@@ -234,6 +236,16 @@ def erase(
                 until=retention.financial_until(max(points_year, year or points_year), days),
             )
         )
+    kept.append(
+        Kept(
+            records=["learners"],
+            reason="the learner's row stays under its internal id (payments and the audit log "
+            "refer to it) with country and classification; its email, name and manager stay "
+            "only as ciphertext whose key was destroyed (learner_keys), so neither Laurel nor "
+            "anyone holding a backup can read them again",
+            until=None,
+        )
+    )
     kept.append(
         Kept(
             records=["audit_entries"],

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 from laurel.kit import crypto
 from laurel.kit.crypto import KeyRing
 from laurel.kit.orm import Base
+from laurel.learners import personal
+
+WITHHELD = "(withheld: the key that protects the learner's email, name and manager)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ link("consent_records")
 link("privacy_requests")
 link("phi_records")
 link("approvals", "reward_id", "rewards")
+link("learner_keys")
 link("budget_reservations", "reward_id", "rewards")
 link("deliveries", "reward_id", "rewards")
 link("xapi_reviews", "reward_id", "rewards")
@@ -239,6 +243,9 @@ def collect(
     }
     if not found["learners"]:
         return {}
+    # The learner's personal fields, opened with their key (the sealed and indexed forms
+    # mean nothing to the reader of an archive).
+    found["learners"] = [personal.plain_row(session, row) for row in found["learners"]]
     pending = dict(LINKS)
     while pending:
         ready = [item for item in pending.values() if item.parent not in pending]
@@ -272,4 +279,7 @@ def collect(
         rows = _rows(session, table, and_(table.c.organization_id == organization_id, where), ring)
         if rows:
             found[name] = rows
+    for row in found.get("learner_keys", []):
+        # That the key exists is about the learner; the key itself is not theirs to carry.
+        row["wrapped_key"] = WITHHELD
     return found
