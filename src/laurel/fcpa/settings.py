@@ -25,9 +25,9 @@ from laurel.kit.errors import Invalid
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.sql import insert_ignore
+from laurel.organizations import revision
 
 USD = "USD"
-_CACHE = "laurel.fcpa.policies"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +65,14 @@ def _row(session: Session, organization_id: uuid.UUID) -> FcpaSettings | None:
 
 
 def policy(session: Session, organization_id: uuid.UUID) -> Policy:
-    """The organization's limits (its own, or the defaults); read once per unit of work."""
-    cache: dict[uuid.UUID, Policy] = session.info.setdefault(_CACHE, {})
-    found = cache.get(organization_id)
-    if found is None:
+    """The organization's limits (its own, or the defaults); read once per configuration
+    change (``organizations.revision``: a trigger on ``fcpa_settings`` marks every change)."""
+
+    def build() -> Policy:
         row = _row(session, organization_id)
-        found = _of(row) if row is not None else Policy.from_settings()
-        cache[organization_id] = found
-    return found
+        return _of(row) if row is not None else Policy.from_settings()
+
+    return revision.shared(session, organization_id, "fcpa.policy", build)
 
 
 def _problems(
@@ -156,7 +156,6 @@ def update(
     row.updated_at = now
     session.flush()
     after = _of(row)
-    session.info.setdefault(_CACHE, {})[actor.organization_id] = after
     audit.record(
         session,
         organization_id=actor.organization_id,

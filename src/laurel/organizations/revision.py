@@ -43,6 +43,7 @@ _WROTE = "laurel.config.wrote"
 
 TABLES: tuple[str, ...] = (
     "budgets",
+    "fcpa_settings",
     "provider_routes",
     "tax_settings",
     "tax_thresholds",
