@@ -14,9 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from laurel.catalog import conversions
+from laurel.catalog.models import RewardConversion
 from laurel.config import Settings
 from laurel.courses import service as courses
 from laurel.delivery import service as delivery
+from laurel.kit import crypto
 from laurel.kit.money import Money
 from laurel.learners import service as learners
 from laurel.notifications import render, service
@@ -48,9 +51,25 @@ def _expiry(details: dict[str, Any]) -> date | None:
         return None
 
 
+def _amounts(reward: Any, conversion: RewardConversion | None) -> dict[str, Any]:
+    """The amount the learner received; when converted, also what it was and the fee kept."""
+    program = Money(reward.amount_minor, reward.currency)
+    if conversion is None or conversion.to_currency == conversion.from_currency:
+        return {"amount": program, "original": None, "fee": None, "rate_date": None}
+    return {
+        "amount": Money(conversion.to_minor, conversion.to_currency),
+        "original": program,
+        "fee": Money(conversion.fee_minor, conversion.to_currency)
+        if conversion.fee_minor
+        else None,
+        "rate_date": conversion.rate_date,
+    }
+
+
 def compose(
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
+    ring = crypto.ring_from_settings(settings)
     orgs = {c.organization_id for c in claimed}
     org_rows = {org: organizations.get(session, org) for org in orgs}
     org_settings = {org: service.get_settings(session, org) for org in orgs}
@@ -61,10 +80,12 @@ def compose(
     reward_ids = {c.reward_id for c in claimed if c.reward_id and c.template == "reward_delivered"}
     found_rewards = rewards.by_ids(session, reward_ids)
     delivered: dict[uuid.UUID, Any] = {}
+    paid: dict[uuid.UUID, Any] = {}
     titles: dict[uuid.UUID, str] = {}
     for org_id in orgs:
         mine_ids = {r.id for r in found_rewards.values() if r.organization_id == org_id}
         delivered.update(delivery.deliveries_for(session, org_id, mine_ids))
+        paid.update(conversions.for_rewards(session, org_id, mine_ids))
         course_ids = {
             r.course_id
             for r in found_rewards.values()
@@ -92,12 +113,13 @@ def compose(
             to = to or person.email
             locale = locale or person.locale
             found = delivered.get(reward.id)
-            details = found.details if found is not None else {}
+            # The learner's own email carries the code: decrypted here, at send time.
+            details = delivery.opened_details(found, ring) if found is not None else {}
             delivered_at = reward.delivered_at
             context.update(
                 learner_name=person.name,
                 course_title=(titles.get(reward.course_id) if reward.course_id else None) or None,
-                amount=Money(reward.amount_minor, reward.currency),
+                **_amounts(reward, paid.get(reward.id)),
                 delivered_on=delivered_at.date() if delivered_at else None,
                 code=details.get("code"),
                 pin=details.get("pin"),

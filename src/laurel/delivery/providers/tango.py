@@ -122,6 +122,10 @@ class TangoProvider:
         _same_order(placed, order, utid)
         return _issued(placed)
 
+    def pays_in(self, reward_kind: str, currency: str) -> bool:
+        """True when ``LAUREL_TANGO_UTIDS`` names an item of this kind in ``currency``."""
+        return f"{reward_kind}:{currency}" in self.utids
+
     def lookup(self, idempotency_key: str) -> Issued | None:
         found = self._find(external_ref(idempotency_key))
         return _issued(found) if found is not None else None

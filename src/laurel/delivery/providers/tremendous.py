@@ -142,6 +142,14 @@ class TremendousProvider:
         _same_order(placed, order, product)
         return self._issued(placed)
 
+    def pays_in(self, reward_kind: str, currency: str) -> bool:
+        """True when ``LAUREL_TREMENDOUS_PRODUCTS`` names a product of this kind in
+        ``currency``, or when no product is pinned for the kind and a campaign is configured
+        (a Tremendous campaign takes an order's ``currency_code`` as given)."""
+        if f"{reward_kind}:{currency}" in self.products:
+            return True
+        return self.campaign_id is not None and reward_kind not in self.products
+
     def lookup(self, idempotency_key: str) -> Issued | None:
         found = self._find(external_ref(idempotency_key))
         return self._issued(found) if found is not None else None
