@@ -21,8 +21,14 @@ FIELDS = ("code", "pin", "url")
 __all__ = ["FIELDS", "SEALED", "mask", "opened", "seal", "secret_values"]
 
 
+SHOWN = 4
+"""Trailing characters left visible of a long code or URL (to tell codes apart)."""
+
+
 def mask(value: str) -> str:
-    return "•" * max(0, len(value) - 4) + value[-4:]
+    """All but the last characters hidden; a short value (a PIN) is hidden whole."""
+    shown = SHOWN if len(value) >= 3 * SHOWN else 0
+    return "•" * (len(value) - shown) + value[len(value) - shown :]
 
 
 def secret_values(details: dict[str, Any]) -> dict[str, str]:

@@ -40,7 +40,8 @@ def _ring() -> Any:
 
 
 def _mask(value: str) -> str:
-    return "•" * max(0, len(value) - 4) + value[-4:]
+    shown = 4 if len(value) >= 12 else 0
+    return "•" * (len(value) - shown) + value[len(value) - shown :]
 
 
 def _details(raw: Any) -> dict[str, Any]:
