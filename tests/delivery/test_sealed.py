@@ -78,7 +78,7 @@ def _everything_stored(database: Database) -> str:
         path = Path(database.url.removeprefix("sqlite:///"))
         files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
         return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in files)
-    chunks = []
+    chunks: list[str] = []
     with database.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             rows = conn.execute(text(f"SELECT row_to_json(t)::text FROM {table.name} t"))
