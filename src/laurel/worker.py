@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from laurel import retention
 from laurel.config import Settings, get_settings
 from laurel.db import Database
 from laurel.delivery import currency
@@ -111,6 +112,7 @@ class Worker:
     """Email and webhook senders, run beside issuance in their own threads; None: defaults."""
     _last_reconcile: float = 0.0
     _last_expiry: float = 0.0
+    _last_purge: float = 0.0
     _pool: ThreadPoolExecutor | None = None
     _outbox_wakes: list[threading.Event] = field(default_factory=list)
     _hooked: bool = False
@@ -197,6 +199,9 @@ class Worker:
         if time.monotonic() - self._last_expiry >= self.settings.approval_sweep_seconds:
             self.expire_approvals()
             self._last_expiry = time.monotonic()
+        if time.monotonic() - self._last_purge >= self.settings.outbox_purge_seconds:
+            self.purge_outboxes()
+            self._last_purge = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
                 session,
@@ -291,6 +296,10 @@ class Worker:
             return links.expire_due(
                 session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
+
+    def purge_outboxes(self) -> retention.Purged:
+        """Settled emails and webhook messages past their retention (docs/privacy.md)."""
+        return retention.purge(self.database, self.settings)
 
     def expire_approvals(self) -> int:
         """Lapsed approvals go back to needing a decision (see approvals.service)."""

@@ -97,7 +97,8 @@ def _reveals(database: Database, reward_id: uuid.UUID) -> int:
     with database.read_session() as session:
         rows = session.scalars(
             select(AuditEntry).where(
-                AuditEntry.target_id == str(reward_id), AuditEntry.action == "delivery:gift_code:read"
+                AuditEntry.target_id == str(reward_id),
+                AuditEntry.action == "delivery:gift_code:read",
             )
         )
         return len(list(rows))
