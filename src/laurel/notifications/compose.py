@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from laurel.auth import users
 from laurel.catalog import conversions
 from laurel.catalog.models import RewardConversion
 from laurel.config import Settings
@@ -66,6 +67,11 @@ def _amounts(reward: Any, conversion: RewardConversion | None) -> dict[str, Any]
     }
 
 
+def _operator(item: service.Claimed) -> bool:
+    """Written to an address of the organization's own (not to a learner)."""
+    return item.learner_id is None and item.recipient is not None
+
+
 def compose(
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
@@ -94,6 +100,16 @@ def compose(
         titles.update(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
+    # Operator emails (digests, alerts) go out in their recipient user's language, else the
+    # organization's email language, else English.
+    operator_locales: dict[uuid.UUID, dict[str, str]] = {
+        org: users.locales_for(
+            session,
+            org,
+            {c.recipient for c in claimed if c.organization_id == org and c.recipient},
+        )
+        for org in orgs
+    }
     out: list[Composed | Skipped] = []
     for item in claimed:
         org = org_rows[item.organization_id]
@@ -125,6 +141,10 @@ def compose(
                 pin=details.get("pin"),
                 url=details.get("url") or details.get("link_url"),
                 expires_on=_expiry(details),
+            )
+        if _operator(item) and not locale and to:
+            locale = operator_locales[item.organization_id].get(to.strip().lower()) or (
+                mine.admin_locale if mine else None
             )
         if not to or not service.valid_address(to):
             out.append(Skipped(item, f"no usable address ({to!r})"))

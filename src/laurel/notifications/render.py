@@ -72,6 +72,9 @@ def brand(organization_name: str, settings: dict[str, Any] | None) -> dict[str, 
 def _values(context: dict[str, Any]) -> dict[str, Any]:
     """Turn the JSON-safe context of an outbox row into what templates use (Money, dates)."""
     values = dict(context)
+    value = values.get("value")
+    if isinstance(value, dict) and "minor" in value and "currency" in value:
+        values["money"] = Money(int(value["minor"]), str(value["currency"]))
     for item in values.get("rewards") or []:
         amount = item.get("amount") or {}
         if "minor" in amount and "currency" in amount:

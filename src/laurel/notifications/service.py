@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from laurel import i18n
 from laurel.audit import service as audit
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
@@ -70,6 +71,7 @@ class SettingsUpdate:
     admin_recipients: list[str] | None = None
     learner_emails: bool | None = None
     test_mode: bool | None = None
+    admin_locale: str | None = None
     fields_set: frozenset[str] = frozenset()
     """Which fields the caller sent (None in a sent field clears it)."""
 
@@ -91,6 +93,9 @@ def update_settings(session: Session, actor: Actor, change: SettingsUpdate) -> E
             problems.append(
                 {"field": f"admin_recipients.{n}", "message": f"{address!r} is not an address"}
             )
+    locale = change.admin_locale
+    if "admin_locale" in change.fields_set and locale and i18n.parse_locale(locale) is None:
+        problems.append({"field": "admin_locale", "message": f"{locale!r} is not a language tag"})
     if problems:
         raise Invalid([p | {"type": "value_error"} for p in problems])
     row = get_settings(session, actor.organization_id)
@@ -234,6 +239,39 @@ def enqueue_email(
         dedupe_key=dedupe_key,
     )
     return row["id"] if _write(session, [row]) else None
+
+
+def alert_admins(
+    session: Session,
+    organization_id: uuid.UUID,
+    template: str,
+    context: dict[str, Any],
+    *,
+    livemode: bool = True,
+) -> int:
+    """Queue an operator email (an alert) to each of the organization's admin recipients, in
+    the caller's transaction, when its email is on. Each is written in the recipient's language
+    at send time (their user's, else ``admin_locale``). Answers how many were queued."""
+    if not render.exists(template):
+        raise ValueError(f"no email template {template!r}")
+    found = _settings_for(session, {organization_id}).get(organization_id)
+    if found is None or not found.enabled or not found.admins:
+        return 0
+    if not livemode and not found.test_mode:
+        return 0
+    now = utcnow()
+    rows = [
+        _row(
+            organization_id=organization_id,
+            livemode=livemode,
+            template=template,
+            now=now,
+            recipient=address,
+            context=context,
+        )
+        for address in found.admins
+    ]
+    return len(_write(session, rows))
 
 
 _ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}
