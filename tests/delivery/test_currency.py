@@ -149,7 +149,7 @@ def test_without_a_rate_the_reward_is_held_and_an_import_releases_it(
     providers: ProviderRegistry,
     giftco: PayingProvider,
 ) -> None:
-    _program(client, tenant)
+    program_id = _program(client, tenant)
     reward_id = _reward(client, tenant)
     worker = Worker(database, settings, providers)
     worker.run_once()
@@ -167,6 +167,9 @@ def test_without_a_rate_the_reward_is_held_and_an_import_releases_it(
     assert load_reward(database, reward_id).state == "ready"
     assert settle(database, reward_id, worker).state == "delivered"
     assert giftco.amounts == [Money(2392, "EUR")]
+    # Held and released, the reward reserved and spent its budget once.
+    spent = program_budget(client, tenant, program_id)
+    assert (spent["spent"], spent["reserved"]) == ("25.00", "0.00")
 
 
 def test_a_provider_that_cannot_pay_the_currency_pays_the_programs_with_the_reason(
