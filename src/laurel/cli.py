@@ -21,6 +21,7 @@ from laurel.imports.cli import import_app
 from laurel.links.cli import links_app
 from laurel.points.cli import points_app
 from laurel.privacy.cli import privacy_app
+from laurel.retention import outbox_app
 from laurel.screening.cli import screen, sdn_app
 from laurel.tax.cli import tax_app
 
@@ -58,6 +59,7 @@ audit_app.command("keygen")(audit_cli.keygen)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(points_app, name="points")
+app.add_typer(outbox_app, name="outbox")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

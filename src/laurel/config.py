@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from laurel.kit import currency
+
 _ISO_3166 = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _ENTRY_TYPES = frozenset({"individual", "entity", "vessel", "aircraft"})
 DEFAULT_SECRET = "development-only-secret-change-me"  # noqa: S105 - refused in production
@@ -86,6 +88,25 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not ISO 3166 codes: {', '.join(bad)}")
         return value
+
+    @field_validator("fx_country_currencies")
+    @classmethod
+    def _country_currencies(cls, value: dict[str, str]) -> dict[str, str]:
+        cleaned = {k.strip().upper(): v.strip().upper() for k, v in value.items()}
+        bad = [f"{k}:{v}" for k, v in cleaned.items() if not _ISO_3166.match(k)]
+        bad += [f"{k}:{v}" for k, v in cleaned.items() if not currency.is_known(v)]
+        if bad:
+            raise ValueError(f"use ISO 3166 country: ISO 4217 currency, not {', '.join(bad)}")
+        return cleaned
+
+    @field_validator("sandbox_currencies")
+    @classmethod
+    def _sandbox_currencies(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().upper() for v in value]
+        bad = [v for v in cleaned if not currency.is_known(v) or v == currency.POINTS]
+        if bad:
+            raise ValueError(f"not ISO 4217 currencies: {', '.join(bad)}")
+        return cleaned
 
     @field_validator("screening_entry_types")
     @classmethod
@@ -222,6 +243,38 @@ class Settings(BaseSettings):
         ge=0,
         description="Alert when fewer inventory codes of one brand and value are left "
         "(a per-denomination threshold set through the API overrides it)",
+    )
+    fx_country_currencies: dict[str, str] = Field(
+        default_factory=dict,
+        description="Override the currency a learner's country is paid in, JSON: "
+        '{"XK": "EUR"} (otherwise CLDR\'s legal tender; docs/fx.md)',
+    )
+    sandbox_currencies: list[str] = Field(
+        default_factory=list,
+        description="Currencies the sandbox pays converted rewards in, JSON: "
+        '["EUR", "GBP"]; empty: it pays in the program\'s currency (docs/providers.md)',
+    )
+    email_body_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a sent or skipped email keeps its content (context, address); the "
+        "row itself is kept for email_log_retention_days",
+    )
+    email_log_retention_days: float = Field(
+        default=365.0, gt=0, description="Days a settled email row is kept at all"
+    )
+    webhook_body_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a delivered webhook message keeps its body (the learner's ids)",
+    )
+    webhook_log_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Days a settled webhook message and its attempt log are kept at all",
+    )
+    outbox_purge_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the worker purges settled outbox rows"
     )
     tango_base_url: str | None = Field(
         default=None,

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from laurel import retention
 from laurel.config import Settings, get_settings
 from laurel.db import Database
+from laurel.delivery import currency
 from laurel.delivery import service as delivery
 from laurel.delivery.providers import (
     OWN_CHANNELS,
@@ -32,6 +34,7 @@ from laurel.delivery.providers.routing import Router
 from laurel.delivery.providers.sandbox import SandboxProvider
 from laurel.delivery.providers.tango import TangoProvider
 from laurel.delivery.providers.tremendous import TremendousProvider
+from laurel.kit import crypto
 from laurel.kit.clock import utcnow
 from laurel.kit.faults import crash_point
 from laurel.links import service as links
@@ -86,7 +89,7 @@ def default_providers(database: Database, settings: Settings | None = None) -> P
     """The sandbox and inventory always; Tango and Tremendous when their settings are given."""
     settings = settings or get_settings()
     registry = ProviderRegistry()
-    registry.add(SandboxProvider(database))
+    registry.add(SandboxProvider(database, settings.sandbox_currencies))
     registry.add(InventoryProvider(database, settings))
     if settings.tango_base_url:
         registry.add(TangoProvider.from_settings(settings))
@@ -103,10 +106,13 @@ class Worker:
     providers: ProviderRegistry
     wake: threading.Event = field(default_factory=threading.Event)
     router: Router = field(init=False)
+    currency_policy: currency.Policy = field(init=False)
+    ring: crypto.KeyRing = field(init=False)
     outboxes: list[OutboxSender] | None = None
     """Email and webhook senders, run beside issuance in their own threads; None: defaults."""
     _last_reconcile: float = 0.0
     _last_expiry: float = 0.0
+    _last_purge: float = 0.0
     _pool: ThreadPoolExecutor | None = None
     _outbox_wakes: list[threading.Event] = field(default_factory=list)
     _hooked: bool = False
@@ -125,6 +131,8 @@ class Worker:
                 )
             )
         self.router = Router(self.database, self.providers)
+        self.ring = crypto.ring_from_settings(self.settings)
+        self.currency_policy = currency.Policy(self.providers, self.settings.fx_country_currencies)
 
     def attach(self) -> None:
         """Wake this worker when a commit in this process readies a reward."""
@@ -192,11 +200,15 @@ class Worker:
             self.expire_approvals()
             self.expire_points()
             self._last_expiry = time.monotonic()
+        if time.monotonic() - self._last_purge >= self.settings.outbox_purge_seconds:
+            self.purge_outboxes()
+            self._last_purge = time.monotonic()
         with self.database.session() as session:
             claims = delivery.claim(
                 session,
                 limit=self.settings.worker_batch_size,
                 lease_seconds=self.settings.worker_lease_seconds,
+                policy=self.currency_policy,
             )
         # Also on SQLite: measured (bench.latency, docs/performance.md), one issuing thread
         # loses the write lock to request threads under load and the backlog grows.
@@ -239,7 +251,9 @@ class Worker:
 
     def _delivered(self, item: delivery.Claim, name: str, issued: Issued) -> None:
         with self.database.session() as session:
-            reward = delivery.record_delivered(session, item.reward_id, name, issued)
+            reward = delivery.record_delivered(
+                session, item.reward_id, name, issued, item.payment, ring=self.ring
+            )
         if reward is not None and reward.delivered_at is not None:
             DELIVERY_LATENCY.labels("live" if reward.livemode else "test").observe(
                 (reward.delivered_at - reward.event_received_at).total_seconds()
@@ -283,6 +297,10 @@ class Worker:
             return links.expire_due(
                 session, now=utcnow(), actor=WORKER, limit=self.settings.worker_batch_size
             )
+
+    def purge_outboxes(self) -> retention.Purged:
+        """Settled emails and webhook messages past their retention (docs/privacy.md)."""
+        return retention.purge(self.database, self.settings)
 
     def expire_approvals(self) -> int:
         """Lapsed approvals go back to needing a decision; requests left undecided past their

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from laurel.audit import service as audit
 from laurel.db import Database
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.secrets import mask  # codes are stored masked (and sealed)
 from laurel.rewards.models import Reward
 from tests.concurrency.processes import Processes, eventually
 from tests.conftest import Tenant, completion
@@ -103,7 +104,7 @@ def test_worker_killed_after_the_provider_call_is_settled_with_the_same_code(
     reward, deliveries, issuances = _ledger(database, issued_id)
     assert [i.id for i in issuances] == [first.id]  # still one issuance: no second code
     assert len(deliveries) == 1
-    assert deliveries[0].details["code"] == first.code
+    assert deliveries[0].details["code"] == mask(first.code)
     assert reward.provider_reference == deliveries[0].provider_reference == f"sbx_{first.id.hex}"
     assert reward.attempts == 1  # settled by asking the provider, not by issuing again
     assert reward.lease_expires_at is None
@@ -111,7 +112,7 @@ def test_worker_killed_after_the_provider_call_is_settled_with_the_same_code(
     reward, deliveries, issuances = _ledger(database, unsent_id)
     assert len(issuances) == 1
     assert len(deliveries) == 1
-    assert deliveries[0].details["code"] == issuances[0].code != first.code
+    assert deliveries[0].details["code"] == mask(issuances[0].code) != mask(first.code)
     assert reward.attempts == 2  # the provider had nothing: issued again, same key
 
     assert program_budget(client, tenant, program["id"]) == {
@@ -185,5 +186,5 @@ def test_crash_during_parallel_provider_calls_pays_each_reward_once(
         reward, deliveries, issuances = _ledger(database, reward_id)
         assert len(issuances) == 1, reward_id
         assert len(deliveries) == 1, reward_id
-        assert deliveries[0].details["code"] == issuances[0].code
+        assert deliveries[0].details["code"] == mask(issuances[0].code)
         assert reward.provider_reference == f"sbx_{issuances[0].id.hex}"

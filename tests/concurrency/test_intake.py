@@ -24,6 +24,7 @@ from laurel.audit import service as audit
 from laurel.audit.models import AuditEntry
 from laurel.db import Database
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.secrets import mask  # codes are stored masked (and sealed)
 from laurel.events.models import CompletionEvent
 from laurel.rewards.models import Reward
 from tests.concurrency.processes import Processes, eventually
@@ -85,7 +86,7 @@ def _delivered_once(database: Database, reward_id: uuid.UUID) -> None:
         ).all()
         assert len(deliveries) == 1
         assert len(issuances) == 1
-        assert deliveries[0].details["code"] == issuances[0].code
+        assert deliveries[0].details["code"] == mask(issuances[0].code)
 
 
 def _count(database: Database, model: type[Any], *where: Any) -> int:

@@ -23,6 +23,7 @@ from laurel.audit.models import AuditEntry
 from laurel.config import Environment, Settings
 from laurel.db import Database
 from laurel.delivery.models import Delivery, SandboxIssuance
+from laurel.delivery.secrets import mask  # codes are stored masked (and sealed)
 from laurel.events import service as events
 from laurel.events.schemas import CompletionIn
 from laurel.rewards.models import Reward
@@ -140,7 +141,7 @@ def test_four_worker_processes_deliver_each_reward_exactly_once(
         issued = issuances[str(reward_id)]
         delivered = deliveries[reward_id]
         assert reward.provider_reference == delivered.provider_reference == f"sbx_{issued.id.hex}"
-        assert delivered.details["code"] == issued.code
+        assert delivered.details["code"] == mask(issued.code)
         assert issued.amount_minor == reward.amount_minor == 500
     # Each reward was claimed once and recorded delivered once in the audit trail too.
     assert len(transitions) == 2 * REWARDS

@@ -261,7 +261,9 @@ def test_the_outbox_row_is_part_of_the_rewards_transaction(
     """A delivery that rolls back leaves no email behind."""
     from laurel.delivery import service as delivery
     from laurel.delivery.providers import Issued
+    from laurel.kit.crypto import ring_from_settings
 
+    ring = ring_from_settings(settings)
     fixed_program(client, tenant)
     _enable(client, tenant)
     reward_id = _complete(client, tenant, locale="en")
@@ -274,7 +276,9 @@ def test_the_outbox_row_is_part_of_the_rewards_transaction(
 
     def deliver_then_fail() -> None:
         with database.session() as session:
-            assert delivery.record_delivered(session, reward_id, "sandbox", Issued("ref-1"))
+            assert delivery.record_delivered(
+                session, reward_id, "sandbox", Issued("ref-1"), ring=ring
+            )
             assert session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
             raise Boom
 
@@ -282,7 +286,7 @@ def test_the_outbox_row_is_part_of_the_rewards_transaction(
         deliver_then_fail()
     assert _outbox(database) == []
     with database.session() as session:
-        delivery.record_delivered(session, reward_id, "sandbox", Issued("ref-1"))
+        delivery.record_delivered(session, reward_id, "sandbox", Issued("ref-1"), ring=ring)
     (row,) = _outbox(database)
     assert (row.template, row.reward_id, row.status) == ("reward_delivered", reward_id, "pending")
 

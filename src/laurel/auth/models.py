@@ -54,6 +54,9 @@ class User(TenantMixin, Base):
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(default=None)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    locale: Mapped[str | None] = mapped_column(String(35), default=None)
+    """BCP 47 tag for the emails this user receives as an operator (alerts, digests); None:
+    the organization's (``email_settings.admin_locale``), else English."""
 
 
 class UserSession(TenantMixin, Base):

@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from laurel import i18n
 from laurel.audit import service as audit
 from laurel.auth.models import PasswordReset, User, UserSession
 from laurel.auth.permissions import ALL_ROLES, Role, role_scopes
@@ -173,9 +174,15 @@ def update_user(
     learner_id: uuid.UUID | None = None,
     password: str | None = None,
     disabled: bool | None = None,
+    locale: str | None = None,
 ) -> User:
+    """``locale`` "" clears it (operator emails then use the organization's language)."""
     user = get(session, organization_id, user_id)
     changes: dict[str, object] = {}
+    if locale is not None:
+        if locale and i18n.parse_locale(locale) is None:
+            raise field_error("locale", f"{locale!r} is not a language tag such as de or pt-BR")
+        user.locale = changes["locale"] = locale or None
     if name is not None:
         user.name = changes["name"] = name
     if roles is not None:
@@ -206,6 +213,24 @@ def update_user(
         details=changes,
     )
     return user
+
+
+def locales_for(
+    session: Session, organization_id: uuid.UUID, emails: Iterable[str]
+) -> dict[str, str]:
+    """The email language set by each of these addresses' users (lowercased address -> tag);
+    addresses with no user, or whose user set none, are left out."""
+    wanted = {e.strip().lower() for e in emails}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(User.email, User.locale).where(
+            User.organization_id == organization_id,
+            User.email.in_(wanted),
+            User.locale.is_not(None),
+        )
+    )
+    return {email: locale for email, locale in rows if locale}
 
 
 def delete(session: Session, organization_id: uuid.UUID, user_id: uuid.UUID, actor: str) -> None:

@@ -49,6 +49,7 @@ class UserOut(BaseModel):
     last_sign_in_at: datetime | None
     disabled: bool
     created_at: datetime
+    locale: str | None = None
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -63,6 +64,7 @@ class UserOut(BaseModel):
             locked_until=user.locked_until,
             last_sign_in_at=user.last_sign_in_at,
             disabled=user.disabled_at is not None,
+            locale=user.locale,
             created_at=user.created_at,
         )
 
@@ -116,6 +118,12 @@ class UserUpdate(BaseModel):
     learner_id: uuid.UUID | None = None
     password: str | None = Field(default=None, max_length=users.MAX_PASSWORD)
     disabled: bool | None = None
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        description="Language of the operator emails this user receives (BCP 47, e.g. de, "
+        'pt-BR); "" clears it: the organization\'s email language applies',
+    )
 
 
 def policy(settings: Settings) -> users.Policy:
@@ -322,6 +330,7 @@ def update_user(user_id: uuid.UUID, body: UserUpdate, actor: LiveAdmin, db: Data
                 learner_id=_own_learner(session, actor, body.learner_id),
                 password=body.password,
                 disabled=body.disabled,
+                locale=body.locale,
             )
         )
 

@@ -54,12 +54,70 @@ def record(
     return row
 
 
-def record_delivered(session: Session, reward: Reward, on: date) -> bool:
-    """A reward issued as it is, in its program's currency: keep its USD equivalent. True when
-    this call wrote the row.
+def fix(session: Session, reward: Reward, quote: Quote, wanted: str, on: date) -> RewardConversion:
+    """Fix the conversion an instant reward is paid at, before its provider is called.
 
-    Idempotent (a second delivery report changes nothing). Points have no USD value; a
-    currency with no rate that day is logged and left without a row (tax reports show it).
+    Written once (unique per reward): a retry, a failover or a crash recovery sends the
+    provider the same amount in the same currency, so the provider's idempotency holds.
+    Answers the row that stands (an earlier attempt's, if any).
+    """
+    insert_ignore(
+        session,
+        RewardConversion.__table__,  # type: ignore[arg-type]
+        {
+            "id": uuid7(),
+            "organization_id": reward.organization_id,
+            "reward_id": reward.id,
+            "from_minor": quote.source_amount.minor,
+            "from_currency": quote.source_amount.currency,
+            "to_minor": quote.amount.minor,
+            "to_currency": quote.amount.currency,
+            "fee_minor": quote.fee.minor,
+            "rate": format(quote.rate, "f"),
+            "rate_date": quote.rate_date,
+            "source": quote.source,
+            "usd_minor": quote.usd.minor,
+            "converted_on": on,
+            "wanted_currency": wanted,
+            "fallback_reason": None,
+            "created_at": utcnow(),
+        },
+        ["reward_id"],
+    )
+    found = for_reward(session, reward.organization_id, reward.id)
+    assert found is not None
+    return found
+
+
+def for_rewards(
+    session: Session, organization_id: uuid.UUID, reward_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, RewardConversion]:
+    if not reward_ids:
+        return {}
+    rows = session.scalars(
+        select(RewardConversion).where(
+            RewardConversion.organization_id == organization_id,
+            RewardConversion.reward_id.in_(reward_ids),
+        )
+    )
+    return {row.reward_id: row for row in rows}
+
+
+def record_delivered(
+    session: Session,
+    reward: Reward,
+    on: date,
+    *,
+    wanted_currency: str | None = None,
+    fallback_reason: str | None = None,
+) -> bool:
+    """A reward issued as it is, in its program's currency: keep its USD equivalent (and, when
+    the learner's currency differs, why it was not converted). True when this call wrote the
+    row.
+
+    Idempotent (a second delivery report changes nothing, and a conversion fixed before the
+    provider was called stands). Points have no USD value; a currency with no rate that day is
+    logged and left without a row (tax reports show it).
     """
     amount = Money(reward.amount_minor, reward.currency)
     if amount.currency == currency.POINTS:
@@ -86,6 +144,8 @@ def record_delivered(session: Session, reward: Reward, on: date) -> bool:
             "source": quote.source,
             "usd_minor": quote.usd.minor,
             "converted_on": on,
+            "wanted_currency": wanted_currency,
+            "fallback_reason": fallback_reason[:300] if fallback_reason else None,
             "created_at": utcnow(),
         },
         ["reward_id"],

@@ -94,3 +94,7 @@ class RewardConversion(TenantMixin, Base):
     usd_minor: Mapped[int]
     """USD equivalent of the reward, in cents."""
     converted_on: Mapped[date]
+    wanted_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    """The learner's currency (from their country), when it differs from the program's."""
+    fallback_reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    """Why the reward was paid in the program's currency rather than ``wanted_currency``."""

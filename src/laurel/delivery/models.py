@@ -7,8 +7,12 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from laurel.kit import crypto
 from laurel.kit.clock import utcnow
 from laurel.kit.orm import Base, TenantMixin
+
+SEALED = crypto.register("deliveries", "secrets_sealed", context="delivery:secrets")
+"""Delivered codes, PINs and redemption URLs (:mod:`laurel.delivery.secrets`)."""
 
 
 class Delivery(TenantMixin, Base):
@@ -20,7 +24,11 @@ class Delivery(TenantMixin, Base):
     provider: Mapped[str] = mapped_column(String(64))
     provider_reference: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    """Provider-specific: code, PIN, redemption URL, expiry."""
+    """Provider-specific: expiry, brand, value. Its code, PIN and redemption URL are here
+    masked (last characters only); the values are in ``secrets_sealed``."""
+    secrets_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The code, PIN and redemption URL, as JSON encrypted with the key ring
+    (:data:`laurel.delivery.secrets.SEALED`); None when nothing secret was delivered."""
     delivered_at: Mapped[datetime]
 
 

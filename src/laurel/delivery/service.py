@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from laurel.audit import service as audit
 from laurel.budgets import service as budgets
 from laurel.catalog import conversions
-from laurel.delivery import routing
+from laurel.catalog.models import RewardConversion
+from laurel.delivery import currency, routing, secrets
 from laurel.delivery.models import Delivery
 from laurel.delivery.providers import Issued, IssueOrder
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.money import Money
+from laurel.kit.crypto import KeyRing
 from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
@@ -46,60 +47,130 @@ class Claim:
     route: tuple[str, ...] = ()
     """Providers to try, first choice first (the program's route for this reward's kind, or
     its provider; the sandbox in test mode)."""
+    payment: currency.Payment | None = None
+    """What is paid, in which currency, and why not the learner's when it is not."""
 
 
-def _orders(session: Session, claimed: list[Reward]) -> list[Claim]:
+def _orders(
+    session: Session,
+    claimed: list[Reward],
+    policy: currency.Policy | None = None,
+    *,
+    fresh: bool = True,
+) -> list[Claim]:
     by_org: dict[uuid.UUID, set[uuid.UUID]] = {}
     for r in claimed:
         by_org.setdefault(r.organization_id, set()).add(r.learner_id)
     people = {}
     routes: routing.Routes = {}
+    fixed: dict[uuid.UUID, RewardConversion] = {}
     for org, ids in by_org.items():
         people.update(learners.get_many(session, org, ids))
         programs = {r.program_id for r in claimed if r.livemode and r.organization_id == org}
         routes.update(routing.routes_for(session, org, programs))
+        mine = {r.id for r in claimed if r.organization_id == org}
+        fixed.update(conversions.for_rewards(session, org, mine))
+    today = utcnow().date()
     claims = []
+    held: list[tuple[Reward, str]] = []
     for r in claimed:
         person = people.get(r.learner_id)
+        route = routing.resolve(
+            routes, r.program_id, r.reward_kind, r.provider, livemode=r.livemode
+        )
+        payment = currency.plan(
+            session,
+            r,
+            person,
+            route,
+            policy=policy,
+            fixed=fixed.get(r.id),
+            on=today,
+            fresh=fresh,
+        )
+        if isinstance(payment, currency.Held):
+            held.append((r, payment.message))
+            continue
         claims.append(
             Claim(
                 reward_id=r.id,
                 provider=r.provider,
                 attempts=r.attempts,
-                route=routing.resolve(
-                    routes, r.program_id, r.reward_kind, r.provider, livemode=r.livemode
-                ),
+                route=route,
                 order=IssueOrder(
                     idempotency_key=str(r.id),
                     organization_id=r.organization_id,
-                    amount=Money(r.amount_minor, r.currency),
+                    amount=payment.amount,
                     reward_kind=r.reward_kind,
                     livemode=r.livemode,
                     recipient_email=person.email if person else None,
                     recipient_name=person.name if person else None,
                     locale=person.locale if person else None,
                 ),
+                payment=payment,
             )
         )
+    for reward, message in held:
+        _hold_for_rate(session, reward, message)
     return claims
 
 
-def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
-    """Move up to ``limit`` due ready rewards to ``issuing`` under a lease."""
+def _hold_for_rate(session: Session, reward: Reward, message: str) -> None:
+    """No provider was called: the reward waits, its budget still reserved, for a rate."""
+    rewards.transition(
+        session,
+        reward,
+        RewardState.issuing,
+        RewardState.held,
+        actor=WORKER,
+        details={"reasons": [currency.HOLD_REASON]},
+        hold_reasons=[
+            {"gate": currency.HOLD_GATE, "reason": currency.HOLD_REASON, "message": message}
+        ],
+        lease_expires_at=None,
+        next_attempt_at=None,
+        last_error=message[:1000],
+    )
+
+
+def claim(
+    session: Session,
+    *,
+    limit: int,
+    lease_seconds: float,
+    policy: currency.Policy | None = None,
+) -> list[Claim]:
+    """Move up to ``limit`` due ready rewards to ``issuing`` under a lease.
+
+    With a ``policy`` (the worker's), rewards are converted into their learner's currency
+    where the route can pay it; one that needs a rate that is missing moves on to ``held``
+    (``fx_rate_unavailable``) instead of being returned.
+    """
     return _orders(
         session,
         rewards.claim_ready(session, limit=limit, lease_seconds=lease_seconds, actor=WORKER),
+        policy,
     )
 
 
 def record_delivered(
-    session: Session, reward_id: uuid.UUID, provider: str, issued: Issued
+    session: Session,
+    reward_id: uuid.UUID,
+    provider: str,
+    issued: Issued,
+    payment: currency.Payment | None = None,
+    *,
+    ring: KeyRing,
 ) -> Reward | None:
-    """The provider issued: store what it gave and finish the reward. None if already settled."""
+    """The provider issued: store what it gave and finish the reward. None if already settled.
+
+    ``payment`` is the claim's: what was paid, and why not in the learner's currency when so.
+    """
     reward = rewards.by_id(session, reward_id)
     if reward is None or reward.state != RewardState.issuing:
         return None
     now = utcnow()
+    public, sealed = secrets.seal(issued.details, ring)
     insert_ignore(
         session,
         Delivery.__table__,  # type: ignore[arg-type]
@@ -109,7 +180,8 @@ def record_delivered(
             "reward_id": reward_id,
             "provider": provider,
             "provider_reference": issued.reference,
-            "details": issued.details,
+            "details": public,
+            "secrets_sealed": sealed,
             "delivered_at": now,
             "created_at": now,
         },
@@ -121,7 +193,12 @@ def record_delivered(
         RewardState.issuing,
         RewardState.delivered,
         actor=WORKER,
-        details={"provider": provider, "reference": issued.reference},
+        details={"provider": provider, "reference": issued.reference}
+        | (
+            {"paid": payment.amount.to_json(), "fallback_reason": payment.fallback_reason}
+            if payment is not None and payment.wanted
+            else {}
+        ),
         provider_reference=issued.reference,
         provider=provider,
         lease_expires_at=None,
@@ -133,8 +210,15 @@ def record_delivered(
     if reward.livemode:
         budgets.spend(session, reward_id)
     if provider != LINK:
-        # Paid as it is, in the program's currency; a link reward is converted when redeemed.
-        conversions.record_delivered(session, reward, now.date())
+        # A converted reward's conversion was fixed at the claim; this keeps the USD value of
+        # one paid in the program's currency. A link reward is converted when redeemed.
+        conversions.record_delivered(
+            session,
+            reward,
+            now.date(),
+            wanted_currency=payment.wanted if payment else None,
+            fallback_reason=payment.fallback_reason if payment else None,
+        )
     tax.record_delivered(session, reward, now)
     return reward
 
@@ -179,13 +263,18 @@ def record_failed(session: Session, reward_id: uuid.UUID, error: str) -> bool:
     )
     if moved:
         budgets.release(session, reward_id)
+        # A retry of a failed reward converts afresh, at its own day's rate: no provider
+        # holds an order for it (the worker asked before failing it).
+        conversions.discard(session, reward.organization_id, reward_id)
     return moved
 
 
 def take_abandoned(session: Session, *, limit: int, lease_seconds: float) -> list[Claim]:
     """Issuing rewards whose lease ran out; taking them renews the lease for this worker only."""
     return _orders(
-        session, rewards.take_abandoned(session, limit=limit, lease_seconds=lease_seconds)
+        session,
+        rewards.take_abandoned(session, limit=limit, lease_seconds=lease_seconds),
+        fresh=False,
     )
 
 
@@ -218,11 +307,17 @@ def deliveries_for(
     return {row.reward_id: row for row in rows}
 
 
-SECRET_FIELDS = ("code", "pin", "url")
+SECRET_FIELDS = secrets.FIELDS
 
 
 def has_secret(details: dict[str, Any]) -> bool:
-    return any(isinstance(details.get(n), str) and details.get(n) for n in SECRET_FIELDS)
+    return bool(secrets.secret_values(details))
+
+
+def opened_details(found: Delivery, ring: KeyRing) -> dict[str, Any]:
+    """What the learner received, codes, PINs and links decrypted: only for the paths that
+    show them (and audit it, or are the learner's own)."""
+    return secrets.opened(found.details, found.secrets_sealed, ring)
 
 
 def record_reveal(
@@ -235,7 +330,7 @@ def record_reveal(
         "delivery:gift_code",
         "reward",
         reward_id,
-        {"fields": [n for n in SECRET_FIELDS if isinstance(details.get(n), str) and details[n]]},
+        {"fields": list(secrets.secret_values(details))},
     )
 
 
@@ -243,15 +338,11 @@ def visible_details(details: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
     """What the learner received, with codes, PINs and links masked unless ``reveal``.
 
     A gift code is money: read-only keys (dashboards, reports) see only its last characters.
+    ``details`` are the stored ones (already masked) or :func:`opened_details`.
     """
     if reveal:
         return dict(details)
-    masked = dict(details)
-    for name in SECRET_FIELDS:
-        value = masked.get(name)
-        if isinstance(value, str) and value:
-            masked[name] = "•" * max(0, len(value) - 4) + value[-4:]
-    return masked
+    return dict(details) | {n: secrets.mask(v) for n, v in secrets.secret_values(details).items()}
 
 
 def record_redeemed(
@@ -261,6 +352,8 @@ def record_redeemed(
     provider: str,
     issued: Issued,
     extra: dict[str, Any],
+    *,
+    ring: KeyRing,
 ) -> None:
     """A link reward was redeemed: what the learner now holds replaces the link's delivery."""
     found = delivery_for(session, organization_id, reward_id)
@@ -270,5 +363,7 @@ def record_redeemed(
         session.add(found)
     found.provider = provider
     found.provider_reference = issued.reference[:200]
-    found.details = {**issued.details, **extra, "redeemed_at": now.isoformat()}
+    public, sealed = secrets.seal(issued.details, ring)
+    found.details = {**public, **extra, "redeemed_at": now.isoformat()}
+    found.secrets_sealed = sealed
     session.flush()

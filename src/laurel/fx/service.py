@@ -76,7 +76,11 @@ class Conversion:
 
 
 def store(session: Session, parsed: ecb.Parsed, *, source: str, actor: str) -> Stored:
-    """Keep every quote not stored before; the first publication of a day wins."""
+    """Keep every quote not stored before; the first publication of a day wins.
+
+    When anything new was stored, rewards held ``fx_rate_unavailable`` go back through their
+    gates in the same transaction (and to the worker, which converts them at the new rate).
+    """
     if not parsed.quotes:
         detail = "; ".join(parsed.problems[:5]) or "no rates found"
         raise field_error("file", f"nothing to import: {detail}")
@@ -110,7 +114,13 @@ def store(session: Session, parsed: ecb.Parsed, *, source: str, actor: str) -> S
         last_day=days[-1],
     )
     if inserted:
-        for organization in organizations.list_all(session):
+        # Rewards held for want of a rate are converted now (delivery imports fx: no cycle
+        # at import time).
+        from laurel.delivery import currency  # noqa: PLC0415
+
+        everyone = organizations.list_all(session)
+        currency.release_waiting(session, [o.id for o in everyone], actor)
+        for organization in everyone:
             audit.record(
                 session,
                 organization_id=organization.id,

@@ -20,6 +20,7 @@ from laurel.catalog.schemas import ChoiceOut, ItemOut, money_out
 from laurel.config import Settings
 from laurel.delivery.providers import PermanentProviderError, TransientProviderError
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Invalid
 from laurel.kit.http import (
     Admin,
@@ -159,6 +160,11 @@ def _language(request: Request, view: service.View | None) -> str:
     )
 
 
+def _ring(request: Request) -> KeyRing:
+    ring: KeyRing = request.app.state.key_ring
+    return ring
+
+
 def _html(shown: page.Page, status: int = 200) -> HTMLResponse:
     return HTMLResponse(page.render(shown), status_code=status, headers=page.HEADERS)
 
@@ -175,7 +181,9 @@ def open_link(token: str, request: Request, db: DatabaseDep) -> HTMLResponse:
     lease = timedelta(seconds=settings.link_redeem_lease_seconds)
     try:
         with db.session() as session:
-            view = service.visit(session, token, now=now, lease=lease, on=now.date())
+            view = service.visit(
+                session, token, now=now, lease=lease, on=now.date(), ring=_ring(request)
+            )
             return _html(
                 page.Page(
                     locale=_language(request, view),
@@ -235,7 +243,12 @@ def redeem_link(
         return RedirectResponse(request.url.path, status_code=303, headers=page.HEADERS)
     with db.session() as session:
         view = service.view(
-            session, service.find(session, token), now=now, lease=lease, on=now.date()
+            session,
+            service.find(session, token),
+            now=now,
+            lease=lease,
+            on=now.date(),
+            ring=_ring(request),
         )
         locale = _language(request, view)
         shown = page.Page(
@@ -266,4 +279,4 @@ def _issue(db: DatabaseDep, request: Request, claim: service.Claim) -> None:
             )
         return
     with db.session() as session:
-        service.record_redeemed(session, claim.link_id, claim.provider, issued)
+        service.record_redeemed(session, claim.link_id, claim.provider, issued, ring=_ring(request))

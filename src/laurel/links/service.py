@@ -33,6 +33,7 @@ from laurel.delivery import service as delivery
 from laurel.delivery.providers import Issued, IssueOrder
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
+from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import AppError, Conflict, Invalid, NotFound, field_error
 from laurel.kit.money import Money
 from laurel.learners import service as learners
@@ -361,7 +362,15 @@ def _expire(session: Session, link: RewardLink, reward: Reward, actor: str, now:
     )
 
 
-def view(session: Session, link: RewardLink, *, now: datetime, lease: timedelta, on: date) -> View:
+def view(
+    session: Session,
+    link: RewardLink,
+    *,
+    now: datetime,
+    lease: timedelta,
+    on: date,
+    ring: KeyRing,
+) -> View:
     reward = rewards.by_id(session, link.reward_id)
     assert reward is not None
     person = learners.get_many(session, link.organization_id, {link.learner_id}).get(
@@ -381,7 +390,9 @@ def view(session: Session, link: RewardLink, *, now: datetime, lease: timedelta,
         found = delivery.delivery_for(session, link.organization_id, reward.id)
         result.revealed = link.redeemed_at is not None and now - link.redeemed_at < REVEAL_FOR
         if found is not None:
-            result.details = delivery.visible_details(found.details, reveal=result.revealed)
+            # The full code only in the minutes after redemption, to the link's holder.
+            shown = delivery.opened_details(found, ring) if result.revealed else found.details
+            result.details = delivery.visible_details(shown, reveal=result.revealed)
     elif link.status == LinkStatus.redeeming:
         result.state = "redeeming"
         result.retry = link.claimed_at is not None and now - link.claimed_at >= lease
@@ -406,7 +417,9 @@ def choices_for(
 _OPENED_AT = RewardLink.__table__.c.opened_at
 
 
-def visit(session: Session, token: str, *, now: datetime, lease: timedelta, on: date) -> View:
+def visit(
+    session: Session, token: str, *, now: datetime, lease: timedelta, on: date, ring: KeyRing
+) -> View:
     """A GET of the link: counted and audited; a link past its time expires here."""
     link = find(session, token)
     # One UPDATE, so simultaneous visits all count.
@@ -426,7 +439,7 @@ def visit(session: Session, token: str, *, now: datetime, lease: timedelta, on: 
         assert reward is not None
         _expire(session, link, reward, holder(link), now)
     session.flush()
-    return view(session, link, now=now, lease=lease, on=on)
+    return view(session, link, now=now, lease=lease, on=on, ring=ring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,7 +592,9 @@ def _order(
     )
 
 
-def record_redeemed(session: Session, link_id: uuid.UUID, provider: str, issued: Issued) -> bool:
+def record_redeemed(
+    session: Session, link_id: uuid.UUID, provider: str, issued: Issued, *, ring: KeyRing
+) -> bool:
     """The provider issued: finish the link and the reward. False if already recorded."""
     link = session.get(RewardLink, link_id)
     if link is None:
@@ -608,6 +623,7 @@ def record_redeemed(session: Session, link_id: uuid.UUID, provider: str, issued:
         provider,
         issued,
         {"channel": CHANNEL, "link_id": str(link.id)},
+        ring=ring,
     )
     _audit_link(
         session,

@@ -14,6 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from laurel.auth import users
+from laurel.catalog import conversions
+from laurel.catalog.models import RewardConversion
 from laurel.config import Settings
 from laurel.courses import service as courses
 from laurel.delivery import service as delivery
@@ -79,9 +82,30 @@ def _unseal(ring: crypto.KeyRing, item: service.Claimed, context: dict[str, Any]
     return True
 
 
+def _amounts(reward: Any, conversion: RewardConversion | None) -> dict[str, Any]:
+    """The amount the learner received; when converted, also what it was and the fee kept."""
+    program = Money(reward.amount_minor, reward.currency)
+    if conversion is None or conversion.to_currency == conversion.from_currency:
+        return {"amount": program, "original": None, "fee": None, "rate_date": None}
+    return {
+        "amount": Money(conversion.to_minor, conversion.to_currency),
+        "original": program,
+        "fee": Money(conversion.fee_minor, conversion.to_currency)
+        if conversion.fee_minor
+        else None,
+        "rate_date": conversion.rate_date,
+    }
+
+
+def _operator(item: service.Claimed) -> bool:
+    """Written to an address of the organization's own (not to a learner)."""
+    return item.learner_id is None and item.recipient is not None
+
+
 def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
+    ring = crypto.ring_from_settings(settings)
     orgs = {c.organization_id for c in claimed}
     org_rows = {org: organizations.get(session, org) for org in orgs}
     org_settings = {org: service.get_settings(session, org) for org in orgs}
@@ -92,10 +116,12 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
     reward_ids = {c.reward_id for c in claimed if c.reward_id and c.template == "reward_delivered"}
     found_rewards = rewards.by_ids(session, reward_ids)
     delivered: dict[uuid.UUID, Any] = {}
+    paid: dict[uuid.UUID, Any] = {}
     titles: dict[uuid.UUID, str] = {}
     for org_id in orgs:
         mine_ids = {r.id for r in found_rewards.values() if r.organization_id == org_id}
         delivered.update(delivery.deliveries_for(session, org_id, mine_ids))
+        paid.update(conversions.for_rewards(session, org_id, mine_ids))
         course_ids = {
             r.course_id
             for r in found_rewards.values()
@@ -105,6 +131,16 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
     ring = crypto.ring_from_settings(settings)
+    # Operator emails (digests, alerts) go out in their recipient user's language, else the
+    # organization's email language, else English.
+    operator_locales: dict[uuid.UUID, dict[str, str]] = {
+        org: users.locales_for(
+            session,
+            org,
+            {c.recipient for c in claimed if c.organization_id == org and c.recipient},
+        )
+        for org in orgs
+    }
     out: list[Composed | Skipped] = []
     for item in claimed:
         org = org_rows[item.organization_id]
@@ -124,12 +160,13 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
             to = to or person.email
             locale = locale or person.locale
             found = delivered.get(reward.id)
-            details = found.details if found is not None else {}
+            # The learner's own email carries the code: decrypted here, at send time.
+            details = delivery.opened_details(found, ring) if found is not None else {}
             delivered_at = reward.delivered_at
             context.update(
                 learner_name=person.name,
                 course_title=(titles.get(reward.course_id) if reward.course_id else None) or None,
-                amount=Money(reward.amount_minor, reward.currency),
+                **_amounts(reward, paid.get(reward.id)),
                 delivered_on=delivered_at.date() if delivered_at else None,
                 code=details.get("code"),
                 pin=details.get("pin"),
@@ -153,6 +190,10 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
         if not _unseal(ring, item, context):
             out.append(Skipped(item, "a secret in the email no longer decrypts (key ring)"))
             continue
+        if _operator(item) and not locale and to:
+            locale = operator_locales[item.organization_id].get(to.strip().lower()) or (
+                mine.admin_locale if mine else None
+            )
         if not to or not service.valid_address(to):
             out.append(Skipped(item, f"no usable address ({to!r})"))
             continue

@@ -46,6 +46,9 @@ class EmailSettings(TenantMixin, Base):
     """Tell learners their reward was delivered."""
     test_mode: Mapped[bool] = mapped_column(default=False)
     """Also email for test-mode rewards (off: test events never write to real inboxes)."""
+    admin_locale: Mapped[str | None] = mapped_column(String(35), default=None)
+    """The organization's language for operator emails to addresses that are no user's (or
+    whose user set none); None: English."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -77,4 +80,7 @@ class OutboxEmail(TenantMixin, Base):
     message_id: Mapped[str | None] = mapped_column(String(200), default=None)
     """The Message-ID header sent: the same on every attempt, so a receiver can drop repeats."""
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the retention job emptied ``context`` and ``recipient`` (the personal data) of
+    this settled row; the row itself goes after the log retention."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

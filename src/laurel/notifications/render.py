@@ -73,6 +73,9 @@ def brand(organization_name: str, settings: dict[str, Any] | None) -> dict[str, 
 def _values(context: dict[str, Any]) -> dict[str, Any]:
     """Turn the JSON-safe context of an outbox row into what templates use (Money, dates)."""
     values = dict(context)
+    value = values.get("value")
+    if isinstance(value, dict) and "minor" in value and "currency" in value:
+        values["money"] = Money(int(value["minor"]), str(value["currency"]))
     for key, value in context.items():
         # Dates travel through the outbox as ISO text (``expires_on``: "2027-01-31").
         if key.endswith("_on") and isinstance(value, str) and len(value) == 10:

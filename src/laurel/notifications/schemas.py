@@ -33,6 +33,12 @@ class EmailSettingsIn(BaseModel):
     test_mode: bool | None = Field(
         default=None, description="Also email for test-mode rewards (off by default)"
     )
+    admin_locale: str | None = Field(
+        default=None,
+        max_length=35,
+        description="Language of operator emails (held and failed rewards, low stock) to "
+        "addresses whose user set none (BCP 47, e.g. de, pt-BR); null: English",
+    )
 
 
 class EmailSettingsOut(BaseModel):
@@ -43,6 +49,7 @@ class EmailSettingsOut(BaseModel):
     admin_recipients: list[str]
     learner_emails: bool
     test_mode: bool
+    admin_locale: str | None = None
     updated_at: datetime | None
 
     @classmethod
@@ -66,6 +73,7 @@ class EmailSettingsOut(BaseModel):
             admin_recipients=list(row.admin_recipients or []),
             learner_emails=row.learner_emails,
             test_mode=row.test_mode,
+            admin_locale=row.admin_locale,
             updated_at=row.updated_at,
         )
 
@@ -83,6 +91,9 @@ class EmailOut(BaseModel):
     message_id: str | None
     created_at: datetime
     sent_at: datetime | None
+    purged_at: datetime | None = Field(
+        default=None, description="When retention emptied its content (docs/privacy.md)"
+    )
 
     @classmethod
     def of(cls, row: OutboxEmail) -> EmailOut:

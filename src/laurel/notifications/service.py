@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from laurel import i18n
 from laurel.audit import service as audit
 from laurel.config import get_settings as app_settings
 from laurel.kit import crypto
@@ -32,6 +33,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, Invalid, NotFound
 from laurel.kit.ids import uuid7
+from laurel.kit.outbox import Outbox
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
 from laurel.notifications import render
@@ -42,6 +44,7 @@ OUTBOX_SIGNAL = "laurel.notifications.outbox"
 """Set in ``session.info`` when rows were written: the worker wakes after the commit."""
 _SETTINGS_CACHE = "laurel.notifications.settings"
 _OUTBOX: Table = OutboxEmail.__table__  # type: ignore[assignment]
+_BOX = Outbox(OutboxEmail)
 _ADDRESS = re.compile(
     r"^[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]{1,253}\.[^@\s<>,;\".]{1,63}$|"
     r"^[^@\s<>,;\"]{1,64}@localhost$"
@@ -70,6 +73,7 @@ class SettingsUpdate:
     admin_recipients: list[str] | None = None
     learner_emails: bool | None = None
     test_mode: bool | None = None
+    admin_locale: str | None = None
     fields_set: frozenset[str] = frozenset()
     """Which fields the caller sent (None in a sent field clears it)."""
 
@@ -91,6 +95,9 @@ def update_settings(session: Session, actor: Actor, change: SettingsUpdate) -> E
             problems.append(
                 {"field": f"admin_recipients.{n}", "message": f"{address!r} is not an address"}
             )
+    locale = change.admin_locale
+    if "admin_locale" in change.fields_set and locale and i18n.parse_locale(locale) is None:
+        problems.append({"field": "admin_locale", "message": f"{locale!r} is not a language tag"})
     if problems:
         raise Invalid([p | {"type": "value_error"} for p in problems])
     row = get_settings(session, actor.organization_id)
@@ -311,6 +318,39 @@ def wants_test_mode(session: Session, organization_id: uuid.UUID) -> bool:
     return found is not None and found.test_mode
 
 
+def alert_admins(
+    session: Session,
+    organization_id: uuid.UUID,
+    template: str,
+    context: dict[str, Any],
+    *,
+    livemode: bool = True,
+) -> int:
+    """Queue an operator email (an alert) to each of the organization's admin recipients, in
+    the caller's transaction, when its email is on. Each is written in the recipient's language
+    at send time (their user's, else ``admin_locale``). Answers how many were queued."""
+    if not render.exists(template):
+        raise ValueError(f"no email template {template!r}")
+    found = _settings_for(session, {organization_id}).get(organization_id)
+    if found is None or not found.enabled or not found.admins:
+        return 0
+    if not livemode and not found.test_mode:
+        return 0
+    now = utcnow()
+    rows = [
+        _row(
+            organization_id=organization_id,
+            livemode=livemode,
+            template=template,
+            now=now,
+            recipient=address,
+            context=context,
+        )
+        for address in found.admins
+    ]
+    return len(_write(session, rows))
+
+
 _ADMIN_TEMPLATES = {RewardState.held: "rewards_held", RewardState.failed: "rewards_failed"}
 
 
@@ -414,39 +454,14 @@ class Claimed:
     attempts: int
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        (OutboxEmail.status == OutboxStatus.pending)
-        & or_(OutboxEmail.next_attempt_at.is_(None), OutboxEmail.next_attempt_at <= now),
-        # A worker died while sending: its lease ran out, the row is free again.
-        (OutboxEmail.status == OutboxStatus.sending) & (OutboxEmail.lease_expires_at < now),
-    )
-
-
 def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed]:
     """Lease up to ``limit`` due rows to the caller (``pending -> sending``)."""
     now = utcnow()
-    query = select(OutboxEmail).where(_due(now)).order_by(OutboxEmail.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(query))
-    if not candidates:
-        return []
-    lease = now + timedelta(seconds=lease_seconds)
-    taken = set(
-        session.scalars(
-            update(OutboxEmail)
-            .where(OutboxEmail.id.in_([c.id for c in candidates]), _due(now))
-            .values(
-                status=OutboxStatus.sending,
-                lease_expires_at=lease,
-                attempts=OutboxEmail.attempts + 1,
-                updated_at=now,
-            )
-            .returning(OutboxEmail.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    candidates = [
+        row[0]
+        for row in _BOX.candidates(session, select(OutboxEmail).where(_BOX.due(now)), limit=limit)
+    ]
+    taken = _BOX.take(session, [c.id for c in candidates], now=now, lease_seconds=lease_seconds)
     return [
         Claimed(
             id=c.id,
@@ -468,14 +483,7 @@ def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed
 
 def _settle(session: Session, row_id: uuid.UUID, **values: Any) -> bool:
     """Record an outcome if the row is still being sent; False when it was settled already."""
-    moved = session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.id == row_id, OutboxEmail.status == OutboxStatus.sending)
-        .values(lease_expires_at=None, updated_at=utcnow(), **values)
-        .returning(OutboxEmail.id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return moved is not None
+    return _BOX.settle(session, row_id, **values)
 
 
 def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str) -> bool:
@@ -519,12 +527,34 @@ def record_failed(session: Session, row_id: uuid.UUID, error: str) -> bool:
 
 def due_at(session: Session) -> datetime | None:
     """When the next delayed retry becomes due."""
-    return session.scalar(
-        select(OutboxEmail.next_attempt_at)
-        .where(OutboxEmail.status == OutboxStatus.pending, OutboxEmail.next_attempt_at.is_not(None))
-        .order_by(OutboxEmail.next_attempt_at)
-        .limit(1)
+    return _BOX.next_due(session)
+
+
+# ---------------------------------------------------------------- retention
+
+SETTLED = (OutboxStatus.sent, OutboxStatus.skipped, OutboxStatus.failed)
+
+
+def purge(
+    session: Session, *, body_before: datetime, log_before: datetime, now: datetime, limit: int
+) -> tuple[int, int]:
+    """One batch of retention: settled emails last changed before ``body_before`` lose their
+    content and address (personal data: a digest lists rewards, the address names a person);
+    those before ``log_before`` are deleted. Answers (emptied, deleted)."""
+    deleted = _BOX.delete(
+        session,
+        _BOX.expired(session, settled=SETTLED, before=log_before, limit=limit),
+        settled=SETTLED,
     )
+    emptied = _BOX.purge_bodies(
+        session,
+        settled=SETTLED,
+        before=body_before,
+        blank={"context": {}, "recipient": None},
+        now=now,
+        limit=limit,
+    )
+    return emptied, deleted
 
 
 # ---------------------------------------------------------------- reading (API)
@@ -568,6 +598,8 @@ def resend(session: Session, actor: Actor, email_id: uuid.UUID) -> OutboxEmail:
     row = get_email(session, actor, email_id)
     if row.status not in {OutboxStatus.failed, OutboxStatus.skipped}:
         raise Conflict(f"a {row.status} email is not resent; only failed or skipped ones are")
+    if row.purged_at is not None:
+        raise Conflict("this email's content was purged under the retention policy")
     row.status = OutboxStatus.pending
     row.attempts = 0
     row.next_attempt_at = None

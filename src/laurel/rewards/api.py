@@ -11,6 +11,8 @@ from laurel.approvals import service as approvals
 from laurel.approvals.models import Decision
 from laurel.audit import service as audit
 from laurel.auth.service import Scope
+from laurel.catalog import conversions
+from laurel.catalog.models import RewardConversion
 from laurel.delivery import service as delivery
 from laurel.kit.actor import Actor
 from laurel.kit.http import (
@@ -26,7 +28,7 @@ from laurel.kit.http import (
 from laurel.kit.schemas import PageOut
 from laurel.links import service as links
 from laurel.rewards import service
-from laurel.rewards.models import RewardState
+from laurel.rewards.models import Reward, RewardState
 from laurel.rewards.schemas import DeliveryOut, ReasonIn, RewardOut
 
 router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"])
@@ -46,6 +48,12 @@ def _link_urls(
         public_url=settings.public_url,
         secret=settings.secret_key,
     )
+
+
+def _payments(
+    session: Session, actor: Actor, rewards: list[Reward]
+) -> dict[uuid.UUID, RewardConversion]:
+    return conversions.for_rewards(session, actor.organization_id, {r.id for r in rewards})
 
 
 @router.get(
@@ -79,8 +87,12 @@ def list_rewards(
             created_to=created_to,
         )
         urls = _link_urls(request, session, actor, [r.id for r in page.items])
+        payments = _payments(session, actor, list(page.items))
         return PageOut[RewardOut](
-            data=[RewardOut.full(r, link_url=urls.get(r.id)) for r in page.items],
+            data=[
+                RewardOut.full(r, link_url=urls.get(r.id), payment=payments.get(r.id))
+                for r in page.items
+            ],
             next_cursor=str(page.next_cursor) if page.next_cursor else None,
         )
 
@@ -96,19 +108,25 @@ def get_reward(reward_id: uuid.UUID, actor: Reader, db: DatabaseDep, request: Re
     with read_only(db) as session:
         reward = service.get(session, actor, reward_id)
         found = delivery.delivery_for(session, actor.organization_id, reward_id)
+        # Codes are decrypted only for admin keys, and that read is audited below.
+        revealed = (
+            delivery.opened_details(found, request.app.state.key_ring)
+            if found is not None and reveal
+            else {}
+        )
         out = (
             DeliveryOut(
                 provider=found.provider,
                 provider_reference=found.provider_reference,
-                details=delivery.visible_details(found.details, reveal=reveal),
+                details=revealed or delivery.visible_details(found.details, reveal=False),
                 delivered_at=found.delivered_at,
             )
             if found
             else None
         )
         urls = _link_urls(request, session, actor, [reward.id])
-        answer = RewardOut.full(reward, out, urls.get(reward.id))
-        revealed = dict(found.details) if found is not None and reveal else {}
+        payments = _payments(session, actor, [reward])
+        answer = RewardOut.full(reward, out, urls.get(reward.id), payments.get(reward.id))
     if delivery.has_secret(revealed) or urls:
         # A revealed gift code or a link URL (it pays out) is a sensitive read: recorded and
         # committed before it is sent.

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from laurel.catalog.models import RewardConversion
 from laurel.kit.money import Money
 from laurel.kit.schemas import MoneyOut
 from laurel.rewards.models import Reward, RewardState
@@ -59,6 +60,36 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime
 
 
+class PaymentOut(BaseModel):
+    """What the learner was paid, in which currency, at which rate: fixed when it was paid."""
+
+    paid: MoneyOut = Field(description="What the provider was asked for, after the FX fee")
+    fee: MoneyOut = Field(description="The FX fee kept, in the paid currency (0 if none)")
+    rate: str = Field(description="Paid-currency units per program-currency unit, fee excluded")
+    rate_date: date | None = Field(description="The publication day of the rate used")
+    rate_source: str = Field(description="``ecb``, a provider's name, or ``same_currency``")
+    usd: MoneyOut = Field(description="The reward's USD equivalent (no fee), for tax totals")
+    learner_currency: str | None = Field(
+        description="The learner's currency (from their country) when not the program's"
+    )
+    fallback_reason: str | None = Field(
+        description="Why the reward was paid in the program's currency, not the learner's"
+    )
+
+    @classmethod
+    def of(cls, row: RewardConversion) -> PaymentOut:
+        return cls(
+            paid=MoneyOut.of(row.to_minor, row.to_currency),
+            fee=MoneyOut.of(row.fee_minor, row.to_currency),
+            rate=row.rate,
+            rate_date=row.rate_date,
+            rate_source=row.source,
+            usd=MoneyOut.of(row.usd_minor, "USD"),
+            learner_currency=row.wanted_currency,
+            fallback_reason=row.fallback_reason,
+        )
+
+
 class RewardOut(RewardSummary):
     livemode: bool
     program_version_id: uuid.UUID
@@ -89,9 +120,19 @@ class RewardOut(RewardSummary):
         "certificate). Shown to admin keys only: whoever holds it can redeem the reward",
     )
 
+    payment: PaymentOut | None = Field(
+        default=None,
+        description="Once paid: the amount in the currency paid, the FX fee, rate and USD "
+        "value (docs/fx.md); for a link reward, once redeemed",
+    )
+
     @classmethod
     def full(
-        cls, reward: Reward, delivery: DeliveryOut | None = None, link_url: str | None = None
+        cls,
+        reward: Reward,
+        delivery: DeliveryOut | None = None,
+        link_url: str | None = None,
+        payment: RewardConversion | None = None,
     ) -> RewardOut:
         summary = RewardSummary.of(reward)
         return cls(
@@ -118,6 +159,7 @@ class RewardOut(RewardSummary):
             cancelled_at=reward.cancelled_at,
             delivery=delivery,
             link_url=link_url,
+            payment=PaymentOut.of(payment) if payment is not None else None,
         )
 
 

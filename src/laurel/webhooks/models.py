@@ -77,6 +77,8 @@ class Message(TenantMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(1000), default=None)
     succeeded_at: Mapped[datetime | None] = mapped_column(default=None)
     manual: Mapped[bool] = mapped_column(default=False)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the retention job emptied ``body`` of this settled message (the log stays)."""
     """A manual redelivery: one attempt, then the message settles either way."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

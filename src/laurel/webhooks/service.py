@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -34,6 +34,8 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import Conflict, Invalid, NotFound, field_error
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
+from laurel.kit.observe import chunks
+from laurel.kit.outbox import Outbox
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
 from laurel.learners import service as learners
@@ -44,6 +46,7 @@ from laurel.webhooks.models import Attempt, EventType, Message, MessageStatus, S
 OUTBOX_SIGNAL = "laurel.webhooks.outbox"
 _SUBSCRIBERS_CACHE = "laurel.webhooks.subscribers"
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_BOX = Outbox(Message)
 EXCERPT_CHARS = 500
 MAX_SUBSCRIPTIONS = 50
 
@@ -436,43 +439,20 @@ class Claimed:
     manual: bool
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        (Message.status == MessageStatus.pending)
-        & or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-        (Message.status == MessageStatus.sending) & (Message.lease_expires_at < now),
-    )
-
-
 def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed]:
     """Lease up to ``limit`` due messages of enabled subscriptions to the caller."""
     now = utcnow()
     query = (
         select(Message, Subscription.url, Subscription.secret_sealed)
         .join(Subscription, Subscription.id == Message.subscription_id)
-        .where(_due(now), Subscription.enabled.is_(True), Subscription.deleted_at.is_(None))
-        .order_by(Message.id)
-        .limit(limit)
+        .where(_BOX.due(now), Subscription.enabled.is_(True), Subscription.deleted_at.is_(None))
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Message)
-    candidates = [(row[0], row[1], row[2]) for row in session.execute(query)]
-    if not candidates:
-        return []
-    lease = now + timedelta(seconds=lease_seconds)
-    taken = set(
-        session.scalars(
-            update(Message)
-            .where(Message.id.in_([m.id for m, _, _ in candidates]), _due(now))
-            .values(
-                status=MessageStatus.sending,
-                lease_expires_at=lease,
-                attempts=Message.attempts + 1,
-                updated_at=now,
-            )
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
+    candidates = [
+        (row[0], row[1], row[2])
+        for row in _BOX.candidates(session, query, limit=limit, lock_of=Message)
+    ]
+    taken = _BOX.take(
+        session, [m.id for m, _, _ in candidates], now=now, lease_seconds=lease_seconds
     )
     return [
         Claimed(
@@ -548,13 +528,7 @@ def record_attempt(
                 "next_attempt_at": now + timedelta(seconds=delay),
             }
             result = "retry"
-    moved = session.execute(
-        update(Message)
-        .where(Message.id == claimed.id, Message.status == MessageStatus.sending)
-        .values(**values)
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    ).first()
+    moved = _BOX.settle(session, claimed.id, **values)
     session.add(
         Attempt(
             organization_id=claimed.organization_id,
@@ -569,7 +543,7 @@ def record_attempt(
             created_at=now,
         )
     )
-    if moved is None:
+    if not moved:
         return "stale"
     if result == "disabled":
         _disable_gone(session, claimed)
@@ -597,12 +571,32 @@ def _disable_gone(session: Session, claimed: Claimed) -> None:
 
 
 def due_at(session: Session) -> datetime | None:
-    return session.scalar(
-        select(Message.next_attempt_at)
-        .where(Message.status == MessageStatus.pending, Message.next_attempt_at.is_not(None))
-        .order_by(Message.next_attempt_at)
-        .limit(1)
+    return _BOX.next_due(session)
+
+
+# ---------------------------------------------------------------- retention
+
+SETTLED = (MessageStatus.succeeded, MessageStatus.failed)
+
+
+def purge(
+    session: Session, *, body_before: datetime, log_before: datetime, now: datetime, limit: int
+) -> tuple[int, int]:
+    """One batch of retention: settled messages last changed before ``body_before`` lose their
+    body (it names learners and courses); those before ``log_before`` are deleted with their
+    attempt log. Answers (emptied, deleted)."""
+    old = _BOX.expired(session, settled=SETTLED, before=log_before, limit=limit)
+    for part in chunks(old):
+        session.execute(
+            delete(Attempt)
+            .where(Attempt.message_id.in_(part))
+            .execution_options(synchronize_session=False)
+        )
+    deleted = _BOX.delete(session, old, settled=SETTLED)
+    emptied = _BOX.purge_bodies(
+        session, settled=SETTLED, before=body_before, blank={"body": ""}, now=now, limit=limit
     )
+    return emptied, deleted
 
 
 # ---------------------------------------------------------------- reading and redelivery
@@ -664,6 +658,8 @@ def redeliver(session: Session, actor: Actor, message_id: uuid.UUID) -> Message:
         )
     if row.status in {MessageStatus.pending, MessageStatus.sending}:
         raise Conflict(f"the message is {row.status}: it is being delivered already")
+    if row.purged_at is not None:
+        raise Conflict("the message's body was purged under the retention policy")
     row.status = MessageStatus.pending
     row.manual = True
     row.next_attempt_at = None

@@ -43,6 +43,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore, insert_rows
+from laurel.notifications import service as notifications
 from laurel.rewards import service as rewards
 
 OUT_OF_STOCK = "out_of_stock"
@@ -561,6 +562,18 @@ def refresh_alerts(
             details={"brand": brand, **value.to_json(), "threshold": threshold}
             | ({"available": available} if low else {}),
         )
+        if low:
+            notifications.alert_admins(
+                session,
+                organization_id,
+                "inventory_low",
+                {
+                    "item_brand": brand,
+                    "value": {"minor": value.minor, "currency": value.currency},
+                    "available": available,
+                    "threshold": threshold,
+                },
+            )
 
 
 def deployment_stock(

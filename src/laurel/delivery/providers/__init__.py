@@ -76,6 +76,21 @@ class Provider(Protocol):
     def lookup(self, idempotency_key: str) -> Issued | None: ...
 
 
+class CurrencyProvider(Provider, Protocol):
+    """A provider that can pay a reward in a currency other than the program's.
+
+    ``pays_in`` answers from configuration only (no call out): the worker asks it for every
+    converted reward it claims. A provider without it pays in the program's currency.
+    """
+
+    def pays_in(self, reward_kind: str, currency: str) -> bool: ...
+
+
+def pays_in(provider: Provider, reward_kind: str, currency: str) -> bool:
+    check = getattr(provider, "pays_in", None)
+    return bool(check(reward_kind, currency)) if check is not None else False
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogOffer:
     """One item a provider can issue, as its catalog describes it (synced into Laurel's catalog)."""
@@ -128,3 +143,6 @@ class ProviderRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._providers)
+
+    def find(self, name: str) -> Provider | None:
+        return self._providers.get(name)

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -184,3 +185,61 @@ def send(
         ) from exc
     except httpx.TransportError as exc:
         raise TransientProviderError(f"{vendor} unreachable: {exc}") from exc
+
+
+class VendorApi:
+    """One vendor's JSON API as both providers use it: a paced ``httpx`` client, every answer
+    checked (:func:`check`) and decoded exactly (:func:`decode`)."""
+
+    def __init__(
+        self,
+        vendor: str,
+        base_url: str,
+        *,
+        timeout: float,
+        requests_per_second: float | None,
+        rate_limit_pause: float,
+        auth: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.rate_limit_pause = rate_limit_pause
+        self.pacer = Pacer(requests_per_second)
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            auth=auth,
+            timeout=timeout,
+            headers={
+                **(headers or {}),
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return send(self.http, self.vendor, method, path, self.pacer, **kwargs)
+
+    def check(self, response: httpx.Response) -> None:
+        check(response, self.vendor, rate_limit_pause=self.rate_limit_pause)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send, raise the worker's kind of error for a failure, answer the decoded body."""
+        response = self.send(method, path, **kwargs)
+        self.check(response)
+        return decode(response)
+
+    def place(
+        self, path: str, body: dict[str, Any], find: Callable[[], dict[str, Any] | None]
+    ) -> tuple[Any, bool]:
+        """POST an order keyed by the reward. A 409 (the key is taken) is settled by ``find``
+        (the order already placed for the key); answers (decoded body or found order, found)."""
+        response = self.send("POST", path, content=encode(body))
+        if response.status_code == 409:
+            found = find()
+            if found is not None:
+                return found, True
+        self.check(response)
+        return decode(response), False

@@ -9,6 +9,7 @@ system would: it knows nothing of Laurel's transaction that asked.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -92,8 +93,13 @@ SANDBOX_CATALOG = (
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, currencies: Collection[str] = ()) -> None:
         self.database = database
+        self.currencies = frozenset(currencies)
+        """Currencies it pays converted rewards in (``LAUREL_SANDBOX_CURRENCIES``)."""
+
+    def pays_in(self, reward_kind: str, currency: str) -> bool:
+        return currency in self.currencies
 
     def issue(self, order: IssueOrder) -> Issued:
         with self.database.session() as session:

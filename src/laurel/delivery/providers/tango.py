@@ -17,8 +17,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from laurel.config import Settings
 from laurel.delivery.providers import (
     Balance,
@@ -27,15 +25,7 @@ from laurel.delivery.providers import (
     IssueOrder,
     PermanentProviderError,
 )
-from laurel.delivery.providers.http import (
-    Pacer,
-    check,
-    decode,
-    encode,
-    external_ref,
-    send,
-    to_money,
-)
+from laurel.delivery.providers.http import VendorApi, external_ref, to_money
 
 VENDOR = "Tango"
 RATE_LIMIT_PAUSE = 1.0
@@ -56,15 +46,16 @@ class TangoProvider:
         timeout: float = 15.0,
         requests_per_second: float | None = None,
     ) -> None:
-        self.pacer = Pacer(requests_per_second)
         self.customer = customer_identifier
         self.account = account_identifier
         self.utids = dict(utids or {})
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            auth=(platform_name, api_key),
+        self.api = VendorApi(
+            VENDOR,
+            base_url,
             timeout=timeout,
-            headers={"Accept": "application/json", "Content-Type": "application/json"},
+            requests_per_second=requests_per_second,
+            rate_limit_pause=RATE_LIMIT_PAUSE,
+            auth=(platform_name, api_key),
         )
 
     @classmethod
@@ -82,7 +73,7 @@ class TangoProvider:
         )
 
     def close(self) -> None:
-        self.http.close()
+        self.api.close()
 
     # ------------------------------------------------------------ orders
 
@@ -109,25 +100,20 @@ class TangoProvider:
         recipient = _recipient(order)
         if recipient:
             body["recipient"] = recipient
-        response = self._send("POST", "/orders", content=encode(body))
-        if response.status_code == 409:
-            found = self._find(body["externalRefID"])
-            if found is None:
-                check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-            placed = found
-        else:
-            check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-            placed = decode(response)
-        assert placed is not None
+        placed, _ = self.api.place("/orders", body, lambda: self._find(body["externalRefID"]))
         _same_order(placed, order, utid)
         return _issued(placed)
+
+    def pays_in(self, reward_kind: str, currency: str) -> bool:
+        """True when ``LAUREL_TANGO_UTIDS`` names an item of this kind in ``currency``."""
+        return f"{reward_kind}:{currency}" in self.utids
 
     def lookup(self, idempotency_key: str) -> Issued | None:
         found = self._find(external_ref(idempotency_key))
         return _issued(found) if found is not None else None
 
     def _find(self, ref: str) -> dict[str, Any] | None:
-        response = self._send(
+        listed = self.api.call(
             "GET",
             "/orders",
             params={
@@ -136,23 +122,20 @@ class TangoProvider:
                 "accountIdentifier": self.account,
             },
         )
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        orders = [o for o in decode(response).get("orders") or [] if o.get("externalRefID") == ref]
+        orders = [o for o in listed.get("orders") or [] if o.get("externalRefID") == ref]
         if not orders:
             return None
         # The list leaves credentials out: read the order itself.
-        detail = self._send("GET", f"/orders/{orders[0]['referenceOrderID']}")
-        check(detail, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        found: dict[str, Any] = decode(detail)
+        found: dict[str, Any] = self.api.call("GET", f"/orders/{orders[0]['referenceOrderID']}")
         return found
 
     # ------------------------------------------------------------ catalog and balance
 
     def catalog(self) -> list[CatalogOffer]:
-        response = self._send("GET", "/catalogs", params={"verbose": "true"})
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
         offers = []
-        for brand in decode(response).get("brands") or []:
+        for brand in (
+            self.api.call("GET", "/catalogs", params={"verbose": "true"}).get("brands") or []
+        ):
             image = _image(brand.get("imageUrls") or {})
             for item in brand.get("items") or []:
                 if str(item.get("status", "active")).lower() != "active":
@@ -165,18 +148,13 @@ class TangoProvider:
         return offers
 
     def balance(self) -> list[Balance]:
-        response = self._send("GET", f"/accounts/{self.account}")
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        account = decode(response)
+        account = self.api.call("GET", f"/accounts/{self.account}")
         return [
             Balance(
                 account=str(account.get("accountIdentifier", self.account)),
                 available=to_money(account["currentBalance"], account["currencyCode"]),
             )
         ]
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(self.http, VENDOR, method, path, self.pacer, **kwargs)
 
 
 def _recipient(order: IssueOrder) -> dict[str, str]:

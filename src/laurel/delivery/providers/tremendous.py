@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from laurel.config import Settings
 from laurel.delivery.providers import (
     Balance,
@@ -25,15 +23,7 @@ from laurel.delivery.providers import (
     IssueOrder,
     PermanentProviderError,
 )
-from laurel.delivery.providers.http import (
-    Pacer,
-    check,
-    decode,
-    encode,
-    external_ref,
-    send,
-    to_money,
-)
+from laurel.delivery.providers.http import VendorApi, external_ref, to_money
 from laurel.kit.money import Money
 
 VENDOR = "Tremendous"
@@ -61,18 +51,16 @@ class TremendousProvider:
         timeout: float = 15.0,
         requests_per_second: float | None = None,
     ) -> None:
-        self.pacer = Pacer(requests_per_second)
         self.funding_source_id = funding_source_id
         self.products = dict(products or {})
         self.campaign_id = campaign_id
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"),
+        self.api = VendorApi(
+            VENDOR,
+            base_url,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-            },
+            requests_per_second=requests_per_second,
+            rate_limit_pause=RATE_LIMIT_PAUSE,
+            headers={"Authorization": f"Bearer {api_key}"},
         )
 
     @classmethod
@@ -89,7 +77,7 @@ class TremendousProvider:
         )
 
     def close(self) -> None:
-        self.http.close()
+        self.api.close()
 
     # ------------------------------------------------------------ orders
 
@@ -129,27 +117,28 @@ class TremendousProvider:
             "payment": {"funding_source_id": self.funding_source_id},
             "reward": reward,
         }
-        response = self._send("POST", "/orders", content=encode(body))
-        if response.status_code == 409:
-            placed = self._find(ref)
-            if placed is None:
-                check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        else:
-            check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-            placed = decode(response).get("order")
+        answer, found = self.api.place("/orders", body, lambda: self._find(ref))
+        placed = answer if found else answer.get("order")
         if not isinstance(placed, dict):
             raise PermanentProviderError("Tremendous answered without an order")
         _same_order(placed, order, product)
         return self._issued(placed)
+
+    def pays_in(self, reward_kind: str, currency: str) -> bool:
+        """True when ``LAUREL_TREMENDOUS_PRODUCTS`` names a product of this kind in
+        ``currency``, or when no product is pinned for the kind and a campaign is configured
+        (a Tremendous campaign takes an order's ``currency_code`` as given)."""
+        if f"{reward_kind}:{currency}" in self.products:
+            return True
+        return self.campaign_id is not None and reward_kind not in self.products
 
     def lookup(self, idempotency_key: str) -> Issued | None:
         found = self._find(external_ref(idempotency_key))
         return self._issued(found) if found is not None else None
 
     def _find(self, ref: str) -> dict[str, Any] | None:
-        response = self._send("GET", "/orders", params={"external_id": ref})
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        for placed in decode(response).get("orders") or []:
+        listed = self.api.call("GET", "/orders", params={"external_id": ref})
+        for placed in listed.get("orders") or []:
             if placed.get("external_id") == ref:
                 found: dict[str, Any] = placed
                 return found
@@ -161,9 +150,7 @@ class TremendousProvider:
         link = (first.get("delivery") or {}).get("link")
         if first.get("id") and not link:
             # Lists may leave the link out; the reward itself has it.
-            response = self._send("GET", f"/rewards/{first['id']}")
-            check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-            first = decode(response).get("reward") or first
+            first = self.api.call("GET", f"/rewards/{first['id']}").get("reward") or first
             link = (first.get("delivery") or {}).get("link")
         value = first.get("value") or {}
         details: dict[str, Any] = {
@@ -181,10 +168,8 @@ class TremendousProvider:
     # ------------------------------------------------------------ catalog and balance
 
     def catalog(self) -> list[CatalogOffer]:
-        response = self._send("GET", "/products")
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
         offers = []
-        for product in decode(response).get("products") or []:
+        for product in self.api.call("GET", "/products").get("products") or []:
             kind = _KINDS.get(str(product.get("category")))
             if kind is None:
                 continue
@@ -196,9 +181,8 @@ class TremendousProvider:
         return offers
 
     def balance(self) -> list[Balance]:
-        response = self._send("GET", f"/funding_sources/{self.funding_source_id}")
-        check(response, VENDOR, rate_limit_pause=RATE_LIMIT_PAUSE)
-        source = decode(response).get("funding_source") or {}
+        answer = self.api.call("GET", f"/funding_sources/{self.funding_source_id}")
+        source = answer.get("funding_source") or {}
         meta = source.get("meta") or {}
         return [
             Balance(
@@ -206,9 +190,6 @@ class TremendousProvider:
                 available=Money(int(meta.get("available_cents", 0)), "USD"),
             )
         ]
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(self.http, VENDOR, method, path, self.pacer, **kwargs)
 
 
 def _same_order(placed: dict[str, Any], order: IssueOrder, product: str | None) -> None:
