@@ -18,12 +18,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import delete, select, update
 
+from laurel.analytics import pairs
 from laurel.app import create_app
 from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
+from laurel.enrolments.models import Enrolment
+from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
+from laurel.learners.models import Learner
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant, completion
 from tests.factories import backdate_program, fixed_program
@@ -324,3 +329,55 @@ def test_lift_with_a_known_effect_per_department(
     org = everyone.client.get(path).json()
     assert [(g["enrolments"], g["completions"]) for g in org["groups"]] == [(80, 56), (90, 58)]
     assert org["lift"] == round(56 / 80 - 58 / 90, 4)
+
+
+def _pairs(database: Database, tenant: Tenant, livemode: bool) -> tuple[set[Any], set[Any]]:
+    """``learning_pairs`` as the triggers keep it, and the same grouped from the sources."""
+    kept = pairs.subquery(tenant.id, livemode)
+    grouped = pairs.from_sources(tenant.id, livemode)
+    with database.session() as session:
+        return (
+            {tuple(r) for r in session.execute(select(kept))},
+            {tuple(r) for r in session.execute(select(grouped))},
+        )
+
+
+def test_the_kept_pairs_follow_every_write(
+    api: TestClient, data: Tenant, database: Database
+) -> None:
+    for livemode in (True, False):
+        kept, grouped = _pairs(database, data, livemode)
+        assert kept == grouped
+        assert len(kept) == (6 if livemode else 4)
+    # An enrolment moved back, then removed; a completion removed (as erasure does).
+    with database.session() as session:
+        session.execute(
+            update(Enrolment)
+            .where(Enrolment.organization_id == data.id, Enrolment.livemode.is_(True))
+            .values(enrolled_at=datetime(2025, 6, 1, tzinfo=UTC))
+        )
+    assert len(set.intersection(*_pairs(database, data, True))) == 6
+    with database.session() as session:
+        gone = select(Learner.id).where(
+            Learner.organization_id == data.id,
+            Learner.livemode.is_(True),
+            Learner.external_id.in_(["S1", "S2"]),
+        )
+        session.execute(delete(Enrolment).where(Enrolment.learner_id.in_(gone)))
+        done = select(CompletionEvent.id).where(
+            CompletionEvent.organization_id == data.id,
+            CompletionEvent.source_event_id.in_(["s1-a", "x1-a", "e1-a"]),
+        )
+        session.execute(delete(CompletionEvent).where(CompletionEvent.id.in_(done)))
+    kept, grouped = _pairs(database, data, True)
+    assert kept == grouped
+    # Gone: X1 (its only completion removed) and S2 (enrolled, never completed). S1 stays,
+    # enrolled as of its remaining pass (10 January); E1 is enrolled but no longer completed.
+    assert len(kept) == 4
+    rows = rates(api, data.headers, "by=course&period=all")
+    assert [(r["course"], r["enrolments"], r["completions"]) for r in rows] == [
+        ("C1", 3, 2),
+        ("C2", 1, 1),
+    ]
+    s1 = [p for p in kept if p[3] is not None and p[2] == p[3]]
+    assert [p[2] for p in s1] == [datetime(2026, 1, 10, 10, tzinfo=UTC)]

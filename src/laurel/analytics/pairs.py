@@ -4,9 +4,9 @@ An enrolment comes from the enrolments table (API, LMS, roster, imports); a comp
 one counts as enrolled when it completed, so rates never exceed 100 %. Completed means an event
 with outcome ``completed`` or ``passed``; the first such event is the completion time.
 
-The pairs are built by the database (:func:`subquery`): the reports group and count them there,
-so a million events never travel to Python. :func:`load` still reads them as objects for the
-lift report, which judges each pair against a program's rules.
+The database keeps the pairs (``learning_pairs``, by triggers) and the reports group and count
+them there (:func:`subquery`), so a million events never travel to Python. :func:`load` still
+reads them as objects for the lift report, which judges each pair against a program's rules.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from laurel.analytics.models import LearningPair
 from laurel.enrolments.models import Enrolment
 from laurel.events.models import CompletionEvent
 from laurel.kit.orm import UTCDateTime
@@ -61,10 +62,25 @@ def subquery(
 ) -> Subquery:
     """``(learner_id, course_id, enrolled_at, completed_at)``, one row per pair.
 
-    ``learners`` (a select of learner ids) keeps a department manager to their people;
-    ``course_ids`` to some courses. The UNION ALL of the two sources is grouped once, so each
-    pair costs one index entry per enrolment and per completing event.
+    Read from ``learning_pairs``, which the database keeps from the enrolments and completion
+    events (:mod:`laurel.analytics.models`). ``learners`` (a select of learner ids) keeps a
+    department manager to their people; ``course_ids`` to some courses.
     """
+    query = select(
+        LearningPair.learner_id,
+        LearningPair.course_id,
+        LearningPair.enrolled_at,
+        LearningPair.completed_at,
+    ).where(LearningPair.organization_id == organization_id, LearningPair.livemode == livemode)
+    if course_ids is not None:
+        query = query.where(LearningPair.course_id.in_(sorted(set(course_ids))))
+    if learners is not None:
+        query = query.where(LearningPair.learner_id.in_(learners))
+    return query.subquery("pairs")
+
+
+def from_sources(organization_id: uuid.UUID, livemode: bool) -> Subquery:
+    """The same pairs grouped from the source tables: what ``learning_pairs`` must equal."""
     enrolled = select(
         Enrolment.learner_id.label("learner_id"),
         Enrolment.course_id.label("course_id"),
@@ -81,13 +97,6 @@ def subquery(
         CompletionEvent.livemode == livemode,
         CompletionEvent.outcome.in_(COMPLETED),
     )
-    if course_ids is not None:
-        wanted = sorted(set(course_ids))
-        enrolled = enrolled.where(Enrolment.course_id.in_(wanted))
-        completed = completed.where(CompletionEvent.course_id.in_(wanted))
-    if learners is not None:
-        enrolled = enrolled.where(Enrolment.learner_id.in_(learners))
-        completed = completed.where(CompletionEvent.learner_id.in_(learners))
     both = union_all(enrolled, completed).subquery("sources")
     first_done = func.min(both.c.completed)
     return (
