@@ -13,7 +13,7 @@ def test_the_dashboard_bench_runs_small(kind: str, capsys: pytest.CaptureFixture
     argv = ["--learners", "40", "--events", "400", "--samples", "1", "--databases", kind]
     assert dashboard.main(argv) == 0
     out = capsys.readouterr().out
-    assert f"{kind}: 40 learners" in out
+    assert f"{kind}: 41 learners" in out  # and one in test mode
     assert "404 events" in out  # 400 live and 1 % again in test mode
     paths = dashboard.pages("{program}", "{learner}", "{reward}")
     for user, wanted in paths.items():
