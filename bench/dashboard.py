@@ -33,6 +33,7 @@ import os
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -497,6 +498,8 @@ def measure(db: Database, url: str, program_id: str, samples: int) -> list[dict[
                         "met": p95 <= TARGET_MS,
                     }
                 )
+                # Each row as soon as it is measured: a run stopped early keeps what it had.
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results
 
 
