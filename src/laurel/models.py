@@ -1,5 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees the whole schema."""
 
+from laurel.analytics.models import LearningPair
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
@@ -108,6 +109,7 @@ __all__ = [
     "LearnerPreference",
     "LearnerSession",
     "LearnerSignInLink",
+    "LearningPair",
     "LinkSettings",
     "ListEntry",
     "ListVersion",

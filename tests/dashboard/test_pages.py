@@ -84,7 +84,7 @@ def test_without_a_session_browsers_are_sent_to_sign_in(app: FastAPI) -> None:
             "auditor@acme.test",
             ["overview", "rewards", "held", "finance", "compliance", "programs", "team"],
         ),
-        ("manager@acme.test", ["rewards", "team"]),
+        ("manager@acme.test", ["overview", "rewards", "team"]),
         ("learner@acme.test", ["rewards", "me"]),
     ],
 )

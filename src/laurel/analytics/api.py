@@ -1,4 +1,10 @@
-"""HTTP for the reports: JSON by default, ``?format=csv`` or ``xlsx`` for a download."""
+"""HTTP for the reports: JSON by default, ``?format=csv`` or ``xlsx`` for a download.
+
+A department manager's reports (and their downloads) count only the learners of their
+departments, with those learners' enrolments, completions and rewards (``learners.visible_ids``,
+as the rewards and learners routes narrow them); everyone else reads the whole organization.
+Each mode reads its own data: live keys and signed-in users never see test-mode rows.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from laurel.analytics import export, reports
 from laurel.kit.http import DatabaseDep, Reader, errors, read_only
+from laurel.learners import service as learners
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -57,6 +64,7 @@ def completion_rates(
             period=period,
             start=start,
             end=end,
+            learners_in=learners.visible_ids(actor),
         )
     if format == "json":
         return JSONResponse({"rows": rows})
@@ -76,7 +84,13 @@ def program_lift(
     format: Format = "json",
 ) -> Response:
     with read_only(db) as session:
-        found = reports.lift(session, actor.organization_id, actor.livemode, program_id)
+        found = reports.lift(
+            session,
+            actor.organization_id,
+            actor.livemode,
+            program_id,
+            learners_in=learners.visible_ids(actor),
+        )
     if format == "json":
         return JSONResponse(found)
     rows = [
@@ -106,7 +120,12 @@ def overview(
 ) -> Response:
     with read_only(db) as session:
         found = reports.overview(
-            session, actor.organization_id, actor.livemode, start=start, end=end
+            session,
+            actor.organization_id,
+            actor.livemode,
+            start=start,
+            end=end,
+            learners_in=learners.visible_ids(actor),
         )
     if format == "json":
         return JSONResponse(found)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from laurel.analytics import pairs as pairs_
-from laurel.analytics import stats
+from laurel.analytics import periods, stats
 from laurel.courses import service as courses
 from laurel.courses.models import Course
 from laurel.events.models import CompletionEvent
@@ -31,30 +31,21 @@ from laurel.programs import service as programs
 from laurel.rewards.models import Reward, RewardState
 
 DIMENSIONS = ("course", "course_type", "department", "classification", "country")
-PERIODS = ("all", "year", "quarter", "month", "week")
+PERIODS = periods.PERIODS
 NOT_SPENT = (RewardState.cancelled, RewardState.failed)
 
 
 def period_of(when: datetime, period: str) -> str:
-    if period == "all":
-        return "all"
-    if period == "year":
-        return f"{when.year:04d}"
-    if period == "quarter":
-        return f"{when.year:04d}-Q{(when.month - 1) // 3 + 1}"
-    if period == "month":
-        return f"{when.year:04d}-{when.month:02d}"
-    year, week, _ = when.isocalendar()
-    return f"{year:04d}-W{week:02d}"
+    return periods.label(when, period)
 
 
-def _dimension(by: str, learner: Learner | None, course: Course | None) -> str:
+def _dimension_column(by: str) -> Any:
     if by == "course":
-        return course.external_id if course else "unknown"
+        return Course.external_id
     if by == "course_type":
-        return course.type if course else "unknown"
-    value = getattr(learner, by, None) if learner else None
-    return str(value) if value else "unknown"
+        return Course.type
+    column = getattr(Learner, by)
+    return func.coalesce(func.nullif(column, ""), "unknown")
 
 
 def completion_rates(
@@ -66,38 +57,71 @@ def completion_rates(
     period: str,
     start: datetime | None,
     end: datetime | None,
+    learners_in: Select[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Of the pairs enrolled in each period, how many were completed (so far), per value."""
+    """Of the pairs enrolled in each period, how many were completed (so far), per value.
+
+    Grouped and counted by the database, the median by numbering each group's durations
+    (a window function), so only the result rows come back. ``learners_in`` (a select of
+    learner ids, ``learners.visible_ids``) narrows the report to a manager's departments.
+    """
     if by not in DIMENSIONS:
         raise field_error("by", f"use one of {', '.join(DIMENSIONS)}")
     if period not in PERIODS:
         raise field_error("period", f"use one of {', '.join(PERIODS)}")
-    found = [
-        p
-        for p in pairs_.load(session, organization_id, livemode)
-        if (start is None or p.enrolled_at >= start) and (end is None or p.enrolled_at < end)
-    ]
-    people = learners.get_many(session, organization_id, {p.learner_id for p in found})
-    titles = courses.get_many(session, organization_id, {p.course_id for p in found})
-    groups: dict[tuple[str, str], list[pairs_.Pair]] = defaultdict(list)
-    for p in found:
-        key = (
-            _dimension(by, people.get(p.learner_id), titles.get(p.course_id)),
-            period_of(p.enrolled_at, period),
+    dialect = session.get_bind().dialect.name
+    pairs = pairs_.subquery(organization_id, livemode, learners=learners_in)
+    value = _dimension_column(by)
+    joined: Any = pairs
+    if by in ("course", "course_type"):
+        joined = joined.join(Course, Course.id == pairs.c.course_id)
+    else:
+        joined = joined.join(Learner, Learner.id == pairs.c.learner_id)
+    window = []
+    if start is not None:
+        window.append(pairs.c.enrolled_at >= start)
+    if end is not None:
+        window.append(pairs.c.enrolled_at < end)
+    done = pairs.c.completed_at.is_not(None)
+    # One pass: each group's pairs numbered by duration, completed apart from the rest, so
+    # the median is the average of the one or two middle completed rows.
+    part = (value, periods.sql_label(dialect, pairs.c.enrolled_at, period), done)
+    days = periods.sql_days(dialect, pairs.c.enrolled_at, pairs.c.completed_at)
+    ranked = (
+        select(
+            part[0].label("value"),
+            part[1].label("label"),
+            done.label("done"),
+            days.label("days"),
+            func.row_number().over(partition_by=part, order_by=days).label("rank"),
+            func.count().over(partition_by=part).label("size"),
         )
-        groups[key].append(p)
+        .select_from(joined)
+        .where(*window)
+        .subquery("ranked")
+    )
+    middle = ranked.c.done & (ranked.c.rank * 2).in_(
+        [ranked.c.size, ranked.c.size + 1, ranked.c.size + 2]
+    )
+    grouped = select(
+        ranked.c.value,
+        ranked.c.label,
+        func.count(),
+        func.sum(case((ranked.c.done, 1), else_=0)),
+        func.avg(case((middle, ranked.c.days))),
+    ).group_by(ranked.c.value, ranked.c.label)
     rows = []
-    for (value, label), members in sorted(groups.items()):
-        done = [m.days_to_complete for m in members if m.completed_at is not None]
-        days = stats.median([d for d in done if d is not None])
+    found = sorted(session.execute(grouped), key=lambda r: (r[0], r[1]))
+    for v, label, n, completed, median in found:
+        typical = float(median) if median is not None else None
         rows.append(
             {
-                by: value,
+                by: v,
                 "period": label,
-                "enrolments": len(members),
-                "completions": len(done),
-                "completion_rate": round(len(done) / len(members), 4),
-                "median_days_to_complete": round(days, 2) if days is not None else None,
+                "enrolments": int(n),
+                "completions": int(completed),
+                "completion_rate": round(int(completed) / int(n), 4),
+                "median_days_to_complete": round(typical, 2) if typical is not None else None,
             }
         )
     return rows
@@ -158,6 +182,7 @@ def lift(
     program_id: uuid.UUID,
     *,
     as_of: datetime | None = None,
+    learners_in: Select[Any] | None = None,
 ) -> dict[str, Any]:
     """Completion with the incentive against completion without it, with a 95 % interval.
 
@@ -172,7 +197,20 @@ def lift(
     now = as_of or utcnow()
     started = min(v.effective_from for v in versions)
     current = max((v for v in versions if v.effective_from <= now), key=lambda v: v.version)
-    found = pairs_.load(session, organization_id, livemode)
+    recorded = holdout.groups_for(session, organization_id, program_id)
+    share = current.holdout_bps  # for learners not recorded yet
+    has_holdout = share > 0 or any(recorded.values())
+    span = now - started
+    # Only pairs enrolled in the window the comparison reads (the pre-period too without a
+    # holdout), and only a manager's learners: the database leaves the rest behind.
+    found = pairs_.load(
+        session,
+        organization_id,
+        livemode,
+        learners=learners_in,
+        enrolled_from=started if has_holdout else started - span,
+        enrolled_until=now,
+    )
     people = learners.get_many(session, organization_id, {p.learner_id for p in found})
     titles = courses.get_many(session, organization_id, {p.course_id for p in found})
 
@@ -187,9 +225,6 @@ def lift(
         )
 
     during = [p for p in found if started <= p.enrolled_at <= now and covered(p, p.enrolled_at)]
-    recorded = holdout.groups_for(session, organization_id, program_id)
-    share = current.holdout_bps  # for learners not recorded yet
-    has_holdout = share > 0 or any(recorded.values())
     if has_holdout:
 
         def in_control(p: pairs_.Pair) -> bool:
@@ -202,7 +237,6 @@ def lift(
         baseline = _Group("control", [p for p in during if in_control(p)])
         comparison = "holdout"
     else:
-        span = now - started
         course_ids = {p.course_id for p in during}
         before = [
             p
@@ -216,7 +250,7 @@ def lift(
     k2 = sum(1 for p in baseline.pairs if p.completed_at is not None)
     n1, n2 = len(treated.pairs), len(baseline.pairs)
     diff, interval = stats.difference(k1, n1, k2, n2)
-    spend = _spend(session, organization_id, livemode, program_id, started, now)
+    spend = _spend(session, organization_id, livemode, program_id, started, now, learners_in)
     incremental = diff * n1
     cost = (
         {c: Money(round(m / incremental), c).to_json() for c, m in spend.items()}
@@ -250,7 +284,9 @@ def _spend(
     program_id: uuid.UUID,
     start: datetime,
     end: datetime,
+    learners_in: Select[Any] | None,
 ) -> dict[str, int]:
+    mine = [] if learners_in is None else [Reward.learner_id.in_(learners_in)]
     rows = session.execute(
         select(Reward.currency, func.sum(Reward.amount_minor))
         .where(
@@ -260,6 +296,7 @@ def _spend(
             Reward.state.not_in(NOT_SPENT),
             Reward.created_at >= start,
             Reward.created_at <= end,
+            *mine,
         )
         .group_by(Reward.currency)
     )
@@ -273,8 +310,13 @@ def overview(
     *,
     start: datetime | None,
     end: datetime | None,
+    learners_in: Select[Any] | None = None,
 ) -> dict[str, Any]:
-    """Completions, rewards by state, spend and cost per completion, event→delivery latency."""
+    """Completions, rewards by state, spend and cost per completion, event→delivery latency.
+
+    Three statements, all aggregated by the database; the latency percentiles are the values at
+    the percentile's place among the delivered rewards' latencies (to the millisecond).
+    """
 
     def window(column: Any) -> list[Any]:
         found = []
@@ -284,6 +326,9 @@ def overview(
             found.append(column < end)
         return found
 
+    def mine(column: Any) -> list[Any]:
+        return [] if learners_in is None else [column.in_(learners_in)]
+
     completions = session.scalar(
         select(func.count())
         .select_from(CompletionEvent)
@@ -292,56 +337,62 @@ def overview(
             CompletionEvent.livemode == livemode,
             CompletionEvent.outcome.in_(pairs_.COMPLETED),
             *window(CompletionEvent.occurred_at),
+            *mine(CompletionEvent.learner_id),
         )
     )
-    by_state = dict(
-        session.execute(
-            select(Reward.state, func.count())
-            .where(
-                Reward.organization_id == organization_id,
-                Reward.livemode == livemode,
-                *window(Reward.created_at),
-            )
-            .group_by(Reward.state)
-        ).all()
-    )
-    spent = session.execute(
-        select(Reward.currency, func.sum(Reward.amount_minor))
+    by_state: dict[str, int] = defaultdict(int)
+    spent: dict[str, int] = defaultdict(int)
+    for state, currency, n, total in session.execute(
+        select(Reward.state, Reward.currency, func.count(), func.sum(Reward.amount_minor))
         .where(
             Reward.organization_id == organization_id,
             Reward.livemode == livemode,
-            Reward.state == RewardState.delivered,
             *window(Reward.created_at),
+            *mine(Reward.learner_id),
         )
-        .group_by(Reward.currency)
-    ).all()
-    latencies = [
-        (delivered - received).total_seconds()
-        for received, delivered in session.execute(
-            select(Reward.event_received_at, Reward.delivered_at).where(
-                Reward.organization_id == organization_id,
-                Reward.livemode == livemode,
-                Reward.delivered_at.is_not(None),
-                Reward.event_received_at.is_not(None),
-                *window(Reward.created_at),
-            )
-        )
-        if received is not None and delivered is not None
+        .group_by(Reward.state, Reward.currency)
+    ):
+        by_state[str(state)] += int(n)
+        if state == RewardState.delivered:
+            spent[currency] += int(total or 0)
+    dialect = session.get_bind().dialect.name
+    delivered = [
+        Reward.organization_id == organization_id,
+        Reward.livemode == livemode,
+        Reward.delivered_at.is_not(None),
+        Reward.event_received_at.is_not(None),
+        *window(Reward.created_at),
+        *mine(Reward.learner_id),
     ]
-    count = int(completions or 0)
-    latencies.sort()
+    # Latencies counted per millisecond (rounding keeps their order, so the value at a rank
+    # is the rounded value at that rank): a few thousand rows, no sort of every reward.
+    seconds = periods.sql_seconds(dialect, Reward.event_received_at, Reward.delivered_at)
+    latency = func.round(cast(seconds, Numeric) if dialect == "postgresql" else seconds, 3)
+    histogram = [
+        (float(ms), int(k))
+        for ms, k in session.execute(
+            select(latency, func.count()).where(*delivered).group_by(latency).order_by(latency)
+        )
+    ]
+    n = sum(k for _, k in histogram)
 
     def percentile(q: float) -> float | None:
-        if not latencies:
+        if not n:
             return None
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3)
+        rank, seen = min(n - 1, int(q * n)), 0
+        for value, k in histogram:
+            seen += k
+            if seen > rank:
+                return round(value, 3)
+        return None
 
+    count = int(completions or 0)
     return {
         "completions": count,
-        "rewards": {str(state): int(n) for state, n in sorted(by_state.items())},
-        "spend": [Money(int(m or 0), c).to_json() for c, m in sorted(spent)],
+        "rewards": dict(sorted(by_state.items())),
+        "spend": [Money(m, c).to_json() for c, m in sorted(spent.items())],
         "cost_per_completion": [
-            Money(round(int(m or 0) / count), c).to_json() for c, m in sorted(spent) if count
+            Money(round(m / count), c).to_json() for c, m in sorted(spent.items()) if count
         ],
         "delivery_latency_seconds": {"p50": percentile(0.5), "p95": percentile(0.95)},
     }

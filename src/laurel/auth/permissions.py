@@ -338,11 +338,13 @@ PERMISSIONS: dict[Route, Rule] = {
     ("POST", "/portal/link/{token}"): public(),
     ("GET", "/portal/{organization}/sso"): public(),  # to the identity provider, if any
     ("POST", "/portal/sign-out"): public(),  # checks the learner session's CSRF token itself
-    # enrolments and analytics (organization-wide reports)
+    # enrolments and analytics (a department manager's reports count only their departments)
     ("POST", "/api/v1/enrolments"): intake(PROGRAMS),
-    ("GET", "/api/v1/analytics/completion-rates"): read(),
-    ("GET", "/api/v1/analytics/overview"): read(),
-    ("GET", "/api/v1/analytics/programs/{program_id}/lift"): read(),
+    ("GET", "/api/v1/analytics/completion-rates"): read(Role.department_manager, scoped=True),
+    ("GET", "/api/v1/analytics/overview"): read(Role.department_manager, scoped=True),
+    ("GET", "/api/v1/analytics/programs/{program_id}/lift"): read(
+        Role.department_manager, scoped=True
+    ),
     ("POST", "/api/v1/rewards/{reward_id}/cancel"): change(FINANCE | PROGRAMS),
     ("POST", "/api/v1/rewards/{reward_id}/recheck"): change(FINANCE | PROGRAMS | COMPLIANCE),
     ("POST", "/api/v1/rewards/{reward_id}/retry"): change(FINANCE | PROGRAMS),
@@ -390,9 +392,9 @@ PERMISSIONS: dict[Route, Rule] = {
     ),
     # dashboard pages (laurel.dashboard): the same narrowing as the API behind them
     ("GET", "/dashboard"): signed_in(),
-    ("GET", "/dashboard/overview"): read(),
-    ("GET", "/dashboard/overview/numbers"): read(),
-    ("GET", "/dashboard/overview/rates"): read(),
+    ("GET", "/dashboard/overview"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/overview/numbers"): read(Role.department_manager, scoped=True),
+    ("GET", "/dashboard/overview/rates"): read(Role.department_manager, scoped=True),
     ("GET", "/dashboard/rewards"): read(Role.department_manager, Role.learner, scoped=True),
     ("GET", "/dashboard/rewards/{reward_id}"): read(
         Role.department_manager, Role.learner, scoped=True

@@ -1,4 +1,7 @@
-"""L&D overview: headline numbers (polled live by htmx), a chart over time, rates by dimension."""
+"""L&D overview: headline numbers (polled live by htmx), a chart over time, rates by dimension.
+
+A department manager gets the same page over their departments' learners only.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from laurel.dashboard.render import brand_of, fragment, nav_for, page
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.http import DatabaseDep, Reader, SignedIn, read_only
+from laurel.learners import service as learners
 
 router = APIRouter()
 Dimension = Literal["course", "course_type", "department", "classification", "country"]
@@ -24,7 +28,12 @@ HISTORY_DAYS = 366
 def _numbers(db: DatabaseDep, actor: Actor) -> dict[str, Any]:
     with read_only(db) as session:
         found = reports.overview(
-            session, actor.organization_id, actor.livemode, start=None, end=None
+            session,
+            actor.organization_id,
+            actor.livemode,
+            start=None,
+            end=None,
+            learners_in=learners.visible_ids(actor),
         )
         trend = queries.series(
             session, actor, period="month", since=utcnow() - timedelta(days=HISTORY_DAYS)
@@ -66,5 +75,6 @@ def overview_rates(
             period="all",
             start=None,
             end=None,
+            learners_in=learners.visible_ids(actor),
         )
     return fragment("rates.html", rows=rows, by=by)

@@ -35,6 +35,12 @@ def _visible(actor: Actor) -> list[ColumnElement[bool]]:
     return [] if visible is None else [Reward.learner_id.in_(visible)]
 
 
+def _visible_events(actor: Actor) -> list[ColumnElement[bool]]:
+    """The same narrowing on ``CompletionEvent``."""
+    visible = learners.visible_ids(actor)
+    return [] if visible is None else [CompletionEvent.learner_id.in_(visible)]
+
+
 SERIES_PERIODS = ("month", "quarter", "year")
 
 
@@ -72,6 +78,7 @@ def series(session: Session, actor: Actor, *, period: str, since: datetime) -> d
             CompletionEvent.livemode == actor.livemode,
             CompletionEvent.outcome.in_(pairs_.COMPLETED),
             CompletionEvent.occurred_at >= since,
+            *_visible_events(actor),
         )
         .group_by(month)
     ):

@@ -109,6 +109,7 @@ link("sandbox_issuances", "idempotency_key", "rewards", as_text=True)
 link("caliper_events", "event_id", "completion_events")
 link("xapi_statements", "event_id", "completion_events")
 link("enrolments")
+link("learning_pairs")  # keyed by learner and course, no id of its own
 link("holdout_assignments")
 link("email_outbox")
 link("reward_links")

@@ -1,0 +1,42 @@
+"""The learner-course pairs the completion reports count, kept by the database itself.
+
+One row per learner and course that was enrolled or completed: when it was enrolled (the
+enrolment's time, or the first completion's for a completion nobody enrolled) and when it was
+first completed. Triggers on ``enrolments`` and ``completion_events`` (migration 0021) keep it
+in the same transaction as the rows it summarises, whichever path wrote them (API, LMS, roster,
+imports, bulk loads), so the reports read one narrow row per pair instead of grouping every
+event. It holds nothing the two source tables do not; ``analytics.pairs`` reads it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from laurel.kit.orm import Base
+
+
+class LearningPair(Base):
+    __tablename__ = "learning_pairs"
+    __table_args__ = (
+        # Reports over a window of enrolment times.
+        Index(None, "organization_id", "livemode", "enrolled_at"),
+        # On SQLite the rows are stored in key order: a report reads one range, no lookups.
+        {"sqlite_with_rowid": False},
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    learner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learners.id"), primary_key=True)
+    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id"), primary_key=True)
+    enrolled_at: Mapped[datetime]
+    """The enrolment's time; without an enrolment, the first completion's."""
+    completed_at: Mapped[datetime | None]
+    """The first ``completed`` or ``passed`` event's ``occurred_at``."""
+    enrolled: Mapped[bool]
+    """An enrolment row exists (so ``enrolled_at`` is its time)."""

@@ -1,0 +1,76 @@
+"""Period labels and durations computed by the database, the same on SQLite and PostgreSQL.
+
+The labels are those of :func:`label` (``2026``, ``2026-Q4``, ``2026-11``, ``2026-W48`` with ISO
+weeks), so a report grouped in SQL reads exactly as one grouped in Python. Timestamps are stored
+in UTC (naive text on SQLite, ``timestamptz`` on PostgreSQL); labels are taken in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, cast, extract, func, literal
+
+PERIODS = ("all", "year", "quarter", "month", "week")
+_PG_FORMATS = {
+    "year": "YYYY",
+    "quarter": 'YYYY-"Q"Q',
+    "month": "YYYY-MM",
+    "week": 'IYYY-"W"IW',
+}
+
+
+def label(when: datetime, period: str) -> str:
+    """The label of ``when`` in Python (for single values and for checking the SQL)."""
+    if period == "all":
+        return "all"
+    if period == "year":
+        return f"{when.year:04d}"
+    if period == "quarter":
+        return f"{when.year:04d}-Q{(when.month - 1) // 3 + 1}"
+    if period == "month":
+        return f"{when.year:04d}-{when.month:02d}"
+    year, week, _ = when.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def sql_label(dialect: str, column: Any, period: str) -> Any:
+    """The label of a timestamp column, as an SQL expression."""
+    if period == "all":
+        return literal("all")
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), _PG_FORMATS[period])
+    if period == "year":
+        return func.strftime("%Y", column)
+    if period == "month":
+        return func.strftime("%Y-%m", column)
+    if period == "quarter":
+        month = cast(func.strftime("%m", column), Integer)
+        return func.printf("%s-Q%d", func.strftime("%Y", column), (month + 2) // 3)
+    # ISO week: the week's Thursday decides its year; its day of the year gives the number.
+    weekday = (cast(func.strftime("%w", column), Integer) + 6) % 7  # Monday = 0
+    thursday = func.date(column, func.printf("%d days", 3 - weekday))
+    number = (cast(func.strftime("%j", thursday), Integer) - 1) // 7 + 1
+    return func.printf("%s-W%02d", func.strftime("%Y", thursday), number)
+
+
+def sql_seconds(dialect: str, start: Any, end: Any) -> Any:
+    """Seconds from ``start`` to ``end`` to the microsecond, as an SQL expression.
+
+    On SQLite whole seconds come from ``unixepoch`` and the microseconds from the stored text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, always six digits): ``julianday`` would round them.
+    """
+    if dialect == "postgresql":
+        return extract("epoch", end - start)
+    whole = func.unixepoch(end) - func.unixepoch(start)
+    micro = cast(func.substr(end, 21, 6), Integer) - cast(func.substr(start, 21, 6), Integer)
+    return whole + micro / 1_000_000.0
+
+
+def sql_days(dialect: str, start: Any, end: Any) -> Any:
+    """Days from ``start`` to ``end`` (fractional, never negative), as an SQL expression."""
+    days = sql_seconds(dialect, start, end) / 86_400.0
+    if dialect == "postgresql":
+        return func.greatest(0.0, days)
+    return func.max(0.0, days)
