@@ -376,6 +376,10 @@ def view(
     person = learners.get_many(session, link.organization_id, {link.learner_id}).get(
         link.learner_id
     )
+    if person is not None:
+        # Opened now, inside the unit of work: the page renders after it ends (sealed fields
+        # keep what was opened).
+        _ = person.name
     brand = brand_for(session, link.organization_id, link.program_id)
     result = View(link, reward, person, brand, "choose", [])
     if link.catalog_item_id is not None:
