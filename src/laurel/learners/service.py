@@ -7,9 +7,9 @@ from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, event, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from laurel.audit import service as audit
 from laurel.kit import crypto
@@ -111,6 +111,7 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
 
     Personal fields cost one HMAC each when unchanged; new learners get a data key (one more
     INSERT per batch) and changed ones are re-sealed (one UPDATE per set of fields)."""
+    _forget_views(session)  # learners are written below with Core statements
     items, known = _split(crypto.ring_of(session), refs)
     seen = observe_rows(
         session,
@@ -137,6 +138,7 @@ def observe_many(session: Session, actor: Actor, refs: Sequence[LearnerRef]) -> 
             target_id=row_id,
             details=details,
         )
+    _forget_views(session)
     return seen
 
 
@@ -380,27 +382,12 @@ UNKNOWN = Identity(None, None, False)
 def identities(
     session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, Identity]:
-    """Name, country and sanctions block of many learners, read as plain rows (one query per
-    500): the screening gate asks this for every batch of rewards."""
-    rows: list[Any] = []
-    for part in chunks(sorted(ids)):
-        rows += session.execute(_identities_sql(), {"_org": organization_id, "_ids": part}).all()
-    names = personal.open_rows(session, ((row[0], {"name": row[1]}) for row in rows))
+    """Name, country and sanctions block of many learners (:func:`gate_view`): the screening
+    gate asks this for every batch of rewards."""
     return {
-        row[0]: Identity(plain["name"], row[2], row[3] is not None)
-        for row, plain in zip(rows, names, strict=True)
+        i: Identity(v.name, v.country, v.blocked)
+        for i, v in gate_view(session, organization_id, ids).items()
     }
-
-
-@cache
-def _identities_sql() -> Any:
-    table: Table = Learner.__table__  # type: ignore[assignment]
-    return select(
-        table.c.id, table.c.name_sealed, table.c.country, table.c.screening_blocked_at
-    ).where(
-        table.c.organization_id == bindparam("_org"),
-        table.c.id.in_(bindparam("_ids", expanding=True)),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,34 +404,12 @@ class Facts:
 def facts(
     session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, Facts]:
-    """Classification, country, name, email and locale of many learners as plain rows (one
-    query per 500), for gates that judge whole batches."""
-    rows: list[Any] = []
-    for part in chunks(sorted(ids)):
-        rows += session.execute(_facts_sql(), {"_org": organization_id, "_ids": part}).all()
-    opened = personal.open_rows(
-        session, ((row[0], {"name": row[3], "email": row[4]}) for row in rows)
-    )
+    """Classification, country, name, email and locale of many learners (:func:`gate_view`),
+    for gates that judge whole batches."""
     return {
-        row[0]: Facts(row[1], row[2], plain["name"], plain["email"], row[5])
-        for row, plain in zip(rows, opened, strict=True)
+        i: Facts(v.classification, v.country, v.name, v.email, v.locale)
+        for i, v in gate_view(session, organization_id, ids).items()
     }
-
-
-@cache
-def _facts_sql() -> Any:
-    table: Table = Learner.__table__  # type: ignore[assignment]
-    return select(
-        table.c.id,
-        table.c.classification,
-        table.c.country,
-        table.c.name_sealed,
-        table.c.email_sealed,
-        table.c.locale,
-    ).where(
-        table.c.organization_id == bindparam("_org"),
-        table.c.id.in_(bindparam("_ids", expanding=True)),
-    )
 
 
 def get_many(
@@ -575,21 +540,96 @@ class Profile:
 def profiles(
     session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, Profile]:
-    """Classification, country and department of many learners (one query per 500)."""
-    found: dict[uuid.UUID, Profile] = {}
-    for part in chunks(sorted(ids)):
-        for row in session.execute(_profiles_sql(), {"_org": organization_id, "_ids": part}):
-            found[row[0]] = Profile(row[1], row[2], row[3])
-    return found
+    """Classification, country and department of many learners (:func:`gate_view`)."""
+    return {
+        i: Profile(v.classification, v.country, v.department)
+        for i, v in gate_view(session, organization_id, ids).items()
+    }
+
+
+# ---------------------------------------------------------------- what the gates read
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """Everything the gates read of a learner, read once per unit of work."""
+
+    classification: str
+    country: str | None
+    department: str | None
+    name: str | None
+    email: str | None
+    locale: str | None
+    blocked: bool
+
+
+_VIEWS = "laurel.learners.gate_views"
+
+
+def gate_view(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, GateView]:
+    """The learners as the gates see them. Five gates judge the same learners one after the
+    other; each used to read them itself. Now the first read serves the rest of the unit of
+    work, until anything writes learners in it (:func:`_forget_views`)."""
+    views: dict[tuple[uuid.UUID, uuid.UUID], GateView] = session.info.setdefault(_VIEWS, {})
+    missing = sorted(i for i in ids if (organization_id, i) not in views)
+    rows: list[Any] = []
+    for part in chunks(missing):
+        rows += session.execute(_view_sql(), {"_org": organization_id, "_ids": part}).all()
+    opened = personal.open_rows(
+        session, ((row[0], {"name": row[4], "email": row[5]}) for row in rows)
+    )
+    for row, plain in zip(rows, opened, strict=True):
+        views[(organization_id, row[0])] = GateView(
+            row[1], row[2], row[3], plain["name"], plain["email"], row[6], row[7] is not None
+        )
+    return {i: views[(organization_id, i)] for i in ids if (organization_id, i) in views}
 
 
 @cache
-def _profiles_sql() -> Any:
+def _view_sql() -> Any:
     table: Table = Learner.__table__  # type: ignore[assignment]
-    return select(table.c.id, table.c.classification, table.c.country, table.c.department).where(
+    return select(
+        table.c.id,
+        table.c.classification,
+        table.c.country,
+        table.c.department,
+        table.c.name_sealed,
+        table.c.email_sealed,
+        table.c.locale,
+        table.c.screening_blocked_at,
+    ).where(
         table.c.organization_id == bindparam("_org"),
         table.c.id.in_(bindparam("_ids", expanding=True)),
     )
+
+
+def _forget_views(session: Session) -> None:
+    session.info.pop(_VIEWS, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if _VIEWS in session.info and any(
+        isinstance(o, Learner) for o in (*session.new, *session.dirty, *session.deleted)
+    ):
+        _forget_views(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if state.is_select or _VIEWS not in state.session.info:
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) == "learners":
+        _forget_views(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        _forget_views(session)
 
 
 @cache
