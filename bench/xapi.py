@@ -127,6 +127,11 @@ def _catalogue(base_url: str, key: str) -> None:
             }
             body["external_id"] = f"account:{HOME}|{person['external_id']}"
             body.pop("email", None)
+            # Contractors and channel partners need a W-9 before their first reward (held
+            # ``tax_form_required``): the tax gate working, not intake finishing, as with the
+            # budgets below. They are paid here as the employees they copy otherwise are.
+            if body.get("classification") in ("contractor", "channel_partner"):
+                body["classification"] = "employee"
             client.post("/api/v1/learners", json=body).raise_for_status()
         # The demo's budgets run out after a few hundred rewards; a reward held for budget is
         # the gate working, not intake finishing, so give every budget room for the run.
