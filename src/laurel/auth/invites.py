@@ -23,7 +23,6 @@ from laurel.auth.models import PasswordReset, User
 from laurel.auth.permissions import Role
 from laurel.config import Settings
 from laurel.kit.clock import utcnow
-from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import Invalid, field_error
 from laurel.notifications import service as notifications
 from laurel.organizations import service as organizations
@@ -41,7 +40,6 @@ def check_departments(roles: Iterable[str], departments: Iterable[str]) -> None:
 def invite(
     session: Session,
     settings: Settings,
-    ring: KeyRing,
     *,
     organization_id: uuid.UUID,
     actor: str,
@@ -74,7 +72,7 @@ def invite(
         departments=departments,
         actor=actor,
     )
-    send_link(session, settings, ring, user, actor=actor, invited=True)
+    send_link(session, settings, user, actor=actor, invited=True)
     return user
 
 
@@ -84,7 +82,7 @@ def _problems(field: str, message: str) -> list[dict[str, str]]:
 
 
 def send_link(
-    session: Session, settings: Settings, ring: KeyRing, user: User, *, actor: str, invited: bool
+    session: Session, settings: Settings, user: User, *, actor: str, invited: bool
 ) -> uuid.UUID | None:
     """Queue an email with a fresh set-password link for ``user``; answers the outbox row."""
     token = secrets.token_urlsafe(32)

@@ -45,12 +45,6 @@ class Link:
     the caller open it."""
     role: str | None = None
     """Shown only to users holding this role (pages every caller may open but not all need)."""
-    own_learner: bool = False
-    """A learner page (the portal's, opened with the learner's own sign-in): linked only for
-    callers who have a learner record of their own."""
-
-    def href(self, learner_id: uuid.UUID | None) -> str:
-        return self.path
 
 
 NAV = (
@@ -81,15 +75,12 @@ def allowed(actor: Actor, path: str, method: str = "GET") -> bool:
     return True
 
 
-def nav_for(actor: Actor, learner_id: uuid.UUID | None = None) -> list[Link]:
-    """The links this caller may open, each with its address for this caller. ``learner_id``
-    is the caller's own learner record (the route's actor may have been narrowed without it)."""
+def nav_for(actor: Actor) -> list[Link]:
+    """The links this caller may open."""
     return [
-        Link(link.label, link.href(learner_id))
+        link
         for link in NAV
-        if allowed(actor, link.path)
-        and (link.role is None or link.role in actor.roles)
-        and (not link.own_learner or learner_id is not None)
+        if allowed(actor, link.path) and (link.role is None or link.role in actor.roles)
     ]
 
 
@@ -131,9 +122,8 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    caller: Actor = getattr(request.state, "caller", actor)
     html = templates.get_template(template).render(
-        nav=nav_for(actor, caller.learner_id),
+        nav=nav_for(actor),
         here=request.url.path,
         csrf_token=request.cookies.get(CSRF_COOKIE, ""),
         brand=brand or {"name": "Laurel", "logo_url": "", "primary_color": "#1f4e79"},

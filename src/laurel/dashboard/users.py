@@ -20,7 +20,6 @@ from laurel.dashboard import forms
 from laurel.dashboard.render import brand_of, message_of, page
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
-from laurel.kit.crypto import KeyRing
 from laurel.kit.errors import AppError, Conflict, field_error
 from laurel.kit.http import DatabaseDep, LiveAdmin, read_only, unit_of_work
 
@@ -29,8 +28,9 @@ ROLES = sorted(ALL_ROLES)
 MULTI = ("roles",)
 
 
-def _settings(request: Request) -> tuple[Settings, KeyRing]:
-    return request.app.state.settings, request.app.state.key_ring
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _page(
@@ -92,13 +92,12 @@ def users_page(request: Request, actor: LiveAdmin, db: DatabaseDep) -> HTMLRespo
 @router.post("/dashboard/users", response_class=HTMLResponse)
 async def invite_user(request: Request, actor: LiveAdmin, db: DatabaseDep) -> Response:
     values = forms.values_of(await request.form(), MULTI)
-    settings, ring = _settings(request)
+    settings = _settings(request)
     try:
         with unit_of_work(db) as session:
             user = invites.invite(
                 session,
                 settings,
-                ring,
                 organization_id=actor.organization_id,
                 actor=actor.name,
                 email=str(values.get("email", "")),
@@ -198,10 +197,10 @@ def send_password_link(
     request: Request, user_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep
 ) -> Response:
     """Email the user a new set-password link (an invitation not acted on, a lost password)."""
-    settings, ring = _settings(request)
+    settings = _settings(request)
     with unit_of_work(db) as session:
         user = users.get(session, actor.organization_id, user_id)
         invited = user.password_hash is None
-        invites.send_link(session, settings, ring, user, actor=actor.name, invited=invited)
+        invites.send_link(session, settings, user, actor=actor.name, invited=invited)
         email = user.email
     return _page(request, actor, db, notice=f"A set-password link is on its way to {email}.")

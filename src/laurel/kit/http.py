@@ -210,9 +210,6 @@ def authorized(fallback: permissions.Rule, *, learner_first: bool = False) -> An
     """
 
     def _check(request: Request, caller: Actor) -> Actor:
-        # Pages need who the caller is beyond this route's narrowing (their own learner
-        # record for the navigation's links).
-        request.state.caller = caller
         key = route_of(request)
         rule = permissions.rule_for(*key)
         if rule is None:

@@ -7,12 +7,12 @@ from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ColumnElement, Select, Table, bindparam, event, insert, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
-from laurel.kit import crypto
+from laurel.kit import crypto, session_writes
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.crypto import KeyRing
@@ -614,27 +614,8 @@ def _forget_views(session: Session) -> None:
     session.info.pop(_VIEWS, None)
 
 
-@event.listens_for(Session, "before_flush")
-def _on_flush(session: Session, _context: Any, _instances: Any) -> None:
-    if _VIEWS in session.info and any(
-        isinstance(o, Learner) for o in (*session.new, *session.dirty, *session.deleted)
-    ):
-        _forget_views(session)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _on_execute(state: ORMExecuteState) -> None:
-    if state.is_select or _VIEWS not in state.session.info:
-        return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) == "learners":
-        _forget_views(state.session)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _on_end(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        _forget_views(session)
+session_writes.on_write(frozenset({"learners"}), _forget_views, watching=lambda s: _VIEWS in s.info)
+session_writes.on_transaction_end(_forget_views)
 
 
 @cache

@@ -105,7 +105,7 @@ def _operator(item: service.Claimed) -> bool:
 def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
     session: Session, settings: Settings, claimed: Sequence[service.Claimed]
 ) -> list[Composed | Skipped]:
-    ring = crypto.ring_from_settings(settings)
+    ring = crypto.ring_of(session)  # the database's ring, built once per process
     orgs = {c.organization_id for c in claimed}
     org_rows = {org: organizations.get(session, org) for org in orgs}
     org_settings = {org: service.get_settings(session, org) for org in orgs}
@@ -130,7 +130,6 @@ def compose(  # noqa: PLR0915 - loads once, then one pass over the claimed rows
         titles.update(
             (c.id, c.title) for c in courses.get_many(session, org_id, course_ids).values()
         )
-    ring = crypto.ring_from_settings(settings)
     # Operator emails (digests, alerts) go out in their recipient user's language, else the
     # organization's email language, else English.
     operator_locales: dict[uuid.UUID, dict[str, str]] = {

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from laurel import i18n
 from laurel.audit import service as audit
-from laurel.config import get_settings as app_settings
 from laurel.kit import crypto
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
@@ -257,7 +256,7 @@ def enqueue_email(
         dedupe_key=dedupe_key,
     )
     if secrets:
-        ring = crypto.ring_from_settings(app_settings())
+        ring = crypto.ring_of(session)
         row["context"][SEALED] = {
             name: ring.encrypt(value, secret_context(row["id"], name))
             for name, value in secrets.items()

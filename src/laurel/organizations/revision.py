@@ -30,9 +30,10 @@ from collections.abc import Callable, Hashable
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, event, func, literal_column, select, text, update
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy import Table, bindparam, func, literal_column, select, text, update
+from sqlalchemy.orm import Session
 
+from laurel.kit import session_writes
 from laurel.organizations.models import Organization
 
 T = TypeVar("T")
@@ -102,15 +103,15 @@ def fresh_revision(dialect: str) -> Any:
 
 
 def changed(session: Session, organization_id: uuid.UUID) -> None:
-    """Give the organization a fresh revision now, for writes the triggers do not see (there
-    are none today; the program service calls this for its own tables, which predate them)."""
+    """Give the organization a fresh revision now, for tables without a trigger (the program
+    service's own, which predate them); this transaction reads its own configuration since."""
     dialect = session.get_bind().dialect.name
     session.execute(
         update(Organization)
         .where(Organization.id == organization_id)
         .values(config_revision=fresh_revision(dialect))
     )
-    session.info.get(_SEEN, {}).pop(organization_id, None)
+    _mark(session)
 
 
 # ---------------------------------------------------------------- seeing our own writes
@@ -121,29 +122,10 @@ def _mark(session: Session) -> None:
     session.info.pop(_SEEN, None)
 
 
-@event.listens_for(Session, "before_flush")
-def _on_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
-    if session.info.get(_WROTE):
-        return
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(type(obj), "__tablename__", None)
-        if table in _WATCHED:
-            _mark(session)
-            return
+def _end(session: Session) -> None:
+    session.info.pop(_SEEN, None)
+    session.info.pop(_WROTE, None)
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _on_execute(state: ORMExecuteState) -> None:
-    if state.is_select or state.session.info.get(_WROTE):
-        return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in _WATCHED:
-        _mark(state.session)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _on_end(session: Session, transaction: Any) -> None:
-    # Outer transaction only: a savepoint ending leaves the transaction (and what it wrote).
-    if transaction.parent is None:
-        session.info.pop(_SEEN, None)
-        session.info.pop(_WROTE, None)
+session_writes.on_write(_WATCHED, _mark, watching=lambda s: not s.info.get(_WROTE))
+session_writes.on_transaction_end(_end)

@@ -153,28 +153,23 @@ class ProgramSet:
         return result
 
 
-# Per process: organization -> (config revision, programs). Read-only once built.
-_SHARED: dict[uuid.UUID, tuple[int, ProgramSet]] = {}
-_DIRTY = "laurel.programs.dirty"
-
-
 def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     """Every program and rule version of the organization, as of this transaction.
 
     Loading them is most of the cost of deciding an event, so a built set is shared across
-    requests while the organization's ``config_revision`` (one primary-key read) is unchanged.
-    A transaction that changed the configuration itself never shares what it sees: it may
-    still roll back.
+    requests while the organization's ``config_revision`` is unchanged
+    (:func:`revision.shared`). A transaction that changed the configuration itself never shares
+    what it sees: it may still roll back.
     """
     cache: dict[uuid.UUID, ProgramSet] = session.info.setdefault(_SNAPSHOT, {})
-    if organization_id in cache:
-        return cache[organization_id]
-    dirty = organization_id in session.info.get(_DIRTY, set())
-    seen = revision.current(session, organization_id)
-    shared = _SHARED.get(organization_id)
-    if not dirty and shared is not None and shared[0] == seen:
-        cache[organization_id] = shared[1]
-        return shared[1]
+    if organization_id not in cache:
+        cache[organization_id] = revision.shared(
+            session, organization_id, "programs", lambda: _load(session, organization_id)
+        )
+    return cache[organization_id]
+
+
+def _load(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     programs = list(
         session.scalars(
             select(Program).where(Program.organization_id == organization_id).order_by(Program.id)
@@ -193,7 +188,6 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
     rules: dict[uuid.UUID, list[list[RewardRuleVersion]]] = defaultdict(list)
     for rule_versions in by_rule.values():
         rules[rule_versions[0].program_id].append(rule_versions)
-    result = ProgramSet(programs, dict(versions), dict(rules))
     # Detached, the rows keep their loaded values whatever this session does next (a
     # rollback would otherwise expire them under every request sharing them).
     for row in [
@@ -202,16 +196,13 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> ProgramSet:
         *(rv for vs in by_rule.values() for rv in vs),
     ]:
         session.expunge(row)
-    cache[organization_id] = result
-    if not dirty and seen is not None:
-        _SHARED[organization_id] = (seen, result)
-    return result
+    return ProgramSet(programs, dict(versions), dict(rules))
 
 
 def _invalidate(session: Session, organization_id: uuid.UUID) -> None:
-    """The configuration changed: bump the revision every process checks, drop what we hold."""
+    """The configuration changed: a fresh revision every process checks; this transaction
+    reads its own programs from now on."""
     revision.changed(session, organization_id)
-    session.info.setdefault(_DIRTY, set()).add(organization_id)
     session.info.pop(_SNAPSHOT, None)
 
 
