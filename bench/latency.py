@@ -4,6 +4,7 @@
     python -m bench.latency --events 1800 --concurrency 4 --rate 60
     python -m bench.latency --events 1800 --concurrency 4 --rate 60 --warmup 0   # cold start
     python -m bench.latency --events 1000 --concurrency 4 --rate 50 --email      # with email
+    python -m bench.latency --events 600 --rate 40 --email --inventory          # issue 4's run
 
 Seeds the demo organization in a fresh temporary directory, serves it with the issuance worker,
 sends ``--warmup`` events and waits for their delivery, sends the measured completions over HTTP,
@@ -27,7 +28,14 @@ reward then also writes an outbox row in its delivery transaction, which the wor
 loop sends beside issuance. The run then also reports, per reward, received -> email accepted
 (``event_received_at`` to the moment the SMTP server accepted the message, matched by its
 Message-ID), and waits for the outbox to drain too. The rewards are issued by the ``sandbox``
-provider (the demo's programs use it).
+provider (the demo's programs use it), and points programs by the ``points`` provider.
+
+With ``--inventory`` the demo's instant gift-card programs are routed to the ``inventory``
+provider instead, and its stock is uploaded before the run with enough codes of each value for
+every event the run sends (``bench.inventory_stock``, which asks the dry run what each would
+pay): rewards then go through the real allocation path (pick a code, guarded UPDATE, decrypt,
+low-stock check). The report counts deliveries per provider and checks that no code was
+handed out twice.
 
 Without ``--rate`` the clients send as fast as the server answers (a saturation test); with it,
 they offer that many events per second. The server's resident memory is read from /proc.
@@ -38,9 +46,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import sqlite3
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -89,6 +99,36 @@ def _rewards(database: Path, run: str) -> list[dict[str, Any]]:
             (f"bench-{run}-%",),
         ).fetchall()
     return [dict(row) for row in rows]
+
+
+def _providers(database: Path, run: str) -> tuple[dict[str, int], int]:
+    """Delivered rewards of the run per provider, and inventory codes given to two rewards."""
+    with _read(database) as conn:
+        by_provider = conn.execute(
+            "SELECT r.provider, count(*) FROM rewards r"
+            " JOIN completion_events e ON e.id = r.event_id"
+            " WHERE e.source_event_id LIKE ? AND r.state = 'delivered' GROUP BY r.provider",
+            (f"bench-{run}-%",),
+        ).fetchall()
+        twice = conn.execute(
+            "SELECT count(*) FROM (SELECT provider_reference FROM rewards"
+            " WHERE provider = 'inventory' GROUP BY provider_reference HAVING count(*) > 1)"
+        ).fetchone()[0]
+    return {str(name): int(n) for name, n in by_provider}, int(twice)
+
+
+def _stock(database: Path, code: harness.Source, events: int) -> dict[str, Any]:
+    """Route gift cards to the inventory and upload the codes ``events`` events will take."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.inventory_stock", "--first", "0", "--count", str(events)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=harness.laurel_env(database, code),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stocked: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return stocked
 
 
 def _histogram_within(metrics: str, seconds: str) -> tuple[float, float]:
@@ -225,9 +265,12 @@ def run(
     separate_worker: bool,
     warmup: int,
     email: bool = False,
+    inventory: bool = False,
 ) -> dict[str, Any]:
     with _smtp() if email else contextlib.nullcontext() as inbox:
-        return _run(code, events, concurrency, rate, timeout, separate_worker, warmup, inbox)
+        return _run(
+            code, events, concurrency, rate, timeout, separate_worker, warmup, inbox, inventory
+        )
 
 
 def _run(
@@ -239,6 +282,7 @@ def _run(
     separate_worker: bool,
     warmup: int,
     inbox: _Inbox | None,
+    inventory: bool = False,
 ) -> dict[str, Any]:
     run_id = secrets.token_hex(4)
     sent_at: dict[str, float] = {}
@@ -262,6 +306,7 @@ def _run(
         headers = {"Authorization": f"Bearer {laurel.key}"}
         if inbox is not None:
             _enable_email(laurel.server.base_url, laurel.key)
+        stocked = _stock(laurel.database, code, warmup + events) if inventory else None
         if warmup:
             # A fresh process compiles statements and fills caches on its first requests: a
             # one-off cost kept out of the steady-state figure (--warmup 0 measures it). Warm-up
@@ -305,6 +350,7 @@ def _run(
         worker_cpu = harness.cpu_seconds(worker_pid) - worker_cpu_before if worker_pid else 0.0
         metrics = httpx.get(laurel.server.base_url + "/metrics", timeout=10).text
         rows = _rewards(laurel.database, run_id)
+        providers, codes_twice = _providers(laurel.database, run_id)
         email_rows = _emails(laurel.database, run_id) if inbox is not None else []
         # Kept only when something went wrong, for the diagnosis: the directory is deleted.
         logs = {
@@ -377,6 +423,9 @@ def _run(
         "ready_to_claimed_ms": harness.summary_ms(waiting),
         "claimed_to_delivered_ms": harness.summary_ms(issuing_spans),
         "email": inbox is not None,
+        "inventory": stocked,
+        "delivered_by_provider": providers,
+        "codes_handed_out_twice": codes_twice,
         "emails_by_status": emails_by_status,
         "email_errors": dict(sorted(email_errors.items(), key=lambda kv: -kv[1])[:3]),
         "emails_left_in_flight": emails_left,
@@ -420,6 +469,8 @@ def report(result: dict[str, Any]) -> str:
         offered += ", separate `laurel worker` process"
     if result["email"]:
         offered += ", email on (aiosmtpd on loopback)"
+    if result.get("inventory"):
+        offered += f", gift cards from the inventory ({result['inventory']['stored']} codes)"
     delivered = sum(n for state, n in result["rewards_by_state"].items() if state == "delivered")
     p99 = result["created_to_delivered_ms"]["p99"]
     rss = result["rss_after_mib"]
@@ -435,6 +486,8 @@ def report(result: dict[str, Any]) -> str:
             f"{result['delivered_while_sending']} of {delivered} delivered while events were "
             f"still being sent, the rest in the {result['drain_seconds']:.2f} s after"
             + (f"; {result['left_in_flight']} still in flight" if result["left_in_flight"] else ""),
+            f"delivered by provider: {result['delivered_by_provider']}; inventory codes "
+            f"handed out twice: {result['codes_handed_out_twice']}",
             "",
             harness.table(["latency (ms)", "p50", "p95", "p99", "max"], rows),
             "",
@@ -523,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="email on: an SMTP server on loopback; also report received -> email accepted",
     )
+    parser.add_argument(
+        "--inventory",
+        action="store_true",
+        help="route the demo's gift cards to the inventory provider, stocked before the run",
+    )
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
     args = parser.parse_args(argv)
     if args.events < 1 or args.warmup < 0 or args.events + args.warmup > MAX_EVENTS:
@@ -542,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             args.separate_worker,
             args.warmup,
             args.email,
+            args.inventory,
         )
     print(report(result))
     for name, text in result["logs"].items():
@@ -550,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         path = harness.write_json("latency", {"machine": harness.machine(), "result": result})
         print(f"wrote {path}")
     stuck = result["left_in_flight"] or result["emails_left_in_flight"]
-    return 1 if result["errors"] or stuck else 0
+    return 1 if result["errors"] or stuck or result["codes_handed_out_twice"] else 0
 
 
 if __name__ == "__main__":

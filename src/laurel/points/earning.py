@@ -230,11 +230,8 @@ def credit_reward(session: Session, reward_id: uuid.UUID, *, actor: str = "worke
         raise NotFound(f"no points reward {reward_id}")
     scope = ledger.Scope(reward.organization_id, reward.livemode)
     key = f"reward:{reward.id}"
-    done = _transaction_by_key(session, scope, key)
-    if done is not None:
-        return Credited(ledger.Posting(done, True), None, done.points)
     # Two of the learner's rewards credited at once (the worker issues in parallel) must not
-    # both fit under a cap that has room for one: hold the wallet, then look again.
+    # both fit under a cap that has room for one: hold the wallet, then look for a credit.
     ledger.hold_wallet(session, scope, reward.learner_id)
     done = _transaction_by_key(session, scope, key)
     if done is not None:

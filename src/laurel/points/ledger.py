@@ -430,9 +430,7 @@ def _add_total(
     points: int,
 ) -> None:
     """Add ``points`` to the learner's totals for the activity's year, quarter and month, per
-    program and across programs: one INSERT ... ON CONFLICT DO UPDATE of six rows."""
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    program and across programs: one INSERT ... ON CONFLICT DO UPDATE run for six rows."""
     now = utcnow()
     rows = [
         {
@@ -448,12 +446,18 @@ def _add_total(
         for period in periods_of(occurred.astimezone(UTC))
         for program in (program_id or NO_PROGRAM, ALL_PROGRAMS)
     ]
-    stmt = module.insert(_TOTALS).values(rows)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["organization_id", "livemode", "period", "learner_id", "program_id"],
-            set_={"earned": _TOTALS.c.earned + stmt.excluded.earned},
-        )
+    session.execute(_totals_upsert(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _totals_upsert(dialect: str) -> Any:
+    # Built once and run with a list of rows: a statement with the rows inlined as VALUES is
+    # compiled anew on every call, which cost more than the write itself (bench.latency).
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(_TOTALS)
+    return stmt.on_conflict_do_update(
+        index_elements=["organization_id", "livemode", "period", "learner_id", "program_id"],
+        set_={"earned": _TOTALS.c.earned + stmt.excluded.earned},
     )
 
 
@@ -546,14 +550,14 @@ def hold_wallet(session: Session, scope: Scope, learner_id: uuid.UUID) -> None:
 
 def lock_wallet(session: Session, scope: Scope, learner_id: uuid.UUID) -> None:
     """Hold the learner's wallet row until commit (PostgreSQL; SQLite has one writer)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # the transaction already holds SQLite's one write lock
     query = select(_ACCOUNTS.c.id).where(
         _ACCOUNTS.c.organization_id == scope.organization_id,
         _ACCOUNTS.c.livemode == scope.livemode,
         _ACCOUNTS.c.key == wallet(learner_id).key,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    session.execute(query)
+    session.execute(query.with_for_update())
 
 
 def has_entries(session: Session, organization_id: uuid.UUID, learner_id: uuid.UUID) -> bool:
