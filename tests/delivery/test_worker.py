@@ -7,6 +7,7 @@ API, sends one completion and runs the real worker loop until the reward settles
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from laurel.delivery.providers import (
     ProviderRegistry,
     TransientProviderError,
 )
-from laurel.worker import Worker, default_providers
+from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 from tests.conftest import Tenant, completion
 from tests.delivery.support import ScriptedProvider, load_reward, settle, trail
 from tests.factories import fixed_program, program_budget
@@ -310,3 +311,49 @@ def test_a_call_outliving_its_lease_still_issues_once(
     assert actions.count("rewards:reward:delivered") == 1
     assert program_budget(client, tenant, program_id) == SPENT
     assert load_reward(database, reward_id).state == "delivered"
+
+
+def test_a_slow_call_holds_back_no_reward_readied_after_it(
+    database: Database,
+    client: TestClient,
+    tenant: Tenant,
+    settings: Settings,
+    providers: ProviderRegistry,
+    giftco: ScriptedProvider,
+) -> None:
+    """The running worker claims again as soon as a provider call is free: a reward readied
+    while another one's call hangs is issued at once, not after the hanging call returns."""
+    _program(client, tenant)
+    slow_id = _reward(client, tenant)
+    release = threading.Event()
+
+    def hang_the_first_reward(order: IssueOrder) -> None:
+        if order.idempotency_key == str(slow_id):
+            assert release.wait(15), "the test never let the slow call return"
+
+    giftco.gate = hang_the_first_reward
+    worker = _worker(database, settings, providers, worker_concurrency=2)
+    thread, stop = start_in_thread(worker)
+    try:
+        deadline = time.monotonic() + 10
+        while not giftco.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [key for key, _ in giftco.calls] == [str(slow_id)]  # hanging in its call
+        body = completion("lms-2", learner="E2002")
+        posted = client.post("/api/v1/completions", json=body, headers=tenant.headers)
+        assert posted.status_code == 202, posted.text
+        quick_id = uuid.UUID(posted.json()["rewards"][0]["id"])
+
+        while load_reward(database, quick_id).state != "delivered":
+            assert time.monotonic() < deadline, "the later reward waited for the slow call"
+            time.sleep(0.01)
+        assert load_reward(database, slow_id).state == "issuing"  # still in its call
+
+        release.set()
+        while load_reward(database, slow_id).state != "delivered":
+            assert time.monotonic() < deadline + 10, "the slow call's reward never settled"
+            time.sleep(0.01)
+    finally:
+        release.set()
+        stop_thread(thread, stop, worker)
+    assert [key for key, _ in giftco.calls] == [str(slow_id), str(quick_id)]
