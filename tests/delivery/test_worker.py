@@ -24,6 +24,10 @@ from laurel.delivery.providers import (
     ProviderRegistry,
     TransientProviderError,
 )
+from laurel.notifications import service as notifications
+from laurel.notifications.sender import EmailSender
+from laurel.webhooks import service as webhooks
+from laurel.webhooks.sender import WebhookSender
 from laurel.worker import Worker, default_providers, start_in_thread, stop_thread
 from tests.conftest import Tenant, completion
 from tests.delivery.support import ScriptedProvider, load_reward, settle, trail
@@ -357,3 +361,28 @@ def test_a_slow_call_holds_back_no_reward_readied_after_it(
         release.set()
         stop_thread(thread, stop, worker)
     assert [key for key, _ in giftco.calls] == [str(slow_id), str(quick_id)]
+
+
+def test_a_commit_wakes_only_the_outbox_sender_it_wrote_for(
+    database: Database, settings: Settings, providers: ProviderRegistry
+) -> None:
+    """An email queued wakes the email sender, not the webhook sender (whose empty pass would
+    still take the write lock), and the other way round."""
+    with_smtp = settings.model_copy(update={"smtp_host": "127.0.0.1"})  # never dialled here
+    email, hooks = EmailSender(database, with_smtp), WebhookSender(database, settings)
+    worker = Worker(database, settings, providers, outboxes=[email, hooks])
+    worker.attach()
+    email_wake, hook_wake = worker._outbox_wakes
+    try:
+        for signal, woken, asleep in (
+            (notifications.OUTBOX_SIGNAL, email_wake, hook_wake),
+            (webhooks.OUTBOX_SIGNAL, hook_wake, email_wake),
+        ):
+            with database.session() as session:
+                session.info[signal] = True
+            assert woken.is_set()
+            assert not asleep.is_set()
+            woken.clear()
+    finally:
+        email.close()
+        hooks.close()

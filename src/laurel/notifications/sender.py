@@ -30,6 +30,9 @@ log = logging.getLogger("laurel.notifications")
 
 
 class EmailSender:
+    signal = service.OUTBOX_SIGNAL
+    """The unit-of-work flag that says a commit wrote rows for this sender."""
+
     def __init__(
         self, database: Database, settings: Settings, mailer: SmtpMailer | None = None
     ) -> None:

@@ -43,6 +43,9 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 class WebhookSender:
+    signal = service.OUTBOX_SIGNAL
+    """The unit-of-work flag that says a commit wrote rows for this sender."""
+
     def __init__(
         self, database: Database, settings: Settings, client: httpx.Client | None = None
     ) -> None:
