@@ -201,13 +201,7 @@ class Worker:
     def run_once(self) -> int:
         """Reconcile abandoned claims when due, then issue one batch. Returns rewards handled."""
         handled = self._maintain()
-        with self.database.session() as session:
-            claims = delivery.claim(
-                session,
-                limit=self.settings.worker_batch_size,
-                lease_seconds=self.settings.worker_lease_seconds,
-                policy=self.currency_policy,
-            )
+        claims = self._claim()
         # Also on SQLite: measured (bench.latency, docs/performance.md), one issuing thread
         # loses the write lock to request threads under load and the backlog grows.
         parallel = self.settings.worker_concurrency
@@ -234,19 +228,22 @@ class Worker:
         handled = self._maintain()
         if len(self._in_flight) >= self.settings.worker_concurrency:
             return handled
-        with self.database.session() as session:
-            claims = delivery.claim(
-                session,
-                limit=self.settings.worker_batch_size,
-                lease_seconds=self.settings.worker_lease_seconds,
-                policy=self.currency_policy,
-            )
+        claims = self._claim()
         for item in claims:
             call = self._executor().submit(self._issue, item)
             with self._flight_lock:
                 self._in_flight.add(call)
             call.add_done_callback(self._landed)
         return handled + len(claims)
+
+    def _claim(self) -> list[delivery.Claim]:
+        with self.database.session() as session:
+            return delivery.claim(
+                session,
+                limit=self.settings.worker_batch_size,
+                lease_seconds=self.settings.worker_lease_seconds,
+                policy=self.currency_policy,
+            )
 
     def _landed(self, call: Future[None]) -> None:
         with self._flight_lock:
