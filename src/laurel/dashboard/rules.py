@@ -8,10 +8,12 @@ effective time (default now), never reaching back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from laurel.courses.models import CourseType
 from laurel.dashboard import forms, program_forms
@@ -82,6 +84,35 @@ def _parse(values: forms.Values, currency: str, model: type[BaseModel]) -> BaseM
         return forms.from_validation(exc)
 
 
+def _save(
+    request: Request,
+    actor: Actor,
+    db: DatabaseDep,
+    values: forms.Values,
+    data: BaseModel | forms.Errors,
+    write: Callable[[Session], object],
+    *,
+    program_id: uuid.UUID,
+    rule_id: uuid.UUID | None = None,
+) -> Response:
+    """Write a parsed form, or show it again with what is wrong (422, or the service's
+    status); a rule or program that is not there stays a 404."""
+    shown = {"program_id": None, "rule_id": rule_id} if rule_id else {"program_id": program_id}
+    if isinstance(data, dict):
+        return _page(request, actor, db, values=values, errors=data, status_code=422, **shown)
+    try:
+        with unit_of_work(db) as session:
+            write(session)
+    except AppError as exc:
+        if exc.status == status.HTTP_404_NOT_FOUND:
+            raise
+        errors = forms.from_app_error(exc)
+        return _page(
+            request, actor, db, values=values, errors=errors, status_code=exc.status, **shown
+        )
+    return RedirectResponse(f"/dashboard/programs/{program_id}", status.HTTP_303_SEE_OTHER)
+
+
 @router.post("/dashboard/programs/{program_id}/rules", response_class=HTMLResponse)
 async def create_rule(
     request: Request, program_id: uuid.UUID, actor: LiveAdmin, db: DatabaseDep
@@ -90,28 +121,12 @@ async def create_rule(
     with read_only(db) as session:
         code = service.get(session, actor, program_id).version.currency
     data = _parse(values, code, schemas.RuleCreate)
-    if not isinstance(data, schemas.RuleCreate):
-        errors = data if isinstance(data, dict) else {}
-        return _page(
-            request, actor, db, program_id=program_id, values=values, errors=errors, status_code=422
-        )
-    try:
-        with unit_of_work(db) as session:
-            service.create_rule(session, actor, program_id, data)
-    except AppError as exc:
-        if exc.status == status.HTTP_404_NOT_FOUND:
-            raise
-        errors = forms.from_app_error(exc)
-        return _page(
-            request,
-            actor,
-            db,
-            program_id=program_id,
-            values=values,
-            errors=errors,
-            status_code=exc.status,
-        )
-    return RedirectResponse(f"/dashboard/programs/{program_id}", status.HTTP_303_SEE_OTHER)
+
+    def write(session: Session) -> object:
+        assert isinstance(data, schemas.RuleCreate)
+        return service.create_rule(session, actor, program_id, data)
+
+    return _save(request, actor, db, values, data, write, program_id=program_id)
 
 
 @router.get("/dashboard/rules/{rule_id}", response_class=HTMLResponse)
@@ -129,25 +144,9 @@ async def update_rule(
         code = service.get(session, actor, current.program_id).version.currency
         program_id = current.program_id
     data = _parse(values, code, schemas.RuleUpdate)
-    if not isinstance(data, schemas.RuleUpdate):
-        errors = data if isinstance(data, dict) else {}
-        return _page(
-            request, actor, db, rule_id=rule_id, values=values, errors=errors, status_code=422
-        )
-    try:
-        with unit_of_work(db) as session:
-            service.update_rule(session, actor, rule_id, data)
-    except AppError as exc:
-        if exc.status == status.HTTP_404_NOT_FOUND:
-            raise
-        errors = forms.from_app_error(exc)
-        return _page(
-            request,
-            actor,
-            db,
-            rule_id=rule_id,
-            values=values,
-            errors=errors,
-            status_code=exc.status,
-        )
-    return RedirectResponse(f"/dashboard/programs/{program_id}", status.HTTP_303_SEE_OTHER)
+
+    def write(session: Session) -> object:
+        assert isinstance(data, schemas.RuleUpdate)
+        return service.update_rule(session, actor, rule_id, data)
+
+    return _save(request, actor, db, values, data, write, program_id=program_id, rule_id=rule_id)
