@@ -26,6 +26,7 @@ from tests.conftest import Tenant, completion
 from tests.events.connectors.support import post
 from tests.events.connectors.xapi.support import basic, statement
 from tests.factories import fixed_program
+from tests.imports.support import day, report, upload
 
 EMAIL, NAME = "ana@example.com", "Ana Díaz"
 ANA = f"mbox:{EMAIL}"
@@ -47,7 +48,13 @@ RAW = {
         "secrets_sealed",
     ),
     "dead_letters": ("body", "body_sealed"),
+    "import_rejections": ("values", "values_sealed"),
 }
+REJECTED = "rejected.person@example.com"
+
+
+def _quoted(columns: Any) -> str:
+    return ", ".join(f'"{c}"' for c in columns)  # "values" is a keyword
 
 
 def _raw(database: Database) -> str:
@@ -55,7 +62,7 @@ def _raw(database: Database) -> str:
     parts: list[str] = []
     with database.engine.connect() as conn:
         for table, columns in RAW.items():
-            for row in conn.execute(text(f"SELECT {', '.join(columns)} FROM {table}")):
+            for row in conn.execute(text(f"SELECT {_quoted(columns)} FROM {table}")):
                 for value in row:
                     if isinstance(value, bytes | memoryview):
                         parts.append(bytes(value).decode("utf-8", errors="replace"))
@@ -118,6 +125,8 @@ def _populate(client: TestClient, tenant: Tenant, database: Database) -> tuple[u
         )
     letter = post(client, tenant, "litmos", {"user": {"email": "who@example.com"}}, query={})
     assert letter.status_code in (200, 202, 401, 422), letter.text
+    rejected = upload(client, tenant, report([["E77", REJECTED, "Rita Reject", "", "", day(), ""]]))
+    assert rejected["rejected"] == 1
     return ana, said["id"]
 
 
@@ -126,9 +135,13 @@ def test_sealed_at_rest_read_in_clear_and_unreadable_once_the_key_is_gone(
 ) -> None:
     ana, statement_id = _populate(client, tenant, database)
     raw = _raw(database)
-    for plain in (EMAIL, NAME, "Ana D", OTHER, "Bo Berg", SECRET_LINK):
+    for plain in (EMAIL, NAME, "Ana D", OTHER, "Bo Berg", SECRET_LINK, REJECTED):
         assert plain not in raw, f"{plain!r} stored in clear"
     assert "ls1:" + ana.hex in raw
+    imports = client.get("/api/v1/imports", headers=tenant.headers).json()["data"]
+    download = client.get(imports[0]["rejections_csv"], headers=tenant.headers)
+    assert REJECTED in download.text
+    assert "Rita Reject" in download.text
 
     # Read in clear while the key exists: the xAPI read side, the outbox, the form request.
     got = client.get(f"/xapi/statements?statementId={statement_id}", headers=basic(tenant.live_key))
@@ -245,8 +258,8 @@ def test_rotate_re_encrypts_outbox_secrets_and_ring_sealed_rows(
         before = crypto.ring_of(session)
     fresh = KeyRing([Key("k9", os.urandom(32)), *before.keys.values()])
     with database.session() as session:
-        letters = session.scalars(select(DeadLetter.body_sealed)).all()
-        secrets = session.scalars(select(OutboxEmail.secrets_sealed)).all()
+        letters = list(session.scalars(select(DeadLetter.body_sealed)))
+        secrets = list(session.scalars(select(OutboxEmail.secrets_sealed)))
     assert any(t and crypto.key_id_of(t) == before.current.id for t in letters + secrets)
     list(crypto.rotate_batches(database, fresh, batch=2))
     with database.session() as session:
@@ -280,7 +293,7 @@ def test_rotate_re_encrypts_outbox_secrets_and_ring_sealed_rows(
 def test_migration_seals_rows_written_in_clear_and_downgrade_opens_them(
     client: TestClient, tenant: Tenant, database: Database
 ) -> None:
-    ana, statement_id = _populate(client, tenant, database)
+    _, statement_id = _populate(client, tenant, database)
     migrate.downgrade(database, "0022")
     raw = _raw_clear(database)
     assert EMAIL in raw
@@ -307,7 +320,7 @@ def _raw_clear(database: Database) -> str:
     with database.engine.connect() as conn:
         for table, columns in RAW.items():
             clear = [c for c in columns if not c.endswith("_sealed")]
-            for row in conn.execute(text(f"SELECT {', '.join(clear)} FROM {table}")):
+            for row in conn.execute(text(f"SELECT {_quoted(clear)} FROM {table}")):
                 for value in row:
                     if isinstance(value, bytes | memoryview):
                         parts.append(bytes(value).decode("utf-8", errors="replace"))

@@ -87,6 +87,7 @@ OUTBOX_RECIPIENT = register("email_outbox", "recipient_sealed", clear="recipient
 OUTBOX_CONTEXT = register("email_outbox", "context_sealed", clear="context", kind="json")
 OUTBOX_SECRETS = register("email_outbox", "secrets_sealed", clear="secrets", kind="json")
 DEAD_LETTER_BODY = register("dead_letters", "body_sealed", clear="body", kind="bytes")
+IMPORT_VALUES = register("import_rejections", "values_sealed", clear="values", kind="json")
 
 
 # ---------------------------------------------------------------- the two forms

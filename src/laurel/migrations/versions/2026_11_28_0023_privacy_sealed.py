@@ -86,6 +86,12 @@ _letters = sa.table(
     sa.column("body", sa.LargeBinary()),
     sa.column("body_sealed", sa.Text()),
 )
+_rejections = sa.table(
+    "import_rejections",
+    sa.column("id", sa.Uuid()),
+    sa.column("values", JSONType),
+    sa.column("values_sealed", sa.Text()),
+)
 _learners = sa.table(
     "learners",
     sa.column("id", sa.Uuid()),
@@ -109,6 +115,7 @@ _COLUMNS = (
     ("email_outbox", "context_sealed"),
     ("email_outbox", "secrets_sealed"),
     ("dead_letters", "body_sealed"),
+    ("import_rejections", "values_sealed"),
 )
 
 
@@ -182,7 +189,7 @@ def _seal(
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value in ({}, ERASED, b"", "")
+    return value is None or value in ({}, [], ERASED, b"", "")
 
 
 def _seal_json(
@@ -202,7 +209,8 @@ def _seal_json(
         updates = []
         for row_id, who, value in todo:
             token, keep = _seal(ring, keys, entry, who, value)
-            updates.append({"_id": row_id, "_sealed": token, "_clear": {} if keep else ERASED})
+            blank: Any = [] if isinstance(value, list) else {}
+            updates.append({"_id": row_id, "_sealed": token, "_clear": blank if keep else ERASED})
         if updates:
             conn.execute(
                 sa.update(table)
@@ -331,6 +339,8 @@ def upgrade() -> None:
     _seal_forms(conn, ring)
     _seal_outbox(conn, ring)
     _seal_letters(conn, ring)
+    # Rejected import rows name nobody Laurel could match: under the ring.
+    _seal_json(conn, ring, _rejections, "values", sealing.IMPORT_VALUES, sa.null())
 
 
 def _open(ring: KeyRing, entry: sealing.Sealed, token: str, keys: dict[uuid.UUID, Any]) -> Any:
@@ -402,6 +412,7 @@ def downgrade() -> None:
         "tax_form_requests": _forms,
         "email_outbox": _outbox,
         "dead_letters": _letters,
+        "import_rejections": _rejections,
     }
     for entry in sealing.registered():
         _unseal(conn, ring, tables[entry.table], entry)
