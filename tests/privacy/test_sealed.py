@@ -143,6 +143,15 @@ def test_sealed_at_rest_read_in_clear_and_unreadable_once_the_key_is_gone(
     assert REJECTED in download.text
     assert "Rita Reject" in download.text
 
+    # Idempotency compares the stored hash, not the sealed body: a replay is accepted, the
+    # same id with another body is a conflict.
+    said = statement(activity="https://lms.example.com/courses/SEC-102", statement_id=statement_id)
+    again = client.post("/xapi/statements", json=said, headers=basic(tenant.live_key))
+    assert again.status_code == 200, again.text
+    said["result"] = {"completion": True}
+    clash = client.post("/xapi/statements", json=said, headers=basic(tenant.live_key))
+    assert clash.status_code == 409, clash.text
+
     # Read in clear while the key exists: the xAPI read side, the outbox, the form request.
     got = client.get(f"/xapi/statements?statementId={statement_id}", headers=basic(tenant.live_key))
     assert got.status_code == 200
