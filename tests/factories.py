@@ -104,3 +104,14 @@ def role_key(database: Any, tenant: Tenant, *roles: str, livemode: bool = True) 
             actor="test",
         )
     return {"Authorization": f"Bearer {created.secret}"}
+
+
+def opened(database: Any, row: Any, entry: Any) -> Any:
+    """A sealed column of a loaded row, opened in a unit of work of its own
+    (:mod:`laurel.learners.sealing`)."""
+    from laurel.learners import sealing
+
+    with database.read_session() as session:
+        return sealing.readable(
+            session, entry, getattr(row, entry.column), getattr(row, entry.clear)
+        )

@@ -21,6 +21,7 @@ from laurel.dashboard.render import NAV
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.clock import utcnow
+from laurel.learners import sealing
 from laurel.notifications.models import OutboxEmail
 from tests.auth.support import PASSWORD, Browser, make_user
 from tests.conftest import Tenant, completion
@@ -105,8 +106,9 @@ def test_invite_mails_a_sealed_link_that_sets_the_password(
     with database.read_session() as session:
         [row] = session.scalars(select(OutboxEmail).where(OutboxEmail.template == "user_invite"))
         # The outbox row holds the link sealed: the table alone cannot set a password.
-        assert "password-reset" not in str(row.context)
-        assert row.recipient == "mo@acme.test"
+        assert "password-reset" not in str(sealing.value_of(row, sealing.OUTBOX_CONTEXT))
+        assert "password-reset" not in str(row.secrets_sealed)
+        assert sealing.value_of(row, sealing.OUTBOX_RECIPIENT) == "mo@acme.test"
     assert app.state.worker.run_outbox_once() == 1
     [mail] = smtp.mailbox.received
     assert mail.rcpt_tos == ["mo@acme.test"]

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from laurel.db import Database
 from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
+from laurel.learners import sealing
 from laurel.rewards.models import Reward
 from tests.conftest import Tenant
-from tests.factories import backdate_program, fixed_program
+from tests.factories import backdate_program, fixed_program, opened
 from tests.imports.support import day, good_row, report, upload
 
 
@@ -120,7 +121,7 @@ def test_xlsx_with_other_header_names(
     assert (body["accepted"], body["rejected"], body["rewards"]) == (2, 0, 1)
     assert body["columns"]["score"] == "Score (%)"
     with database.sessionmaker() as session:
-        events = {e.payload["line"]: e for e in session.scalars(select(CompletionEvent))}
+        events = {_payload(e)["line"]: e for e in session.scalars(select(CompletionEvent))}
     assert events[2].outcome == "passed"
     assert events[2].score == 0.91
     assert events[2].occurred_at == when.replace(tzinfo=events[2].occurred_at.tzinfo)
@@ -238,7 +239,10 @@ def test_saved_mapping_names_odd_headers_and_date_format(
     assert body["mapping_name"] == "acme-lms"
     with database.sessionmaker() as session:
         event = session.scalars(select(CompletionEvent)).one()
-    assert event.payload["amount_override"] == {"amount": "12.50", "currency": "USD"}
+    assert opened(database, event, sealing.COMPLETION_PAYLOAD)["amount_override"] == {
+        "amount": "12.50",
+        "currency": "USD",
+    }
     with database.sessionmaker() as session:
         reward = session.scalars(select(Reward)).one()
     assert (reward.amount_minor, reward.currency) == (1250, "USD")
@@ -298,7 +302,7 @@ def test_amount_override_replaces_the_rule_value_only_where_the_rule_pays(
     assert reasons[9][0]["column"] == "Amount"
     with database.sessionmaker() as session:
         paid = {
-            e.payload["row"]["User ID"]: r
+            _payload(e)["row"]["User ID"]: r
             for r, e in session.execute(
                 select(Reward, CompletionEvent).join(
                     CompletionEvent, Reward.event_id == CompletionEvent.id
@@ -306,7 +310,7 @@ def test_amount_override_replaces_the_rule_value_only_where_the_rule_pays(
             )
         }
         decided = {
-            e.payload["row"]["User ID"]: e.decisions
+            _payload(e)["row"]["User ID"]: e.decisions
             for e in session.scalars(select(CompletionEvent))
         }
     assert {k: r.amount_minor for k, r in paid.items()} == {"O1": 4000, "O2": 2500, "O4": 0}
@@ -343,3 +347,8 @@ def test_amount_override_in_another_currency_is_a_row_error(
     assert reasons[4] == "the amount override is in JPY; the programs in force then pay in USD"
     with database.sessionmaker() as session:
         assert [r.amount_minor for r in session.scalars(select(Reward))] == [3000]
+
+
+def _payload(event: CompletionEvent) -> dict[str, Any]:
+    found: dict[str, Any] = sealing.value_of(event, sealing.COMPLETION_PAYLOAD)
+    return found

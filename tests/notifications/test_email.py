@@ -20,12 +20,13 @@ from sqlalchemy import func, select
 from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
+from laurel.learners import sealing
 from laurel.notifications import service
 from laurel.notifications.models import OutboxEmail, OutboxStatus
 from laurel.notifications.sender import EmailSender
 from laurel.worker import Worker
 from tests.conftest import Tenant, completion
-from tests.factories import fixed_program
+from tests.factories import fixed_program, opened
 from tests.notifications.support import HOST, SmtpServer, smtp_server
 
 SENDER = "rewards@acme.example"
@@ -177,7 +178,7 @@ def test_delivered_reward_email_is_in_the_learners_language(
     (row,) = _outbox(database)
     assert row.reward_id == reward_id
     assert row.status == OutboxStatus.sent
-    assert row.recipient == "ana.diaz@example.com"
+    assert opened(database, row, sealing.OUTBOX_RECIPIENT) == "ana.diaz@example.com"
     assert message["Message-ID"] == row.message_id
     assert row.sent_at is not None
 

@@ -16,6 +16,7 @@ from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.clock import utcnow
+from laurel.learners import sealing
 from laurel.notifications.models import OutboxEmail, OutboxStatus
 from laurel.webhooks.models import Attempt, Message, MessageStatus, Subscription
 from laurel.worker import Worker
@@ -103,7 +104,11 @@ def _seed(database: Database, tenant: Tenant) -> dict[str, uuid.UUID]:
 def _state(database: Database) -> dict[uuid.UUID, tuple[Any, ...]]:
     with database.read_session() as session:
         found: dict[uuid.UUID, tuple[Any, ...]] = {
-            e.id: (e.recipient, e.context, e.purged_at is not None)
+            e.id: (
+                sealing.value_of(e, sealing.OUTBOX_RECIPIENT),
+                sealing.value_of(e, sealing.OUTBOX_CONTEXT),
+                e.purged_at is not None,
+            )
             for e in session.scalars(select(OutboxEmail))
         }
         for m in session.scalars(select(Message)):

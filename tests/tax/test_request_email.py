@@ -17,11 +17,13 @@ from sqlalchemy import select
 from laurel.config import Settings
 from laurel.db import Database
 from laurel.delivery.providers import ProviderRegistry
+from laurel.learners import sealing
 from laurel.notifications import render
 from laurel.notifications.models import OutboxEmail
 from laurel.tax.models import TaxFormRequest
 from laurel.worker import Worker
 from tests.conftest import Tenant
+from tests.factories import opened
 from tests.notifications.support import HOST, SmtpServer, smtp_server
 from tests.tax.support import earn, reasons
 
@@ -82,13 +84,17 @@ def test_a_spanish_contractor_gets_the_w9_request_in_spanish(
     assert reasons(held) == ["tax_form_required"]
 
     (row,) = _rows(database)
-    assert (row.recipient, row.locale) == ("c1@example.com", "es-MX")
-    stored = json.dumps(row.context)
+    assert (opened(database, row, sealing.OUTBOX_RECIPIENT), row.locale) == (
+        "c1@example.com",
+        "es-MX",
+    )
+    context = opened(database, row, sealing.OUTBOX_CONTEXT)
+    stored = json.dumps(context)
     assert not LINK.search(stored), "the link is stored only encrypted"
-    assert row.context["_sealed"]["link"].startswith("lk1:")
+    assert (row.secrets_sealed or "").startswith("lk1:")
     with database.read_session() as session:
         request_id = session.scalars(select(TaxFormRequest.id)).one()
-    assert row.context["request_id"] == str(request_id)
+    assert context["request_id"] == str(request_id)
 
     worker = _worker(database, settings, providers, smtp)
     assert worker.run_outbox_once() == 1

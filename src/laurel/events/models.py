@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, TenantMixin
@@ -47,5 +47,9 @@ class CompletionEvent(TenantMixin, Base):
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Empty: the event as received is in ``payload_sealed`` (kept so SQLite need not rebuild
+    this table, whose triggers feed learning pairs)."""
+    payload_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The event as received, sealed under the learner's key (:mod:`laurel.learners.sealing`)."""
     decisions: Mapped[list[Any]] = mapped_column(default=list)
     """Per program: why this event did or did not produce a reward."""

@@ -31,7 +31,7 @@ from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
 from laurel.kit.sql import insert_rows
-from laurel.learners import personal
+from laurel.learners import personal, sealing
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
 from laurel.rewards import service as rewards
@@ -281,7 +281,8 @@ def _store_new(
             # Stored in UTC: answer with what a later read will show.
             "occurred_at": item.occurred_at.astimezone(UTC),
             "received_at": now,
-            "payload": payload if payload is not None else _sent(item),
+            "payload": {},
+            "payload_sealed": payload if payload is not None else _sent(item),
             "decisions": [],
             "created_at": now,
         }
@@ -302,6 +303,15 @@ def _store_new(
     planned = rewards.plan(session, facts)
     for k, position in enumerate(payable):
         rows[position]["decisions"] = [d.to_json() for d in planned.decisions[k]]
+    # Sealed after the gates ran: they loaded the learners' keys this reuses.
+    sealed = sealing.seal_many(
+        session,
+        actor.organization_id,
+        sealing.COMPLETION_PAYLOAD,
+        [(row["learner_id"], row["payload_sealed"]) for row in rows],
+    )
+    for row, token in zip(rows, sealed, strict=True):
+        row["payload_sealed"] = token
     table = _EVENTS
     inserted: set[uuid.UUID] = insert_rows(session, table, rows, _NATURAL_KEY)
     for row in rows:

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, TenantMixin
@@ -81,7 +81,10 @@ class ImportRejection(TenantMixin, Base):
     errors: Mapped[list[Any]] = mapped_column(default=list)
     """[{"column": header, "field": name, "reason": why}]"""
     values: Mapped[list[Any]] = mapped_column(default=list)
-    """The row's cells in file order, as text."""
+    """Empty: the cells are in ``values_sealed``."""
+    values_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The row's cells in file order, as text, sealed under the key ring (no learner is known
+    for a rejected row; :mod:`laurel.learners.sealing`)."""
 
 
 class ImportMapping(TenantMixin, Base):

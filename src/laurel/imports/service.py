@@ -46,6 +46,7 @@ from laurel.kit.faults import crash_point
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.pagination import Page, paginate
+from laurel.learners import sealing
 from laurel.programs import service as programs
 from laurel.roster import service as roster
 
@@ -573,6 +574,14 @@ def _commit_chunk(
         assert imp is not None
         counts, bad = process(session, imp, chunk, headers)
         if bad:
+            ordered = sorted(bad, key=lambda b: b[0].line)
+            # The cells may name a person nobody could be matched to: sealed under the ring.
+            cells = sealing.seal_many(
+                session,
+                imp.organization_id,
+                sealing.IMPORT_VALUES,
+                [(None, row.cells) for row, _ in ordered],
+            )
             session.execute(
                 insert(ImportRejection),
                 [
@@ -583,9 +592,10 @@ def _commit_chunk(
                         "import_id": import_id,
                         "line": row.line,
                         "errors": errors,
-                        "values": row.cells,
+                        "values": [],
+                        "values_sealed": sealed,
                     }
-                    for row, errors in sorted(bad, key=lambda b: b[0].line)
+                    for (row, errors), sealed in zip(ordered, cells, strict=True)
                 ],
             )
         session.execute(
@@ -727,7 +737,8 @@ def rejections_csv(session: Session, imp: Import) -> Iterator[str]:
     )
     for rejection in session.scalars(query):
         reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in rejection.errors)
-        writer.writerow([rejection.line, reasons, *[v or "" for v in rejection.values]])
+        values = sealing.value_of(rejection, sealing.IMPORT_VALUES) or []
+        writer.writerow([rejection.line, reasons, *[v or "" for v in values]])
         yield _drain(buffer)
 
 

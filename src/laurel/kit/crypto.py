@@ -240,8 +240,11 @@ def _reencrypt(database: Any, ring: KeyRing, *, batch: int) -> Iterator[Rotation
         after: Any = None
         while True:
             with database.session() as session:
+                # Only ring-encrypted values: a column may also hold values sealed under a
+                # learner's own key (``ls1:``), which rotation re-wraps instead.
                 query = select(key, column).where(
-                    column.is_not(None), ~column.startswith(current, autoescape=True)
+                    column.startswith(f"{PREFIX}:", autoescape=True),
+                    ~column.startswith(current, autoescape=True),
                 )
                 if after is not None:
                     query = query.where(key > after)

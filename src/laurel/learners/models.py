@@ -96,4 +96,5 @@ class LearnerKey(TenantMixin, Base):
 
 DATA_KEY = crypto.register("learner_keys", "wrapped_key", context="learners:data-key")
 
-from laurel.learners import personal  # noqa: E402 - personal reads the models above
+# personal reads the models above; sealing registers the sealed columns (keys rotate).
+from laurel.learners import personal, sealing  # noqa: E402, F401

@@ -71,6 +71,8 @@ def _unseal(ring: crypto.KeyRing, item: service.Claimed, context: dict[str, Any]
     this render only; False when one no longer decrypts."""
     sealed = context.pop(service.SEALED, None) or {}
     try:
+        if item.secrets is not None:
+            context.update(service.open_secrets(ring, item.id, item.secrets))
         context.update(
             {
                 name: ring.decrypt(value, service.secret_context(item.id, name))

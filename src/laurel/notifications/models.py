@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
@@ -69,7 +69,17 @@ class OutboxEmail(TenantMixin, Base):
     recipient: Mapped[str | None] = mapped_column(String(320), default=None)
     locale: Mapped[str | None] = mapped_column(String(35), default=None)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    """Template values known when the row is written; the rest is read when it is sent."""
+    """Empty: the template values are in ``context_sealed``."""
+    recipient_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The address (given, or the learner's once sent), sealed under the learner's key, or
+    under the key ring for operator emails (:mod:`laurel.learners.sealing`); ``recipient``
+    stays empty."""
+    context_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """Template values known when the row is written (the rest is read when it is sent),
+    sealed like ``recipient_sealed``."""
+    secrets_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """``enqueue_email(secrets=)`` values (a one-time link), sealed under the key ring and
+    bound to this row; ``laurel keys rotate`` re-encrypts them."""
     dedupe_key: Mapped[str | None] = mapped_column(String(200), default=None)
     """At most one row per key and organization (one 'delivered' email per reward)."""
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.pending)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from laurel.learners import sealing
 from laurel.notifications.models import EmailSettings, OutboxEmail, OutboxStatus
 
 
@@ -98,4 +99,5 @@ class EmailOut(BaseModel):
     @classmethod
     def of(cls, row: OutboxEmail) -> EmailOut:
         data: dict[str, Any] = {name: getattr(row, name) for name in cls.model_fields}
+        data["recipient"] = sealing.value_of(row, sealing.OUTBOX_RECIPIENT)
         return cls(**data)

@@ -15,6 +15,7 @@ timeout.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.outbox import Outbox
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_rows
+from laurel.learners import sealing
 from laurel.notifications import render
 from laurel.notifications.models import EmailSettings, OutboxEmail, OutboxStatus
 from laurel.rewards.models import Reward, RewardState
@@ -190,6 +192,7 @@ def _row(
         "locale": locale,
         "context": context or {},
         "dedupe_key": dedupe_key,
+        "secrets_sealed": None,
         "status": OutboxStatus.pending,
         "attempts": 0,
         "message_id": f"<{row_id}@laurel>",
@@ -201,6 +204,7 @@ def _row(
 def _write(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     if not rows:
         return set()
+    _seal(session, rows)
     written: set[uuid.UUID] = insert_rows(session, _OUTBOX, rows, ("organization_id", "dedupe_key"))
     if written:
         session.info[OUTBOX_SIGNAL] = True
@@ -208,7 +212,45 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
 
 
 SEALED = "_sealed"
-"""Key in an outbox row's context holding its secret values, encrypted (see enqueue_email)."""
+"""Key in an outbox row's context holding its secret values, encrypted (see enqueue_email):
+rows written before migration 0023, which moved them to ``secrets_sealed``."""
+
+
+def _seal(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Address and template values sealed under the learner's key (the ring's for operator
+    emails): erasing the learner makes their queued and sent emails unreadable."""
+    for entry, name in (
+        (sealing.OUTBOX_RECIPIENT, "recipient"),
+        (sealing.OUTBOX_CONTEXT, "context"),
+    ):
+        by_org: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_org.setdefault(row["organization_id"], []).append(row)
+        for org, mine in by_org.items():
+            tokens = sealing.seal_many(
+                session, org, entry, [(row["learner_id"], row[name]) for row in mine]
+            )
+            for row, token in zip(mine, tokens, strict=True):
+                row[entry.column] = token
+                row[name] = None if name == "recipient" else {}
+
+
+def _seal_secrets(ring: crypto.KeyRing, row_id: uuid.UUID, values: dict[str, str]) -> str:
+    # Bound to the row inside the sealed text (the column's context is fixed, so ``keys
+    # rotate`` can re-encrypt it): a value copied to another row no longer opens.
+    return ring.encrypt(
+        sealing.dumps({"row": str(row_id), "values": values}), sealing.OUTBOX_SECRETS.context
+    )
+
+
+def open_secrets(ring: crypto.KeyRing, row_id: uuid.UUID, token: str) -> dict[str, str]:
+    """An outbox row's secret values in clear (raises ``DecryptionError`` when they do not
+    open, or belong to another row)."""
+    opened = json.loads(ring.decrypt(token, sealing.OUTBOX_SECRETS.context))
+    if opened.get("row") != str(row_id):
+        raise crypto.DecryptionError("the secrets belong to another outbox row")
+    values: dict[str, str] = opened["values"]
+    return values
 
 
 def secret_context(row_id: uuid.UUID, name: str) -> str:
@@ -256,11 +298,7 @@ def enqueue_email(
         dedupe_key=dedupe_key,
     )
     if secrets:
-        ring = crypto.ring_of(session)
-        row["context"][SEALED] = {
-            name: ring.encrypt(value, secret_context(row["id"], name))
-            for name, value in secrets.items()
-        }
+        row["secrets_sealed"] = _seal_secrets(crypto.ring_of(session), row["id"], secrets)
     return row["id"] if _write(session, [row]) else None
 
 
@@ -451,6 +489,8 @@ class Claimed:
     context: dict[str, Any]
     message_id: str
     attempts: int
+    secrets: str | None = None
+    """The sealed secret values (:func:`open_secrets` opens them when the email is composed)."""
 
 
 def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed]:
@@ -461,6 +501,12 @@ def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed
         for row in _BOX.candidates(session, select(OutboxEmail).where(_BOX.due(now)), limit=limit)
     ]
     taken = _BOX.take(session, [c.id for c in candidates], now=now, lease_seconds=lease_seconds)
+    mine = [c for c in candidates if c.id in taken]
+    # Opened in one pass: the learners' keys are read once for the whole claim.
+    recipients = sealing.open_many(
+        session, sealing.OUTBOX_RECIPIENT, [c.recipient_sealed for c in mine]
+    )
+    contexts = sealing.open_many(session, sealing.OUTBOX_CONTEXT, [c.context_sealed for c in mine])
     return [
         Claimed(
             id=c.id,
@@ -469,14 +515,14 @@ def claim(session: Session, *, limit: int, lease_seconds: float) -> list[Claimed
             template=c.template,
             reward_id=c.reward_id,
             learner_id=c.learner_id,
-            recipient=c.recipient,
+            recipient=c.recipient if c.recipient_sealed is None else to,
             locale=c.locale,
-            context=dict(c.context or {}),
+            context=dict((c.context if c.context_sealed is None else values) or {}),
             message_id=c.message_id or f"<{c.id}@laurel>",
             attempts=c.attempts + 1,
+            secrets=c.secrets_sealed,
         )
-        for c in candidates
-        if c.id in taken
+        for c, to, values in zip(mine, recipients, contexts, strict=True)
     ]
 
 
@@ -486,12 +532,18 @@ def _settle(session: Session, row_id: uuid.UUID, **values: Any) -> bool:
 
 
 def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str) -> bool:
+    owner = session.execute(
+        select(OutboxEmail.organization_id, OutboxEmail.learner_id).where(OutboxEmail.id == row_id)
+    ).one()
     settled = _settle(
         session,
         row_id,
         status=OutboxStatus.sent,
         sent_at=utcnow(),
-        recipient=recipient,
+        recipient=None,
+        recipient_sealed=sealing.seal(
+            session, owner[0], sealing.OUTBOX_RECIPIENT, owner[1], recipient
+        ),
         locale=locale,
         last_error=None,
     )
@@ -500,7 +552,7 @@ def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str
         session.execute(
             update(OutboxEmail)
             .where(OutboxEmail.id == row_id, OutboxEmail.template.in_(sorted(SECRET_TEMPLATES)))
-            .values(context={"redacted": True})
+            .values(context={"redacted": True}, context_sealed=None, secrets_sealed=None)
             .execution_options(synchronize_session=False)
         )
     return settled
@@ -549,7 +601,13 @@ def purge(
         session,
         settled=SETTLED,
         before=body_before,
-        blank={"context": {}, "recipient": None},
+        blank={
+            "context": {},
+            "recipient": None,
+            "context_sealed": None,
+            "recipient_sealed": None,
+            "secrets_sealed": None,
+        },
         now=now,
         limit=limit,
     )

@@ -142,15 +142,20 @@ def erase(
         session.execute(
             update(events)
             .where(events.c.organization_id == org, events.c.learner_id == who)
-            .values(payload=ERASED)
+            .values(payload=ERASED, payload_sealed=None)
         )
     )
     xapi = _t("xapi_statements")
+    # Statements that became no completion name the learner by external id only; they were
+    # sealed under the ring, not the learner's key, so they are emptied here too.
     pseudonymised["xapi_statements"] = _count(
         session.execute(
             update(xapi)
-            .where(xapi.c.organization_id == org, xapi.c.event_id.in_(event_ids))
-            .values(statement=ERASED, learner_key=None)
+            .where(
+                xapi.c.organization_id == org,
+                or_(xapi.c.event_id.in_(event_ids), xapi.c.learner_key == learner.external_id),
+            )
+            .values(statement=ERASED, statement_sealed=None, learner_key=None)
         )
     )
     caliper = _t("caliper_events")
@@ -158,7 +163,7 @@ def erase(
         session.execute(
             update(caliper)
             .where(caliper.c.organization_id == org, caliper.c.event_id.in_(event_ids))
-            .values(event=ERASED)
+            .values(event=ERASED, event_sealed=None)
         )
     )
     pseudonymised["learners"] = _count(
@@ -180,6 +185,7 @@ def erase(
         )
     )
     _erase_points(session, org, who, now, deleted)
+    _erase_sealed(session, org, who, pseudonymised)
     # Crypto-shredding: the sealed email, name and manager stay as they are, unreadable for
     # good once their key is gone (so are the copies in every backup taken before).
     deleted["learner_keys"] = personal.forget(session, org, who)
@@ -276,6 +282,35 @@ def erase(
         },
     )
     return result
+
+
+def _erase_sealed(
+    session: Session, org: uuid.UUID, who: uuid.UUID, pseudonymised: dict[str, int]
+) -> None:
+    # Sealed under the learner's key, so unreadable once it is destroyed below; emptied as
+    # well, so nothing depends on the key alone.
+    forms = _t("tax_form_requests")
+    pseudonymised["tax_form_requests"] = _count(
+        session.execute(
+            update(forms)
+            .where(forms.c.organization_id == org, forms.c.learner_id == who)
+            .values(recipient_email=None, recipient_email_sealed=None)
+        )
+    )
+    outbox = _t("email_outbox")
+    pseudonymised["email_outbox"] = _count(
+        session.execute(
+            update(outbox)
+            .where(outbox.c.organization_id == org, outbox.c.learner_id == who)
+            .values(
+                recipient=None,
+                recipient_sealed=None,
+                context={},
+                context_sealed=None,
+                secrets_sealed=None,
+            )
+        )
+    )
 
 
 POINTS_LEDGER = (

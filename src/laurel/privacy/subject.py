@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from laurel.kit import crypto
 from laurel.kit.crypto import KeyRing
 from laurel.kit.orm import Base
-from laurel.learners import personal
+from laurel.learners import personal, sealing
 
 WITHHELD = "(withheld: the key that protects the learner's email, name and manager)"
+SECRETS_WITHHELD = "(withheld: a one-time sign-in or form link)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,17 @@ def _roster(table: Table, found: Found) -> ColumnElement[bool] | None:
     return or_(*keys)
 
 
+def _xapi(table: Table, found: Found) -> ColumnElement[bool] | None:
+    """Statements that became the learner's completions, and those whose actor names the
+    learner but became none (an ``attempted``, a ``launched``)."""
+    learner = found["learners"][0]
+    events = [uuid.UUID(str(r["id"])) for r in found.get("completion_events", [])]
+    named = and_(
+        table.c.livemode == learner["livemode"], table.c.learner_key == learner["external_id"]
+    )
+    return or_(table.c.event_id.in_(events), named) if events else named
+
+
 def _audit(table: Table, found: Found) -> ColumnElement[bool] | None:
     """Entries whose target is a row about the learner (the log names ids, not people)."""
     targets = {
@@ -107,7 +119,6 @@ link("deliveries", "reward_id", "rewards")
 link("xapi_reviews", "reward_id", "rewards")
 link("sandbox_issuances", "idempotency_key", "rewards", as_text=True)
 link("caliper_events", "event_id", "completion_events")
-link("xapi_statements", "event_id", "completion_events")
 link("enrolments")
 link("learning_pairs")  # keyed by learner and course, no id of its own
 link("holdout_assignments")
@@ -138,6 +149,7 @@ link("points_redemptions")
 link("learner_sign_in_links")
 link("learner_sessions")
 rule("roster_entries", _roster)
+rule("xapi_statements", _xapi)
 rule("audit_entries", _audit)
 
 exclude("organizations", "the tenant, not a person")
@@ -211,9 +223,24 @@ def _rows(
     rows = [{k: _plain(v) for k, v in row._mapping.items()} for row in session.execute(query)]
     if ring is not None:
         # Encrypted values are the learner's data too: the archive carries them readable.
+        sealed = {entry.column: entry for entry in sealing.columns_of(table.name)}
         for name in [c.name for c in table.columns]:
             context = crypto.context_of(table.name, name)
             if context is None:
+                continue
+            entry = sealed.get(name)
+            if entry is sealing.OUTBOX_SECRETS:
+                for row in rows:
+                    if row.pop(name) is not None:
+                        row[entry.clear] = SECRETS_WITHHELD
+                continue
+            if entry is not None:
+                # Shown opened under the column it used to be kept in (rows written before
+                # sealing keep theirs); a value whose key was destroyed shows as empty.
+                opened = sealing.open_many(session, entry, [r.get(name) for r in rows], ring)
+                for row, value in zip(rows, opened, strict=True):
+                    if row.pop(name) is not None:
+                        row[entry.clear] = _plain(value)
                 continue
             for row in rows:
                 if row.get(name) is not None:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
@@ -177,6 +177,10 @@ class TaxFormRequest(TenantMixin, Base):
     (contractor or partner without a W-9) or ``manual``."""
     locale: Mapped[str] = mapped_column(String(35), default="en")
     recipient_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    """Empty: the address is in ``recipient_email_sealed`` (read it with
+    :func:`laurel.tax.requests.recipient_of`)."""
+    recipient_email_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The address the link was sent to, sealed under the learner's key."""
     expires_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -32,6 +32,7 @@ from laurel.kit.errors import AppError, NotFound
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore
+from laurel.learners import sealing
 from laurel.tax.models import RequestStatus, TaxFormRequest
 
 
@@ -168,7 +169,10 @@ def issue(
         "open_slot": "open",
         "reason": reason,
         "locale": locale or "en",
-        "recipient_email": email,
+        "recipient_email": None,
+        "recipient_email_sealed": sealing.seal(
+            session, organization_id, sealing.TAX_RECIPIENT, learner_id, email
+        ),
         "expires_at": now + timedelta(days=days),
         "submitted_at": None,
         "created_at": now,

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from laurel.kit.schemas import MoneyIn, MoneyOut
+from laurel.learners import sealing
 from laurel.tax import tins
 from laurel.tax.aggregation import YearTotal
 from laurel.tax.forms import ProfileView
@@ -235,7 +236,7 @@ class FormRequestOut(BaseModel):
             status=r.status,
             reason=r.reason,
             locale=r.locale,
-            recipient_email=r.recipient_email,
+            recipient_email=sealing.value_of(r, sealing.TAX_RECIPIENT),
             expires_at=r.expires_at,
             link=link,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.learners import sealing
 from tests.conftest import Tenant
 from tests.events.connectors.support import (
     accepted_event,
@@ -98,8 +99,9 @@ def test_course_completed_pays_once_and_retries_are_replays(
 
         row = session.get(CompletionEvent, uuid.UUID(event_id))
         assert row is not None
-        assert "token" not in row.payload
-        assert row.payload["relateduserid"] == 42
+        payload = sealing.value_of(row, sealing.COMPLETION_PAYLOAD)
+        assert "token" not in payload
+        assert payload["relateduserid"] == 42
 
 
 def test_module_completion_states(client: TestClient, tenant: Tenant, database: Database) -> None:

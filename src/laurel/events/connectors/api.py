@@ -87,7 +87,7 @@ def letter_out(letter: DeadLetter) -> DeadLetterOut:
         reason=letter.reason,
         message=letter.message,
         errors=letter.errors,
-        body=letter.body.decode("utf-8", errors="replace"),
+        body=intake.body_of(letter).decode("utf-8", errors="replace"),
         headers=letter.headers,
         query=letter.query,
         received_at=letter.received_at,

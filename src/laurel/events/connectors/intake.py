@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from laurel.audit import service as audit
 from laurel.events import service as events
@@ -36,6 +36,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, NotFound, Unauthorized
 from laurel.kit.pagination import Page, paginate
+from laurel.learners import sealing
 from laurel.organizations import service as organizations
 
 
@@ -201,6 +202,14 @@ def _summary(outcome: Outcome) -> str:
     return f"{where}{first['field']}: {first['message']}{more}"
 
 
+def body_of(letter: DeadLetter) -> bytes:
+    """The body as received, opened (empty once retention or an erasure emptied it)."""
+    session = object_session(letter)
+    assert session is not None, "a dead letter is read inside its unit of work"
+    found = sealing.readable(session, sealing.DEAD_LETTER_BODY, letter.body_sealed, letter.body)
+    return bytes(found or b"")
+
+
 def keep(
     session: Session, actor: Actor, connector: Connector, incoming: Incoming, outcome: Outcome
 ) -> DeadLetter:
@@ -214,7 +223,15 @@ def keep(
         reason=outcome.reason or "unmapped",
         message=_summary(outcome),
         errors=outcome.errors,
-        body=connector.redact(incoming.body),
+        body=b"",
+        # No learner is known for a delivery that could not be mapped: sealed under the ring.
+        body_sealed=sealing.seal(
+            session,
+            actor.organization_id,
+            sealing.DEAD_LETTER_BODY,
+            None,
+            connector.redact(incoming.body),
+        ),
         headers=headers,
         query=query,
         event_ids=outcome.event_ids,
@@ -320,7 +337,7 @@ def replay(session: Session, actor: Actor, letter_id: uuid.UUID) -> Outcome:
     if letter.state == DeadLetterState.resolved:
         raise DeadLetterResolved(f"dead letter {letter_id} was already replayed successfully")
     connector = registry.get(letter.connector)
-    incoming = Incoming(body=letter.body, headers=letter.headers, query=letter.query)
+    incoming = Incoming(body=body_of(letter), headers=letter.headers, query=letter.query)
     as_sender = Actor(
         name=actor.name,
         organization_id=letter.organization_id,

@@ -65,7 +65,10 @@ class DeadLetter(TenantMixin, Base):
     errors: Mapped[list[Any]] = mapped_column(default=list)
     """One entry per event that failed: index in the delivery, field and why."""
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    """The request body as received (a token carried inside it is redacted)."""
+    """Empty: the body is in ``body_sealed``."""
+    body_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The request body as received (a token carried inside it is redacted), sealed under the
+    key ring: no learner is known for it (:mod:`laurel.learners.sealing`)."""
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """The headers that say what was sent (content type, event name); never credentials."""
     query: Mapped[dict[str, Any]] = mapped_column(default=dict)

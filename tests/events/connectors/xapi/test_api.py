@@ -14,10 +14,11 @@ from laurel.db import Database
 from laurel.events.connectors.xapi.models import XapiStatement
 from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
+from laurel.learners import sealing
 from laurel.worker import Worker
 from tests.conftest import Tenant
 from tests.events.connectors.xapi.support import VERSION, basic, bearer, statement, voiding
-from tests.factories import fixed_program, table_counts
+from tests.factories import fixed_program, opened, table_counts
 
 
 def event_of(database: Database, statement_id: str) -> CompletionEvent | None:
@@ -75,7 +76,7 @@ def test_post_assigns_ids_in_order_and_accepts_trailing_question_mark(
     with database.sessionmaker() as session:
         stored = {str(s.statement_id): s for s in session.scalars(select(XapiStatement)).all()}
     assert set(stored) == set(ids)
-    assert stored[ids[0]].statement["id"] == ids[0]
+    assert opened(database, stored[ids[0]], sealing.XAPI_STATEMENT)["id"] == ids[0]
     assert stored[ids[1]].outcome == "in_progress"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, TenantMixin
@@ -29,3 +29,7 @@ class CaliperEvent(TenantMixin, Base):
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     note: Mapped[str] = mapped_column(String(500), default="")
     event: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Empty: the event is in ``event_sealed``."""
+    event_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The event as received, sealed under the learner's key when it became a completion,
+    else under the key ring (:mod:`laurel.learners.sealing`)."""

@@ -30,6 +30,7 @@ from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict
 from laurel.kit.ids import uuid7
+from laurel.learners import sealing
 
 SOURCE = "caliper"
 
@@ -59,6 +60,8 @@ class _Item:
     digest: str
     reading: mapping.Reading
     event_id: Any = None
+    learner_id: Any = None
+    """The learner of the completion it became: the event is sealed under their key."""
 
 
 def validate(envelope: Any) -> list[dict[str, Any]]:
@@ -160,6 +163,7 @@ def _ingest(session: Session, actor: Actor, fresh: list[_Item]) -> list[intake.I
                 ]
             )
         item.event_id = answer.event.id
+        item.learner_id = answer.event.learner_id
         if not answer.replayed:
             intakes.append(answer)
     return intakes
@@ -184,9 +188,19 @@ def _insert(session: Session, actor: Actor, envelope: dict[str, Any], fresh: lis
             "event_id": item.event_id,
             "outcome": item.reading.outcome,
             "note": item.reading.note[:500],
-            "event": item.event,
+            "event": {},
+            "event_sealed": token,
         }
-        for item in fresh
+        for item, token in zip(
+            fresh,
+            sealing.seal_many(
+                session,
+                actor.organization_id,
+                sealing.CALIPER_EVENT,
+                [(item.learner_id, item.event) for item in fresh],
+            ),
+            strict=True,
+        )
     ]
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = set(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, TenantMixin
@@ -44,7 +44,11 @@ class XapiStatement(TenantMixin, Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     """Why the statement did or did not become a completion event."""
     statement: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    """The statement as the client sent it (with the id Laurel assigned when it had none)."""
+    """Empty: the statement is in ``statement_sealed``."""
+    statement_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The statement as the client sent it (with the id Laurel assigned when it had none),
+    sealed under the learner's key when it became a completion, else under the key ring
+    (:mod:`laurel.learners.sealing`)."""
 
 
 class ReviewState:

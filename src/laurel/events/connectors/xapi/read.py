@@ -124,7 +124,7 @@ def _shape_ids(statement: dict[str, Any]) -> dict[str, Any]:
 def as_stored(row: XapiStatement, organization_id: uuid.UUID, shape: str) -> dict[str, Any]:
     """The statement with the properties the LRS sets (§2.4): stored, timestamp, authority,
     version. ``canonical`` answers the statement as sent: Laurel keeps no other language maps."""
-    statement = copy.deepcopy(row.statement)
+    statement = copy.deepcopy(service.statement_of(row))
     stored = _iso(row.created_at)
     statement["stored"] = stored
     statement.setdefault("timestamp", stored)

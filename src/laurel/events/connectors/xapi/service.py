@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from laurel.audit import service as audit
 from laurel.events import service as events
@@ -35,6 +35,7 @@ from laurel.kit.errors import AppError, Conflict
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_ignore
+from laurel.learners import sealing
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
 
@@ -62,6 +63,8 @@ class _New:
     digest: str
     reading: mapping.Reading | None = None
     event_id: uuid.UUID | None = None
+    learner_id: uuid.UUID | None = None
+    """The learner of the completion it became: the statement is sealed under their key."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -163,6 +166,14 @@ def store_requests(
     return [Stored(request, found) for request, found in zip(ids, mine, strict=True)]
 
 
+def statement_of(row: XapiStatement) -> dict[str, Any]:
+    """The statement as stored, opened (``{"erased": true}`` once its learner's key is gone)."""
+    session = object_session(row)
+    assert session is not None, "a stored statement is read inside its unit of work"
+    found = sealing.readable(session, sealing.XAPI_STATEMENT, row.statement_sealed, row.statement)
+    return found if found is not None else {"erased": True}
+
+
 def _existing(session: Session, actor: Actor, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = session.execute(
         select(XapiStatement.statement_id, XapiStatement.body_hash).where(
@@ -243,8 +254,11 @@ def _apply_move_on(session: Session, actor: Actor, fresh: list[_New]) -> None:
             XapiStatement.voided.is_(False),
         )
     )
-    for row in rows:
-        _observe(row.statement, criteria, progress)
+    for statement in sealing.open_many(
+        session, sealing.XAPI_STATEMENT, [row.statement_sealed for row in rows]
+    ):
+        if statement is not None:  # None: sealed for a learner since erased
+            _observe(statement, criteria, progress)
     for item in relevant:
         key = _au_key(item.statement)
         before = progress.get(key, cmi5.Progress())
@@ -345,6 +359,7 @@ def _ingest(session: Session, actor: Actor, fresh: list[_New]) -> list[events.In
                 [{"statement": item.index, "field": "(statement)", "message": _message(answer)}]
             )
         item.event_id = answer.event.id
+        item.learner_id = answer.event.learner_id
         if not answer.replayed:
             intakes.append(answer)
     return intakes
@@ -376,9 +391,19 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
             "event_id": item.event_id,
             "outcome": item.reading.outcome if item.reading else None,
             "note": (item.reading.note if item.reading else "voiding")[:500],
-            "statement": item.statement,
+            "statement": {},
+            "statement_sealed": token,
         }
-        for item in fresh
+        for item, token in zip(
+            fresh,
+            sealing.seal_many(
+                session,
+                actor.organization_id,
+                sealing.XAPI_STATEMENT,
+                [(item.learner_id, item.statement) for item in fresh],
+            ),
+            strict=True,
+        )
     ]
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = set(
