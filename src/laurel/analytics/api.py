@@ -64,7 +64,7 @@ def completion_rates(
             period=period,
             start=start,
             end=end,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
     if format == "json":
         return JSONResponse({"rows": rows})
