@@ -48,46 +48,84 @@ class _Source(NamedTuple):
     where: str
 
 
-def _sql(postgresql: bool, source: _Source, sign: int) -> list[str]:
-    p, lrn = source.pair, source.learner
+def _exprs(postgresql: bool, p: str) -> tuple[str, str, str]:
+    """The course id as text, the enrolment month and the whole days to complete of pair
+    ``p`` (a record or an alias), for either database."""
     if postgresql:
-        course = f"{p}.course_id::text"
         month = f"to_char({p}.enrolled_at AT TIME ZONE 'UTC', 'YYYY-MM')"
         days = (
             f"greatest(0, floor(extract(epoch FROM {p}.completed_at - {p}.enrolled_at) "
             "/ 86400))::integer"
         )
-    else:
-        course = f"{p}.course_id"
-        month = f"strftime('%Y-%m', {p}.enrolled_at)"
-        # Whole days from the microseconds, in integers (stored text ends in six digits).
-        micros = (
-            f"(unixepoch({p}.completed_at) - unixepoch({p}.enrolled_at)) * 1000000 "
-            f"+ CAST(substr({p}.completed_at, 21, 6) AS INTEGER) "
-            f"- CAST(substr({p}.enrolled_at, 21, 6) AS INTEGER)"
-        )
-        days = f"max(0, ({micros}) / 86400000000)"
+        return f"{p}.course_id::text", month, days
+    # Whole days from the microseconds, in integers (stored text ends in six digits).
+    micros = (
+        f"(unixepoch({p}.completed_at) - unixepoch({p}.enrolled_at)) * 1000000 "
+        f"+ CAST(substr({p}.completed_at, 21, 6) AS INTEGER) "
+        f"- CAST(substr({p}.enrolled_at, 21, 6) AS INTEGER)"
+    )
+    return (
+        f"{p}.course_id",
+        f"strftime('%Y-%m', {p}.enrolled_at)",
+        f"max(0, ({micros}) / 86400000000)",
+    )
+
+
+_KEY = "organization_id, livemode, dimension, value, month, days, department"
+_ADD = f"ON CONFLICT ({_KEY}) DO UPDATE SET pairs = analytics_cohorts.pairs + excluded.pairs"
+
+
+def _sql(postgresql: bool, source: _Source, sign: int) -> list[str]:
+    """Many pairs counted: one grouped statement (a learner's pairs, or every pair)."""
+    p, lrn = source.pair, source.learner
+    course, month, days = _exprs(postgresql, p)
     value = (
         f"CASE v.dimension WHEN 'course' THEN {course} "
         f"WHEN 'classification' THEN coalesce({lrn}.classification, '') "
         f"ELSE coalesce({lrn}.country, '') END"
     )
-    department = f"coalesce({lrn}.department, '')"
-    key = "organization_id, livemode, dimension, value, department, month, days"
     return [
         f"""
-        INSERT INTO analytics_cohorts ({key}, pairs)
-        SELECT {p}.organization_id, {p}.livemode, v.dimension, {value}, {department}, {month},
-               CASE WHEN {p}.completed_at IS NULL THEN -1 ELSE {days} END, {sign} * count(*)
+        INSERT INTO analytics_cohorts ({_KEY}, pairs)
+        SELECT {p}.organization_id, {p}.livemode, v.dimension, {value}, {month},
+               CASE WHEN {p}.completed_at IS NULL THEN -1 ELSE {days} END,
+               coalesce({lrn}.department, ''), {sign} * count(*)
         FROM {source.tables}, {_DIMENSIONS} AS v WHERE {source.where}
         GROUP BY 1, 2, 3, 4, 5, 6, 7
-        ON CONFLICT ({key}) DO UPDATE SET pairs = analytics_cohorts.pairs + excluded.pairs
+        {_ADD}
         """
     ]
 
 
-def _pair(record: str) -> _Source:
-    return _Source(record, "l", "learners l", f"l.id = {record}.learner_id")
+def _one(postgresql: bool, p: str, attributes: tuple[str, str, str], sign: int) -> str:
+    """One pair counted (the pair triggers): three rows of plain values, no join, no grouping.
+    ``attributes`` are the learner's department, classification and country, each ``''`` when
+    missing."""
+    course, month, days = _exprs(postgresql, p)
+    department, classification, country = attributes
+    done = f"CASE WHEN {p}.completed_at IS NULL THEN -1 ELSE {days} END"
+    rows = ",\n".join(
+        f"({p}.organization_id, {p}.livemode, '{name}', {value}, {month}, {done}, "
+        f"{department}, {sign})"
+        for name, value in (
+            ("course", course),
+            ("classification", classification),
+            ("country", country),
+        )
+    )
+    return f"INSERT INTO analytics_cohorts ({_KEY}, pairs) VALUES {rows} {_ADD}"
+
+
+def _sqlite_attributes(p: str) -> tuple[str, str, str]:
+    """The learner's attributes as scalar subqueries (SQLite triggers have no variables)."""
+
+    def of(name: str) -> str:
+        return f"(SELECT coalesce(l.{name}, '') FROM learners l WHERE l.id = {p}.learner_id)"
+
+    return of("department"), of("classification"), of("country")
+
+
+_PG_ATTRIBUTES = ("d", "c", "k")  # the trigger function's variables
 
 
 def _learners_pairs(record: str) -> _Source:
@@ -117,20 +155,21 @@ def _sqlite() -> list[str]:
         f"""
         CREATE TRIGGER analytics_pairs_insert AFTER INSERT ON learning_pairs
         BEGIN
-        {_body(_sql(False, _pair("NEW"), 1))}
+        {_one(False, "NEW", _sqlite_attributes("NEW"), 1)};
         END
         """,
         f"""
         CREATE TRIGGER analytics_pairs_update AFTER UPDATE OF enrolled_at, completed_at
         ON learning_pairs WHEN {_CHANGED}
         BEGIN
-        {_body(_sql(False, _pair("OLD"), -1) + _sql(False, _pair("NEW"), 1))}
+        {_one(False, "OLD", _sqlite_attributes("OLD"), -1)};
+        {_one(False, "NEW", _sqlite_attributes("NEW"), 1)};
         END
         """,
         f"""
         CREATE TRIGGER analytics_pairs_delete AFTER DELETE ON learning_pairs
         BEGIN
-        {_body(_sql(False, _pair("OLD"), -1))}
+        {_one(False, "OLD", _sqlite_attributes("OLD"), -1)};
         END
         """,
         f"""
@@ -155,12 +194,25 @@ def _pg() -> list[str]:
     return [
         f"""
         CREATE FUNCTION analytics_from_pair() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            d text;
+            c text;
+            k text;
         BEGIN
+            IF TG_OP = 'DELETE' THEN
+                SELECT coalesce(department, ''), coalesce(classification, ''),
+                       coalesce(country, '')
+                    INTO d, c, k FROM learners WHERE id = OLD.learner_id;
+            ELSE
+                SELECT coalesce(department, ''), coalesce(classification, ''),
+                       coalesce(country, '')
+                    INTO d, c, k FROM learners WHERE id = NEW.learner_id;
+            END IF;
             IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                {_body(_sql(True, _pair("OLD"), -1))}
+                {_one(True, "OLD", _PG_ATTRIBUTES, -1)};
             END IF;
             IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                {_body(_sql(True, _pair("NEW"), 1))}
+                {_one(True, "NEW", _PG_ATTRIBUTES, 1)};
             END IF;
             RETURN NULL;
         END
@@ -207,9 +259,9 @@ def upgrade() -> None:
         sa.Column("livemode", sa.Boolean(), nullable=False),
         sa.Column("dimension", sa.String(length=16), nullable=False),
         sa.Column("value", sa.String(length=64), nullable=False),
-        sa.Column("department", sa.String(length=200), nullable=False),
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("department", sa.String(length=200), nullable=False),
         sa.Column("pairs", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -222,12 +274,17 @@ def upgrade() -> None:
             "livemode",
             "dimension",
             "value",
-            "department",
             "month",
             "days",
+            "department",
             name=op.f("pk_analytics_cohorts"),
         ),
         sqlite_with_rowid=False,
+    )
+    op.create_index(
+        op.f("ix_rewards_organization_id_livemode_state_id"),
+        "rewards",
+        ["organization_id", "livemode", "state", "id"],
     )
     postgresql = op.get_bind().dialect.name == "postgresql"
     for statement in _sql(postgresql, _EVERY_PAIR, 1):
@@ -241,3 +298,4 @@ def downgrade() -> None:
     for statement in _PG_DOWN if postgresql else _SQLITE_DOWN:
         op.execute(statement)
     op.drop_table("analytics_cohorts")
+    op.drop_index(op.f("ix_rewards_organization_id_livemode_state_id"), table_name="rewards")
