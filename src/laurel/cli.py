@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from laurel.analytics.cli import analytics_app
 from laurel.approvals.cli import approvals_app
 from laurel.audit import cli as audit_cli
 from laurel.auth.cli import user_app
@@ -60,6 +61,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(points_app, name="points")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(analytics_app, name="analytics")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]

@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees the whole schema."""
 
-from laurel.analytics.models import LearningPair
+from laurel.analytics.models import Cohort, LearningPair
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
@@ -87,6 +87,7 @@ __all__ = [
     "BudgetWindow",
     "CaliperEvent",
     "CatalogItem",
+    "Cohort",
     "CompletionEvent",
     "ConnectorConfig",
     "ConnectorSecret",

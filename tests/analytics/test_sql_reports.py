@@ -143,43 +143,43 @@ def brief(rows: list[dict[str, Any]], by: str) -> list[tuple[Any, ...]]:
 def test_rates_match_the_hand_computed_set(api: TestClient, data: Tenant) -> None:
     live = data.headers
     assert brief(rates(api, live, "by=course&period=all"), "course") == [
-        ("C1", "all", 4, 3, 0.75, 2.25),
+        ("C1", "all", 4, 3, 0.75, 2.0),  # whole days: 4, 0 (half a day) and 2 (2.25)
         ("C2", "all", 2, 2, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=course_type&period=all"), "course_type") == [
-        ("compliance", "all", 4, 3, 0.75, 2.25),
+        ("compliance", "all", 4, 3, 0.75, 2.0),
         ("elective", "all", 2, 2, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=department&period=all"), "department") == [
-        ("Engineering", "all", 2, 2, 1.0, 1.12),  # median of 2.25 and 0, rounded half-even
-        ("Sales", "all", 3, 2, 0.6667, 2.25),
+        ("Engineering", "all", 2, 2, 1.0, 1.0),  # median of 2 and 0
+        ("Sales", "all", 3, 2, 0.6667, 2.0),  # median of 4 and 0
         ("unknown", "all", 1, 1, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=course&period=week"), "course") == [
         ("C1", "2026-W01", 1, 1, 1.0, 4.0),
-        ("C1", "2026-W02", 2, 1, 0.5, 0.5),
-        ("C1", "2026-W05", 1, 1, 1.0, 2.25),
+        ("C1", "2026-W02", 2, 1, 0.5, 0.0),
+        ("C1", "2026-W05", 1, 1, 1.0, 2.0),
         ("C2", "2026-W05", 1, 1, 1.0, 0.0),
         ("C2", "2026-W14", 1, 1, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=course&period=quarter"), "course") == [
         ("C1", "2025-Q4", 1, 1, 1.0, 4.0),
-        ("C1", "2026-Q1", 3, 2, 0.6667, 1.38),
+        ("C1", "2026-Q1", 3, 2, 0.6667, 1.0),
         ("C2", "2026-Q1", 2, 2, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=country&period=month"), "country") == [
         ("US", "2025-12", 1, 1, 1.0, 4.0),
-        ("US", "2026-01", 2, 1, 0.5, 0.5),
-        ("US", "2026-02", 2, 2, 1.0, 1.12),
+        ("US", "2026-01", 2, 1, 0.5, 0.0),
+        ("US", "2026-02", 2, 2, 1.0, 1.0),
         ("US", "2026-03", 1, 1, 1.0, 0.0),
     ]
     assert brief(rates(api, live, "by=classification&period=year"), "classification") == [
         ("employee", "2025", 1, 1, 1.0, 4.0),
-        ("employee", "2026", 5, 4, 0.8, 0.25),
+        ("employee", "2026", 5, 4, 0.8, 0.0),
     ]
     # The window is on the enrolment time, start inclusive and end exclusive.
     window = "by=course&period=all&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"
-    assert brief(rates(api, live, window), "course") == [("C1", "all", 2, 1, 0.5, 0.5)]
+    assert brief(rates(api, live, window), "course") == [("C1", "all", 2, 1, 0.5, 0.0)]
 
 
 def test_test_mode_reads_only_test_rows(api: TestClient, data: Tenant) -> None:
@@ -213,9 +213,9 @@ def test_each_role_sees_its_part(
     org = brief(rates(everyone.client, {}, "by=department&period=all"), "department")
     assert [r[0] for r in org] == ["Engineering", "Sales", "unknown"]
     mine = brief(rates(sales.client, {}, "by=department&period=all"), "department")
-    assert mine == [("Sales", "all", 3, 2, 0.6667, 2.25)]
+    assert mine == [("Sales", "all", 3, 2, 0.6667, 2.0)]
     assert brief(rates(sales.client, {}, "by=course&period=all"), "course") == [
-        ("C1", "all", 3, 2, 0.6667, 2.25)
+        ("C1", "all", 3, 2, 0.6667, 2.0)
     ]
     assert rates(nobody.client, {}, "by=course&period=all") == []
 

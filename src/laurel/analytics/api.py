@@ -42,7 +42,8 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
     summary="Completion rate (completions / enrolments) by course, type, department, "
     "classification or country, per period",
     description="Pairs of learner and course are grouped by when they were enrolled; a "
-    "completion without an enrolment counts as enrolled when it completed.",
+    "completion without an enrolment counts as enrolled when it completed. The median time to "
+    "complete is counted in whole days.",
 )
 def completion_rates(
     actor: Reader,
@@ -64,7 +65,7 @@ def completion_rates(
             period=period,
             start=start,
             end=end,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
     if format == "json":
         return JSONResponse({"rows": rows})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base
@@ -40,3 +40,36 @@ class LearningPair(Base):
     """The first ``completed`` or ``passed`` event's ``occurred_at``."""
     enrolled: Mapped[bool]
     """An enrolment row exists (so ``enrolled_at`` is its time)."""
+
+
+class Cohort(Base):
+    """Pairs counted per enrolment month, dimension value, department and whole days taken.
+
+    Kept by triggers on ``learning_pairs`` and on ``learners`` (a learner moving between
+    departments, classifications or countries moves their pairs; migration 0024), so the
+    completion rates read a few thousand rows instead of numbering every pair. ``dimension`` is
+    ``course`` (``value`` is the course id as text: its type and external id are joined when
+    read), ``classification`` or ``country``; a learner's missing department, classification or
+    country is ``''``. ``department`` is the learner's current department: a department
+    manager's report reads only theirs, and a report by department sums the course rows.
+    ``days`` is the whole days from enrolment to first completion (``floor``, never negative),
+    ``-1`` for pairs not completed: enrolments are every row's pairs, completions those with
+    ``days >= 0``, and the median is read from the same rows as a histogram.
+    """
+
+    __tablename__ = "analytics_cohorts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """The UTC month the pairs were enrolled (``YYYY-MM``)."""
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Last in the key: a report groups by value, month and days in key order (no sort on
+    # SQLite) and a manager's filter on it only skips rows.
+    department: Mapped[str] = mapped_column(String(200), primary_key=True)
+    pairs: Mapped[int] = mapped_column(Integer)

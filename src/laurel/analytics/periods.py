@@ -74,3 +74,20 @@ def sql_days(dialect: str, start: Any, end: Any) -> Any:
     if dialect == "postgresql":
         return func.greatest(0.0, days)
     return func.max(0.0, days)
+
+
+def sql_whole_days(dialect: str, start: Any, end: Any) -> Any:
+    """Whole days from ``start`` to ``end`` (``floor``, never negative), as an SQL expression.
+
+    Exact: PostgreSQL's epoch of an interval is a ``numeric``; on SQLite the microseconds are
+    counted in integers. The rollups' triggers (migration 0024) compute the same.
+    """
+    if dialect == "postgresql":
+        whole = func.floor(extract("epoch", end - start) / 86_400)
+        return cast(func.greatest(0, whole), Integer)
+    micros = (
+        (func.unixepoch(end) - func.unixepoch(start)) * 1_000_000
+        + cast(func.substr(end, 21, 6), Integer)
+        - cast(func.substr(start, 21, 6), Integer)
+    )
+    return func.max(0, micros // 86_400_000_000)

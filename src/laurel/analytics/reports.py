@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +16,11 @@ from sqlalchemy import Numeric, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from laurel.analytics import pairs as pairs_
-from laurel.analytics import periods, stats
+from laurel.analytics import periods, rollups, stats
 from laurel.courses import service as courses
 from laurel.courses.models import Course
 from laurel.events.models import CompletionEvent
+from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import NotFound, field_error
 from laurel.kit.money import Money
@@ -48,6 +49,19 @@ def _dimension_column(by: str) -> Any:
     return func.coalesce(func.nullif(column, ""), "unknown")
 
 
+def narrowing(actor: Actor) -> dict[str, Any]:
+    """The ``learners_in`` and ``departments`` arguments of the reports for ``actor``.
+
+    ``learners_in`` is ``learners.visible_ids`` (None for the whole organization);
+    ``departments`` lets the rollups answer a department manager (they are kept per
+    department); a caller narrowed to one learner has none, and its reports scan the pairs.
+    """
+    return {
+        "learners_in": learners.visible_ids(actor),
+        "departments": actor.departments if actor.learner_id is None else None,
+    }
+
+
 def completion_rates(
     session: Session,
     organization_id: uuid.UUID,
@@ -58,17 +72,60 @@ def completion_rates(
     start: datetime | None,
     end: datetime | None,
     learners_in: Select[Any] | None = None,
+    departments: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Of the pairs enrolled in each period, how many were completed (so far), per value.
+    """Of the pairs enrolled in each period, how many were completed (so far), per value, and
+    the median whole days from enrolment to first completion.
 
-    Grouped and counted by the database, the median by numbering each group's durations
-    (a window function), so only the result rows come back. ``learners_in`` (a select of
-    learner ids, ``learners.visible_ids``) narrows the report to a manager's departments.
+    Read from the rollups (``analytics.rollups``) when they can answer: the whole organization
+    (``learners_in`` None) or a department manager (``departments``, with ``learners_in`` the
+    same learners), any period but ISO weeks, a window on month bounds. Otherwise the pairs
+    are scanned (:func:`completion_rates_from_pairs`), with the same results.
     """
     if by not in DIMENSIONS:
         raise field_error("by", f"use one of {', '.join(DIMENSIONS)}")
     if period not in PERIODS:
         raise field_error("period", f"use one of {', '.join(PERIODS)}")
+    if (learners_in is None or departments is not None) and rollups.answers(period, start, end):
+        return rollups.completion_rates(
+            session,
+            organization_id,
+            livemode,
+            by=by,
+            period=period,
+            start=start,
+            end=end,
+            departments=departments if learners_in is not None else None,
+        )
+    return completion_rates_from_pairs(
+        session,
+        organization_id,
+        livemode,
+        by=by,
+        period=period,
+        start=start,
+        end=end,
+        learners_in=learners_in,
+    )
+
+
+def completion_rates_from_pairs(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    *,
+    by: str,
+    period: str,
+    start: datetime | None,
+    end: datetime | None,
+    learners_in: Select[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`completion_rates` from the pairs, one statement.
+
+    Grouped and counted by the database, the median by numbering each group's durations
+    (a window function), so only the result rows come back. ``learners_in`` (a select of
+    learner ids, ``learners.visible_ids``) narrows the report to a manager's departments.
+    """
     dialect = session.get_bind().dialect.name
     pairs = pairs_.subquery(organization_id, livemode, learners=learners_in)
     value = _dimension_column(by)
@@ -86,7 +143,7 @@ def completion_rates(
     # One pass: each group's pairs numbered by duration, completed apart from the rest, so
     # the median is the average of the one or two middle completed rows.
     part = (value, periods.sql_label(dialect, pairs.c.enrolled_at, period), done)
-    days = periods.sql_days(dialect, pairs.c.enrolled_at, pairs.c.completed_at)
+    days = periods.sql_whole_days(dialect, pairs.c.enrolled_at, pairs.c.completed_at)
     ranked = (
         select(
             part[0].label("value"),
@@ -127,20 +184,22 @@ def completion_rates(
     return rows
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Group:
+    """One side of a lift comparison: how many pairs, and the completed ones' durations."""
+
     name: str
-    pairs: list[pairs_.Pair]
+    enrolments: int = 0
+    durations: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        done = [p.days_to_complete for p in self.pairs if p.completed_at is not None]
-        days = stats.median([d for d in done if d is not None])
-        n = len(self.pairs)
+        days = stats.median(self.durations)
+        n, done = self.enrolments, len(self.durations)
         return {
             "group": self.name,
             "enrolments": n,
-            "completions": len(done),
-            "completion_rate": round(len(done) / n, 4) if n else None,
+            "completions": done,
+            "completion_rate": round(done / n, 4) if n else None,
             "median_days_to_complete": round(days, 2) if days is not None else None,
         }
 
@@ -148,15 +207,17 @@ class _Group:
 def _covered(
     program_id: uuid.UUID,
     snapshot: programs.ProgramSet,
-    learner: Learner,
+    learner: tuple[str, str | None, str | None],
     course: Course,
     when: datetime,
 ) -> bool:
-    """Would a pass of this course by this learner at ``when`` be decided by the program?"""
+    """Would a pass of this course by this learner (classification, department, country) at
+    ``when`` be decided by the program?"""
+    classification, department, country = learner
     subject = rules_engine.Subject(
-        classification=learner.classification,
-        department=learner.department,
-        country=learner.country,
+        classification=classification,
+        department=department,
+        country=country,
         course_external_id=course.external_id,
         course_type=course.type,
         course_tags=tuple(course.tags or ()),
@@ -175,6 +236,118 @@ def _covered(
     return False
 
 
+def _turns(snapshot: programs.ProgramSet, program_id: uuid.UUID) -> list[datetime]:
+    """The times at which the program's settings or rules can change what it covers.
+
+    Between two of them (and inside the eligibility window's ends) a decision depends only on
+    the learner's classification, department and country and on the course, so the lift judges
+    each distinct combination once instead of each pair."""
+    found = {v.effective_from for v in snapshot.versions.get(program_id, [])}
+    found |= {r.effective_from for rs in snapshot.rules.get(program_id, []) for r in rs}
+    for version in snapshot.versions.get(program_id, []):
+        for end in ("starts_at", "ends_at"):
+            value = (version.eligibility or {}).get(end)
+            if value:
+                found.add(datetime.fromisoformat(value))
+    return sorted(found)
+
+
+def _groups(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    program_id: uuid.UUID,
+    snapshot: programs.ProgramSet,
+    *,
+    since: datetime,
+    started: datetime,
+    now: datetime,
+    control: tuple[dict[uuid.UUID, bool], int] | None,
+    learners_in: Select[Any] | None,
+) -> tuple[_Group, _Group]:
+    """The incentivised group and its baseline (the control group, given ``control``: the
+    recorded assignments and the share for the rest; else the pre-period since ``since``)."""
+    # Only pairs enrolled in the window the comparison reads (the pre-period too without a
+    # holdout), and only a manager's learners. The window is cut where the program's settings
+    # change (``_turns``), so within a piece a pair's coverage depends only on its learner's
+    # attributes and its course: the database counts pairs per such combination, and each
+    # combination is judged once. A holdout adds the learner (the group is per person).
+    has_holdout = control is not None
+    pairs = pairs_.subquery(organization_id, livemode, learners=learners_in)
+    edges = sorted({t for t in _turns(snapshot, program_id) if since < t <= now} | {started})
+    piece = case(
+        *[(pairs.c.enrolled_at < edge, i) for i, edge in enumerate(edges)], else_=len(edges)
+    )
+    firsts = [since, *edges]  # the start of each piece: its coverage is decided there
+    during_from = edges.index(started) + 1  # pieces from here on are in the program's window
+    who: list[Any] = [pairs.c.learner_id] if has_holdout else []
+    key = [Learner.classification, Learner.department, Learner.country, pairs.c.course_id]
+    window = [pairs.c.enrolled_at >= since, pairs.c.enrolled_at <= now]
+    counted = session.execute(
+        select(*key, piece, *who, func.count(), func.count(pairs.c.completed_at))
+        .join(Learner, Learner.id == pairs.c.learner_id)
+        .where(*window)
+        .group_by(*key, piece, *who)
+    ).all()
+    titles = courses.get_many(session, organization_id, {row[3] for row in counted})
+    decided: dict[tuple[Any, ...], bool] = {}
+
+    def covered(row: Any) -> bool:
+        """Is this combination (classification, department, country, course, piece) one the
+        program pays for, in its window?"""
+        if row[4] < during_from:
+            return False
+        combo = tuple(row[:5])
+        known = decided.get(combo)
+        if known is None:
+            course = titles.get(row[3])
+            known = decided[combo] = course is not None and _covered(
+                program_id, snapshot, (row[0], row[1], row[2]), course, firsts[row[4]]
+            )
+        return known
+
+    recorded, share = control or ({}, 0)
+    decided_groups: dict[uuid.UUID, bool] = {}
+
+    def in_control(learner_id: uuid.UUID) -> bool:
+        known = recorded.get(learner_id)
+        if known is None:
+            known = decided_groups.get(learner_id)
+        if known is None:
+            known = decided_groups[learner_id] = holdout.in_control(program_id, learner_id, share)
+        return known
+
+    treated = _Group("incentivised")
+    baseline = _Group("control" if has_holdout else "pre_period")
+    course_ids = {row[3] for row in counted if covered(row)}
+
+    def side(row: Any) -> _Group | None:
+        """Which group a combination's pairs count in, if any."""
+        if covered(row):
+            return baseline if has_holdout and in_control(row[5]) else treated
+        if not has_holdout and row[4] < during_from and row[3] in course_ids:
+            return baseline
+        return None
+
+    for row in counted:
+        group = side(row)
+        if group is not None:
+            group.enrolments += int(row[-2])
+    # The durations of the completed pairs in either group, for the medians: only the courses
+    # that count are read back, and only completed pairs.
+    if course_ids:
+        for row in session.execute(
+            select(*key, piece, *who, pairs.c.enrolled_at, pairs.c.completed_at)
+            .join(Learner, Learner.id == pairs.c.learner_id)
+            .where(*window, pairs.c.completed_at.is_not(None), pairs.c.course_id.in_(course_ids))
+        ):
+            group = side(row)
+            if group is not None:
+                days = (row[-1] - row[-2]).total_seconds() / 86_400
+                group.durations.append(max(0.0, days))
+    return treated, baseline
+
+
 def lift(
     session: Session,
     organization_id: uuid.UUID,
@@ -189,6 +362,11 @@ def lift(
     With a holdout, the comparison is the program's own control group over the same period.
     Without one, it is the same courses in the equally long period before the program started,
     labelled ``pre_period``: weaker evidence (anything else that changed counts as lift).
+
+    Set-based (:func:`_groups`): the database counts the pairs per learner attributes, course
+    and piece of the window between changes of the program's settings; each combination is
+    judged against the rules once, and only the completed pairs of the courses that count come
+    back, for the medians (exact, as before).
     """
     snapshot = programs.snapshot(session, organization_id)
     versions = snapshot.versions.get(program_id)
@@ -201,54 +379,21 @@ def lift(
     share = current.holdout_bps  # for learners not recorded yet
     has_holdout = share > 0 or any(recorded.values())
     span = now - started
-    # Only pairs enrolled in the window the comparison reads (the pre-period too without a
-    # holdout), and only a manager's learners: the database leaves the rest behind.
-    found = pairs_.load(
+    treated, baseline = _groups(
         session,
         organization_id,
         livemode,
-        learners=learners_in,
-        enrolled_from=started if has_holdout else started - span,
-        enrolled_until=now,
+        program_id,
+        snapshot,
+        since=started if has_holdout else started - span,
+        started=started,
+        now=now,
+        control=(recorded, share) if has_holdout else None,
+        learners_in=learners_in,
     )
-    people = learners.get_many(session, organization_id, {p.learner_id for p in found})
-    titles = courses.get_many(session, organization_id, {p.course_id for p in found})
-
-    def covered(p: pairs_.Pair, when: datetime) -> bool:
-        learner, course = people.get(p.learner_id), titles.get(p.course_id)
-        return bool(learner and course) and _covered(
-            program_id,
-            snapshot,
-            learner,  # type: ignore[arg-type]
-            course,  # type: ignore[arg-type]
-            when,
-        )
-
-    during = [p for p in found if started <= p.enrolled_at <= now and covered(p, p.enrolled_at)]
-    if has_holdout:
-
-        def in_control(p: pairs_.Pair) -> bool:
-            known = recorded.get(p.learner_id)
-            if known is not None:
-                return known
-            return holdout.in_control(program_id, p.learner_id, share)
-
-        treated = _Group("incentivised", [p for p in during if not in_control(p)])
-        baseline = _Group("control", [p for p in during if in_control(p)])
-        comparison = "holdout"
-    else:
-        course_ids = {p.course_id for p in during}
-        before = [
-            p
-            for p in found
-            if started - span <= p.enrolled_at < started and p.course_id in course_ids
-        ]
-        treated = _Group("incentivised", during)
-        baseline = _Group("pre_period", before)
-        comparison = "pre_period"
-    k1 = sum(1 for p in treated.pairs if p.completed_at is not None)
-    k2 = sum(1 for p in baseline.pairs if p.completed_at is not None)
-    n1, n2 = len(treated.pairs), len(baseline.pairs)
+    comparison = "holdout" if has_holdout else "pre_period"
+    k1, k2 = len(treated.durations), len(baseline.durations)
+    n1, n2 = treated.enrolments, baseline.enrolments
     diff, interval = stats.difference(k1, n1, k2, n2)
     spend = _spend(session, organization_id, livemode, program_id, started, now, learners_in)
     incremental = diff * n1

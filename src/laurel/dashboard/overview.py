@@ -75,6 +75,6 @@ def overview_rates(
             period="all",
             start=None,
             end=None,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
     return fragment("rates.html", rows=rows, by=by)

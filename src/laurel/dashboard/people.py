@@ -41,7 +41,7 @@ def team_rates(actor: Reader, db: DatabaseDep) -> HTMLResponse:
             period="all",
             start=None,
             end=None,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
     return fragment("team_rates.html", rates=rates)
 

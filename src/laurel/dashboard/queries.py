@@ -143,8 +143,11 @@ def rewards(
         query = query.where(Reward.learner_id == learner_id)
     if learner:
         query = query.where(learners.named(session, learner))
+    # A hold reason is matched here (reasons live in a JSON list): read more rows for it. Any
+    # other filter is the database's, so only the rows shown are read (no 1,000 ORM rows).
+    wanted = limit * 5 if hold_reason else limit
     found: list[tuple[Reward, Learner]] = [
-        (r, m) for r, m in session.execute(query.order_by(Reward.id.desc()).limit(limit * 5))
+        (r, m) for r, m in session.execute(query.order_by(Reward.id.desc()).limit(wanted))
     ]
     if hold_reason:
         found = [

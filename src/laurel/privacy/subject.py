@@ -154,6 +154,7 @@ rule("audit_entries", _audit)
 
 exclude("organizations", "the tenant, not a person")
 exclude("budget_windows", "budget totals per period, no person")
+exclude("analytics_cohorts", "pair counts per course or attribute, department and month, no person")
 exclude("points_policies", "per-program points policies")
 exclude("points_settings", "organization points settings")
 exclude("points_badges", "badge definitions")

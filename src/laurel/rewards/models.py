@@ -35,6 +35,8 @@ class Reward(TenantMixin, Base):
         Index(None, "organization_id", "learner_id"),
         Index(None, "organization_id", "event_id"),
         Index(None, "organization_id", "program_id", "created_at"),
+        # The dashboard's reward lists by state, newest first (keyset on the id).
+        Index(None, "organization_id", "livemode", "state", "id"),
         # The overview's and the chart's counts and spend, read from the index alone.
         Index(
             "ix_rewards_overview",
