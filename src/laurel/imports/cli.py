@@ -56,7 +56,7 @@ def _run(
         TimeElapsedColumn,
     )
 
-    from laurel.cli import _database, _fail  # noqa: PLC0415
+    from laurel.cli import _database, _fail, _tune_gc  # noqa: PLC0415
     from laurel.imports import service  # noqa: PLC0415
     from laurel.imports.models import Import, ImportKind  # noqa: PLC0415
     from laurel.imports.readers import FileError  # noqa: PLC0415
@@ -121,6 +121,9 @@ def _run(
                     rejected=p.rejected,
                 )
 
+            # Start-up is done: what is alive now lives to the end, and a long file allocates
+            # (and frees) millions of short-lived objects.
+            _tune_gc()
             service.run(database, import_id, file, chunk_rows=chunk_rows, on_progress=show)
     except AppError as exc:
         _fail(exc)
