@@ -200,6 +200,12 @@ def _positional(
         return [(v,) for v in (values if convert is None else map(convert, values))]
     columns: list[Any] = list(zip(*map(itemgetter(*positions), rows), strict=True))
     for index, convert in enumerate(converters):
-        if convert is not None:
-            columns[index] = map(convert, columns[index])
+        if convert is None:
+            continue
+        column = columns[index]
+        if len(set(map(id, column))) == 1:
+            # One object in every row (the organization, the unit of work's clock): once.
+            columns[index] = (convert(column[0]),) * len(column)
+        else:
+            columns[index] = map(convert, column)
     return list(zip(*columns, strict=True))
