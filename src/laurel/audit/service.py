@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.kit.actor import Actor
-from laurel.kit.canonical import canonical_json, sha256_hex
+from laurel.kit.canonical import canonical_json, sha256_hex, strict_canonical_json
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.sql import EncodedJSON, insert_many
@@ -55,6 +55,10 @@ def _canonical(details: dict[str, Any]) -> tuple[dict[str, Any], str]:
     Details made only of JSON types are kept as given; anything else (a UUID, a datetime) is
     turned into its string form now, so the hash covers exactly what the column stores.
     """
+    try:
+        return details, strict_canonical_json(details)
+    except TypeError:
+        pass  # a UUID, a datetime…: stored as its string form, below
     foreign: list[object] = []
 
     def default(value: object) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from sqlalchemy import JSON, Column, Executable, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from laurel.kit.canonical import plain_json
 from laurel.kit.orm import UTCDateTime
 
 
@@ -121,7 +121,7 @@ def _utc_text(value: datetime | None) -> str | None:
 def _json_text(value: Any) -> str:
     if type(value) is EncodedJSON:
         return value
-    return json.dumps(value)
+    return plain_json(value)
 
 
 def _converter(column: Column[Any], dialect: Any) -> Converter | None:
