@@ -139,3 +139,48 @@ def test_cli_verify_reports_first_broken_link(
     broken = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert broken.returncode == 1
     assert "acme: BROKEN at entry 5" in broken.stdout
+
+
+def _note(database: Database, tenant: Tenant, what: str) -> None:
+    with database.session() as session:
+        audit.record(
+            session,
+            organization_id=tenant.id,
+            actor="test",
+            action="tests:note:write",
+            target_type="note",
+            target_id=what,
+        )
+
+
+def test_a_stale_head_hint_never_breaks_the_chain(database: Database, tenant: Tenant) -> None:
+    """The head this process last wrote is only a guess at where the chain ends: an append that
+    rolled back after moving it, or one made elsewhere, leaves it stale, and the next append
+    still links to the real head."""
+    _note(database, tenant, "first")
+    # Appended and moved the head, then rolled back: the hint now runs ahead of the chain.
+    with database.sessionmaker() as session:
+        audit.record(
+            session,
+            organization_id=tenant.id,
+            actor="test",
+            action="tests:note:write",
+            target_type="note",
+            target_id="lost",
+        )
+        audit._flush_pending(session)
+        session.rollback()
+    _note(database, tenant, "after a rollback")
+    # Another process appended: the head moved without this process knowing.
+    hints = audit._HINTS
+    key = next(k for k in hints if k[1] == tenant.id)
+    seen = hints[key]
+    _note(database, tenant, "elsewhere")
+    hints[key] = seen
+    _note(database, tenant, "after another process")
+    with database.read_session() as session:
+        result = audit.verify_chain(session, tenant.id)
+        targets = [e.target_id for e in audit.entries(session, tenant.id)]
+    assert result.ok, result.reason
+    assert "lost" not in targets
+    assert targets[-4:] == ["first", "after a rollback", "elsewhere", "after another process"]

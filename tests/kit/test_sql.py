@@ -122,4 +122,12 @@ def test_fast_sqlite_inserts_store_what_sqlalchemy_stores(tmp_path: Any) -> None
         )
         doc = session.execute(text("SELECT doc FROM samples ORDER BY rowid DESC")).scalar()
         assert doc == '{"a":1}'
+    # Rows of a single column take their own path (a one-name itemgetter answers no tuple).
+    lone = [uuid.uuid4(), uuid.uuid4()]
+    with Session(database.engine) as session, session.begin():
+        assert insert_many(session, table, [{"id": i} for i in lone]) == 2
+        ids = session.execute(
+            text("SELECT id FROM samples WHERE flag IS NULL ORDER BY rowid")
+        ).scalars()
+        assert list(ids) == [i.hex for i in lone]
     database.dispose()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.kit.actor import Actor
-from laurel.kit.canonical import canonical_json, sha256_hex
+from laurel.kit.canonical import canonical_json, sha256_hex, strict_canonical_json
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.sql import EncodedJSON, insert_many
@@ -55,6 +55,10 @@ def _canonical(details: dict[str, Any]) -> tuple[dict[str, Any], str]:
     Details made only of JSON types are kept as given; anything else (a UUID, a datetime) is
     turned into its string form now, so the hash covers exactly what the column stores.
     """
+    try:
+        return details, strict_canonical_json(details)
+    except TypeError:
+        pass  # a UUID, a datetime…: stored as its string form, below
     foreign: list[object] = []
 
     def default(value: object) -> str:
@@ -166,7 +170,7 @@ def chain_hash(prev_hash: str, body: str) -> str:
 
 
 def _body(
-    organization_id: uuid.UUID,
+    organization_id: uuid.UUID | str,
     seq: int,
     actor: str,
     action: str,
@@ -209,11 +213,32 @@ def _move_head() -> Any:
     )
 
 
+@cache
+def _advance_head() -> Any:
+    # Built on first use, once every table's column types are resolved.
+    return (
+        update(_HEAD)
+        .where(
+            _HEAD.c.organization_id == bindparam("_org"),
+            _HEAD.c.seq == bindparam("_was_seq"),
+            _HEAD.c.hash == bindparam("_was_hash"),
+        )
+        .values(seq=bindparam("_seq"), hash=bindparam("_hash"))
+    )
+
+
 def lock_head(session: Session, organization_id: uuid.UUID) -> tuple[int, str]:
     head = session.execute(_head_lock_sql(), {"_org": organization_id}).first()
     if head is None:
         raise RuntimeError(f"organization {organization_id} has no audit chain head")
     return head[0], head[1]
+
+
+_HINTS: dict[tuple[str, uuid.UUID], tuple[int, str]] = {}
+"""The chain head (seq, hash) this process last wrote, per database and organization.
+
+Only a guess: :func:`_append` checks it in the UPDATE that moves the head, so a stale one (a
+transaction rolled back, another process appended) costs a retry, never a wrong link."""
 
 
 def _flush_pending(session: Session) -> None:
@@ -226,44 +251,92 @@ def _flush_pending(session: Session) -> None:
     for item in pending:
         by_org.setdefault(item.organization_id, []).append(item)
     # SQLite stores the canonical text as it is; PostgreSQL's JSONB parses the details.
-    encoded = session.get_bind().dialect.name == "sqlite"
+    bind = session.get_bind()
+    encoded = bind.dialect.name == "sqlite"
+    where = str(bind.engine.url)
     # A fixed lock order across organizations: two transactions never wait on each other.
     for organization_id in sorted(by_org):
-        seq, prev = lock_head(session, organization_id)
-        rows = []
-        for item in by_org[organization_id]:
-            seq += 1
-            digest = chain_hash(
-                prev,
-                _body(
-                    organization_id,
-                    seq,
-                    item.actor,
-                    item.action,
-                    item.target_type,
-                    item.target_id,
-                    item.details_json,
-                    item.created_at,
-                ),
-            )
-            rows.append(
-                {
-                    "id": uuid7(),
-                    "organization_id": organization_id,
-                    "seq": seq,
-                    "actor": item.actor,
-                    "action": item.action,
-                    "target_type": item.target_type,
-                    "target_id": item.target_id,
-                    "details": EncodedJSON(item.details_json) if encoded else item.details,
-                    "created_at": item.created_at,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        insert_many(session, _TABLE, rows)
-        session.execute(_move_head(), {"_org": organization_id, "_seq": seq, "_hash": prev})
+        _append(session, where, organization_id, by_org[organization_id], encoded=encoded)
+
+
+def _append(
+    session: Session,
+    where: str,
+    organization_id: uuid.UUID,
+    items: list[PendingEntry],
+    *,
+    encoded: bool,
+) -> None:
+    """Chain ``items`` after the organization's head and move the head past them.
+
+    The head is taken in one statement when this process wrote it last: the UPDATE that moves
+    it names the (seq, hash) the entries were chained on, so it matches, and takes the row
+    lock, only if nobody appended since. Otherwise (or on a first append) the head is read
+    under its row lock and the entries are chained again.
+    """
+    hint = _HINTS.get((where, organization_id))
+    rows: list[dict[str, Any]] | None = None
+    if hint is not None:
+        rows, head = _chained(organization_id, hint, items, encoded=encoded)
+        params = {"_was_seq": hint[0], "_was_hash": hint[1]}
+        moved = session.execute(
+            _advance_head(), {"_org": organization_id, "_seq": head[0], "_hash": head[1]} | params
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            rows = None
+    if rows is None:
+        rows, head = _chained(
+            organization_id, lock_head(session, organization_id), items, encoded=encoded
+        )
+        session.execute(_move_head(), {"_org": organization_id, "_seq": head[0], "_hash": head[1]})
+    insert_many(session, _TABLE, rows)
+    # Rolled back later, this hint is stale and the next append reads the head instead.
+    _HINTS[(where, organization_id)] = head
+
+
+def _chained(
+    organization_id: uuid.UUID,
+    head: tuple[int, str],
+    items: list[PendingEntry],
+    *,
+    encoded: bool,
+) -> tuple[list[dict[str, Any]], tuple[int, str]]:
+    """The entry rows chained after ``head``, and the head after them."""
+    seq, prev = head
+    organization = str(organization_id)
+    rows = []
+    for item in items:
+        seq += 1
+        digest = chain_hash(
+            prev,
+            _body(
+                organization,
+                seq,
+                item.actor,
+                item.action,
+                item.target_type,
+                item.target_id,
+                item.details_json,
+                item.created_at,
+            ),
+        )
+        rows.append(
+            {
+                "id": uuid7(),
+                "organization_id": organization_id,
+                "seq": seq,
+                "actor": item.actor,
+                "action": item.action,
+                "target_type": item.target_type,
+                "target_id": item.target_id,
+                "details": EncodedJSON(item.details_json) if encoded else item.details,
+                "created_at": item.created_at,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows, (seq, prev)
 
 
 @event.listens_for(Session, "before_commit")

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, object_session
 
 from laurel.audit import service as audit
@@ -34,7 +33,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict
 from laurel.kit.ids import uuid7
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore, insert_rows
 from laurel.learners import sealing
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
@@ -374,6 +373,10 @@ def _message(error: AppError) -> str:
     return str(detail)
 
 
+_STATEMENTS: Table = XapiStatement.__table__  # type: ignore[assignment]
+_STATEMENT_KEY = ("organization_id", "livemode", "statement_id")
+
+
 def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) -> None:
     rows = [
         {
@@ -405,15 +408,10 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
             strict=True,
         )
     ]
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted = set(
-        session.scalars(
-            module.insert(XapiStatement)
-            .on_conflict_do_nothing(index_elements=["organization_id", "livemode", "statement_id"])
-            .returning(XapiStatement.statement_id),
-            rows,
-        )
-    )
+    # kit.sql's insert: on SQLite the driver's executemany instead of a RETURNING statement
+    # whose every value passes SQLAlchemy's bind processing (a tenth of an array's storing).
+    went_in = insert_rows(session, _STATEMENTS, rows, _STATEMENT_KEY)
+    inserted = {row["statement_id"] for row in rows if row["id"] in went_in}
     lost = [item for item in fresh if item.statement_id not in inserted]
     if lost:
         # A concurrent request stored some of these ids first (it has committed: the insert
