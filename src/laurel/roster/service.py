@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -249,7 +249,7 @@ def _matching(
     ring = crypto.ring_of(session)
     ids = [ext for ext, _ in people]
     emails = [email for _, email in people if email]
-    match = RosterEntry.employee_id.in_(ids)
+    match: ColumnElement[bool] = RosterEntry.employee_id.in_(ids)
     if emails:
         match = or_(match, sealed.where_email(RosterEntry, ring, emails))
     rows = list(
