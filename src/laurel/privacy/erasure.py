@@ -122,7 +122,9 @@ def erase(
     roster = _t("roster_entries")
     keys = [roster.c.employee_id == learner.external_id]
     if email:
-        keys.append(roster_sealed.where_email(roster, crypto.ring_of(session), [email]))
+        keys.append(
+            roster_sealed.where_email(roster.c.email_index, crypto.ring_of(session), [email])
+        )
     deleted["roster_entries"] = _count(
         session.execute(delete(roster).where(roster.c.organization_id == org, or_(*keys)))
     )

@@ -76,7 +76,7 @@ def _roster(table: Table, found: Found, ring: KeyRing) -> ColumnElement[bool] | 
     learner = found["learners"][0]
     keys = [table.c.employee_id == learner["external_id"]]
     if learner.get("email"):
-        keys.append(roster_sealed.where_email(table, ring, [learner["email"]]))
+        keys.append(roster_sealed.where_email(table.c.email_index, ring, [learner["email"]]))
     return or_(*keys)
 
 

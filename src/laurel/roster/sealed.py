@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, select, update
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import InstrumentedAttribute, object_session
 
 from laurel.kit import crypto
 from laurel.kit.crypto import KeyRing
@@ -49,18 +49,14 @@ def columns(ring: KeyRing, email: str | None, manager: str | None) -> dict[str, 
     }
 
 
-def where_email(table: Any, ring: KeyRing, emails: Iterable[str]) -> ColumnElement[bool]:
-    """A condition on roster entries (``table``: the model or its Table) matching any of
-    these emails, whatever their case, under any key of the ring."""
-    wanted = sorted({i for email in emails for i in indexes(ring, email)})
-    column: Any = table.email_index if hasattr(table, "email_index") else table.c.email_index
-    return column.in_(wanted)  # type: ignore[no-any-return]
-
-
-def by_email(ring: KeyRing, emails: Iterable[str | None]) -> dict[str, str]:
-    """Blind index (under every key) → the email it stands for: to tell which of the wanted
-    emails an entry found by :func:`where_email` has, without decrypting it."""
-    return {i: email for email in emails if email for i in indexes(ring, email)}
+def where_email(
+    index: ColumnElement[str | None] | InstrumentedAttribute[str | None],
+    ring: KeyRing,
+    emails: Iterable[str],
+) -> ColumnElement[bool]:
+    """A condition on roster entries' ``email_index`` matching any of these emails, whatever
+    their case, under any key of the ring."""
+    return index.in_(sorted({i for email in emails for i in indexes(ring, email)}))
 
 
 def reveal(entry: RosterEntry, sealed: sealing.Sealed) -> str | None:

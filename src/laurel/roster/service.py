@@ -95,7 +95,9 @@ def find(
     """The learner's entry: by employee id, else by email (any case, its blind index)."""
     match = RosterEntry.employee_id == external_id
     if email:
-        match = or_(match, sealed.where_email(RosterEntry, crypto.ring_of(session), [email]))
+        match = or_(
+            match, sealed.where_email(RosterEntry.email_index, crypto.ring_of(session), [email])
+        )
     rows = list(
         session.scalars(select(RosterEntry).where(RosterEntry.roster_id == roster.id, match))
     )
@@ -251,7 +253,7 @@ def _matching(
     emails = [email for _, email in people if email]
     match: ColumnElement[bool] = RosterEntry.employee_id.in_(ids)
     if emails:
-        match = or_(match, sealed.where_email(RosterEntry, ring, emails))
+        match = or_(match, sealed.where_email(RosterEntry.email_index, ring, emails))
     rows = list(
         session.scalars(select(RosterEntry).where(RosterEntry.roster_id == roster.id, match))
     )
