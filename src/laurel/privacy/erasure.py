@@ -23,12 +23,14 @@ from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.kit import crypto
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import Base
 from laurel.learners import personal
 from laurel.learners.models import Learner
 from laurel.privacy.models import DataKind
 from laurel.rewards.models import Reward
+from laurel.roster import sealed as roster_sealed
 
 ERASED = {"erased": True}
 
@@ -120,7 +122,9 @@ def erase(
     roster = _t("roster_entries")
     keys = [roster.c.employee_id == learner.external_id]
     if email:
-        keys.append(roster.c.email == email.lower())
+        keys.append(
+            roster_sealed.where_email(roster.c.email_index, crypto.ring_of(session), [email])
+        )
     deleted["roster_entries"] = _count(
         session.execute(delete(roster).where(roster.c.organization_id == org, or_(*keys)))
     )

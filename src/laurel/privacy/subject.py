@@ -24,6 +24,7 @@ from laurel.kit import crypto
 from laurel.kit.crypto import KeyRing
 from laurel.kit.orm import Base
 from laurel.learners import personal, sealing
+from laurel.roster import sealed as roster_sealed
 
 WITHHELD = "(withheld: the key that protects the learner's email, name and manager)"
 SECRETS_WITHHELD = "(withheld: a one-time sign-in or form link)"
@@ -42,8 +43,9 @@ class Link:
 
 Found = dict[str, list[dict[str, Any]]]
 """Rows about the learner by table, as plain column → value dicts."""
-Rule = Callable[[Table, Found], ColumnElement[bool] | None]
-"""A condition selecting a table's rows about the learner, given what the links found."""
+Rule = Callable[[Table, Found, KeyRing], ColumnElement[bool] | None]
+"""A condition selecting a table's rows about the learner, given what the links found (and
+the ring, for blind-index lookups)."""
 
 LINKS: dict[str, Link] = {}
 RULES: dict[str, Rule] = {}
@@ -68,15 +70,17 @@ def placed() -> set[str]:
     return {"learners"} | set(LINKS) | set(RULES) | set(EXCLUDED)
 
 
-def _roster(table: Table, found: Found) -> ColumnElement[bool] | None:
+def _roster(table: Table, found: Found, ring: KeyRing) -> ColumnElement[bool] | None:
+    """Entries naming the learner's employee id, or the learner's email (through the blind
+    index both keep of it: the roster's email is sealed)."""
     learner = found["learners"][0]
     keys = [table.c.employee_id == learner["external_id"]]
     if learner.get("email"):
-        keys.append(table.c.email == learner["email"])
+        keys.append(roster_sealed.where_email(table.c.email_index, ring, [learner["email"]]))
     return or_(*keys)
 
 
-def _xapi(table: Table, found: Found) -> ColumnElement[bool] | None:
+def _xapi(table: Table, found: Found, _ring: KeyRing) -> ColumnElement[bool] | None:
     """Statements that became the learner's completions, and those whose actor names the
     learner but became none (an ``attempted``, a ``launched``)."""
     learner = found["learners"][0]
@@ -87,7 +91,7 @@ def _xapi(table: Table, found: Found) -> ColumnElement[bool] | None:
     return or_(table.c.event_id.in_(events), named) if events else named
 
 
-def _audit(table: Table, found: Found) -> ColumnElement[bool] | None:
+def _audit(table: Table, found: Found, _ring: KeyRing) -> ColumnElement[bool] | None:
     """Entries whose target is a row about the learner (the log names ids, not people)."""
     targets = {
         "learners": "learner",
@@ -300,14 +304,18 @@ def collect(
                 )
             if rows:
                 found[item.table] = rows
+    lookups = ring or crypto.ring_of(session)
     for name, condition in RULES.items():
         table = _table(name)
-        where = condition(table, found)
+        where = condition(table, found, lookups)
         if where is None:
             continue
         rows = _rows(session, table, and_(table.c.organization_id == organization_id, where), ring)
         if rows:
             found[name] = rows
+    for row in found.get("roster_entries", []):
+        # Shown opened as ``email`` and ``manager``; the blind index means nothing to a reader.
+        row.pop(roster_sealed.INDEX, None)
     for row in found.get("learner_keys", []):
         # That the key exists is about the learner; the key itself is not theirs to carry.
         row["wrapped_key"] = WITHHELD

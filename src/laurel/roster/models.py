@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base, TenantMixin
@@ -35,18 +35,35 @@ class RosterEntry(TenantMixin, Base):
     __tablename__ = "roster_entries"
     __table_args__ = (
         UniqueConstraint("roster_id", "employee_id"),
-        Index(None, "roster_id", "email"),
+        # Matching a learner by email goes through the blind index (laurel.roster.sealed).
+        Index(None, "roster_id", "email_index"),
     )
 
     roster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rosters.id"))
     employee_id: Mapped[str] = mapped_column(String(200))
     """Matches a learner's external id."""
-    email: Mapped[str | None] = mapped_column(String(320), default=None)
-    """Lower case; matches a learner's email when the ids differ."""
+    # The email and the manager are sealed under the key ring; read them through the
+    # ``email`` and ``manager`` properties (laurel.roster.sealed).
+    email_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    email_index: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Blind index of the lower-cased email, the same a learner's email has: matches a
+    learner's email when the ids differ."""
     status: Mapped[str] = mapped_column(String(16))
     department: Mapped[str | None] = mapped_column(String(200), default=None)
-    manager: Mapped[str | None] = mapped_column(String(200), default=None)
+    manager_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     classification: Mapped[str | None] = mapped_column(String(32), default=None)
     country: Mapped[str | None] = mapped_column(String(2), default=None)
     hire_date: Mapped[date | None] = mapped_column(Date, default=None)
     line: Mapped[int]
+
+    @property
+    def email(self) -> str | None:
+        return sealed.reveal(self, sealed.EMAIL)
+
+    @property
+    def manager(self) -> str | None:
+        return sealed.reveal(self, sealed.MANAGER)
+
+
+# sealed registers the sealed columns and the blind index (keys rotate).
+from laurel.roster import sealed  # noqa: E402

@@ -11,16 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.kit import crypto
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
 from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.learners.models import Learner
+from laurel.roster import sealed
 from laurel.roster.models import Roster, RosterEntry
 
 if TYPE_CHECKING:
@@ -44,9 +46,11 @@ def start(session: Session, organization_id: uuid.UUID, import_id: uuid.UUID) ->
 def add(
     session: Session, organization_id: uuid.UUID, roster_id: uuid.UUID, entries: Sequence[RosterRow]
 ) -> list[int]:
-    """Store entries; answers the lines whose employee id this roster already had."""
+    """Store entries (email and manager sealed); answers the lines whose employee id this
+    roster already had."""
     duplicates = []
     now = utcnow()
+    ring = crypto.ring_of(session)
     for e in entries:
         inserted = insert_ignore(
             session,
@@ -57,10 +61,9 @@ def add(
                 "created_at": now,
                 "roster_id": roster_id,
                 "employee_id": e.employee_id,
-                "email": e.email,
+                **sealed.columns(ring, e.email, e.manager),
                 "status": e.status,
                 "department": e.department,
-                "manager": e.manager,
                 "classification": e.classification,
                 "country": e.country,
                 "hire_date": e.hire_date,
@@ -89,10 +92,12 @@ def latest(session: Session, organization_id: uuid.UUID) -> Roster | None:
 def find(
     session: Session, roster: Roster, external_id: str, email: str | None
 ) -> RosterEntry | None:
-    """The learner's entry: by employee id, else by email (lower case)."""
+    """The learner's entry: by employee id, else by email (any case, its blind index)."""
     match = RosterEntry.employee_id == external_id
     if email:
-        match = or_(match, RosterEntry.email == email.lower())
+        match = or_(
+            match, sealed.where_email(RosterEntry.email_index, crypto.ring_of(session), [email])
+        )
     rows = list(
         session.scalars(select(RosterEntry).where(RosterEntry.roster_id == roster.id, match))
     )
@@ -229,26 +234,42 @@ def _fill_known(session: Session, organization_id: uuid.UUID, roster: Roster, ac
         if not batch:
             return filled
         last = batch[-1].id
-        ids = {learner.external_id for learner in batch}
-        emails = {learner.email.lower() for learner in batch if learner.email}
-        rows = session.scalars(
-            select(RosterEntry).where(
-                RosterEntry.roster_id == roster.id,
-                or_(RosterEntry.employee_id.in_(ids), RosterEntry.email.in_(emails)),
-            )
+        found = _matching(
+            session, roster, [(learner.external_id, learner.email) for learner in batch]
         )
-        by_id: dict[str, RosterEntry] = {}
-        by_email: dict[str, RosterEntry] = {}
-        for row in rows:
-            by_id[row.employee_id] = row
-            if row.email:
-                by_email.setdefault(row.email, row)
         for learner in batch:
-            entry = by_id.get(learner.external_id) or (
-                by_email.get(learner.email.lower()) if learner.email else None
-            )
+            entry = found.get(learner.external_id)
             if entry is not None and _fill(session, learner, entry, actor):
                 filled += 1
+
+
+def _matching(
+    session: Session, roster: Roster, people: list[tuple[str, str | None]]
+) -> dict[str, RosterEntry]:
+    """The entry of each (external id, email) found on ``roster``: by employee id, else by
+    email (through its blind index: no entry is decrypted to match); one query."""
+    ring = crypto.ring_of(session)
+    ids = [ext for ext, _ in people]
+    emails = [email for _, email in people if email]
+    match: ColumnElement[bool] = RosterEntry.employee_id.in_(ids)
+    if emails:
+        match = or_(match, sealed.where_email(RosterEntry.email_index, ring, emails))
+    rows = list(
+        session.scalars(select(RosterEntry).where(RosterEntry.roster_id == roster.id, match))
+    )
+    by_id = {r.employee_id: r for r in rows}
+    by_index: dict[str, RosterEntry] = {}
+    for r in rows:
+        if r.email_index:
+            by_index.setdefault(r.email_index, r)
+    found: dict[str, RosterEntry] = {}
+    for ext, email in people:
+        entry = by_id.get(ext)
+        if entry is None and email:
+            entry = next((by_index[i] for i in sealed.indexes(ring, email) if i in by_index), None)
+        if entry is not None:
+            found[ext] = entry
+    return found
 
 
 def _fill(session: Session, learner: Learner, entry: RosterEntry, actor: str) -> bool:
@@ -273,31 +294,15 @@ def entries_for(
     roster = latest(session, organization_id)
     if roster is None or not people:
         return {}
-    ids = [ext for ext, _ in people]
-    emails = [email.lower() for _, email in people if email]
-    rows = list(
-        session.scalars(
-            select(RosterEntry).where(
-                RosterEntry.roster_id == roster.id,
-                or_(RosterEntry.employee_id.in_(ids), RosterEntry.email.in_(emails)),
-            )
-        )
-    )
-    by_id = {r.employee_id: r for r in rows}
-    by_email: dict[str, RosterEntry] = {}
-    for r in rows:
-        if r.email:
-            by_email.setdefault(r.email, r)
-    found: dict[str, dict[str, Any]] = {}
-    for ext, email in people:
-        entry = by_id.get(ext) or (by_email.get(email.lower()) if email else None)
-        if entry is not None:
-            found[ext] = {
-                "department": entry.department,
-                "manager": entry.manager,
-                "classification": entry.classification,
-            }
-    return found
+    return {
+        ext: {
+            "department": entry.department,
+            # Opened here: the learner's own copy is sealed under the learner's key.
+            "manager": entry.manager,
+            "classification": entry.classification,
+        }
+        for ext, entry in _matching(session, roster, people).items()
+    }
 
 
 def fill_new_learner(session: Session, learner: Learner, actor: str) -> None:

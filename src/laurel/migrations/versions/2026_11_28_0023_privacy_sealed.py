@@ -415,6 +415,7 @@ def downgrade() -> None:
         "import_rejections": _rejections,
     }
     for entry in sealing.registered():
-        _unseal(conn, ring, tables[entry.table], entry)
+        if entry.table in tables:  # later revisions open their own columns
+            _unseal(conn, ring, tables[entry.table], entry)
     for table, column in reversed(_COLUMNS):
         op.drop_column(table, column)
