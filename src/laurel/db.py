@@ -41,6 +41,17 @@ def _refuse_dml(state: ORMExecuteState) -> None:
         raise ReadOnlySessionError("this unit of work is read-only")
 
 
+# PostgreSQL's deadlock_detected and serialization_failure: the server rolled the whole
+# transaction back, so running the unit of work again from the start is safe.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def conflicted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transaction the database aborted for colliding with another one
+    (two writers taking the same rows in opposite orders), which succeeds when run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICT_SQLSTATES
+
+
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
     parsed = make_url(url)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from laurel.db import Database
 from laurel.events.grouped import GroupIntake
@@ -120,3 +121,48 @@ def test_parallel_requests_all_answered(
     assert len({r.event.id for r in results}) == senders * 5
     assert grouped.transactions <= senders * 5
     assert table_counts(database)["rewards"] == senders * 5
+
+
+def test_a_group_aborted_by_a_deadlock_is_stored_again(database: Database, tenant: Tenant) -> None:
+    """PostgreSQL: two committers (two processes, say) take the same two locks in opposite
+    orders; the server aborts one transaction as a deadlock. Its group runs again from the
+    start instead of failing its requests, and both groups end up stored once."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite has one writer at a time by construction")
+    both_hold_one = threading.Barrier(2, timeout=10)
+    runs: list[str] = []
+
+    def store_many(session: Any, actor: Actor, payloads: list[tuple[str, list[int]]]) -> list[str]:
+        out = []
+        for who, keys in payloads:
+            runs.append(who)
+            for n, key in enumerate(keys):
+                # Transaction-scoped locks in PostgreSQL's lock manager: a cycle of waits
+                # between them is found by its deadlock detector like one between rows.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                if n == 0 and runs.count(who) == 1:
+                    both_hold_one.wait()  # first attempts: each holds one, wants the other
+            out.append(who)
+        return out
+
+    grouped = [GroupCommit(database, store_many) for _ in range(2)]
+    answers: dict[str, Any] = {}
+
+    def send(index: int, who: str, keys: list[int]) -> None:
+        try:
+            answers[who] = grouped[index].submit(tenant.actor, (who, keys))
+        except BaseException as exc:
+            answers[who] = exc
+
+    threads = [
+        threading.Thread(target=send, args=(0, "a", [7001, 7002])),
+        threading.Thread(target=send, args=(1, "b", [7002, 7001])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == {"a": "a", "b": "b"}
+    assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # exactly one ran again
+    assert grouped[0].conflicts + grouped[1].conflicts == 1
+    assert grouped[0].transactions == grouped[1].transactions == 1
