@@ -8,7 +8,9 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -111,3 +113,49 @@ def test_two_processes_resuming_one_import_never_do_a_chunk_twice(
     assert len(outcomes) == 2
     # Whoever did which chunk, each row was done once and counted once.
     assert progress(database, import_id) == ("completed", 12, 12, 12)
+
+
+class _Deadlock(Exception):
+    """What SQLAlchemy raises when PostgreSQL aborts a transaction as a deadlock: the driver's
+    error, with its SQLSTATE, as ``orig``."""
+
+    def __init__(self) -> None:
+        super().__init__("deadlock detected")
+        self.orig = type("DeadlockDetected", (), {"sqlstate": "40P01"})()
+
+
+def test_a_chunk_aborted_by_a_deadlock_is_committed_again(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database aborts the second chunk's transaction as a deadlock (injected after the
+    real chunk work rolled back): the import runs that chunk again and completes, once."""
+    program = fixed_program(client, tenant)
+    backdate_program(database, program["id"], utcnow() - timedelta(days=30))
+    content = report([good_row(n) for n in range(5)])
+    path = write(tmp_path, "upload.bin", content)
+    facts = service.FileFacts(
+        "r.csv", path, len(content), hashlib.sha256(content).hexdigest(), FileFormat.csv
+    )
+    with database.session() as session:
+        imp = service.create(session, tenant.actor, ImportKind.completions, facts, stored_path=path)
+        import_id = imp.id
+    real = service._commit_chunk
+    calls: list[int] = []
+
+    def aborted_once(db: Database, iid: uuid.UUID, cursor: int, *rest: Any) -> int:
+        calls.append(cursor)
+        if calls.count(cursor) == 1 and cursor == 2:
+            with db.session() as session:  # the chunk's work, then the server's abort
+                session.execute(update(Import).where(Import.id == iid).values(accepted=-99))
+                raise _Deadlock()
+        return real(db, iid, cursor, *rest)
+
+    monkeypatch.setattr(service, "_commit_chunk", aborted_once)
+    service.run(database, import_id, path, chunk_rows=2)
+
+    assert calls == [0, 2, 2, 4]
+    assert progress(database, import_id) == ("completed", 5, 5, 5)

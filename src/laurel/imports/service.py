@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.auth import service as auth
-from laurel.db import Database
+from laurel.db import Database, conflicted
 from laurel.events import service as events
 from laurel.imports import columns as cols
 from laurel.imports import parse
@@ -43,6 +44,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from laurel.kit.faults import crash_point
+from laurel.kit.group_commit import CONFLICT_ATTEMPTS
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.pagination import Page, paginate
@@ -52,6 +54,8 @@ from laurel.roster import service as roster
 
 CHUNK_ROWS = 500
 SOURCE = "import"
+
+log = logging.getLogger("laurel.imports")
 
 
 class ImportNotFound(NotFound):
@@ -523,7 +527,7 @@ def run(
         with open_table(path, _format_of(db, import_id)) as table:
             rows = islice(table.rows, cursor, None)
             for chunk in _chunks(rows, chunk_rows):
-                cursor = _commit_chunk(db, import_id, cursor, chunk, table.headers, process)
+                cursor = _commit_retrying(db, import_id, cursor, chunk, table.headers, process)
                 if on_progress is not None:
                     on_progress(_progress(db, import_id))
                 if stop is not None and stop.is_set():
@@ -535,6 +539,31 @@ def run(
     if on_progress is not None:
         on_progress(_progress(db, import_id))
     return import_id
+
+
+def _commit_retrying(
+    db: Database,
+    import_id: uuid.UUID,
+    cursor: int,
+    chunk: list[Row],
+    headers: list[str | None],
+    process: Callable[
+        [Session, Import, list[Row], list[str | None]],
+        tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
+    ],
+) -> int:
+    """One chunk, again when PostgreSQL aborted its transaction as a deadlock with another
+    writer (e.g. a concurrent import sharing analytics rollup rows): nothing of it was kept."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return _commit_chunk(db, import_id, cursor, chunk, headers, process)
+        except Exception as exc:
+            if attempt == CONFLICT_ATTEMPTS or not conflicted(exc):
+                raise
+            log.warning(
+                "import %s chunk at row %d collided with another writer; again", import_id, cursor
+            )
+    raise AssertionError("unreachable")
 
 
 def _format_of(db: Database, import_id: uuid.UUID) -> str:
