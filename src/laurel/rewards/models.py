@@ -33,6 +33,9 @@ class Reward(TenantMixin, Base):
         ),
         Index(None, "state", "next_attempt_at"),
         Index(None, "organization_id", "learner_id"),
+        # One learner's rewards in a time window (the FCPA gate's sums): without it SQLite
+        # read the organization's whole window through the overview index.
+        Index(None, "organization_id", "livemode", "learner_id", "created_at"),
         Index(None, "organization_id", "event_id"),
         Index(None, "organization_id", "program_id", "created_at"),
         # The dashboard's reward lists by state, newest first (keyset on the id).
