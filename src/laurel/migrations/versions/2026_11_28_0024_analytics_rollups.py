@@ -230,6 +230,11 @@ def _pg() -> list[str]:
         f"""
         CREATE FUNCTION analytics_from_learner() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+            -- Moving a learner's pairs rewrites many shared rollup rows; two transactions
+            -- moving learners (retention sweeps, roster imports) took them in opposite
+            -- orders and deadlocked. Moves of one organization take turns instead.
+            PERFORM pg_advisory_xact_lock(
+                hashtextextended('analytics_cohorts:' || NEW.organization_id::text, 0));
             {_body(_sql(True, _learners_pairs("OLD"), -1) + _sql(True, _learners_pairs("NEW"), 1))}
             RETURN NULL;
         END
