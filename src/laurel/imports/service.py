@@ -541,16 +541,20 @@ def run(
     return import_id
 
 
+ChunkWork = Callable[
+    [Session, Import, list[Row], list[str | None]],
+    tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
+]
+"""Processes one chunk's rows in the chunk's transaction: (counts, rejected rows with errors)."""
+
+
 def _commit_retrying(
     db: Database,
     import_id: uuid.UUID,
     cursor: int,
     chunk: list[Row],
     headers: list[str | None],
-    process: Callable[
-        [Session, Import, list[Row], list[str | None]],
-        tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
-    ],
+    process: ChunkWork,
 ) -> int:
     """One chunk, again when PostgreSQL aborted its transaction as a deadlock with another
     writer (e.g. a concurrent import sharing analytics rollup rows): nothing of it was kept."""
@@ -579,10 +583,7 @@ def _commit_chunk(
     cursor: int,
     chunk: list[Row],
     headers: list[str | None],
-    process: Callable[
-        [Session, Import, list[Row], list[str | None]],
-        tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
-    ],
+    process: ChunkWork,
 ) -> int:
     with db.session() as session:
         # The guard: only the process that read this cursor may do these rows.
