@@ -29,25 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table, select, text, update
 
-from bench.harness import load_average, machine, percentile, table, write_json
+from bench.harness import load_average, machine, percentile, table, throwaway, write_json
 from laurel import demo, migrate
 from laurel.app import create_app
 from laurel.auth import users
@@ -63,7 +58,6 @@ from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
 
-PG_ADMIN = os.environ.get("LAUREL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEPARTMENTS = ("Sales", "Engineering", "Finance", "Legal", "Support", "HR", "Ops", "Marketing")
 COUNTRIES = ("US", "DE", "FR", "MX", "BR", "JP", "GB", "ES")
 CLASSIFICATIONS = ("employee",) * 7 + ("contractor", "channel_partner", "customer")
@@ -72,31 +66,6 @@ REWARD_STATES = ("delivered",) * 17 + ("held", "ready", "cancelled", "failed") *
 PASSWORD = "bench password 2026"
 CHUNK = 50_000
 TARGET_MS = 300.0
-
-
-@contextmanager
-def throwaway(kind: str) -> Iterator[Database]:
-    """A fresh database of ``kind``, removed afterwards."""
-    if kind == "sqlite":
-        folder = tempfile.mkdtemp(prefix="laurel-bench-dashboard-")
-        db = Database(f"sqlite:///{folder}/dashboard.db")
-        try:
-            yield db
-        finally:
-            db.dispose()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"laurel_bench_dashboard_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = Database(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _sqlite_value(value: object) -> object:
@@ -502,7 +471,7 @@ def measure(db: Database, url: str, program_id: str, samples: int) -> list[dict[
 
 
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    with throwaway(kind) as db:
+    with throwaway(kind, "dashboard") as db:
         migrate.upgrade(db)
         loaded = load(db, args.learners, args.events)
         url = db.engine.url.render_as_string(hide_password=False)

@@ -515,3 +515,40 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}-{stamp}.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+PG_ADMIN = os.environ.get("LAUREL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""Where throw-away PostgreSQL databases are created (never the shared ``test`` database)."""
+
+
+@contextlib.contextmanager
+def throwaway(kind: str, name: str) -> Iterator[Any]:
+    """A fresh, empty ``laurel.db.Database`` of ``kind`` (``sqlite`` or ``postgresql``) named
+    after ``name``, removed afterwards. Laurel is imported here, not at the top: the
+    subprocess benchmarks may run another revision's code."""
+    import shutil
+
+    import psycopg
+
+    from laurel.db import Database
+
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix=f"laurel-bench-{name}-")
+        db = Database(f"sqlite:///{folder}/{name}.db")
+        try:
+            yield db
+        finally:
+            db.dispose()
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    database = f"laurel_bench_{name}_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    db = Database(PG_ADMIN.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -24,22 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table, bindparam, select, text, update
 
-from bench.harness import load_average, machine, summary_ms, table, write_json
+from bench.harness import load_average, machine, summary_ms, table, throwaway, write_json
 from laurel import migrate
 from laurel.db import Database
 from laurel.kit.ids import uuid7
@@ -57,36 +52,11 @@ from laurel.points.models import (
     TransactionKind,
 )
 
-PG_ADMIN = os.environ.get("LAUREL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEPARTMENTS = 20
 PROGRAMS = 3
 COUNTRIES = ("US", "DE", "FR", "MX", "BR", "JP", "GB", "ES")
 CHUNK = 20_000
 TARGET_MS = 50.0
-
-
-@contextmanager
-def throwaway(kind: str) -> Iterator[Database]:
-    if kind == "sqlite":
-        folder = tempfile.mkdtemp(prefix="laurel-bench-points-")
-        db = Database(f"sqlite:///{folder}/points.db")
-        try:
-            yield db
-        finally:
-            db.dispose()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"laurel_bench_points_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = Database(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _copy(db: Database, table_: Table, rows: list[dict[str, Any]]) -> None:
@@ -169,11 +139,10 @@ def load(db: Database, entries: int, learners: int, seed: int) -> dict[str, Any]
                 "organization_id": org_id,
                 "livemode": True,
                 "external_id": f"E{n}",
-                "email": f"e{n}@example.com",
-                "name": f"Learner {n} Example",
+                # No personal fields: they are sealed per learner (learners.personal) and the
+                # ledger's queries never read them.
                 "classification": "employee",
                 "department": f"D{n % DEPARTMENTS}",
-                "manager": None,
                 "country": COUNTRIES[n % len(COUNTRIES)],
                 "locale": None,
                 "screening_blocked_at": None,
@@ -340,7 +309,7 @@ def measure(runs: int, call: Callable[[], object]) -> list[float]:
 
 
 def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    with throwaway(kind) as db:
+    with throwaway(kind, "points") as db:
         migrate.upgrade(db)
         loaded = load(db, args.entries, args.learners, args.seed)
         rng = random.Random(args.seed + 1)

@@ -10,17 +10,21 @@ handler. PostgreSQL runs at READ COMMITTED; rows that two processes may move are
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from laurel.kit.crypto import RING, KeyRing, ring_from_settings
+
+log = logging.getLogger("laurel.db")
+T = TypeVar("T")
 
 READONLY = "laurel.readonly"
 
@@ -46,10 +50,27 @@ def _refuse_dml(state: ORMExecuteState) -> None:
 _CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
 
 
+CONFLICT_ATTEMPTS = 3
+
+
 def conflicted(exc: BaseException) -> bool:
     """Whether ``exc`` is a transaction the database aborted for colliding with another one
     (two writers taking the same rows in opposite orders), which succeeds when run again."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICT_SQLSTATES
+
+
+def retry_conflicts(unit: Callable[[], T], *, what: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run ``unit`` (a whole unit of work, its own transaction) again when the database
+    aborted it as :func:`conflicted`: nothing of it was kept. Other errors, and the last
+    attempt's, go to the caller."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return unit()
+        except Exception as exc:
+            if attempt == attempts or not conflicted(exc):
+                raise
+            log.warning("%s collided with another writer (%s); running it again", what, exc)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def normalize_url(url: str) -> str:

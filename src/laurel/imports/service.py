@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
 from laurel.auth import service as auth
-from laurel.db import Database, conflicted
+from laurel.db import Database, retry_conflicts
 from laurel.events import service as events
 from laurel.imports import columns as cols
 from laurel.imports import parse
@@ -44,7 +44,6 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from laurel.kit.faults import crash_point
-from laurel.kit.group_commit import CONFLICT_ATTEMPTS
 from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.pagination import Page, paginate
@@ -54,8 +53,6 @@ from laurel.roster import service as roster
 
 CHUNK_ROWS = 500
 SOURCE = "import"
-
-log = logging.getLogger("laurel.imports")
 
 
 class ImportNotFound(NotFound):
@@ -527,7 +524,10 @@ def run(
         with open_table(path, _format_of(db, import_id)) as table:
             rows = islice(table.rows, cursor, None)
             for chunk in _chunks(rows, chunk_rows):
-                cursor = _commit_retrying(db, import_id, cursor, chunk, table.headers, process)
+                cursor = retry_conflicts(
+                    partial(_commit_chunk, db, import_id, cursor, chunk, table.headers, process),
+                    what=f"import {import_id}: the chunk at row {cursor}",
+                )
                 if on_progress is not None:
                     on_progress(_progress(db, import_id))
                 if stop is not None and stop.is_set():
@@ -546,28 +546,6 @@ ChunkWork = Callable[
     tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
 ]
 """Processes one chunk's rows in the chunk's transaction: (counts, rejected rows with errors)."""
-
-
-def _commit_retrying(
-    db: Database,
-    import_id: uuid.UUID,
-    cursor: int,
-    chunk: list[Row],
-    headers: list[str | None],
-    process: ChunkWork,
-) -> int:
-    """One chunk, again when PostgreSQL aborted its transaction as a deadlock with another
-    writer (e.g. a concurrent import sharing analytics rollup rows): nothing of it was kept."""
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            return _commit_chunk(db, import_id, cursor, chunk, headers, process)
-        except Exception as exc:
-            if attempt == CONFLICT_ATTEMPTS or not conflicted(exc):
-                raise
-            log.warning(
-                "import %s chunk at row %d collided with another writer; again", import_id, cursor
-            )
-    raise AssertionError("unreachable")
 
 
 def _format_of(db: Database, import_id: uuid.UUID) -> str:

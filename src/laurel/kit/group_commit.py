@@ -17,7 +17,6 @@ and each request is stored again on its own, so only the one at fault fails.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,18 +25,15 @@ from typing import Generic, TypeVar
 from prometheus_client import Histogram
 from sqlalchemy.orm import Session
 
-from laurel.db import Database, conflicted
+from laurel.db import Database, conflicted, retry_conflicts
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError
-
-log = logging.getLogger("laurel.group_commit")
 
 P = TypeVar("P")
 A = TypeVar("A")
 
 # Large enough to absorb any burst the HTTP server's thread pool can produce at once.
 MAX_GROUP = 256
-CONFLICT_ATTEMPTS = 3
 LINGER_SECONDS = 0.002
 """How long a leader may wait for the requests it expects (see ``GroupCommit._lead``)."""
 
@@ -79,7 +75,7 @@ class GroupCommit(Generic[P, A]):
         self.transactions = 0
         """Transactions committed so far (each one stored a group)."""
         self.conflicts = 0
-        """Groups run again after the database aborted them for a deadlock."""
+        """Attempts the database aborted for a deadlock or serialization failure."""
 
     def submit(self, actor: Actor, payload: P) -> A:
         """Store one payload (with whatever else is waiting) and answer it, or raise its error."""
@@ -154,15 +150,16 @@ class GroupCommit(Generic[P, A]):
         a deadlock with another writer (e.g. two processes updating the same analytics
         rollup rows in opposite orders): nothing of it was kept, and the answers are only
         given after a commit."""
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+
+        def store() -> None:
             try:
                 self._store_together(group)
-                return
             except Exception as exc:
-                if attempt == CONFLICT_ATTEMPTS or not conflicted(exc):
-                    raise
-                self.conflicts += 1
-                log.warning("group of %d collided with another writer (%s); again", len(group), exc)
+                if conflicted(exc):
+                    self.conflicts += 1
+                raise
+
+        retry_conflicts(store, what=f"a group of {len(group)}")
 
     def _store_together(self, group: list[_Job[P, A]]) -> None:
         by_actor: dict[Actor, list[_Job[P, A]]] = {}
