@@ -105,7 +105,7 @@ class EmailSender:
             for item, outcome in results:
                 if outcome is None:
                     service.record_sent(
-                        session, item.claimed.id, item.envelope.to, item.rendered.locale
+                        session, item.claimed, item.envelope.to, item.rendered.locale
                     )
                     EMAILS.labels("sent").inc()
                 elif isinstance(outcome, PermanentMailError):

@@ -531,10 +531,9 @@ def _settle(session: Session, row_id: uuid.UUID, **values: Any) -> bool:
     return _BOX.settle(session, row_id, **values)
 
 
-def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str) -> bool:
-    owner = session.execute(
-        select(OutboxEmail.organization_id, OutboxEmail.learner_id).where(OutboxEmail.id == row_id)
-    ).one()
+def record_sent(session: Session, sent: Claimed, recipient: str, locale: str) -> bool:
+    """The row was sent to ``recipient``: kept sealed under the claim's learner (or the ring)."""
+    row_id = sent.id
     settled = _settle(
         session,
         row_id,
@@ -542,7 +541,7 @@ def record_sent(session: Session, row_id: uuid.UUID, recipient: str, locale: str
         sent_at=utcnow(),
         recipient=None,
         recipient_sealed=sealing.seal(
-            session, owner[0], sealing.OUTBOX_RECIPIENT, owner[1], recipient
+            session, sent.organization_id, sealing.OUTBOX_RECIPIENT, sent.learner_id, recipient
         ),
         locale=locale,
         last_error=None,
