@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +78,30 @@ Errors are `{"error": code, "detail": ...}`; validation errors list each bad fie
 """
 
 
+def _lifespan(
+    db: Database, worker: Worker, import_runner: ImportRunner, *, run_worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the background threads with the app and stop them before it is gone."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = start_in_thread(worker) if run_worker else None
+        warming = threading.Thread(target=screening.warm, args=(db,), daemon=True)
+        warming.start()
+        import_runner.start()
+        try:
+            yield
+        finally:
+            import_runner.stop()
+            # Joined so that no connection is still out when the database is disposed
+            # after shutdown: one returned to a disposed pool is never closed.
+            warming.join(timeout=30)
+            if running is not None:
+                stop_thread(*running, worker)
+
+    return lifespan
+
+
 def create_app(
     settings: Settings,
     database: Database | None = None,
@@ -91,23 +115,11 @@ def create_app(
     worker.attach()
     import_runner = ImportRunner(db)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running = start_in_thread(worker) if run_worker else None
-        threading.Thread(target=screening.warm, args=(db,), daemon=True).start()
-        import_runner.start()
-        try:
-            yield
-        finally:
-            import_runner.stop()
-            if running is not None:
-                stop_thread(*running, worker)
-
     app = FastAPI(
         title="Laurel",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(db, worker, import_runner, run_worker=run_worker),
         docs_url="/docs",
         openapi_url="/openapi.json",
     )

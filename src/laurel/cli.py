@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import sys
 from typing import Annotated, NoReturn
@@ -72,7 +73,10 @@ def _actor() -> str:
 
 
 def _database() -> Database:
-    return Database(get_settings().database_url)
+    database = Database(get_settings().database_url)
+    # A command's connections close when it exits, not when the interpreter collects them.
+    atexit.register(database.dispose)
+    return database
 
 
 def _logging() -> None:

@@ -140,8 +140,10 @@ class Worker:
         """Wake this worker when a commit in this process readies a reward."""
 
         def _hook(session: object) -> None:
-            info = getattr(session, "info", {})
-            if info.pop(READY_SIGNAL, False):
+            # Read, never pop: the session is one unit of work and already closed, and
+            # every worker attached to this database (the app's and one a test or
+            # command runs) must hear the same signal.
+            if getattr(session, "info", {}).get(READY_SIGNAL, False):
                 self.wake.set()
 
         self.database.on_commit(_hook)
@@ -161,10 +163,10 @@ class Worker:
 
         def _hook(session: object) -> None:
             info = getattr(session, "info", {})
-            popped = {name for name in OUTBOX_SIGNALS if info.pop(name, False)}  # pop every one
-            if popped:
+            raised = {name for name in OUTBOX_SIGNALS if info.get(name, False)}
+            if raised:
                 for signal, wake in zip(wanted, self._outbox_wakes, strict=True):
-                    if signal is None or signal in popped:
+                    if signal is None or signal in raised:
                         wake.set()
 
         self.database.on_commit(_hook)
