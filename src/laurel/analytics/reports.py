@@ -7,7 +7,7 @@ CSV or XLSX. Amounts are integer minor units with their currency, never floats.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,21 +186,26 @@ def completion_rates_from_pairs(
 
 @dataclass(slots=True)
 class _Group:
-    """One side of a lift comparison: how many pairs, and the completed ones' durations."""
+    """One side of a lift comparison: how many pairs, and how many completed in how many whole
+    days (the median's histogram, as the completion rates count them)."""
 
     name: str
     enrolments: int = 0
-    durations: list[float] = field(default_factory=list)
+    days: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def completions(self) -> int:
+        return sum(self.days.values())
 
     def summary(self) -> dict[str, Any]:
-        days = stats.median(self.durations)
-        n, done = self.enrolments, len(self.durations)
+        typical = stats.histogram_median(self.days)
+        n, done = self.enrolments, self.completions
         return {
             "group": self.name,
             "enrolments": n,
             "completions": done,
             "completion_rate": round(done / n, 4) if n else None,
-            "median_days_to_complete": round(days, 2) if days is not None else None,
+            "median_days_to_complete": round(typical, 2) if typical is not None else None,
         }
 
 
@@ -284,7 +289,7 @@ def _groups(
     key = [Learner.classification, Learner.department, Learner.country, pairs.c.course_id]
     window = [pairs.c.enrolled_at >= since, pairs.c.enrolled_at <= now]
     counted = session.execute(
-        select(*key, piece, *who, func.count(), func.count(pairs.c.completed_at))
+        select(*key, piece, *who, func.count())
         .join(Learner, Learner.id == pairs.c.learner_id)
         .where(*window)
         .group_by(*key, piece, *who)
@@ -332,19 +337,22 @@ def _groups(
     for row in counted:
         group = side(row)
         if group is not None:
-            group.enrolments += int(row[-2])
-    # The durations of the completed pairs in either group, for the medians: only the courses
-    # that count are read back, and only completed pairs.
+            group.enrolments += int(row[-1])
+    # The medians' histograms: the completed pairs of the courses that count, per combination
+    # and whole days to complete (as the completion rates count them), counted by the database.
     if course_ids:
+        took = periods.sql_whole_days(
+            session.get_bind().dialect.name, pairs.c.enrolled_at, pairs.c.completed_at
+        )
         for row in session.execute(
-            select(*key, piece, *who, pairs.c.enrolled_at, pairs.c.completed_at)
+            select(*key, piece, *who, took, func.count())
             .join(Learner, Learner.id == pairs.c.learner_id)
             .where(*window, pairs.c.completed_at.is_not(None), pairs.c.course_id.in_(course_ids))
+            .group_by(*key, piece, *who, took)
         ):
             group = side(row)
             if group is not None:
-                days = (row[-1] - row[-2]).total_seconds() / 86_400
-                group.durations.append(max(0.0, days))
+                group.days[int(row[-2])] += int(row[-1])
     return treated, baseline
 
 
@@ -365,8 +373,9 @@ def lift(
 
     Set-based (:func:`_groups`): the database counts the pairs per learner attributes, course
     and piece of the window between changes of the program's settings; each combination is
-    judged against the rules once, and only the completed pairs of the courses that count come
-    back, for the medians (exact, as before).
+    judged against the rules once; then it counts the completed pairs of the courses that
+    count per whole days to complete, for the medians (of whole days, as the completion rates
+    count them).
     """
     snapshot = programs.snapshot(session, organization_id)
     versions = snapshot.versions.get(program_id)
@@ -392,7 +401,7 @@ def lift(
         learners_in=learners_in,
     )
     comparison = "holdout" if has_holdout else "pre_period"
-    k1, k2 = len(treated.durations), len(baseline.durations)
+    k1, k2 = treated.completions, baseline.completions
     n1, n2 = treated.enrolments, baseline.enrolments
     diff, interval = stats.difference(k1, n1, k2, n2)
     spend = _spend(session, organization_id, livemode, program_id, started, now, learners_in)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.orm import Session
 
+from laurel.analytics import stats
 from laurel.analytics.models import Cohort
 from laurel.courses.models import Course
 
@@ -47,21 +48,6 @@ def _label(month: str, period: str) -> str:
     if period == "quarter":
         return f"{year}-Q{(number - 1) // 3 + 1}"
     return f"{year}-{number:02d}"
-
-
-def _middle(histogram: Counter[int]) -> float | None:
-    """The median of whole days: the one or two middle values of the counted days."""
-    n = sum(histogram.values())
-    if n <= 0:
-        return None
-    wanted = {(n - 1) // 2, n // 2}
-    found: list[int] = []
-    seen = 0
-    for days in sorted(histogram):
-        k = histogram[days]
-        found.extend(days for rank in sorted(wanted) if seen <= rank < seen + k)
-        seen += k
-    return sum(found) / len(found)
 
 
 def completion_rates(
@@ -112,7 +98,7 @@ def completion_rates(
     for (value, label), (n, done) in sorted(totals.items()):
         if n <= 0:
             continue  # only rows that moved away (a learner changed department)
-        median = _middle(histograms[(value, label)])
+        median = stats.histogram_median(histograms[(value, label)])
         rows.append(
             {
                 by: value,

@@ -10,6 +10,7 @@ interval it stays inside [-1, 1] and behaves with small groups and rates near 0 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 Z_95 = 1.959963984540054
@@ -51,3 +52,19 @@ def median(values: list[float]) -> float | None:
     if len(ordered) % 2:
         return ordered[middle]
     return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def histogram_median(histogram: Mapping[int, int]) -> float | None:
+    """The median of values given as ``{value: how many}``: the mean of the one or two middle
+    values, as :func:`median` of the expanded list would answer."""
+    n = sum(histogram.values())
+    if n <= 0:
+        return None
+    wanted = sorted({(n - 1) // 2, n // 2})
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        k = histogram[value]
+        found.extend(value for rank in wanted if seen <= rank < seen + k)
+        seen += k
+    return sum(found) / len(found)
