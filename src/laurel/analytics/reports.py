@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Numeric, Select, case, cast, func, select
+from sqlalchemy import Numeric, Select, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from laurel.analytics import pairs as pairs_
@@ -80,7 +80,7 @@ def completion_rates(
     Read from the rollups (``analytics.rollups``) when they can answer: the whole organization
     (``learners_in`` None) or a department manager (``departments``, with ``learners_in`` the
     same learners), any period but ISO weeks, a window on month bounds. Otherwise the pairs
-    are scanned (:func:`completion_rates_from_pairs`), with the same results.
+    are counted (:func:`completion_rates_from_counts`), with the same results.
     """
     if by not in DIMENSIONS:
         raise field_error("by", f"use one of {', '.join(DIMENSIONS)}")
@@ -97,7 +97,7 @@ def completion_rates(
             end=end,
             departments=departments if learners_in is not None else None,
         )
-    return completion_rates_from_pairs(
+    return completion_rates_from_counts(
         session,
         organization_id,
         livemode,
@@ -107,6 +107,75 @@ def completion_rates(
         end=end,
         learners_in=learners_in,
     )
+
+
+def _pairs_for(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    by: str,
+    start: datetime | None,
+    end: datetime | None,
+    learners_in: Select[Any] | None,
+) -> tuple[Any, Any, list[Any]]:
+    """The pairs (a subquery), what they are joined to for ``by`` and the window's conditions."""
+    pairs = pairs_.subquery(organization_id, livemode, learners=learners_in)
+    joined: Any = pairs
+    if by in ("course", "course_type"):
+        joined = joined.join(Course, Course.id == pairs.c.course_id)
+    else:
+        joined = joined.join(Learner, Learner.id == pairs.c.learner_id)
+    window = []
+    if start is not None:
+        window.append(pairs.c.enrolled_at >= start)
+    if end is not None:
+        window.append(pairs.c.enrolled_at < end)
+    return pairs, joined, window
+
+
+def _positions(n: int) -> list[Any]:
+    """``GROUP BY 1, 2, …, n``: expressions with bound parameters (a period label, a piece of
+    the window, whole days) repeated in GROUP BY are not recognised as the selected ones, and
+    SQLite computes them twice a row."""
+    return [literal_column(str(i)) for i in range(1, n + 1)]
+
+
+def completion_rates_from_counts(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    *,
+    by: str,
+    period: str,
+    start: datetime | None,
+    end: datetime | None,
+    learners_in: Select[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`completion_rates` from the pairs when the rollups cannot answer (ISO weeks, a
+    window off month bounds, one learner's scope).
+
+    The database counts the pairs per value, period and whole days to complete (-1 when not
+    completed) and the median comes from those counts, as from the rollups: a grouping, 3–5×
+    less work than numbering every group's pairs (:func:`completion_rates_from_pairs`, kept
+    as the independent reference the tests compare against).
+    """
+    dialect = session.get_bind().dialect.name
+    pairs, joined, window = _pairs_for(
+        session, organization_id, livemode, by, start, end, learners_in
+    )
+    value = _dimension_column(by)
+    label = periods.sql_label(dialect, pairs.c.enrolled_at, period)
+    days = case(
+        (pairs.c.completed_at.is_(None), -1),
+        else_=periods.sql_whole_days(dialect, pairs.c.enrolled_at, pairs.c.completed_at),
+    )
+    found = session.execute(
+        select(value, label, days, func.count())
+        .select_from(joined)
+        .where(*window)
+        .group_by(*_positions(3))
+    )
+    return rollups.rate_rows(((str(v), str(lab), int(d), int(n)) for v, lab, d, n in found), by)
 
 
 def completion_rates_from_pairs(
@@ -127,18 +196,10 @@ def completion_rates_from_pairs(
     learner ids, ``learners.visible_ids``) narrows the report to a manager's departments.
     """
     dialect = session.get_bind().dialect.name
-    pairs = pairs_.subquery(organization_id, livemode, learners=learners_in)
+    pairs, joined, window = _pairs_for(
+        session, organization_id, livemode, by, start, end, learners_in
+    )
     value = _dimension_column(by)
-    joined: Any = pairs
-    if by in ("course", "course_type"):
-        joined = joined.join(Course, Course.id == pairs.c.course_id)
-    else:
-        joined = joined.join(Learner, Learner.id == pairs.c.learner_id)
-    window = []
-    if start is not None:
-        window.append(pairs.c.enrolled_at >= start)
-    if end is not None:
-        window.append(pairs.c.enrolled_at < end)
     done = pairs.c.completed_at.is_not(None)
     # One pass: each group's pairs numbered by duration, completed apart from the rest, so
     # the median is the average of the one or two middle completed rows.
@@ -292,7 +353,7 @@ def _groups(
         select(*key, piece, *who, func.count())
         .join(Learner, Learner.id == pairs.c.learner_id)
         .where(*window)
-        .group_by(*key, piece, *who)
+        .group_by(*_positions(len(key) + 1 + len(who)))
     ).all()
     titles = courses.get_many(session, organization_id, {row[3] for row in counted})
     decided: dict[tuple[Any, ...], bool] = {}
@@ -348,7 +409,7 @@ def _groups(
             select(*key, piece, *who, took, func.count())
             .join(Learner, Learner.id == pairs.c.learner_id)
             .where(*window, pairs.c.completed_at.is_not(None), pairs.c.course_id.in_(course_ids))
-            .group_by(*key, piece, *who, took)
+            .group_by(*_positions(len(key) + 2 + len(who)))
         ):
             group = side(row)
             if group is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,15 +86,25 @@ def completion_rates(
         .group_by(group, *([Cohort.month] if period != "all" else []), Cohort.days)
     ).all()
     shown = _names(session, organization_id, by)
+    return rate_rows(
+        ((shown(raw), _label(month, period), int(days), int(n)) for raw, month, days, n in found),
+        by,
+    )
+
+
+def rate_rows(counted: Iterable[tuple[str, str, int, int]], by: str) -> list[dict[str, Any]]:
+    """The report's rows from ``(value, period label, whole days or -1, pairs)`` counts: per
+    value and period the enrolments, completions, rate and median (from the days' histogram),
+    sorted by value and period."""
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-    for raw, month, days, n in found:
-        key = (shown(raw), _label(month, period))
+    for value, label, days, n in counted:
+        key = (value, label)
         total = totals[key]
-        total[0] += int(n)
+        total[0] += n
         if days >= 0:
-            total[1] += int(n)
-            histograms[key][int(days)] += int(n)
+            total[1] += n
+            histograms[key][days] += n
     rows = []
     for (value, label), (n, done) in sorted(totals.items()):
         if n <= 0:
