@@ -155,8 +155,8 @@ def completion_rates_from_counts(
     window off month bounds, one learner's scope).
 
     The database counts the pairs per value, period and whole days to complete (-1 when not
-    completed) and the median comes from those counts, as from the rollups: a grouping, 3–5×
-    less work than numbering every group's pairs (:func:`completion_rates_from_pairs`, kept
+    completed) and the median comes from those counts, as from the rollups: a grouping, about
+    half the CPU of numbering every group's pairs (:func:`completion_rates_from_pairs`, kept
     as the independent reference the tests compare against).
     """
     dialect = session.get_bind().dialect.name
