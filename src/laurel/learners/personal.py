@@ -24,11 +24,12 @@ import binascii
 import os
 import uuid
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ColumnElement, Table, event, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from laurel.kit import crypto
@@ -149,16 +150,22 @@ def keys(
     missing = sorted({i for i in ids if i not in cache})
     if missing:
         ring = ring or crypto.ring_of(session)
-        table: Table = LearnerKey.__table__  # type: ignore[assignment]
         for part in chunks(missing):
-            rows = session.execute(
-                select(table.c.learner_id, table.c.wrapped_key).where(table.c.learner_id.in_(part))
-            )
-            for learner_id, wrapped in rows:
+            for learner_id, wrapped in session.execute(_keys_sql(), {"_ids": part}):
                 cache[learner_id] = unwrap(ring, wrapped)
         for learner_id in missing:
             cache.setdefault(learner_id, None)
     return cache
+
+
+@cache
+def _keys_sql() -> Any:
+    # Built once with parameters: intake asks this for every group of single events, and
+    # building the statement each time cost more than running it.
+    table: Table = LearnerKey.__table__  # type: ignore[assignment]
+    return select(table.c.learner_id, table.c.wrapped_key).where(
+        table.c.learner_id.in_(bindparam("_ids", expanding=True))
+    )
 
 
 def _key_of(session: Session, learner: Learner) -> AESGCM | None:

@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, func, or_, select
+from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from laurel.kit.observe import chunks
@@ -38,6 +39,39 @@ def year_bounds(tax_year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+@cache
+def _committed_sql() -> Any:
+    # Built once with parameters: the tax gate asks this for every group of single events, and
+    # building the statement each time cost more than running it.
+    records: Table = TaxRecord.__table__  # type: ignore[assignment]
+    rewards: Table = Reward.__table__  # type: ignore[assignment]
+    counted = or_(
+        records.c.status == bindparam("_delivered"),
+        and_(
+            records.c.status == bindparam("_gated"),
+            rewards.c.state.in_(bindparam("_on_the_way", expanding=True)),
+        ),
+    )
+    return (
+        select(
+            records.c.learner_id,
+            records.c.tax_year,
+            records.c.form_type,
+            func.sum(records.c.usd_minor),
+        )
+        # The reward's state says whether a gated payment is still on its way.
+        .outerjoin(rewards, rewards.c.id == records.c.reward_id)
+        .where(
+            records.c.organization_id == bindparam("_org"),
+            records.c.livemode == bindparam("_live"),
+            records.c.learner_id.in_(bindparam("_ids", expanding=True)),
+            records.c.tax_year.in_(bindparam("_years", expanding=True)),
+            counted,
+        )
+        .group_by(records.c.learner_id, records.c.tax_year, records.c.form_type)
+    )
+
+
 def committed(
     session: Session,
     organization_id: uuid.UUID,
@@ -51,32 +85,16 @@ def committed(
     ids = sorted(set(learner_ids))
     if not ids or not years:
         return totals
-    counted = or_(
-        TaxRecord.status == RecordStatus.delivered,
-        and_(
-            TaxRecord.status == RecordStatus.gated,
-            Reward.state.in_([RewardState.ready, RewardState.issuing]),
-        ),
-    )
+    params = {
+        "_org": organization_id,
+        "_live": livemode,
+        "_years": sorted(years),
+        "_delivered": RecordStatus.delivered,
+        "_gated": RecordStatus.gated,
+        "_on_the_way": [RewardState.ready, RewardState.issuing],
+    }
     for part in chunks(ids):
-        rows = session.execute(
-            select(
-                TaxRecord.learner_id,
-                TaxRecord.tax_year,
-                TaxRecord.form_type,
-                func.sum(TaxRecord.usd_minor),
-            )
-            # The reward's state says whether a gated payment is still on its way.
-            .outerjoin(Reward, Reward.id == TaxRecord.reward_id)
-            .where(
-                TaxRecord.organization_id == organization_id,
-                TaxRecord.livemode == livemode,
-                TaxRecord.learner_id.in_(part),
-                TaxRecord.tax_year.in_(sorted(years)),
-                counted,
-            )
-            .group_by(TaxRecord.learner_id, TaxRecord.tax_year, TaxRecord.form_type)
-        )
+        rows = session.execute(_committed_sql(), params | {"_ids": part})
         for learner_id, year, form_type, total in rows:
             totals[(learner_id, year, form_type)] = int(total or 0)
     return totals
