@@ -166,3 +166,65 @@ def test_a_group_aborted_by_a_deadlock_is_stored_again(database: Database, tenan
     assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # exactly one ran again
     assert grouped[0].conflicts + grouped[1].conflicts == 1
     assert grouped[0].transactions == grouped[1].transactions == 1
+
+
+def _recording(
+    database: Database, sizes: list[int], hold_first: threading.Event | None = None
+) -> tuple[GroupCommit[int, int], threading.Event]:
+    """A committer that records each group's size; the first group waits for ``hold_first``."""
+    storing = threading.Event()
+
+    def store_many(session: Any, actor: Actor, payloads: list[int]) -> list[int]:
+        sizes.append(len(payloads))
+        if hold_first is not None and len(sizes) == 1:
+            storing.set()
+            assert hold_first.wait(10)
+        return list(payloads)
+
+    return GroupCommit(database, store_many, linger=10.0), storing
+
+
+def test_a_lone_client_never_waits(database: Database, tenant: Tenant) -> None:
+    sizes: list[int] = []
+    grouped, _ = _recording(database, sizes)
+    started = time.monotonic()
+    assert [grouped.submit(tenant.actor, n) for n in range(3)] == [0, 1, 2]
+    assert sizes == [1, 1, 1]
+    assert time.monotonic() - started < 5  # the 10 s linger was never waited out
+
+
+def test_a_leader_waits_for_as_many_requests_as_were_in_flight(
+    database: Database, tenant: Tenant
+) -> None:
+    """Closed-loop clients: the two requests that arrived while the first was stored make
+    three in flight, so their leader waits for the first client's next request instead of
+    storing two now and leaving that one a transaction of its own."""
+    sizes: list[int] = []
+    go = threading.Event()
+    grouped, storing = _recording(database, sizes, hold_first=go)
+    answers: dict[int, int] = {}
+
+    def start(n: int) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: answers.update({n: grouped.submit(tenant.actor, n)})
+        )
+        thread.start()
+        return thread
+
+    threads = [start(1)]
+    assert storing.wait(10)  # alone: stored at once
+    threads += [start(2), start(3)]
+    deadline = time.monotonic() + 10
+    while len(grouped._queue) < 2:
+        assert time.monotonic() < deadline, "requests did not queue"
+        time.sleep(0.001)
+    go.set()
+    threads[0].join(10)
+    # The first client, answered, sends its next request a moment later (a leader that did
+    # not wait would have stored the two queued ones by then).
+    time.sleep(0.2)
+    threads.append(start(4))
+    for thread in threads:
+        thread.join(30)
+    assert answers == {1: 1, 2: 2, 3: 3, 4: 4}
+    assert sizes == [1, 3]

@@ -71,7 +71,10 @@ class GroupCommit(Generic[P, A]):
         self._arrived = threading.Condition(self._lock)
         self._queue: list[_Job[P, A]] = []
         self._running = False
-        self._last_size = 1
+        self._in_flight = 0
+        """Requests submitted and not yet answered (queued, or in the group being stored)."""
+        self._peak = 1
+        """The most requests in flight at once since the current group was taken."""
         self.transactions = 0
         """Transactions committed so far (each one stored a group)."""
         self.conflicts = 0
@@ -82,6 +85,8 @@ class GroupCommit(Generic[P, A]):
         job: _Job[P, A] = _Job(actor, payload)
         with self._lock:
             self._queue.append(job)
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
             leading = not self._running
             self._running = True
             self._arrived.notify()
@@ -104,21 +109,24 @@ class GroupCommit(Generic[P, A]):
         request keeps storing other people's payloads while its own answer is ready.
 
         Under steady load the clients whose answers just went out send their next requests
-        a moment later. Rather than store a group of one or two and make the rest pay a
+        a moment later. Rather than store a group of a few and make the rest pay a
         transaction of their own, the leader waits up to ``linger`` for as many requests as
-        the last group had (PostgreSQL's ``commit_delay`` is the same idea). A lone client
-        never waits: its last group had one request, which is already here.
+        were in flight at once while the last group was stored (PostgreSQL's
+        ``commit_delay`` is the same idea). A lone client never waits: it never had company.
         """
         with self._lock:
-            wanted = min(self._last_size, self._max_group)
+            wanted = min(self._peak, self._max_group)
             if len(self._queue) < wanted and self._linger > 0:
                 self._arrived.wait_for(lambda: len(self._queue) >= wanted, self._linger)
             group = self._queue[: self._max_group]
             del self._queue[: self._max_group]
+            # Measured afresh for the next leader: a burst that is over stops being waited for.
+            self._peak = self._in_flight
         try:
             self._store(group)
         finally:
             with self._lock:
+                self._in_flight -= len(group)
                 if self._queue:
                     heir = self._queue[0]
                     heir.promoted = True
@@ -171,7 +179,6 @@ class GroupCommit(Generic[P, A]):
                 results = self._store_many(session, actor, [j.payload for j in jobs])
                 answers.extend(zip(jobs, results, strict=True))
         self.transactions += 1
-        self._last_size = len(group)
         if self._sizes is not None:
             self._sizes.observe(len(group))
         # Only now, after the commit, does anyone learn the outcome.
