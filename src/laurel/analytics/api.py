@@ -126,7 +126,7 @@ def overview(
             actor.livemode,
             start=start,
             end=end,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
     if format == "json":
         return JSONResponse(found)

@@ -1,4 +1,4 @@
-"""``laurel analytics rebuild``: recompute the report rollups from the pairs."""
+"""``laurel analytics rebuild``: recompute the report rollups from the rows they count."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ def analytics_rebuild(
         str | None, typer.Option("--org", help="Organization slug (default: every one)")
     ] = None,
 ) -> None:
-    """Rebuild the completion-rate rollup from ``learning_pairs`` (one transaction).
+    """Rebuild the report rollups: completion rates from ``learning_pairs``, the daily
+    overview and finance rollups from ``completion_events`` and ``rewards`` (one transaction).
 
     The database's triggers keep it in step with every write; this is for repair, after rows
     were written with triggers disabled or restored in part.
     """
     from sqlalchemy import select  # noqa: PLC0415
 
-    from laurel.analytics import rollups  # noqa: PLC0415
+    from laurel.analytics import daily, rollups  # noqa: PLC0415
     from laurel.cli import _database, _fail  # noqa: PLC0415 - the CLI's own helpers
     from laurel.organizations.models import Organization  # noqa: PLC0415
 
@@ -35,4 +36,5 @@ def analytics_rebuild(
             _fail(f"no organization {organization!r}")
         for org_id, slug in found:
             written = rollups.rebuild(session, org_id)
-            typer.echo(f"{slug}: {written} rollup rows")
+            days = daily.rebuild(session, org_id)
+            typer.echo(f"{slug}: {written} rollup rows, {days} daily rollup rows")

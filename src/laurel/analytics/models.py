@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base
@@ -73,3 +73,54 @@ class Cohort(Base):
     # SQLite) and a manager's filter on it only skips rows.
     department: Mapped[str] = mapped_column(String(200), primary_key=True)
     pairs: Mapped[int] = mapped_column(Integer)
+
+
+class Daily(Base):
+    """Completions and settled rewards per UTC day, kind, currency and department.
+
+    Kept by triggers on ``completion_events``, ``rewards`` and ``learners`` (migration 0028),
+    so the overview and the finance pages sum a few thousand rows instead of scanning every
+    event and reward. ``kind`` is ``completion`` (events ``completed`` or ``passed``, on the
+    day of ``occurred_at``; ``currency`` is ``''``) or a reward state (rewards on the day of
+    ``created_at``). Rewards in ``pending``, ``ready`` or ``issuing`` are never counted here:
+    they are transient and few, and the reports read them from the rewards themselves.
+    ``department`` is the learner's current one (``''`` for none), as in :class:`Cohort`.
+    """
+
+    __tablename__ = "analytics_daily"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """The UTC day (``YYYY-MM-DD``)."""
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    department: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    """Events or rewards counted."""
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    """The rewards' amounts summed, in minor units of ``currency`` (0 for completions)."""
+
+
+class Latency(Base):
+    """Rewards with a ``delivered_at`` per millisecond of event→delivery latency and department.
+
+    Whatever the reward's state (a redeemed or expired reward keeps its delivery), kept by the
+    same triggers as :class:`Daily`: the overview's percentiles are exact ranks over these
+    counts. All time only: an overview over a window scans the rewards.
+    """
+
+    __tablename__ = "analytics_latency"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    latency_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """From the event's receipt to delivery, rounded to the millisecond (half away from 0)."""
+    department: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

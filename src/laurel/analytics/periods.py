@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, extract, func, literal
+from sqlalchemy import BigInteger, Integer, case, cast, extract, func, literal
 
 PERIODS = ("all", "year", "quarter", "month", "week")
 _PG_FORMATS = {
@@ -66,6 +66,24 @@ def sql_seconds(dialect: str, start: Any, end: Any) -> Any:
     whole = func.unixepoch(end) - func.unixepoch(start)
     micro = cast(func.substr(end, 21, 6), Integer) - cast(func.substr(start, 21, 6), Integer)
     return whole + micro / 1_000_000.0
+
+
+def sql_millis(dialect: str, start: Any, end: Any) -> Any:
+    """Whole milliseconds from ``start`` to ``end``, rounded half away from zero, as an integer
+    SQL expression.
+
+    Exact on both databases (PostgreSQL's epoch of an interval is a ``numeric``; on SQLite the
+    microseconds are counted in integers: ``round`` of a float second would round 0.0005
+    either way). The latency rollup's triggers (migration 0028) compute the same.
+    """
+    if dialect == "postgresql":
+        return cast(func.round(extract("epoch", end - start) * 1000), BigInteger)
+    micros = (
+        (func.unixepoch(end) - func.unixepoch(start)) * 1_000_000
+        + cast(func.substr(end, 21, 6), Integer)
+        - cast(func.substr(start, 21, 6), Integer)
+    )
+    return case((micros >= 0, (micros + 500) // 1000), else_=-((500 - micros) // 1000))
 
 
 def sql_days(dialect: str, start: Any, end: Any) -> Any:

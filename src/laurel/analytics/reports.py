@@ -7,16 +7,17 @@ CSV or XLSX. Amounts are integer minor units with their currency, never floats.
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Numeric, Select, case, cast, func, literal_column, select
+from sqlalchemy import Select, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from laurel.analytics import daily, periods, rollups, stats
 from laurel.analytics import pairs as pairs_
-from laurel.analytics import periods, rollups, stats
 from laurel.courses import service as courses
 from laurel.courses.models import Course
 from laurel.events.models import CompletionEvent
@@ -526,12 +527,72 @@ def overview(
     start: datetime | None,
     end: datetime | None,
     learners_in: Select[Any] | None = None,
+    departments: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Completions, rewards by state, spend and cost per completion, event→delivery latency.
 
-    Three statements, all aggregated by the database; the latency percentiles are the values at
-    the percentile's place among the delivered rewards' latencies (to the millisecond).
+    Over all time, for the whole organization or a department manager (``departments``, with
+    ``learners_in`` the same learners; see :func:`narrowing`), read from the daily rollups
+    (``analytics.daily``) plus the few rewards in a transient state; otherwise scanned
+    (:func:`overview_from_scan`), with the same results.
     """
+    if start is None and end is None and (learners_in is None or departments is not None):
+        found = daily.activity(
+            session,
+            organization_id,
+            livemode,
+            departments=departments if learners_in is not None else None,
+        )
+        found.add(
+            scan_activity(
+                session,
+                organization_id,
+                livemode,
+                start=None,
+                end=None,
+                learners_in=learners_in,
+                states=daily.TRANSIENT,
+                latency=False,  # the latency rollup counts every state
+            )
+        )
+        return found.overview()
+    return overview_from_scan(
+        session, organization_id, livemode, start=start, end=end, learners_in=learners_in
+    )
+
+
+def overview_from_scan(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    learners_in: Select[Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`overview` from the events and rewards themselves (any window, any narrowing)."""
+    return scan_activity(
+        session, organization_id, livemode, start=start, end=end, learners_in=learners_in
+    ).overview()
+
+
+def scan_activity(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    learners_in: Select[Any] | None = None,
+    states: Sequence[str] | None = None,
+    latency: bool = True,
+) -> daily.Activity:
+    """The overview's counts from the rows: completions (unless ``states`` narrows it to some
+    rewards), rewards and amounts by state and currency, and the latency histogram (unless
+    ``latency`` is false).
+
+    Three statements, all aggregated by the database; latencies are counted per millisecond
+    (a few thousand rows, no sort of every reward)."""
 
     def window(column: Any) -> list[Any]:
         found = []
@@ -544,70 +605,50 @@ def overview(
     def mine(column: Any) -> list[Any]:
         return [] if learners_in is None else [column.in_(learners_in)]
 
-    completions = session.scalar(
-        select(func.count())
-        .select_from(CompletionEvent)
-        .where(
-            CompletionEvent.organization_id == organization_id,
-            CompletionEvent.livemode == livemode,
-            CompletionEvent.outcome.in_(pairs_.COMPLETED),
-            *window(CompletionEvent.occurred_at),
-            *mine(CompletionEvent.learner_id),
+    found = daily.Activity()
+    if states is None:
+        found.completions = int(
+            session.scalar(
+                select(func.count())
+                .select_from(CompletionEvent)
+                .where(
+                    CompletionEvent.organization_id == organization_id,
+                    CompletionEvent.livemode == livemode,
+                    CompletionEvent.outcome.in_(pairs_.COMPLETED),
+                    *window(CompletionEvent.occurred_at),
+                    *mine(CompletionEvent.learner_id),
+                )
+            )
+            or 0
         )
-    )
-    by_state: dict[str, int] = defaultdict(int)
-    spent: dict[str, int] = defaultdict(int)
+    which = [] if states is None else [Reward.state.in_(list(states))]
     for state, currency, n, total in session.execute(
         select(Reward.state, Reward.currency, func.count(), func.sum(Reward.amount_minor))
         .where(
             Reward.organization_id == organization_id,
             Reward.livemode == livemode,
+            *which,
             *window(Reward.created_at),
             *mine(Reward.learner_id),
         )
         .group_by(Reward.state, Reward.currency)
     ):
-        by_state[str(state)] += int(n)
-        if state == RewardState.delivered:
-            spent[currency] += int(total or 0)
+        found.count(str(state), currency, int(n), int(total or 0))
+    if not latency:
+        return found
     dialect = session.get_bind().dialect.name
-    delivered = [
-        Reward.organization_id == organization_id,
-        Reward.livemode == livemode,
-        Reward.delivered_at.is_not(None),
-        Reward.event_received_at.is_not(None),
-        *window(Reward.created_at),
-        *mine(Reward.learner_id),
-    ]
-    # Latencies counted per millisecond (rounding keeps their order, so the value at a rank
-    # is the rounded value at that rank): a few thousand rows, no sort of every reward.
-    seconds = periods.sql_seconds(dialect, Reward.event_received_at, Reward.delivered_at)
-    latency = func.round(cast(seconds, Numeric) if dialect == "postgresql" else seconds, 3)
-    histogram = [
-        (float(ms), int(k))
-        for ms, k in session.execute(
-            select(latency, func.count()).where(*delivered).group_by(latency).order_by(latency)
+    millis = periods.sql_millis(dialect, Reward.event_received_at, Reward.delivered_at)
+    for ms, k in session.execute(
+        select(millis, func.count())
+        .where(
+            Reward.organization_id == organization_id,
+            Reward.livemode == livemode,
+            Reward.delivered_at.is_not(None),
+            *which,
+            *window(Reward.created_at),
+            *mine(Reward.learner_id),
         )
-    ]
-    n = sum(k for _, k in histogram)
-
-    def percentile(q: float) -> float | None:
-        if not n:
-            return None
-        rank, seen = min(n - 1, int(q * n)), 0
-        for value, k in histogram:
-            seen += k
-            if seen > rank:
-                return round(value, 3)
-        return None
-
-    count = int(completions or 0)
-    return {
-        "completions": count,
-        "rewards": dict(sorted(by_state.items())),
-        "spend": [Money(m, c).to_json() for c, m in sorted(spent.items())],
-        "cost_per_completion": [
-            Money(round(m / count), c).to_json() for c, m in sorted(spent.items()) if count
-        ],
-        "delivery_latency_seconds": {"p50": percentile(0.5), "p95": percentile(0.95)},
-    }
+        .group_by(millis)
+    ):
+        found.latency[int(ms)] += int(k)
+    return found

@@ -18,7 +18,6 @@ from laurel.dashboard.render import brand_of, fragment, nav_for, page
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.http import DatabaseDep, Reader, SignedIn, read_only
-from laurel.learners import service as learners
 
 router = APIRouter()
 Dimension = Literal["course", "course_type", "department", "classification", "country"]
@@ -33,7 +32,7 @@ def _numbers(db: DatabaseDep, actor: Actor) -> dict[str, Any]:
             actor.livemode,
             start=None,
             end=None,
-            learners_in=learners.visible_ids(actor),
+            **reports.narrowing(actor),
         )
         trend = queries.series(
             session, actor, period="month", since=utcnow() - timedelta(days=HISTORY_DAYS)

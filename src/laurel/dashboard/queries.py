@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from laurel.analytics import daily, periods, reports
 from laurel.analytics import pairs as pairs_
 from laurel.analytics.reports import NOT_SPENT
 from laurel.events.models import CompletionEvent
@@ -45,10 +47,8 @@ SERIES_PERIODS = ("month", "quarter", "year")
 
 
 def _month(session: Session, column: Any) -> Any:
-    """``YYYY-MM`` of a timestamp, computed by the database (timestamps are stored in UTC)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
+    """``YYYY-MM`` of a timestamp in UTC, computed by the database."""
+    return periods.sql_label(session.get_bind().dialect.name, column, "month")
 
 
 def _fold(month: str, period: str) -> str:
@@ -64,43 +64,104 @@ def _fold(month: str, period: str) -> str:
 def series(session: Session, actor: Actor, *, period: str, since: datetime) -> dict[str, Any]:
     """Completions, rewards and spend per period since ``since`` (for the chart and finance).
 
-    Grouped by month in the database, so a year of a million events is a few dozen rows here;
-    spend is every reward not cancelled or failed (what is paid or committed).
+    The whole days from the first midnight at or after ``since`` come from the daily rollup
+    (``analytics.daily``), with the rewards in a transient state added from the rewards; the
+    part of ``since``'s own day before that midnight is scanned. The whole organization or a
+    department manager; a caller narrowed to one learner scans (:func:`series_from_scan`).
+    Spend is every reward not cancelled or failed (what is paid or committed).
     """
     if period not in SERIES_PERIODS:
         raise ValueError(f"period must be one of {SERIES_PERIODS}")
-    completions: Counter[str] = Counter()
-    month = _month(session, CompletionEvent.occurred_at)
-    for label, n in session.execute(
-        select(month, func.count())
-        .where(
-            CompletionEvent.organization_id == actor.organization_id,
-            CompletionEvent.livemode == actor.livemode,
-            CompletionEvent.outcome.in_(pairs_.COMPLETED),
-            CompletionEvent.occurred_at >= since,
-            *_visible_events(actor),
-        )
-        .group_by(month)
-    ):
-        completions[_fold(label, period)] += int(n)
-    rewards: Counter[str] = Counter()
-    spend: dict[str, Counter[str]] = defaultdict(Counter)
+    narrowed = reports.narrowing(actor)
+    visible, departments = narrowed["learners_in"], narrowed["departments"]
+    if visible is not None and departments is None:
+        return series_from_scan(session, actor, period=period, since=since)
+    at = since.astimezone(UTC)
+    midnight = datetime(at.year, at.month, at.day, tzinfo=UTC)
+    if midnight < at:
+        midnight += timedelta(days=1)
+    found = daily.monthly(
+        session,
+        actor.organization_id,
+        actor.livemode,
+        first_day=midnight.date().isoformat(),
+        departments=departments if visible is not None else None,
+    )
+    found.add(_monthly_scan(session, actor, since=since, until=midnight))
+    found.add(_monthly_scan(session, actor, since=midnight, states=daily.TRANSIENT, events=False))
+    return _shaped(found, period)
+
+
+def series_from_scan(
+    session: Session, actor: Actor, *, period: str, since: datetime
+) -> dict[str, Any]:
+    """:func:`series` from the events and rewards themselves."""
+    if period not in SERIES_PERIODS:
+        raise ValueError(f"period must be one of {SERIES_PERIODS}")
+    return _shaped(_monthly_scan(session, actor, since=since), period)
+
+
+def _monthly_scan(
+    session: Session,
+    actor: Actor,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    states: Sequence[str] | None = None,
+    events: bool = True,
+) -> daily.Monthly:
+    """Completions and rewards per UTC month from ``since`` (to ``until``), grouped by the
+    database, so a year of a million events is a few dozen rows here."""
+    found = daily.Monthly()
+    if events:
+        month = _month(session, CompletionEvent.occurred_at)
+        before = [] if until is None else [CompletionEvent.occurred_at < until]
+        for label, n in session.execute(
+            select(month, func.count())
+            .where(
+                CompletionEvent.organization_id == actor.organization_id,
+                CompletionEvent.livemode == actor.livemode,
+                CompletionEvent.outcome.in_(pairs_.COMPLETED),
+                CompletionEvent.occurred_at >= since,
+                *before,
+                *_visible_events(actor),
+            )
+            .group_by(month)
+        ):
+            found.completions[label] += int(n)
     month = _month(session, Reward.created_at)
-    query = (
+    narrowed = [] if until is None else [Reward.created_at < until]
+    if states is not None:
+        narrowed.append(Reward.state.in_(list(states)))
+    for label, state, currency, n, total in session.execute(
         select(month, Reward.state, Reward.currency, func.count(), func.sum(Reward.amount_minor))
         .where(
             Reward.organization_id == actor.organization_id,
             Reward.livemode == actor.livemode,
             Reward.created_at >= since,
+            *narrowed,
             *_visible(actor),
         )
         .group_by(month, Reward.state, Reward.currency)
-    )
-    for label, state, currency, n, total in session.execute(query):
+    ):
+        found.count(label, str(state), currency, int(n), int(total or 0))
+    return found
+
+
+def _shaped(found: daily.Monthly, period: str) -> dict[str, Any]:
+    completions: Counter[str] = Counter()
+    for label, n in found.completions.items():
+        if n:
+            completions[_fold(label, period)] += n
+    rewards: Counter[str] = Counter()
+    spend: dict[str, Counter[str]] = defaultdict(Counter)
+    for (label, state, currency), (n, total) in found.rewards.items():
+        if n <= 0:
+            continue  # rows every reward left (held, then approved)
         key = _fold(label, period)
-        rewards[key] += int(n)
+        rewards[key] += n
         if state not in NOT_SPENT:
-            spend[currency][key] += int(total or 0)
+            spend[currency][key] += total
     labels = sorted(set(completions) | set(rewards))
     return {
         "labels": labels,
