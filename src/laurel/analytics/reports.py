@@ -621,7 +621,7 @@ def scan_activity(
             )
             or 0
         )
-    which = [] if states is None else [Reward.state.in_(list(states))]
+    which = [] if states is None else [daily.in_states(session, states)]
     for state, currency, n, total in session.execute(
         select(Reward.state, Reward.currency, func.count(), func.sum(Reward.amount_minor))
         .where(

@@ -87,7 +87,8 @@ def series(session: Session, actor: Actor, *, period: str, since: datetime) -> d
         first_day=midnight.date().isoformat(),
         departments=departments if visible is not None else None,
     )
-    found.add(_monthly_scan(session, actor, since=since, until=midnight))
+    if midnight > at:
+        found.add(_monthly_scan(session, actor, since=since, until=midnight))
     found.add(_monthly_scan(session, actor, since=midnight, states=daily.TRANSIENT, events=False))
     return _shaped(found, period)
 
@@ -132,7 +133,7 @@ def _monthly_scan(
     month = _month(session, Reward.created_at)
     narrowed = [] if until is None else [Reward.created_at < until]
     if states is not None:
-        narrowed.append(Reward.state.in_(list(states)))
+        narrowed.append(daily.in_states(session, states))
     for label, state, currency, n, total in session.execute(
         select(month, Reward.state, Reward.currency, func.count(), func.sum(Reward.amount_minor))
         .where(
