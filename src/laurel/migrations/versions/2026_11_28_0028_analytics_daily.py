@@ -274,19 +274,35 @@ _SQLITE_DOWN = [
 # PostgreSQL: statement triggers over transition tables (``added``, ``removed``).
 
 
-def _pg_function(name: str, statements: list[str], lock: bool = False) -> str:
-    # Moving a learner's rows rewrites many shared rollup rows: moves of one organization
-    # take turns (as 0024's), so two moving transactions cannot lock them in opposite orders.
-    turn = (
-        "PERFORM pg_advisory_xact_lock("
-        "hashtextextended('analytics_daily:' || NEW.organization_id::text, 0));"
-        if lock
-        else ""
+def _pg_counted(tables: list[str]) -> str:
+    """Whether any of the transition tables holds a reward the rollups count: a statement
+    trigger fires for every UPDATE of rewards, and most (a claim, a retry, a lease) move
+    rewards between transient states only; this check is cheaper than the grouped upserts."""
+    return " OR ".join(
+        f"EXISTS (SELECT 1 FROM {t} r WHERE r.state NOT IN {TRANSIENT} "
+        "OR r.delivered_at IS NOT NULL)"
+        for t in tables
     )
+
+
+def _pg_function(name: str, statements: list[str], lock: bool = False, only_if: str = "") -> str:
+    """A trigger function running ``statements``: first, with ``lock``, the organization's
+    move lock; with ``only_if``, nothing unless that condition holds."""
+    first = ""
+    if lock:
+        # Moving a learner's rows rewrites many shared rollup rows: moves of one organization
+        # take turns (as 0024's), so two moving transactions cannot lock them in opposite
+        # orders.
+        first = (
+            "PERFORM pg_advisory_xact_lock("
+            "hashtextextended('analytics_daily:' || NEW.organization_id::text, 0));"
+        )
+    elif only_if:
+        first = f"IF NOT ({only_if}) THEN RETURN NULL; END IF;"
     return f"""
         CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            {turn}
+            {first}
             {_body(statements)}
             RETURN NULL;
         END
@@ -313,11 +329,21 @@ def _pg() -> list[str]:
     return [
         _pg_function("analytics_daily_events_added", _pg_events("added", 1)),
         _pg_function("analytics_daily_events_removed", _pg_events("removed", -1)),
-        _pg_function("analytics_daily_rewards_added", _pg_rewards([("added", 1)])),
         _pg_function(
-            "analytics_daily_rewards_changed", _pg_rewards([("removed", -1), ("added", 1)])
+            "analytics_daily_rewards_added",
+            _pg_rewards([("added", 1)]),
+            only_if=_pg_counted(["added"]),
         ),
-        _pg_function("analytics_daily_rewards_removed", _pg_rewards([("removed", -1)])),
+        _pg_function(
+            "analytics_daily_rewards_changed",
+            _pg_rewards([("removed", -1), ("added", 1)]),
+            only_if=_pg_counted(["removed", "added"]),
+        ),
+        _pg_function(
+            "analytics_daily_rewards_removed",
+            _pg_rewards([("removed", -1)]),
+            only_if=_pg_counted(["removed"]),
+        ),
         _pg_function("analytics_daily_from_learner", _moves(True), lock=True),
         """
         CREATE TRIGGER analytics_daily_event_insert AFTER INSERT ON completion_events
