@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, delete, func, select, text
+from sqlalchemy import ColumnElement, delete, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from laurel.analytics.models import Daily, Latency
@@ -90,13 +90,25 @@ class Activity:
 def in_states(session: Session, states: Sequence[str]) -> ColumnElement[bool]:
     """``Reward.state IN states``, for the few rewards in a transient state.
 
-    On SQLite marked ``unlikely``: its statistics say only how many states there are, so with
-    a window on ``created_at`` it preferred the overview index over the window (a year of
-    rewards) to the state index (the few transient ones)."""
+    On SQLite marked as rarely true (``likelihood`` 0.001): its statistics say only how many
+    states there are, so it preferred the overview index over the window (a year of rewards)
+    to the state index (the few transient ones)."""
     found = Reward.state.in_(list(states))
     if session.get_bind().dialect.name == "sqlite":
-        return func.unlikely(found, type_=Boolean)
+        # Untyped: a Boolean function would be compared with 1, hiding the term from the planner.
+        rare: ColumnElement[bool] = func.likelihood(found, literal_column("0.001"))
+        return rare
     return found
+
+
+def broad(session: Session, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A manager's learner narrowing, marked ``likely`` on SQLite for the small parts a rollup
+    reader scans (the first day's hours, the transient rewards): otherwise SQLite drove those
+    scans from the department's learners, reading every event or reward of each."""
+    if session.get_bind().dialect.name == "sqlite":
+        common: ColumnElement[bool] = func.likely(condition)
+        return common
+    return condition
 
 
 def _narrowed(model: Any, departments: frozenset[str] | None) -> list[Any]:

@@ -603,7 +603,11 @@ def scan_activity(
         return found
 
     def mine(column: Any) -> list[Any]:
-        return [] if learners_in is None else [column.in_(learners_in)]
+        if learners_in is None:
+            return []
+        if states is not None:  # the few transient rewards: their state index leads
+            return [daily.broad(session, column.in_(learners_in))]
+        return [column.in_(learners_in)]
 
     found = daily.Activity()
     if states is None:

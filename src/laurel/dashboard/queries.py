@@ -114,6 +114,14 @@ def _monthly_scan(
     """Completions and rewards per UTC month from ``since`` (to ``until``), grouped by the
     database, so a year of a million events is a few dozen rows here."""
     found = daily.Monthly()
+
+    def part(narrowing: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+        """A manager's narrowing; for a rollup's small part (a day's hours, the transient
+        rewards) one the database should not start from."""
+        if until is None and states is None:
+            return narrowing
+        return [daily.broad(session, condition) for condition in narrowing]
+
     if events:
         month = _month(session, CompletionEvent.occurred_at)
         before = [] if until is None else [CompletionEvent.occurred_at < until]
@@ -125,7 +133,7 @@ def _monthly_scan(
                 CompletionEvent.outcome.in_(pairs_.COMPLETED),
                 CompletionEvent.occurred_at >= since,
                 *before,
-                *_visible_events(actor),
+                *part(_visible_events(actor)),
             )
             .group_by(month)
         ):
@@ -141,7 +149,7 @@ def _monthly_scan(
             Reward.livemode == actor.livemode,
             Reward.created_at >= since,
             *narrowed,
-            *_visible(actor),
+            *part(_visible(actor)),
         )
         .group_by(month, Reward.state, Reward.currency)
     ):
