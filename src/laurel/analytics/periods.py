@@ -91,6 +91,16 @@ def sql_seconds(dialect: str, start: Any, end: Any) -> Any:
     return whole + micro / 1_000_000.0
 
 
+def _sqlite_micros(start: Any, end: Any) -> Any:
+    """SQLite: microseconds from ``start`` to ``end`` in integers (stored text ends in six
+    digits), shared by :func:`sql_millis` and :func:`sql_whole_days`."""
+    return (
+        (func.unixepoch(end) - func.unixepoch(start)) * 1_000_000
+        + cast(func.substr(end, 21, 6), Integer)
+        - cast(func.substr(start, 21, 6), Integer)
+    )
+
+
 def sql_millis(dialect: str, start: Any, end: Any) -> Any:
     """Whole milliseconds from ``start`` to ``end``, rounded half away from zero, as an integer
     SQL expression.
@@ -101,11 +111,7 @@ def sql_millis(dialect: str, start: Any, end: Any) -> Any:
     """
     if dialect == "postgresql":
         return cast(func.round(extract("epoch", end - start) * 1000), BigInteger)
-    micros = (
-        (func.unixepoch(end) - func.unixepoch(start)) * 1_000_000
-        + cast(func.substr(end, 21, 6), Integer)
-        - cast(func.substr(start, 21, 6), Integer)
-    )
+    micros = _sqlite_micros(start, end)
     return case((micros >= 0, (micros + 500) // 1000), else_=-((500 - micros) // 1000))
 
 
@@ -126,9 +132,5 @@ def sql_whole_days(dialect: str, start: Any, end: Any) -> Any:
     if dialect == "postgresql":
         whole = func.floor(extract("epoch", end - start) / 86_400)
         return cast(func.greatest(0, whole), Integer)
-    micros = (
-        (func.unixepoch(end) - func.unixepoch(start)) * 1_000_000
-        + cast(func.substr(end, 21, 6), Integer)
-        - cast(func.substr(start, 21, 6), Integer)
-    )
+    micros = _sqlite_micros(start, end)
     return func.max(0, micros // 86_400_000_000)
