@@ -131,3 +131,117 @@ def test_fast_sqlite_inserts_store_what_sqlalchemy_stores(tmp_path: Any) -> None
         ).scalars()
         assert list(ids) == [i.hex for i in lone]
     database.dispose()
+
+
+def test_postgresql_array_inserts_store_what_sqlalchemy_stores(database: Database) -> None:
+    """On PostgreSQL rows go in as one array per column (``unnest``); every stored value must be
+    the one SQLAlchemy's own multi-row INSERT stores, for each column type the models use."""
+    import enum
+    import uuid
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from sqlalchemy import (
+        BigInteger,
+        Boolean,
+        Column,
+        Date,
+        Double,
+        Integer,
+        LargeBinary,
+        MetaData,
+        String,
+        Text,
+        Uuid,
+    )
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import Session
+
+    from laurel.kit.orm import JSONType, UTCDateTime
+    from laurel.kit.sql import EncodedJSON, insert_many
+
+    if database.engine.dialect.name != "postgresql":
+        return  # SQLite's own fast path: test_fast_sqlite_inserts_store_what_sqlalchemy_stores
+
+    class Colour(enum.StrEnum):
+        red = "red"
+
+    metadata = MetaData()
+    table = Table(
+        f"samples_{uuid.uuid4().hex[:8]}",
+        metadata,
+        Column("id", Uuid(), primary_key=True),
+        Column("name", String(20), nullable=False),
+        Column("other", Uuid(), nullable=True),
+        Column("at", UTCDateTime(), nullable=True),
+        Column("day", Date(), nullable=True),
+        Column("flag", Boolean(), nullable=True),
+        Column("colour", String(8), nullable=True),
+        Column("amount", BigInteger(), nullable=True),
+        Column("small", Integer(), nullable=True),
+        Column("score", Double(), nullable=True),
+        Column("doc", JSONType, nullable=True),
+        Column("note", Text(), nullable=True),
+        Column("body", LargeBinary(), nullable=True),
+    )
+    plus_two = timezone(timedelta(hours=2))
+    values: list[dict[str, Any]] = [
+        {
+            "other": uuid.uuid4(),
+            "at": datetime(2026, 11, 26, 7, 5, 3, 120, tzinfo=plus_two),
+            "day": date(2026, 1, 2),
+            "flag": True,
+            "colour": Colour.red,
+            "amount": 2**40,
+            "small": 7,
+            "score": 1,  # an int among floats: one array of doubles
+            "doc": {"b": [1, "ü", None], "a": 1.5},
+            "note": 'quote " comma , brace { }',
+            "body": b"\x00\xff",
+        },
+        {
+            "other": None,
+            "at": datetime(2026, 11, 26, 7, 5, 3, tzinfo=UTC),
+            "day": None,
+            "flag": False,
+            "colour": "x",  # plain str beside a str enum
+            "amount": 0,
+            "small": None,
+            "score": 0.92,
+            "doc": None,  # JSON null, as SQLAlchemy stores None in a JSON column
+            "note": None,
+            "body": None,
+        },
+    ]
+    metadata.create_all(database.engine)
+    try:
+        with Session(database.engine) as session, session.begin():
+            statement = postgresql.insert(table)
+            for k, row in enumerate(values):
+                session.execute(statement, [{"id": uuid.uuid4(), "name": f"sa{k}", **row}])
+            ours = [{"id": uuid.uuid4(), "name": f"ours{k}", **row} for k, row in enumerate(values)]
+            assert insert_many(session, table, ours) == 2
+            # Conflicts are left out and RETURNING names the rows that went in.
+            again = [{**ours[0], "name": "dup"}, {**ours[1], "id": uuid.uuid4(), "name": "new"}]
+            assert insert_rows(session, table, again, ["id"]) == {again[1]["id"]}
+            doc = EncodedJSON('{"a":1}')
+            encoded = {**values[1], "id": uuid.uuid4(), "name": "enc", "doc": doc}
+            insert_many(session, table, [encoded])
+        columns = [c for c in table.columns if c.name not in ("id", "name")]
+        with database.engine.connect() as connection:
+            stored = {
+                row[0]: tuple(row[1:])
+                for row in connection.execute(select(table.c.name, *columns)).all()
+            }
+            raw_docs: dict[str, str] = dict(
+                connection.exec_driver_sql(
+                    f"SELECT name, jsonb_typeof(doc) FROM {table.name} WHERE name LIKE '%%1'"
+                ).all()
+            )
+        assert stored["ours0"] == stored["sa0"]
+        assert stored["ours1"] == stored["sa1"]
+        assert stored["new"] == stored["sa1"]
+        assert stored["enc"][columns.index(table.c.doc)] == {"a": 1}
+        assert raw_docs == {"sa1": "null", "ours1": "null"}
+        assert stored["ours0"][columns.index(table.c.colour)] == "red"
+    finally:
+        metadata.drop_all(database.engine)
