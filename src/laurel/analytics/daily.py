@@ -201,15 +201,18 @@ def monthly(
 
 
 def _statements(dialect: str) -> list[str]:
-    """The migration's backfill for one organization (``:org``)."""
+    """The migrations' backfill (0028, on SQLite as 0029 corrected it) for one organization
+    (``:org``)."""
     if dialect == "postgresql":
         event_day = "to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         reward_day = "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         latency = "round(extract(epoch FROM r.delivered_at - r.event_received_at) * 1000)::bigint"
     else:
         event_day, reward_day = "substr(e.occurred_at, 1, 10)", "substr(r.created_at, 1, 10)"
+        # Whole seconds of the truncated text: unixepoch() would round .9995 up (see periods).
         micros = (
-            "((unixepoch(r.delivered_at) - unixepoch(r.event_received_at)) * 1000000 "
+            "((unixepoch(substr(r.delivered_at, 1, 19)) "
+            "- unixepoch(substr(r.event_received_at, 1, 19))) * 1000000 "
             "+ CAST(substr(r.delivered_at, 21, 6) AS INTEGER) "
             "- CAST(substr(r.event_received_at, 21, 6) AS INTEGER))"
         )

@@ -149,16 +149,19 @@ def _names(session: Session, organization_id: uuid.UUID, by: str) -> Any:
 
 
 def _statement(dialect: str) -> str:
-    """The migration's backfill for one organization's pairs (``:org``)."""
+    """The migrations' backfill (0024, on SQLite as 0029 corrected it) for one organization's
+    pairs (``:org``)."""
     if dialect == "postgresql":
         course = "p.course_id::text"
         month = "to_char(p.enrolled_at AT TIME ZONE 'UTC', 'YYYY-MM')"
         days = "greatest(0, floor(extract(epoch FROM p.completed_at - p.enrolled_at) / 86400))::int"
     else:
+        # Date functions get the whole seconds only (they would round .9995 up: see periods).
         course = "p.course_id"
-        month = "strftime('%Y-%m', p.enrolled_at)"
+        month = "strftime('%Y-%m', substr(p.enrolled_at, 1, 19))"
         days = (
-            "max(0, ((unixepoch(p.completed_at) - unixepoch(p.enrolled_at)) * 1000000 "
+            "max(0, ((unixepoch(substr(p.completed_at, 1, 19)) "
+            "- unixepoch(substr(p.enrolled_at, 1, 19))) * 1000000 "
             "+ CAST(substr(p.completed_at, 21, 6) AS INTEGER) "
             "- CAST(substr(p.enrolled_at, 21, 6) AS INTEGER)) / 86400000000)"
         )
