@@ -19,9 +19,16 @@ data is bulk-loaded (the driver's ``executemany`` on SQLite, ``COPY`` on Postgre
 
 Then an ``org_admin`` and a Sales ``department_manager`` sign in and request every dashboard
 page and fragment and every analytics endpoint (JSON and downloads) ``--samples`` times through
-the ASGI app (TestClient, no network), after one warm-up request each. The baseline, measured in
-the same run, is ``GET /api/v1/auth/me`` (sign-in, permission table, one user row): what any
-request costs before it reads data. Each row reports p50, p95 and p95 over the baseline's p95.
+the ASGI app (TestClient, no network), after a first request each, timed apart (``first ms``).
+The baseline, measured in the same run, is ``GET /api/v1/auth/me`` (sign-in, permission table,
+one user row): what any request costs before it reads data. Each row reports p50, p95 and p95
+over the baseline's p95.
+
+The organization's program lift is served from a stored snapshot (``analytics.lift_snapshots``)
+as a user sees it: no worker runs here, so its first request computes and stores it and the
+samples read it (``served``: ``snapshot``). The department manager's lift is computed on each
+request (``live``), and ``?fresh=true`` measures the computation itself (a refresh's cost, not
+held to the target).
 Target (issue 7): every page and report ≤ 300 ms p95 at 50,000 learners and 1,000,000 events.
 """
 
@@ -54,6 +61,7 @@ from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.learners.models import Learner
+from laurel.organizations import revision
 from laurel.organizations.models import Organization
 from laurel.programs.models import Program, ProgramVersion, RewardRule, RewardRuleVersion
 from laurel.rewards.models import Reward
@@ -365,7 +373,7 @@ def load(db: Database, learners: int, events: int, seed: int = 7) -> dict[str, A
             actor="bench",
         )
         session.execute(
-            update(Organization).values(config_revision=Organization.config_revision + 1)
+            update(Organization).values(config_revision=revision.fresh_revision(db.dialect))
         )
     # What autovacuum (PostgreSQL) and the first ``ANALYZE`` (SQLite) do in production.
     if db.dialect == "postgresql":
@@ -412,9 +420,21 @@ def pages(program_id: str, learner_id: str, reward_id: str) -> dict[str, list[st
         "/dashboard/me",
     ]
     return {
-        "admin@bench.test": ["/api/v1/auth/me", *reports, *fragments, *admin_only],
+        "admin@bench.test": ["/api/v1/auth/me", *reports, lift + REFRESH, *fragments, *admin_only],
         "sales@bench.test": ["/api/v1/auth/me", *reports, *fragments],
     }
+
+
+REFRESH = "?fresh=true"
+"""The lift computed on every request: what the worker's refresh of a snapshot costs."""
+
+
+def _served(path: str, response: Any) -> str:
+    """How a lift answer was made: ``snapshot`` (read from the stored report) or ``live``.
+    Downloads do not say (they carry only ``computed_at``); they take the JSON answer's path."""
+    if "/lift" not in path or "format=" in path:
+        return ""
+    return "snapshot" if response.json()["snapshot"] else "live"
 
 
 def _sample(db: Database) -> tuple[str, str]:
@@ -444,14 +464,20 @@ def measure(db: Database, url: str, program_id: str, samples: int) -> list[dict[
             assert answer.status_code == 200, answer.text
             baseline = 0.0
             for path in paths:
+                # The first request is timed apart: for the organization's lift it is the one
+                # that computes and stores the snapshot, which the samples then read.
+                t0 = time.perf_counter()
                 first = client.get(path)
+                first_ms = (time.perf_counter() - t0) * 1000
                 assert first.status_code == 200, (path, first.status_code, first.text[:300])
                 took = []
+                served = set()
                 for _ in range(samples):
                     t0 = time.perf_counter()
                     response = client.get(path)
                     took.append((time.perf_counter() - t0) * 1000)
                     assert response.status_code == 200, path
+                    served.add(_served(path, response))
                 p95 = percentile(took, 95)
                 baseline = baseline or p95
                 shown = path.replace(program_id, "{program}").replace(learner_id, "{learner}")
@@ -459,10 +485,13 @@ def measure(db: Database, url: str, program_id: str, samples: int) -> list[dict[
                     {
                         "user": email.split("@")[0],
                         "path": shown.replace(reward_id, "{reward}"),
+                        "first_ms": round(first_ms, 1),
                         "p50_ms": round(statistics.median(took), 1),
                         "p95_ms": round(p95, 1),
                         "ratio": round(p95 / baseline, 2),
-                        "met": p95 <= TARGET_MS,
+                        "served": ",".join(sorted(served - {""})),
+                        # A forced refresh is the worker's cost, not a page anyone waits for.
+                        "met": None if path.endswith(REFRESH) else p95 <= TARGET_MS,
                     }
                 )
                 # Each row as soon as it is measured: a run stopped early keeps what it had.
@@ -484,6 +513,17 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             "load_average_after": load_average(),
             "rows": rows,
         }
+
+
+LIFT_NOTE = (
+    "first ms: the request before the samples. The organization's lift is served from a "
+    "stored snapshot (served: snapshot): its first request here computes and stores it (no "
+    "worker runs in the bench; in service the worker refreshes it before it is "
+    "LAUREL_LIFT_REFRESH_SECONDS old, so readers rarely compute), the samples read it. The "
+    "department manager's lift is computed on every request (served: live); downloads go the "
+    f"same way as the JSON answer. {REFRESH} rows "
+    "compute on every request: the cost of one refresh, not a page, so not held to 300 ms."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -511,13 +551,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             table(
-                ["user", "path", "p50 ms", "p95 ms", "p95 / baseline", "≤ 300 ms"],
                 [
-                    [r["user"], r["path"], r["p50_ms"], r["p95_ms"], r["ratio"], r["met"]]
+                    "user",
+                    "path",
+                    "first ms",
+                    "p50 ms",
+                    "p95 ms",
+                    "p95 / baseline",
+                    "served",
+                    "≤ 300 ms",
+                ],
+                [
+                    [
+                        r["user"],
+                        r["path"],
+                        r["first_ms"],
+                        r["p50_ms"],
+                        r["p95_ms"],
+                        r["ratio"],
+                        r["served"],
+                        "n/a" if r["met"] is None else r["met"],
+                    ]
                     for r in found["rows"]
                 ],
             )
         )
+        print(LIFT_NOTE)
     if args.json:
         write_json("dashboard", {"machine": machine(), "args": vars(args), "runs": runs})
     return 0

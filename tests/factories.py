@@ -60,6 +60,7 @@ def backdate_program(database: Any, program_id: str, when: Any) -> None:
 
     from sqlalchemy import update
 
+    from laurel.organizations import revision
     from laurel.organizations.models import Organization
     from laurel.programs.models import ProgramVersion, RewardRuleVersion
 
@@ -76,8 +77,12 @@ def backdate_program(database: Any, program_id: str, when: Any) -> None:
             .values(effective_from=when)
         )
         # Processes cache decision data per configuration revision: tell them it changed.
+        # A fresh value, never one the sequence could hand out later (a later change would
+        # then look like no change to whatever compares revisions, such as the lift snapshots).
         session.execute(
-            update(Organization).values(config_revision=Organization.config_revision + 1)
+            update(Organization).values(
+                config_revision=revision.fresh_revision(session.get_bind().dialect.name)
+            )
         )
 
 

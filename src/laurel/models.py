@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees the whole schema."""
 
-from laurel.analytics.models import Cohort, LearningPair
+from laurel.analytics.models import Cohort, LearningPair, LiftSnapshot
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
@@ -111,6 +111,7 @@ __all__ = [
     "LearnerSession",
     "LearnerSignInLink",
     "LearningPair",
+    "LiftSnapshot",
     "LinkSettings",
     "ListEntry",
     "ListVersion",

@@ -375,6 +375,49 @@ class Worker:
             expiry.record_notices(session, now=now)
             return expiry.queue_notices(session, public_url=self.settings.public_url, now=now)
 
+    def refresh_lift_snapshots(self, limit: int = 3) -> int:
+        """Recompute a few programs' stored lift reports that are due (``lift_snapshots.due``):
+        each is computed in a read transaction and stored in a short write one, so the
+        seconds of counting never hold SQLite's write lock. Returns the snapshots written."""
+        from laurel.analytics import lift_snapshots  # noqa: PLC0415 - import cycle
+
+        max_age = self.settings.lift_refresh_seconds
+        if max_age <= 0:
+            return 0  # served live on every request: nothing to keep fresh
+        now = utcnow()
+        with self.database.read_session() as session:
+            targets = lift_snapshots.due(session, now=now, max_age_seconds=max_age, limit=limit)
+        written = 0
+        for target in targets:
+            with self.database.read_session() as session:
+                # Several workers sweep the same table: skip what another just refreshed.
+                if not lift_snapshots.still_due(
+                    session, target, now=utcnow(), max_age_seconds=max_age
+                ):
+                    continue
+                found = lift_snapshots.compute(
+                    session, target.organization_id, target.livemode, target.program_id, utcnow()
+                )
+            with self.database.session() as session:
+                lift_snapshots.store(
+                    session, target.organization_id, target.livemode, target.program_id, found
+                )
+            written += 1
+        return written
+
+    def _lift_loop(self, stop: threading.Event) -> None:
+        """Keep the stored lift reports fresh, beside issuance: one report can take seconds
+        to count at scale, which would hold back every claim if it ran in the main loop."""
+        # Often enough that a snapshot refreshed at EARLY of its age is renewed before it
+        # goes stale, and never more than once a minute.
+        every = min(60.0, max(1.0, self.settings.lift_refresh_seconds / 5))
+        while not stop.is_set():
+            try:
+                self.refresh_lift_snapshots()
+            except Exception:
+                log.exception("lift snapshot refresh failed; retrying")
+            stop.wait(every)
+
     def reconcile(self) -> int:
         """Settle rewards left ``issuing`` by a dead worker by asking their provider."""
         with self.database.session() as session:
@@ -417,7 +460,7 @@ class Worker:
             )
             listener.start()
         self._hook_outbox()
-        outbox_threads = [
+        threads = [
             threading.Thread(
                 target=self._outbox_loop,
                 args=(sender, wake, stop),
@@ -426,7 +469,13 @@ class Worker:
             )
             for sender, wake in zip(self.outboxes or [], self._outbox_wakes, strict=True)
         ]
-        for thread in outbox_threads:
+        if self.settings.lift_refresh_seconds > 0:
+            threads.append(
+                threading.Thread(
+                    target=self._lift_loop, args=(stop,), daemon=True, name="laurel-lift"
+                )
+            )
+        for thread in threads:
             thread.start()
         log.info("worker started")
         while not stop.is_set():
@@ -451,7 +500,7 @@ class Worker:
             self._pool = None
         for wake in self._outbox_wakes:
             wake.set()
-        for thread in outbox_threads:
+        for thread in threads:
             thread.join(timeout=30)
         log.info("worker stopped")
 

@@ -4,6 +4,8 @@ A department manager's reports (and their downloads) count only the learners of 
 departments, with those learners' enrolments, completions and rewards (``learners.visible_ids``,
 as the rewards and learners routes narrow them); everyone else reads the whole organization.
 Each mode reads its own data: live keys and signed-in users never see test-mode rows.
+The organization-wide lift is answered from a stored snapshot while fresh
+(``analytics.lift_snapshots``), with its ``computed_at``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from laurel.analytics import export, reports
-from laurel.kit.http import DatabaseDep, Reader, errors, read_only
+from laurel.analytics import export, lift_snapshots, reports
+from laurel.analytics.schemas import LiftReport
+from laurel.config import Settings
+from laurel.kit.clock import utcnow
+from laurel.kit.http import DatabaseDep, Reader, errors, read_only, unit_of_work
 from laurel.learners import service as learners
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -74,35 +79,72 @@ def completion_rates(
 
 @router.get(
     "/programs/{program_id}/lift",
-    responses={**errors(401, 403, 404), **DOWNLOADS},
+    responses={
+        **errors(401, 403, 404),
+        200: {**DOWNLOADS[200], "model": LiftReport},
+    },
     summary="Incentivised vs. control (or pre-program) completion, lift with a 95 % interval, "
     "cost per incremental completion",
+    description="The whole organization's lift is served from a stored report refreshed in the "
+    "background, at most `LAUREL_LIFT_REFRESH_SECONDS` (default 300) old and never older than "
+    "the program's last change; `computed_at` says when it was computed and `snapshot` whether "
+    "it was stored. `fresh=true` computes it now. A department manager's lift counts only "
+    "their learners and is computed on each request. Downloads carry `computed_at` on every "
+    "row.",
 )
 def program_lift(
+    request: Request,
     program_id: uuid.UUID,
     actor: Reader,
     db: DatabaseDep,
     format: Format = "json",
+    fresh: Annotated[
+        bool, Query(description="Compute now instead of reading the stored report")
+    ] = False,
 ) -> Response:
+    settings: Settings = request.app.state.settings
+    now = utcnow()
+    scope = learners.visible_ids(actor)
     with read_only(db) as session:
-        found = reports.lift(
-            session,
-            actor.organization_id,
-            actor.livemode,
-            program_id,
-            learners_in=learners.visible_ids(actor),
-        )
+        if scope is None:
+            found, stored = lift_snapshots.current(
+                session,
+                actor.organization_id,
+                actor.livemode,
+                program_id,
+                now=now,
+                max_age_seconds=settings.lift_refresh_seconds,
+                fresh=fresh,
+            )
+        else:
+            # Never the organization's snapshot: only this manager's learners count.
+            result = reports.lift(
+                session,
+                actor.organization_id,
+                actor.livemode,
+                program_id,
+                as_of=now,
+                learners_in=scope,
+            )
+            found, stored = lift_snapshots.Snapshot(result, now, 0), False
+    if scope is None and not stored:
+        # Computed outside the write transaction: on SQLite the count must not hold the
+        # write lock for its whole duration.
+        with unit_of_work(db) as session:
+            lift_snapshots.store(session, actor.organization_id, actor.livemode, program_id, found)
+    answer = lift_snapshots.with_as_of(found, stored=stored)
     if format == "json":
-        return JSONResponse(found)
+        return JSONResponse(answer)
     rows = [
         {
             **group,
-            "comparison": found["comparison"],
-            "lift": found["lift"],
-            "lift_ci95_low": found["lift_ci95"][0],
-            "lift_ci95_high": found["lift_ci95"][1],
+            "comparison": answer["comparison"],
+            "lift": answer["lift"],
+            "lift_ci95_low": answer["lift_ci95"][0],
+            "lift_ci95_high": answer["lift_ci95"][1],
+            "computed_at": answer["computed_at"],
         }
-        for group in found["groups"]
+        for group in answer["groups"]
     ]
     return export.table(rows, format, "program-lift")
 

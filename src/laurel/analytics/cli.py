@@ -1,4 +1,5 @@
-"""``laurel analytics rebuild``: recompute the report rollups from the rows they count."""
+"""``laurel analytics rebuild``: recompute the report rollups from the rows they count and the
+stored lift reports."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ def analytics_rebuild(
     ] = None,
 ) -> None:
     """Rebuild the report rollups: completion rates from ``learning_pairs``, the daily
-    overview and finance rollups from ``completion_events`` and ``rewards`` (one transaction).
+    overview and finance rollups from ``completion_events`` and ``rewards``, and the stored
+    lift reports of every program with one or with rewards (one transaction).
 
-    The database's triggers keep it in step with every write; this is for repair, after rows
-    were written with triggers disabled or restored in part.
+    The database's triggers keep the rollups in step with every write and the worker keeps
+    the lift reports fresh; this is for repair, after rows were written with triggers disabled
+    or restored in part, or to have every lift current now.
     """
     from sqlalchemy import select  # noqa: PLC0415
 
-    from laurel.analytics import daily, rollups  # noqa: PLC0415
+    from laurel.analytics import daily, lift_snapshots, rollups  # noqa: PLC0415
     from laurel.cli import _database, _fail  # noqa: PLC0415 - the CLI's own helpers
+    from laurel.kit.clock import utcnow  # noqa: PLC0415
     from laurel.organizations.models import Organization  # noqa: PLC0415
 
     with _database().session() as session:
@@ -37,4 +41,12 @@ def analytics_rebuild(
         for org_id, slug in found:
             written = rollups.rebuild(session, org_id)
             days = daily.rebuild(session, org_id)
-            typer.echo(f"{slug}: {written} rollup rows, {days} daily rollup rows")
+            lifts = lift_snapshots.kept(session, org_id)
+            for target in lifts:
+                lift_snapshots.refresh(
+                    session, org_id, target.livemode, target.program_id, utcnow()
+                )
+            typer.echo(
+                f"{slug}: {written} rollup rows, {days} daily rollup rows, "
+                f"{len(lifts)} lift reports"
+            )

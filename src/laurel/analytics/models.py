@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.orm import Base
@@ -124,3 +125,31 @@ class Latency(Base):
     """From the event's receipt to delivery, rounded to the millisecond (half away from 0)."""
     department: Mapped[str] = mapped_column(String(200), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class LiftSnapshot(Base):
+    """A program's organization-wide lift report (``reports.lift``) as last computed.
+
+    The lift compares months of pairs, too many to count within a page's budget, so the report
+    is served from here while fresh (``analytics.lift_snapshots``): younger than
+    ``lift_refresh_seconds`` and computed at the organization's current ``config_revision``
+    (any change to a program or rule gives a fresh one). A department manager's lift, narrowed
+    to their learners, is never stored: it is computed on each request.
+    """
+
+    __tablename__ = "analytics_lift_snapshots"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    computed_at: Mapped[datetime]
+    """The ``as_of`` the report was computed for (its ``until``)."""
+    config_revision: Mapped[int] = mapped_column(BigInteger)
+    """The organization's ``config_revision`` read before computing: a different one now means
+    the program's settings (or other configuration) may have changed since."""
+    # Plain JSON, not JSONB: the stored text keeps the report's key order, which the CSV and
+    # XLSX columns follow.
+    result: Mapped[dict[str, Any]] = mapped_column(JSON())
+    """``reports.lift``'s answer, exactly as it returned it."""

@@ -1,0 +1,340 @@
+"""The program lift served from a stored snapshot: the same numbers as a live computation,
+stale by age and by a program change, refreshed by the worker and by ``laurel analytics
+rebuild``, bypassed by ``fresh=true`` and never read for a department manager."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from laurel.analytics import lift_snapshots, reports
+from laurel.analytics.models import LiftSnapshot
+from laurel.config import Settings
+from laurel.db import Database
+from laurel.delivery.providers import ProviderRegistry
+from laurel.kit.clock import utcnow
+from laurel.worker import Worker, start_in_thread, stop_thread
+from tests.auth.support import Browser, make_user
+from tests.cli.test_commands import laurel
+from tests.conftest import Tenant, completion
+from tests.factories import backdate_program, fixed_program
+
+LIVE_ONLY = ("computed_at", "snapshot")
+
+
+def _cohort(
+    client: TestClient,
+    tenant: Tenant,
+    prefix: str,
+    department: str,
+    size: int,
+    done: int,
+    enrolled: datetime,
+) -> None:
+    """``size`` learners of ``department`` enrolled in LIFT-1 at ``enrolled``, the first
+    ``done`` of them passing it a day later."""
+    names = [f"{prefix}{n:03d}" for n in range(size)]
+    who = {"classification": "employee", "country": "US", "department": department}
+    body = {
+        "enrolments": [
+            {
+                "learner": {"external_id": name, **who},
+                "course": {"external_id": "LIFT-1", "type": "compliance"},
+                "enrolled_at": enrolled.isoformat(),
+            }
+            for name in names
+        ]
+    }
+    assert client.post("/api/v1/enrolments", json=body, headers=tenant.headers).status_code == 200
+    events = []
+    for name in names[:done]:
+        event = completion(f"lift-{name}", learner=name, course="LIFT-1")
+        event["occurred_at"] = (enrolled + timedelta(days=1)).isoformat()
+        event["learner"]["department"] = department
+        events.append(event)
+    if events:
+        sent = client.post(
+            "/api/v1/completions/batch", json={"events": events}, headers=tenant.headers
+        )
+        assert sent.status_code == 200, sent.text
+
+
+def _program(client: TestClient, tenant: Tenant, database: Database) -> str:
+    """A program started 10 days ago: 20 Sales learners before it (5 passed), 20 after (15
+    passed, each rewarded)."""
+    program = fixed_program(client, tenant, key="lift")
+    backdate_program(database, program["id"], utcnow() - timedelta(days=10))
+    _cohort(client, tenant, "B", "Sales", 20, 5, utcnow() - timedelta(days=15))
+    _cohort(client, tenant, "A", "Sales", 20, 15, utcnow() - timedelta(days=5))
+    return str(program["id"])
+
+
+def _groups(report: dict[str, Any]) -> list[tuple[str, int, int]]:
+    return [(g["group"], g["enrolments"], g["completions"]) for g in report["groups"]]
+
+
+def _stored(database: Database, tenant: Tenant, program_id: str) -> LiftSnapshot | None:
+    with database.session() as session:
+        row = session.get(LiftSnapshot, (tenant.id, True, uuid.UUID(program_id)))
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def _age(database: Database, tenant: Tenant, program_id: str, seconds: float) -> None:
+    """Make the stored snapshot ``seconds`` older."""
+    found = _stored(database, tenant, program_id)
+    assert found is not None
+    with database.session() as session:
+        session.execute(
+            update(LiftSnapshot)
+            .where(LiftSnapshot.program_id == uuid.UUID(program_id))
+            .values(computed_at=found.computed_at - timedelta(seconds=seconds))
+        )
+
+
+def test_the_snapshot_is_the_live_computation_and_carries_its_time(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = _program(client, tenant, database)
+    path = f"/api/v1/analytics/programs/{pid}/lift"
+    assert _stored(database, tenant, pid) is None
+
+    first = client.get(path, headers=tenant.headers).json()
+    assert first["snapshot"] is False  # nothing stored yet: computed for this request
+    assert first["computed_at"] == first["until"]
+    assert _groups(first) == [("incentivised", 20, 15), ("pre_period", 20, 5)]
+    assert first["lift"] == 0.5
+    stored = _stored(database, tenant, pid)
+    assert stored is not None
+    assert stored.computed_at == datetime.fromisoformat(first["computed_at"])
+
+    second = client.get(path, headers=tenant.headers).json()
+    assert second["snapshot"] is True
+    assert second == {**first, "snapshot": True}
+    # The stored report is what reports.lift answers for the same moment, field for field.
+    with database.read_session() as session:
+        live = reports.lift(session, tenant.id, True, uuid.UUID(pid), as_of=stored.computed_at)
+    assert {k: v for k, v in second.items() if k not in LIVE_ONLY} == live
+    assert list(stored.result) == list(live)  # the key order the downloads follow is kept
+
+    exported = list(
+        csv.DictReader(io.StringIO(client.get(path + "?format=csv", headers=tenant.headers).text))
+    )
+    assert [(r["group"], r["computed_at"]) for r in exported] == [
+        ("incentivised", first["computed_at"]),
+        ("pre_period", first["computed_at"]),
+    ]
+    missing = client.get(f"/api/v1/analytics/programs/{uuid.uuid4()}/lift", headers=tenant.headers)
+    assert missing.status_code == 404
+
+
+def test_a_snapshot_goes_stale_with_age(
+    client: TestClient, tenant: Tenant, database: Database, settings: Settings
+) -> None:
+    pid = _program(client, tenant, database)
+    path = f"/api/v1/analytics/programs/{pid}/lift"
+    first = client.get(path, headers=tenant.headers).json()
+    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+
+    # Younger than LAUREL_LIFT_REFRESH_SECONDS: the stored numbers, labelled with their time.
+    _age(database, tenant, pid, settings.lift_refresh_seconds - 30)
+    aged = client.get(path, headers=tenant.headers).json()
+    assert aged["snapshot"] is True
+    assert _groups(aged) == _groups(first)
+
+    _age(database, tenant, pid, 30)
+    renewed = client.get(path, headers=tenant.headers).json()
+    assert renewed["snapshot"] is False
+    assert renewed["computed_at"] > first["computed_at"]
+    assert _groups(renewed) == [("incentivised", 30, 25), ("pre_period", 20, 5)]
+    assert client.get(path, headers=tenant.headers).json() == {**renewed, "snapshot": True}
+
+
+def test_a_program_change_makes_the_snapshot_stale(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = _program(client, tenant, database)
+    path = f"/api/v1/analytics/programs/{pid}/lift"
+    assert client.get(path, headers=tenant.headers).json()["comparison"] == "pre_period"
+    assert client.get(path, headers=tenant.headers).json()["snapshot"] is True
+
+    changed = client.patch(
+        f"/api/v1/programs/{pid}", json={"holdout_bps": 5000}, headers=tenant.headers
+    )
+    assert changed.status_code == 200, changed.text
+    after = client.get(path, headers=tenant.headers).json()
+    assert after["snapshot"] is False
+    assert (after["comparison"], after["holdout_bps"]) == ("holdout", 5000)
+
+
+def test_fresh_true_computes_now_and_keeps_the_result(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = _program(client, tenant, database)
+    path = f"/api/v1/analytics/programs/{pid}/lift"
+    first = client.get(path, headers=tenant.headers).json()
+    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    assert _groups(client.get(path, headers=tenant.headers).json()) == _groups(first)
+
+    fresh = client.get(path + "?fresh=true", headers=tenant.headers).json()
+    assert fresh["snapshot"] is False
+    assert _groups(fresh) == [("incentivised", 30, 25), ("pre_period", 20, 5)]
+    # What was computed is stored: the next reader gets it without computing.
+    assert client.get(path, headers=tenant.headers).json() == {**fresh, "snapshot": True}
+
+
+def test_a_department_manager_never_reads_the_organization_snapshot(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = _program(client, tenant, database)
+    _cohort(client, tenant, "E", "Engineering", 10, 0, utcnow() - timedelta(days=5))
+    path = f"/api/v1/analytics/programs/{pid}/lift"
+    org = client.get(path, headers=tenant.headers).json()
+    assert _groups(org) == [("incentivised", 30, 15), ("pre_period", 20, 5)]
+    # A stored report no computation would give: whoever answers from it shows 0.99.
+    with database.session() as session:
+        session.execute(
+            update(LiftSnapshot)
+            .where(LiftSnapshot.program_id == uuid.UUID(pid))
+            .values(result={**{k: v for k, v in org.items() if k not in LIVE_ONLY}, "lift": 0.99})
+        )
+    assert client.get(path, headers=tenant.headers).json()["lift"] == 0.99
+    before = _stored(database, tenant, pid)
+
+    make_user(database, tenant.id, "sales@acme.test", ["department_manager"], departments=["Sales"])
+    sales = Browser(cast(FastAPI, client.app))
+    sales.sign_in("acme", "sales@acme.test")
+    mine = sales.client.get(path).json()
+    assert mine["snapshot"] is False
+    assert _groups(mine) == [("incentivised", 20, 15), ("pre_period", 20, 5)]
+    assert mine["lift"] == 0.5
+    assert mine["computed_at"] == mine["until"]
+    after = _stored(database, tenant, pid)
+    assert after is not None
+    assert before is not None
+    assert (after.computed_at, after.result) == (before.computed_at, before.result)
+
+
+def test_the_worker_refreshes_snapshots_before_they_go_stale(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    pid = _program(client, tenant, database)
+    worker = Worker(database, settings, providers)
+    # Rewarded and never asked for: the worker computes it so the first reader need not.
+    assert worker.refresh_lift_snapshots() == 1
+    stored = _stored(database, tenant, pid)
+    assert stored is not None
+    with database.read_session() as session:
+        live = reports.lift(session, tenant.id, True, uuid.UUID(pid), as_of=stored.computed_at)
+    assert stored.result == live
+    assert worker.refresh_lift_snapshots() == 0  # fresh: nothing to do
+
+    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    # Past EARLY of its age but not stale yet: refreshed now, so a reader never computes.
+    _age(database, tenant, pid, settings.lift_refresh_seconds * lift_snapshots.EARLY)
+    assert worker.refresh_lift_snapshots() == 1
+    renewed = _stored(database, tenant, pid)
+    assert renewed is not None
+    assert renewed.computed_at > stored.computed_at
+    answer = client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()
+    assert answer["snapshot"] is True
+    assert _groups(answer) == [("incentivised", 30, 25), ("pre_period", 20, 5)]
+
+    # A program change: stale whatever its age.
+    client.patch(f"/api/v1/programs/{pid}", json={"holdout_bps": 2500}, headers=tenant.headers)
+    assert worker.refresh_lift_snapshots() == 1
+    with database.read_session() as session:
+        assert [
+            t.program_id
+            for t in lift_snapshots.due(
+                session, now=utcnow(), max_age_seconds=settings.lift_refresh_seconds, limit=5
+            )
+        ] == []
+    assert (
+        client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()[
+            "holdout_bps"
+        ]
+        == 2500
+    )
+
+
+def test_an_older_computation_never_replaces_a_newer_one(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = uuid.UUID(_program(client, tenant, database))
+    now = utcnow()
+    with database.read_session() as session:
+        older = lift_snapshots.compute(session, tenant.id, True, pid, now - timedelta(minutes=1))
+        newer = lift_snapshots.compute(session, tenant.id, True, pid, now)
+    with database.session() as session:
+        lift_snapshots.store(session, tenant.id, True, pid, newer)
+    with database.session() as session:
+        lift_snapshots.store(session, tenant.id, True, pid, older)
+    with database.read_session() as session:
+        kept = lift_snapshots.read(session, tenant.id, True, pid)
+    assert kept is not None
+    assert (kept.computed_at, kept.result["until"]) == (now, now.isoformat())
+
+
+def test_laurel_analytics_rebuild_refreshes_the_lift_snapshots(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    pid = _program(client, tenant, database)
+    url = database.engine.url.render_as_string(hide_password=False)
+    done = laurel("analytics", "rebuild", "--org", tenant.slug, url=url)
+    assert done.returncode == 0, done.stderr
+    assert "1 lift reports" in done.stdout
+    stored = _stored(database, tenant, pid)
+    assert stored is not None
+    with database.read_session() as session:
+        assert stored.result == reports.lift(
+            session, tenant.id, True, uuid.UUID(pid), as_of=stored.computed_at
+        )
+
+
+def test_the_openapi_documents_the_as_of_time(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/api/v1/analytics/programs/{program_id}/lift"]["get"]["responses"]["200"]
+    assert set(ok["content"]) >= {"application/json", "text/csv"}
+    schema = spec["components"]["schemas"]["LiftReport"]
+    assert {"computed_at", "snapshot", "lift", "groups"} <= set(schema["properties"])
+    parameters = spec["paths"]["/api/v1/analytics/programs/{program_id}/lift"]["get"]["parameters"]
+    assert "fresh" in {p["name"] for p in parameters}
+
+
+def test_the_running_worker_keeps_the_snapshots_in_its_own_thread(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    pid = _program(client, tenant, database)
+    worker = Worker(database, settings, providers)
+    thread, stop = start_in_thread(worker)
+    try:
+        deadline = time.monotonic() + 20
+        while _stored(database, tenant, pid) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_thread(thread, stop, worker)
+    assert not any(t.name == "laurel-lift" for t in threading.enumerate())
+    stored = _stored(database, tenant, pid)
+    assert stored is not None
+    answer = client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()
+    assert answer["snapshot"] is True
+    assert answer["computed_at"] == stored.computed_at.isoformat()
