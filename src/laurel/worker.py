@@ -400,7 +400,12 @@ class Worker:
                 )
             with self.database.session() as session:
                 lift_snapshots.store(
-                    session, target.organization_id, target.livemode, target.program_id, found
+                    session,
+                    target.organization_id,
+                    target.livemode,
+                    target.program_id,
+                    found,
+                    read=False,
                 )
             written += 1
         return written

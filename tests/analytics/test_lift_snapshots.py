@@ -281,9 +281,9 @@ def test_an_older_computation_never_replaces_a_newer_one(
         older = lift_snapshots.compute(session, tenant.id, True, pid, now - timedelta(minutes=1))
         newer = lift_snapshots.compute(session, tenant.id, True, pid, now)
     with database.session() as session:
-        lift_snapshots.store(session, tenant.id, True, pid, newer)
+        lift_snapshots.store(session, tenant.id, True, pid, newer, read=True)
     with database.session() as session:
-        lift_snapshots.store(session, tenant.id, True, pid, older)
+        lift_snapshots.store(session, tenant.id, True, pid, older, read=True)
     with database.read_session() as session:
         kept = lift_snapshots.read(session, tenant.id, True, pid)
     assert kept is not None
@@ -338,3 +338,55 @@ def test_the_running_worker_keeps_the_snapshots_in_its_own_thread(
     answer = client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()
     assert answer["snapshot"] is True
     assert answer["computed_at"] == stored.computed_at.isoformat()
+
+
+def test_the_worker_keeps_fresh_only_what_readers_asked_for_lately(
+    client: TestClient,
+    tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    providers: ProviderRegistry,
+) -> None:
+    """Counting a lift takes seconds at scale: a program nobody reads is counted once (so its
+    first reader need not), then left alone until someone reads it again."""
+    pid = _program(client, tenant, database)
+    worker = Worker(database, settings, providers)
+    assert worker.refresh_lift_snapshots() == 1  # rewarded, never asked for: counted once
+    first = _stored(database, tenant, pid)
+    assert first is not None
+    # A refresh by the worker is not a read: only a reader moves read_at.
+    _age(database, tenant, pid, settings.lift_refresh_seconds)
+    assert worker.refresh_lift_snapshots() == 1
+    again = _stored(database, tenant, pid)
+    assert again is not None
+    assert again.read_at == first.read_at
+    # Not read for longer than KEEP_WARM: stale snapshots are left for their next reader.
+    with database.session() as session:
+        session.execute(
+            update(LiftSnapshot).values(
+                read_at=utcnow() - lift_snapshots.KEEP_WARM - timedelta(minutes=1)
+            )
+        )
+    _age(database, tenant, pid, settings.lift_refresh_seconds)
+    assert worker.refresh_lift_snapshots() == 0
+    # A reader finds it stale, counts it and marks it read: the worker keeps it warm again.
+    answer = client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()
+    assert answer["snapshot"] is False
+    marked = _stored(database, tenant, pid)
+    assert marked is not None
+    assert utcnow() - marked.read_at < timedelta(minutes=1)
+    _age(database, tenant, pid, settings.lift_refresh_seconds)
+    assert worker.refresh_lift_snapshots() == 1
+    # A reader served the stored snapshot marks it read, at most once per READ_MARK.
+    old_mark = utcnow() - lift_snapshots.READ_MARK - timedelta(minutes=1)
+    with database.session() as session:
+        session.execute(update(LiftSnapshot).values(read_at=old_mark))
+    answer = client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers).json()
+    assert answer["snapshot"] is True
+    remarked = _stored(database, tenant, pid)
+    assert remarked is not None
+    assert remarked.read_at > old_mark + timedelta(minutes=1)
+    client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers)
+    unchanged = _stored(database, tenant, pid)
+    assert unchanged is not None
+    assert unchanged.read_at == remarked.read_at

@@ -131,7 +131,14 @@ def program_lift(
         # Computed outside the write transaction: on SQLite the count must not hold the
         # write lock for its whole duration.
         with unit_of_work(db) as session:
-            lift_snapshots.store(session, actor.organization_id, actor.livemode, program_id, found)
+            lift_snapshots.store(
+                session, actor.organization_id, actor.livemode, program_id, found, read=True
+            )
+    elif scope is None and lift_snapshots.needs_mark(found, now=now):
+        with unit_of_work(db) as session:
+            lift_snapshots.mark_read(
+                session, actor.organization_id, actor.livemode, program_id, now=now
+            )
     answer = lift_snapshots.with_as_of(found, stored=stored)
     if format == "json":
         return JSONResponse(answer)

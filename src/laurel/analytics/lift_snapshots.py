@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,6 +42,13 @@ from laurel.rewards.models import Reward
 EARLY = 0.75
 """The worker refreshes a snapshot once it is this share of ``lift_refresh_seconds`` old, so
 it is renewed before readers would find it stale."""
+KEEP_WARM = timedelta(days=7)
+"""The worker keeps fresh only snapshots read within this long: an organization with many
+programs nobody looks at would otherwise pay seconds of counting per program every few
+minutes, for nothing. A snapshot not read lately is recomputed by its next reader."""
+READ_MARK = timedelta(hours=1)
+"""A reader marks a snapshot read when its mark is older than this: one small write an hour at
+most, not one per page view."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,8 @@ class Snapshot:
     """``reports.lift``'s answer, unchanged."""
     computed_at: datetime
     config_revision: int
+    read_at: datetime | None = None
+    """When a reader last asked for it (None: not stored yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +95,12 @@ def store(
     livemode: bool,
     program_id: uuid.UUID,
     snapshot: Snapshot,
+    *,
+    read: bool,
 ) -> None:
     """Insert or replace the program's snapshot; an older computation never replaces a newer
-    one (two readers, or a reader and the worker, computing at once). Flushes nothing else."""
+    one (two readers, or a reader and the worker, computing at once). ``read``: a reader asked
+    for it (marks it read; the worker's refreshes do not, or it would keep itself busy)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(LiftSnapshot).values(
@@ -98,16 +110,20 @@ def store(
         computed_at=snapshot.computed_at,
         config_revision=snapshot.config_revision,
         result=snapshot.result,
+        read_at=snapshot.computed_at,
     )
     table = LiftSnapshot.__table__
+    changes = {
+        "computed_at": statement.excluded.computed_at,
+        "config_revision": statement.excluded.config_revision,
+        "result": statement.excluded.result,
+    }
+    if read:
+        changes["read_at"] = statement.excluded.read_at
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["organization_id", "livemode", "program_id"],
-            set_={
-                "computed_at": statement.excluded.computed_at,
-                "config_revision": statement.excluded.config_revision,
-                "result": statement.excluded.result,
-            },
+            set_=changes,
             where=table.c.computed_at <= statement.excluded.computed_at,
         )
     )
@@ -122,7 +138,7 @@ def refresh(
 ) -> Snapshot:
     """Compute the program's lift as of ``now`` and store it (one transaction)."""
     found = compute(session, organization_id, livemode, program_id, now)
-    store(session, organization_id, livemode, program_id, found)
+    store(session, organization_id, livemode, program_id, found, read=False)
     return found
 
 
@@ -131,7 +147,12 @@ def read(
 ) -> Snapshot | None:
     """The stored snapshot, fresh or not (see :func:`is_fresh`)."""
     row = session.execute(
-        select(LiftSnapshot.result, LiftSnapshot.computed_at, LiftSnapshot.config_revision).where(
+        select(
+            LiftSnapshot.result,
+            LiftSnapshot.computed_at,
+            LiftSnapshot.config_revision,
+            LiftSnapshot.read_at,
+        ).where(
             LiftSnapshot.organization_id == organization_id,
             LiftSnapshot.livemode == livemode,
             LiftSnapshot.program_id == program_id,
@@ -139,7 +160,32 @@ def read(
     ).first()
     if row is None:
         return None
-    return Snapshot(result=row[0], computed_at=row[1], config_revision=int(row[2]))
+    return Snapshot(result=row[0], computed_at=row[1], config_revision=int(row[2]), read_at=row[3])
+
+
+def needs_mark(snapshot: Snapshot, *, now: datetime) -> bool:
+    """Should a reader served this stored snapshot mark it read (:func:`mark_read`)?"""
+    return snapshot.read_at is None or now - snapshot.read_at >= READ_MARK
+
+
+def mark_read(
+    session: Session,
+    organization_id: uuid.UUID,
+    livemode: bool,
+    program_id: uuid.UUID,
+    *,
+    now: datetime,
+) -> None:
+    """Note that a reader asked for the snapshot, so the worker keeps it fresh."""
+    session.execute(
+        update(LiftSnapshot)
+        .where(
+            LiftSnapshot.organization_id == organization_id,
+            LiftSnapshot.livemode == livemode,
+            LiftSnapshot.program_id == program_id,
+        )
+        .values(read_at=now)
+    )
 
 
 def is_fresh(
@@ -193,18 +239,20 @@ def with_as_of(snapshot: Snapshot, *, stored: bool) -> dict[str, Any]:
 def due(session: Session, *, now: datetime, max_age_seconds: float, limit: int) -> list[Target]:
     """Programs whose lift the worker should compute, oldest first, at most ``limit``.
 
-    Those with a snapshot older than :data:`EARLY` of the refresh age or computed at another
-    configuration revision; then programs with rewards in a mode and no snapshot yet (a
-    program nobody rewarded has nothing to compare and is computed on its first request)."""
+    Those with a snapshot read within :data:`KEEP_WARM` and older than :data:`EARLY` of the
+    refresh age or computed at another configuration revision; then programs with rewards in a
+    mode and no snapshot yet, counted once so that their first reader need not (a program
+    nobody rewarded has nothing to compare and is computed on its first request)."""
     early = now - timedelta(seconds=max_age_seconds * EARLY)
     stale = session.execute(
         select(LiftSnapshot.organization_id, LiftSnapshot.livemode, LiftSnapshot.program_id)
         .join(Organization, Organization.id == LiftSnapshot.organization_id)
         .where(
+            LiftSnapshot.read_at >= now - KEEP_WARM,
             or_(
                 LiftSnapshot.computed_at <= early,
                 LiftSnapshot.config_revision != Organization.config_revision,
-            )
+            ),
         )
         .order_by(LiftSnapshot.computed_at)
         .limit(limit)

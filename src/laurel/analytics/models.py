@@ -153,3 +153,6 @@ class LiftSnapshot(Base):
     # XLSX columns follow.
     result: Mapped[dict[str, Any]] = mapped_column(JSON())
     """``reports.lift``'s answer, exactly as it returned it."""
+    read_at: Mapped[datetime]
+    """When a reader last asked for it (first stored, or marked at most every
+    ``lift_snapshots.READ_MARK``): the worker keeps fresh only what was read lately."""

@@ -8,11 +8,14 @@ here while it is fresh and the worker refreshes it in the background
 (``laurel.analytics.lift_snapshots``). Nothing to backfill: a missing snapshot is computed on
 the first request or by the worker.
 
+``read_at`` is when a reader last wanted it (marked at most hourly): the worker keeps only
+snapshots read in the last week fresh, so unread programs cost nothing after their first count.
+
 ``result`` is plain JSON on PostgreSQL too (not JSONB), so the stored text keeps the report's
 key order, which the CSV and XLSX downloads follow.
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0029
 Create Date: 2026-11-28 18:00:00
 """
 
@@ -24,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | None = "0028"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -38,6 +41,7 @@ def upgrade() -> None:
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("config_revision", sa.BigInteger(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
