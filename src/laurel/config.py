@@ -273,11 +273,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Days a settled webhook message and its attempt log are kept at all",
     )
-    lift_refresh_seconds: float = Field(
+    report_refresh_seconds: float = Field(
         default=300.0,
         ge=0,
-        description="How old a program's stored lift report may be before it is computed "
-        "again (the worker refreshes it before then); 0: always computed live",
+        description="How old a stored report (a program's lift, completion rates by ISO week "
+        "or off month bounds) may be before it is computed again (the worker refreshes those "
+        "read lately before then); 0: always computed live",
     )
     outbox_purge_seconds: float = Field(
         default=3600.0, gt=0, description="How often the worker purges settled outbox rows"

@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees the whole schema."""
 
-from laurel.analytics.models import Cohort, LearningPair, LiftSnapshot
+from laurel.analytics.models import Cohort, LearningPair, ReportSnapshot
 from laurel.approvals.models import Approval
 from laurel.audit.models import AuditEntry, AuditHead
 from laurel.auth.models import ApiKey, OidcLogin, OidcProvider, PasswordReset, User, UserSession
@@ -111,7 +111,6 @@ __all__ = [
     "LearnerSession",
     "LearnerSignInLink",
     "LearningPair",
-    "LiftSnapshot",
     "LinkSettings",
     "ListEntry",
     "ListVersion",
@@ -137,6 +136,7 @@ __all__ = [
     "ProviderAttempt",
     "ProviderRoute",
     "Redemption",
+    "ReportSnapshot",
     "RetentionPolicy",
     "ReviewCase",
     "Reward",

@@ -36,6 +36,7 @@ from laurel.delivery.providers.tango import TangoProvider
 from laurel.delivery.providers.tremendous import TremendousProvider
 from laurel.kit import crypto
 from laurel.kit.clock import utcnow
+from laurel.kit.errors import NotFound
 from laurel.kit.faults import crash_point
 from laurel.links import service as links
 from laurel.links.channel import LinkChannel
@@ -375,52 +376,54 @@ class Worker:
             expiry.record_notices(session, now=now)
             return expiry.queue_notices(session, public_url=self.settings.public_url, now=now)
 
-    def refresh_lift_snapshots(self, limit: int = 3) -> int:
-        """Recompute a few programs' stored lift reports that are due (``lift_snapshots.due``):
-        each is computed in a read transaction and stored in a short write one, so the
-        seconds of counting never hold SQLite's write lock. Returns the snapshots written."""
-        from laurel.analytics import lift_snapshots  # noqa: PLC0415 - import cycle
+    def refresh_snapshots(self, limit: int = 3) -> int:
+        """Recompute a few stored reports that are due (``snapshots.due``): each is computed
+        in a read transaction and stored in a short write one, so the seconds of counting
+        never hold SQLite's write lock. Returns the snapshots written."""
+        from laurel.analytics import snapshots  # noqa: PLC0415 - import cycle
 
-        max_age = self.settings.lift_refresh_seconds
+        max_age = self.settings.report_refresh_seconds
         if max_age <= 0:
             return 0  # served live on every request: nothing to keep fresh
-        now = utcnow()
         with self.database.read_session() as session:
-            targets = lift_snapshots.due(session, now=now, max_age_seconds=max_age, limit=limit)
+            targets = snapshots.due(session, now=utcnow(), max_age_seconds=max_age, limit=limit)
         written = 0
         for target in targets:
-            with self.database.read_session() as session:
-                # Several workers sweep the same table: skip what another just refreshed.
-                if not lift_snapshots.still_due(
-                    session, target, now=utcnow(), max_age_seconds=max_age
-                ):
-                    continue
-                found = lift_snapshots.compute(
-                    session, target.organization_id, target.livemode, target.program_id, utcnow()
-                )
+            try:
+                with self.database.read_session() as session:
+                    # Several workers sweep the same table: skip what another just refreshed.
+                    if not snapshots.still_due(
+                        session, target, now=utcnow(), max_age_seconds=max_age
+                    ):
+                        continue
+                    found = snapshots.compute(
+                        session,
+                        target.organization_id,
+                        target.livemode,
+                        target.report,
+                        target.params,
+                        utcnow(),
+                    )
+            except NotFound:
+                with self.database.session() as session:
+                    snapshots.forget(session, target)  # its program is gone
+                continue
             with self.database.session() as session:
-                lift_snapshots.store(
-                    session,
-                    target.organization_id,
-                    target.livemode,
-                    target.program_id,
-                    found,
-                    read=False,
-                )
+                snapshots.store(session, target, found, read=False)
             written += 1
         return written
 
-    def _lift_loop(self, stop: threading.Event) -> None:
-        """Keep the stored lift reports fresh, beside issuance: one report can take seconds
-        to count at scale, which would hold back every claim if it ran in the main loop."""
+    def _snapshot_loop(self, stop: threading.Event) -> None:
+        """Keep the stored reports fresh, beside issuance: one report can take seconds to
+        count at scale, which would hold back every claim if it ran in the main loop."""
         # Often enough that a snapshot refreshed at EARLY of its age is renewed before it
         # goes stale, and never more than once a minute.
-        every = min(60.0, max(1.0, self.settings.lift_refresh_seconds / 5))
+        every = min(60.0, max(1.0, self.settings.report_refresh_seconds / 5))
         while not stop.is_set():
             try:
-                self.refresh_lift_snapshots()
+                self.refresh_snapshots()
             except Exception:
-                log.exception("lift snapshot refresh failed; retrying")
+                log.exception("report snapshot refresh failed; retrying")
             stop.wait(every)
 
     def reconcile(self) -> int:
@@ -474,10 +477,10 @@ class Worker:
             )
             for sender, wake in zip(self.outboxes or [], self._outbox_wakes, strict=True)
         ]
-        if self.settings.lift_refresh_seconds > 0:
+        if self.settings.report_refresh_seconds > 0:
             threads.append(
                 threading.Thread(
-                    target=self._lift_loop, args=(stop,), daemon=True, name="laurel-lift"
+                    target=self._snapshot_loop, args=(stop,), daemon=True, name="laurel-reports"
                 )
             )
         for thread in threads:

@@ -4,8 +4,9 @@ A department manager's reports (and their downloads) count only the learners of 
 departments, with those learners' enrolments, completions and rewards (``learners.visible_ids``,
 as the rewards and learners routes narrow them); everyone else reads the whole organization.
 Each mode reads its own data: live keys and signed-in users never see test-mode rows.
-The organization-wide lift is answered from a stored snapshot while fresh
-(``analytics.lift_snapshots``), with its ``computed_at``.
+The lift and the completion rates the rollups cannot answer are answered from a stored snapshot
+while fresh (``analytics.snapshots``: the organization's, or a department manager's own), with
+their ``computed_at``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from laurel.analytics import export, lift_snapshots, reports
+from laurel.analytics import export, reports, rollups, snapshots
 from laurel.analytics.schemas import LiftReport
 from laurel.config import Settings
 from laurel.kit.clock import utcnow
-from laurel.kit.http import DatabaseDep, Reader, errors, read_only, unit_of_work
+from laurel.kit.http import DatabaseDep, Reader, errors, read_only
 from laurel.learners import service as learners
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -31,6 +32,7 @@ Format = Annotated[
 ]
 Since = Annotated[datetime | None, Query(alias="from", description="Start (inclusive), ISO 8601")]
 Until = Annotated[datetime | None, Query(alias="to", description="End (exclusive), ISO 8601")]
+Fresh = Annotated[bool, Query(description="Compute now instead of reading the stored report")]
 DOWNLOADS: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
@@ -48,9 +50,13 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
     "classification or country, per period",
     description="Pairs of learner and course are grouped by when they were enrolled; a "
     "completion without an enrolment counts as enrolled when it completed. The median time to "
-    "complete is counted in whole days.",
+    "complete is counted in whole days. JSON answers carry `computed_at` and `snapshot`: rates "
+    "by ISO week or over a window off month bounds are served from a stored report refreshed "
+    "in the background, at most `LAUREL_REPORT_REFRESH_SECONDS` (default 300) old; the others "
+    "are counted live from the rollups. `fresh=true` computes a stored report now.",
 )
 def completion_rates(
+    request: Request,
     actor: Reader,
     db: DatabaseDep,
     by: Annotated[
@@ -60,21 +66,47 @@ def completion_rates(
     start: Since = None,
     end: Until = None,
     format: Format = "json",
+    fresh: Fresh = False,
 ) -> Response:
-    with read_only(db) as session:
-        rows = reports.completion_rates(
-            session,
+    settings: Settings = request.app.state.settings
+    now = utcnow()
+    if actor.learner_id is None and not rollups.answers(period, start, end):
+        # Not in the rollups (ISO weeks, windows off month bounds): every pair of the window
+        # is counted, so the report is kept as a snapshot (the organization's, or this
+        # manager's departments').
+        params = snapshots.rates_params(
+            by=by, period=period, start=start, end=end, departments=actor.departments
+        )
+        target = snapshots.Target(
             actor.organization_id,
             actor.livemode,
-            by=by,
-            period=period,
-            start=start,
-            end=end,
-            **reports.narrowing(actor),
+            snapshots.COMPLETION_RATES,
+            snapshots.key_of(params),
         )
+        found, stored = snapshots.serve(
+            db,
+            target,
+            now=now,
+            max_age_seconds=settings.report_refresh_seconds,
+            fresh=fresh,
+        )
+        answer = snapshots.with_as_of(found, stored=stored)
+    else:
+        with read_only(db) as session:
+            rows = reports.completion_rates(
+                session,
+                actor.organization_id,
+                actor.livemode,
+                by=by,
+                period=period,
+                start=start,
+                end=end,
+                **reports.narrowing(actor),
+            )
+        answer = {"rows": rows, "computed_at": now.isoformat(), "snapshot": False}
     if format == "json":
-        return JSONResponse({"rows": rows})
-    return export.table(rows, format, f"completion-rates-by-{by}")
+        return JSONResponse(answer)
+    return export.table(answer["rows"], format, f"completion-rates-by-{by}")
 
 
 @router.get(
@@ -85,12 +117,11 @@ def completion_rates(
     },
     summary="Incentivised vs. control (or pre-program) completion, lift with a 95 % interval, "
     "cost per incremental completion",
-    description="The whole organization's lift is served from a stored report refreshed in the "
-    "background, at most `LAUREL_LIFT_REFRESH_SECONDS` (default 300) old and never older than "
-    "the program's last change; `computed_at` says when it was computed and `snapshot` whether "
-    "it was stored. `fresh=true` computes it now. A department manager's lift counts only "
-    "their learners and is computed on each request. Downloads carry `computed_at` on every "
-    "row.",
+    description="The lift is served from a stored report refreshed in the background, at most "
+    "`LAUREL_REPORT_REFRESH_SECONDS` (default 300) old and never older than the program's last "
+    "change; `computed_at` says when it was computed and `snapshot` whether it was stored. "
+    "`fresh=true` computes it now. A department manager's lift counts only their learners and "
+    "is stored apart from the organization's. Downloads carry `computed_at` on every row.",
 )
 def program_lift(
     request: Request,
@@ -98,48 +129,35 @@ def program_lift(
     actor: Reader,
     db: DatabaseDep,
     format: Format = "json",
-    fresh: Annotated[
-        bool, Query(description="Compute now instead of reading the stored report")
-    ] = False,
+    fresh: Fresh = False,
 ) -> Response:
     settings: Settings = request.app.state.settings
     now = utcnow()
-    scope = learners.visible_ids(actor)
-    with read_only(db) as session:
-        if scope is None:
-            found, stored = lift_snapshots.current(
-                session,
-                actor.organization_id,
-                actor.livemode,
-                program_id,
-                now=now,
-                max_age_seconds=settings.lift_refresh_seconds,
-                fresh=fresh,
-            )
-        else:
-            # Never the organization's snapshot: only this manager's learners count.
+    if actor.learner_id is None:
+        # The organization's lift, or this department manager's: kept as a snapshot.
+        params = snapshots.lift_params(program_id, actor.departments)
+        target = snapshots.Target(
+            actor.organization_id, actor.livemode, snapshots.LIFT, snapshots.key_of(params)
+        )
+        found, stored = snapshots.serve(
+            db,
+            target,
+            now=now,
+            max_age_seconds=settings.report_refresh_seconds,
+            fresh=fresh,
+        )
+    else:
+        with read_only(db) as session:
             result = reports.lift(
                 session,
                 actor.organization_id,
                 actor.livemode,
                 program_id,
                 as_of=now,
-                learners_in=scope,
+                learners_in=learners.visible_ids(actor),
             )
-            found, stored = lift_snapshots.Snapshot(result, now, 0), False
-    if scope is None and not stored:
-        # Computed outside the write transaction: on SQLite the count must not hold the
-        # write lock for its whole duration.
-        with unit_of_work(db) as session:
-            lift_snapshots.store(
-                session, actor.organization_id, actor.livemode, program_id, found, read=True
-            )
-    elif scope is None and lift_snapshots.needs_mark(found, now=now):
-        with unit_of_work(db) as session:
-            lift_snapshots.mark_read(
-                session, actor.organization_id, actor.livemode, program_id, now=now
-            )
-    answer = lift_snapshots.with_as_of(found, stored=stored)
+        found, stored = snapshots.Snapshot(result, now, 0), False
+    answer = snapshots.with_as_of(found, stored=stored)
     if format == "json":
         return JSONResponse(answer)
     rows = [

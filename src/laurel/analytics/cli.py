@@ -1,5 +1,5 @@
 """``laurel analytics rebuild``: recompute the report rollups from the rows they count and the
-stored lift reports."""
+stored reports."""
 
 from __future__ import annotations
 
@@ -17,18 +17,19 @@ def analytics_rebuild(
     ] = None,
 ) -> None:
     """Rebuild the report rollups: completion rates from ``learning_pairs``, the daily
-    overview and finance rollups from ``completion_events`` and ``rewards``, and the stored
-    lift reports of every program with one or with rewards (one transaction).
+    overview and finance rollups from ``completion_events`` and ``rewards``, and every stored
+    report (``analytics.snapshots``: lifts, weekly rates; one transaction).
 
     The database's triggers keep the rollups in step with every write and the worker keeps
-    the lift reports fresh; this is for repair, after rows were written with triggers disabled
+    the stored reports fresh; this is for repair, after rows were written with triggers disabled
     or restored in part, or to have every lift current now.
     """
     from sqlalchemy import select  # noqa: PLC0415
 
-    from laurel.analytics import daily, lift_snapshots, rollups  # noqa: PLC0415
+    from laurel.analytics import daily, rollups, snapshots  # noqa: PLC0415
     from laurel.cli import _database, _fail  # noqa: PLC0415 - the CLI's own helpers
     from laurel.kit.clock import utcnow  # noqa: PLC0415
+    from laurel.kit.errors import NotFound  # noqa: PLC0415
     from laurel.organizations.models import Organization  # noqa: PLC0415
 
     with _database().session() as session:
@@ -41,12 +42,13 @@ def analytics_rebuild(
         for org_id, slug in found:
             written = rollups.rebuild(session, org_id)
             days = daily.rebuild(session, org_id)
-            lifts = lift_snapshots.kept(session, org_id)
-            for target in lifts:
-                lift_snapshots.refresh(
-                    session, org_id, target.livemode, target.program_id, utcnow()
-                )
+            kept = snapshots.kept(session, org_id)
+            for target in kept:
+                try:
+                    snapshots.refresh(session, target, utcnow())
+                except NotFound:
+                    snapshots.forget(session, target)  # its program is gone
             typer.echo(
                 f"{slug}: {written} rollup rows, {days} daily rollup rows, "
-                f"{len(lifts)} lift reports"
+                f"{len(kept)} stored reports"
             )

@@ -127,32 +127,32 @@ class Latency(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
-class LiftSnapshot(Base):
-    """A program's organization-wide lift report (``reports.lift``) as last computed.
-
-    The lift compares months of pairs, too many to count within a page's budget, so the report
-    is served from here while fresh (``analytics.lift_snapshots``): younger than
-    ``lift_refresh_seconds`` and computed at the organization's current ``config_revision``
-    (any change to a program or rule gives a fresh one). A department manager's lift, narrowed
-    to their learners, is never stored: it is computed on each request.
+class ReportSnapshot(Base):
+    """A report too costly to count per page view, as last computed (``analytics.snapshots``):
+    a program's lift, or completion rates the rollups cannot answer, for the whole organization
+    or a department manager's departments. Answered from here while fresh: younger than
+    ``report_refresh_seconds`` and computed at the organization's current ``config_revision``.
     """
 
-    __tablename__ = "analytics_lift_snapshots"
+    __tablename__ = "analytics_snapshots"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
     )
     livemode: Mapped[bool] = mapped_column(primary_key=True)
-    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    report: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """``lift`` or ``completion_rates``."""
+    key: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    """The report's parameters and scope as canonical JSON (``snapshots.key_of``)."""
     computed_at: Mapped[datetime]
-    """The ``as_of`` the report was computed for (its ``until``)."""
+    """The moment the report was computed as of."""
     config_revision: Mapped[int] = mapped_column(BigInteger)
     """The organization's ``config_revision`` read before computing: a different one now means
     the program's settings (or other configuration) may have changed since."""
     # Plain JSON, not JSONB: the stored text keeps the report's key order, which the CSV and
     # XLSX columns follow.
     result: Mapped[dict[str, Any]] = mapped_column(JSON())
-    """``reports.lift``'s answer, exactly as it returned it."""
+    """The report's answer, exactly as it was computed."""
     read_at: Mapped[datetime]
     """When a reader last asked for it (first stored, or marked at most every
-    ``lift_snapshots.READ_MARK``): the worker keeps fresh only what was read lately."""
+    ``snapshots.READ_MARK``): the worker keeps fresh only what was read lately."""

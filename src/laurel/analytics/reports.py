@@ -111,7 +111,6 @@ def completion_rates(
 
 
 def _pairs_for(
-    session: Session,
     organization_id: uuid.UUID,
     livemode: bool,
     by: str,
@@ -161,9 +160,7 @@ def completion_rates_from_counts(
     as the independent reference the tests compare against).
     """
     dialect = session.get_bind().dialect.name
-    pairs, joined, window = _pairs_for(
-        session, organization_id, livemode, by, start, end, learners_in
-    )
+    pairs, joined, window = _pairs_for(organization_id, livemode, by, start, end, learners_in)
     value = _dimension_column(by)
     # SQLite numbers the weeks and Python names them: half the CPU of the label in SQL.
     numbered = dialect == "sqlite" and period == "week"
@@ -204,9 +201,7 @@ def completion_rates_from_pairs(
     learner ids, ``learners.visible_ids``) narrows the report to a manager's departments.
     """
     dialect = session.get_bind().dialect.name
-    pairs, joined, window = _pairs_for(
-        session, organization_id, livemode, by, start, end, learners_in
-    )
+    pairs, joined, window = _pairs_for(organization_id, livemode, by, start, end, learners_in)
     value = _dimension_column(by)
     done = pairs.c.completed_at.is_not(None)
     # One pass: each group's pairs numbered by duration, completed apart from the rest, so

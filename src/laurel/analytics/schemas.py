@@ -38,5 +38,5 @@ class LiftReport(BaseModel):
     )
     snapshot: bool = Field(
         description="true: read from the stored report (refreshed in the background, at most "
-        "`LAUREL_LIFT_REFRESH_SECONDS` old); false: computed for this request"
+        "`LAUREL_REPORT_REFRESH_SECONDS` old); false: computed for this request"
     )
