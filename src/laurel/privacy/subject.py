@@ -161,6 +161,10 @@ exclude("budget_windows", "budget totals per period, no person")
 exclude("analytics_cohorts", "pair counts per course or attribute, department and month, no person")
 exclude("analytics_daily", "completion and reward counts per day, state and department, no person")
 exclude("analytics_latency", "delivery counts per millisecond of latency and department, no person")
+exclude(
+    "analytics_snapshots",
+    "stored reports (lift, weekly rates): counts per group, course or attribute, no person",
+)
 exclude("points_policies", "per-program points policies")
 exclude("points_settings", "organization points settings")
 exclude("points_badges", "badge definitions")
