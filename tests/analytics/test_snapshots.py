@@ -25,49 +25,13 @@ from laurel.delivery.providers import ProviderRegistry
 from laurel.kit.clock import utcnow
 from laurel.learners.models import Learner
 from laurel.worker import Worker, start_in_thread, stop_thread
+from tests.analytics.support import cohort
 from tests.auth.support import Browser, make_user
 from tests.cli.test_commands import laurel
-from tests.conftest import Tenant, completion
+from tests.conftest import Tenant
 from tests.factories import backdate_program, fixed_program
 
 LIVE_ONLY = ("computed_at", "snapshot")
-
-
-def _cohort(
-    client: TestClient,
-    tenant: Tenant,
-    prefix: str,
-    department: str,
-    size: int,
-    done: int,
-    enrolled: datetime,
-) -> None:
-    """``size`` learners of ``department`` enrolled in LIFT-1 at ``enrolled``, the first
-    ``done`` of them passing it a day later."""
-    names = [f"{prefix}{n:03d}" for n in range(size)]
-    who = {"classification": "employee", "country": "US", "department": department}
-    body = {
-        "enrolments": [
-            {
-                "learner": {"external_id": name, **who},
-                "course": {"external_id": "LIFT-1", "type": "compliance"},
-                "enrolled_at": enrolled.isoformat(),
-            }
-            for name in names
-        ]
-    }
-    assert client.post("/api/v1/enrolments", json=body, headers=tenant.headers).status_code == 200
-    events = []
-    for name in names[:done]:
-        event = completion(f"lift-{name}", learner=name, course="LIFT-1")
-        event["occurred_at"] = (enrolled + timedelta(days=1)).isoformat()
-        event["learner"]["department"] = department
-        events.append(event)
-    if events:
-        sent = client.post(
-            "/api/v1/completions/batch", json={"events": events}, headers=tenant.headers
-        )
-        assert sent.status_code == 200, sent.text
 
 
 def _program(client: TestClient, tenant: Tenant, database: Database) -> str:
@@ -75,8 +39,8 @@ def _program(client: TestClient, tenant: Tenant, database: Database) -> str:
     passed, each rewarded)."""
     program = fixed_program(client, tenant, key="lift")
     backdate_program(database, program["id"], utcnow() - timedelta(days=10))
-    _cohort(client, tenant, "B", "Sales", 20, 5, utcnow() - timedelta(days=15))
-    _cohort(client, tenant, "A", "Sales", 20, 15, utcnow() - timedelta(days=5))
+    cohort(client, tenant, "B", "Sales", 20, 5, utcnow() - timedelta(days=15))
+    cohort(client, tenant, "A", "Sales", 20, 15, utcnow() - timedelta(days=5))
     return str(program["id"])
 
 
@@ -154,7 +118,7 @@ def test_a_snapshot_goes_stale_with_age(
     pid = _program(client, tenant, database)
     path = f"/api/v1/analytics/programs/{pid}/lift"
     first = client.get(path, headers=tenant.headers).json()
-    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
 
     # Younger than LAUREL_REPORT_REFRESH_SECONDS: the stored numbers, labelled with their time.
     _age(database, tenant, pid, settings.report_refresh_seconds - 30)
@@ -193,7 +157,7 @@ def test_fresh_true_computes_now_and_keeps_the_result(
     pid = _program(client, tenant, database)
     path = f"/api/v1/analytics/programs/{pid}/lift"
     first = client.get(path, headers=tenant.headers).json()
-    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
     assert _groups(client.get(path, headers=tenant.headers).json()) == _groups(first)
 
     fresh = client.get(path + "?fresh=true", headers=tenant.headers).json()
@@ -207,7 +171,7 @@ def test_a_department_manager_has_a_snapshot_of_their_own(
     client: TestClient, tenant: Tenant, database: Database
 ) -> None:
     pid = _program(client, tenant, database)
-    _cohort(client, tenant, "E", "Engineering", 10, 0, utcnow() - timedelta(days=5))
+    cohort(client, tenant, "E", "Engineering", 10, 0, utcnow() - timedelta(days=5))
     path = f"/api/v1/analytics/programs/{pid}/lift"
     org = client.get(path, headers=tenant.headers).json()
     assert _groups(org) == [("incentivised", 30, 15), ("pre_period", 20, 5)]
@@ -267,7 +231,7 @@ def test_the_worker_refreshes_snapshots_before_they_go_stale(
         live = reports.lift(session, tenant.id, True, uuid.UUID(pid), as_of=stored.computed_at)
     assert stored.result == live
 
-    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
     # Past EARLY of its age but not stale yet: refreshed now, so a reader never computes.
     _age(database, tenant, pid, settings.report_refresh_seconds * snapshots.EARLY)
     assert worker.refresh_snapshots() == 1
@@ -322,7 +286,7 @@ def test_laurel_analytics_rebuild_refreshes_the_stored_reports(
 ) -> None:
     pid = _program(client, tenant, database)
     client.get(f"/api/v1/analytics/programs/{pid}/lift", headers=tenant.headers)
-    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
     url = database.engine.url.render_as_string(hide_password=False)
     done = laurel("analytics", "rebuild", "--org", tenant.slug, url=url)
     assert done.returncode == 0, done.stderr
@@ -356,7 +320,7 @@ def test_the_running_worker_keeps_the_snapshots_in_its_own_thread(
     pid = _program(client, tenant, database)
     path = f"/api/v1/analytics/programs/{pid}/lift"
     client.get(path, headers=tenant.headers)
-    _cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
+    cohort(client, tenant, "C", "Sales", 10, 10, utcnow() - timedelta(days=4))
     _age(database, tenant, pid, settings.report_refresh_seconds)
     aged = _stored(database, tenant, pid)
     assert aged is not None
@@ -437,7 +401,7 @@ def test_weekly_rates_are_kept_and_rollup_rates_are_counted_live(
     """Rates the rollups cannot answer (ISO weeks, windows off month bounds) are stored, the
     organization's and each department manager's apart; the others are read live."""
     _program(client, tenant, database)
-    _cohort(client, tenant, "E", "Engineering", 10, 4, utcnow() - timedelta(days=5))
+    cohort(client, tenant, "E", "Engineering", 10, 4, utcnow() - timedelta(days=5))
     path = "/api/v1/analytics/completion-rates?by=department&period=week"
 
     def live(departments: frozenset[str] | None, at: datetime) -> list[dict[str, Any]]:
@@ -467,7 +431,7 @@ def test_weekly_rates_are_kept_and_rollup_rates_are_counted_live(
     assert len(list(csv.DictReader(io.StringIO(exported)))) == len(first["rows"])
 
     # New completions show once the snapshot is renewed (fresh=true here), not before.
-    _cohort(client, tenant, "F", "Engineering", 5, 5, utcnow() - timedelta(days=3))
+    cohort(client, tenant, "F", "Engineering", 5, 5, utcnow() - timedelta(days=3))
     assert client.get(path, headers=tenant.headers).json()["rows"] == first["rows"]
     renewed = client.get(path + "&fresh=true", headers=tenant.headers).json()
     assert renewed["snapshot"] is False

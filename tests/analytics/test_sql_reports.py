@@ -29,6 +29,7 @@ from laurel.enrolments.models import Enrolment
 from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
 from laurel.learners.models import Learner
+from tests.analytics.support import cohort
 from tests.auth.support import Browser, make_user
 from tests.conftest import Tenant, completion
 from tests.factories import backdate_program, fixed_program
@@ -252,42 +253,6 @@ def test_each_role_sees_its_part(
     assert learner_.client.get("/dashboard/overview").status_code == 403
 
 
-def _cohort(
-    client: TestClient,
-    tenant: Tenant,
-    prefix: str,
-    department: str,
-    size: int,
-    done: int,
-    enrolled: datetime,
-    completed: datetime,
-) -> None:
-    names = [f"{prefix}{n:03d}" for n in range(size)]
-    who = {"classification": "employee", "country": "US", "department": department}
-    body = {
-        "enrolments": [
-            {
-                "learner": {"external_id": name, **who},
-                "course": {"external_id": "LIFT-1", "type": "compliance"},
-                "enrolled_at": enrolled.isoformat(),
-            }
-            for name in names
-        ]
-    }
-    assert client.post("/api/v1/enrolments", json=body, headers=tenant.headers).status_code == 200
-    events = []
-    for name in names[:done]:
-        event = completion(f"lift-{name}", learner=name, course="LIFT-1")
-        event["occurred_at"] = completed.isoformat()
-        event["learner"]["department"] = department
-        events.append(event)
-    if events:
-        sent = client.post(
-            "/api/v1/completions/batch", json={"events": events}, headers=tenant.headers
-        )
-        assert sent.status_code == 200, sent.text
-
-
 def test_lift_with_a_known_effect_per_department(
     app: FastAPI, api: TestClient, tenant: Tenant, database: Database
 ) -> None:
@@ -297,10 +262,10 @@ def test_lift_with_a_known_effect_per_department(
     program = fixed_program(api, tenant, key="lift")
     backdate_program(database, program["id"], utcnow() - timedelta(days=10))
     before, after = utcnow() - timedelta(days=15), utcnow() - timedelta(days=5)
-    _cohort(api, tenant, "SB", "Sales", 80, 48, before, before + timedelta(days=1))
-    _cohort(api, tenant, "SA", "Sales", 70, 56, after, after + timedelta(days=3))
-    _cohort(api, tenant, "EB", "Engineering", 10, 10, before, before + timedelta(days=1))
-    _cohort(api, tenant, "EA", "Engineering", 10, 0, after, after)
+    cohort(api, tenant, "SB", "Sales", 80, 48, before, before + timedelta(days=1))
+    cohort(api, tenant, "SA", "Sales", 70, 56, after, after + timedelta(days=3))
+    cohort(api, tenant, "EB", "Engineering", 10, 10, before, before + timedelta(days=1))
+    cohort(api, tenant, "EA", "Engineering", 10, 0, after, after)
     make_user(database, tenant.id, "sales@acme.test", ["department_manager"], departments=["Sales"])
     make_user(database, tenant.id, "ld@acme.test", ["program_manager"])
     sales, everyone = Browser(app), Browser(app)
