@@ -36,7 +36,6 @@ from laurel.delivery.providers.tango import TangoProvider
 from laurel.delivery.providers.tremendous import TremendousProvider
 from laurel.kit import crypto
 from laurel.kit.clock import utcnow
-from laurel.kit.errors import NotFound
 from laurel.kit.faults import crash_point
 from laurel.links import service as links
 from laurel.links.channel import LinkChannel
@@ -377,9 +376,8 @@ class Worker:
             return expiry.queue_notices(session, public_url=self.settings.public_url, now=now)
 
     def refresh_snapshots(self, limit: int = 3) -> int:
-        """Recompute a few stored reports that are due (``snapshots.due``): each is computed
-        in a read transaction and stored in a short write one, so the seconds of counting
-        never hold SQLite's write lock. Returns the snapshots written."""
+        """Recompute a few stored reports that are due (``snapshots.due``, ``snapshots.renew``).
+        Returns the snapshots written."""
         from laurel.analytics import snapshots  # noqa: PLC0415 - import cycle
 
         max_age = self.settings.report_refresh_seconds
@@ -387,31 +385,9 @@ class Worker:
             return 0  # served live on every request: nothing to keep fresh
         with self.database.read_session() as session:
             targets = snapshots.due(session, now=utcnow(), max_age_seconds=max_age, limit=limit)
-        written = 0
-        for target in targets:
-            try:
-                with self.database.read_session() as session:
-                    # Several workers sweep the same table: skip what another just refreshed.
-                    if not snapshots.still_due(
-                        session, target, now=utcnow(), max_age_seconds=max_age
-                    ):
-                        continue
-                    found = snapshots.compute(
-                        session,
-                        target.organization_id,
-                        target.livemode,
-                        target.report,
-                        target.params,
-                        utcnow(),
-                    )
-            except NotFound:
-                with self.database.session() as session:
-                    snapshots.forget(session, target)  # its program is gone
-                continue
-            with self.database.session() as session:
-                snapshots.store(session, target, found, read=False)
-            written += 1
-        return written
+        return sum(
+            snapshots.renew(self.database, target, max_age_seconds=max_age) for target in targets
+        )
 
     def _snapshot_loop(self, stop: threading.Event) -> None:
         """Keep the stored reports fresh, beside issuance: one report can take seconds to

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from laurel.analytics import export, reports, rollups, snapshots
 from laurel.analytics.schemas import LiftReport
 from laurel.config import Settings
+from laurel.db import Database
+from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.http import DatabaseDep, Reader, errors, read_only
 from laurel.learners import service as learners
@@ -41,6 +43,27 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
         }
     }
 }
+
+
+def _stored(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    report: str,
+    params: dict[str, Any],
+    now: datetime,
+    fresh: bool,
+) -> dict[str, Any]:
+    """A stored report's answer for ``actor`` (the organization's or their departments'
+    snapshot), with ``computed_at`` and ``snapshot``."""
+    settings: Settings = request.app.state.settings
+    target = snapshots.Target(
+        actor.organization_id, actor.livemode, report, snapshots.key_of(params)
+    )
+    found, stored = snapshots.serve(
+        db, target, now=now, max_age_seconds=settings.report_refresh_seconds, fresh=fresh
+    )
+    return snapshots.with_as_of(found, stored=stored)
 
 
 @router.get(
@@ -68,7 +91,6 @@ def completion_rates(
     format: Format = "json",
     fresh: Fresh = False,
 ) -> Response:
-    settings: Settings = request.app.state.settings
     now = utcnow()
     if actor.learner_id is None and not rollups.answers(period, start, end):
         # Not in the rollups (ISO weeks, windows off month bounds): every pair of the window
@@ -77,20 +99,7 @@ def completion_rates(
         params = snapshots.rates_params(
             by=by, period=period, start=start, end=end, departments=actor.departments
         )
-        target = snapshots.Target(
-            actor.organization_id,
-            actor.livemode,
-            snapshots.COMPLETION_RATES,
-            snapshots.key_of(params),
-        )
-        found, stored = snapshots.serve(
-            db,
-            target,
-            now=now,
-            max_age_seconds=settings.report_refresh_seconds,
-            fresh=fresh,
-        )
-        answer = snapshots.with_as_of(found, stored=stored)
+        answer = _stored(request, db, actor, snapshots.COMPLETION_RATES, params, now, fresh)
     else:
         with read_only(db) as session:
             rows = reports.completion_rates(
@@ -131,21 +140,11 @@ def program_lift(
     format: Format = "json",
     fresh: Fresh = False,
 ) -> Response:
-    settings: Settings = request.app.state.settings
     now = utcnow()
     if actor.learner_id is None:
         # The organization's lift, or this department manager's: kept as a snapshot.
         params = snapshots.lift_params(program_id, actor.departments)
-        target = snapshots.Target(
-            actor.organization_id, actor.livemode, snapshots.LIFT, snapshots.key_of(params)
-        )
-        found, stored = snapshots.serve(
-            db,
-            target,
-            now=now,
-            max_age_seconds=settings.report_refresh_seconds,
-            fresh=fresh,
-        )
+        answer = _stored(request, db, actor, snapshots.LIFT, params, now, fresh)
     else:
         with read_only(db) as session:
             result = reports.lift(
@@ -156,8 +155,7 @@ def program_lift(
                 as_of=now,
                 learners_in=learners.visible_ids(actor),
             )
-        found, stored = snapshots.Snapshot(result, now, 0), False
-    answer = snapshots.with_as_of(found, stored=stored)
+        answer = snapshots.with_as_of(snapshots.Snapshot(result, now, 0), stored=False)
     if format == "json":
         return JSONResponse(answer)
     rows = [

@@ -29,7 +29,6 @@ def analytics_rebuild(
     from laurel.analytics import daily, rollups, snapshots  # noqa: PLC0415
     from laurel.cli import _database, _fail  # noqa: PLC0415 - the CLI's own helpers
     from laurel.kit.clock import utcnow  # noqa: PLC0415
-    from laurel.kit.errors import NotFound  # noqa: PLC0415
     from laurel.organizations.models import Organization  # noqa: PLC0415
 
     with _database().session() as session:
@@ -44,10 +43,7 @@ def analytics_rebuild(
             days = daily.rebuild(session, org_id)
             kept = snapshots.kept(session, org_id)
             for target in kept:
-                try:
-                    snapshots.refresh(session, target, utcnow())
-                except NotFound:
-                    snapshots.forget(session, target)  # its program is gone
+                snapshots.refresh(session, target, utcnow())  # dropped if its program is gone
             typer.echo(
                 f"{slug}: {written} rollup rows, {days} daily rollup rows, "
                 f"{len(kept)} stored reports"

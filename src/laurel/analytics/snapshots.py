@@ -42,8 +42,11 @@ from sqlalchemy.orm import Session
 from laurel.analytics import reports
 from laurel.analytics.models import ReportSnapshot
 from laurel.db import Database
+from laurel.kit.actor import Actor
 from laurel.kit.canonical import canonical_json
-from laurel.learners.models import Learner
+from laurel.kit.clock import utcnow
+from laurel.kit.errors import NotFound
+from laurel.learners import service as learners
 from laurel.organizations import revision
 from laurel.organizations.models import Organization
 
@@ -85,7 +88,8 @@ class Target:
 
     @property
     def params(self) -> dict[str, Any]:
-        return dict(_decode(self.key))
+        found: dict[str, Any] = json.loads(self.key)
+        return found
 
 
 def lift_params(program_id: uuid.UUID, departments: frozenset[str] | None) -> dict[str, Any]:
@@ -117,14 +121,13 @@ def _departments(departments: frozenset[str] | None) -> list[str] | None:
 
 
 def _scope(organization_id: uuid.UUID, params: dict[str, Any]) -> Select[Any] | None:
-    """The learners a department manager sees (``learners.in_scope`` for departments), or
-    None for the whole organization."""
+    """The learners the stored scope sees: a department manager's (the same rule the routes
+    apply, ``learners.visible_ids``), or None for the whole organization."""
     departments = params.get("departments")
     if departments is None:
         return None
-    return select(Learner.id).where(
-        Learner.organization_id == organization_id, Learner.department.in_(departments)
-    )
+    manager = Actor("reports", organization_id, departments=frozenset(departments))
+    return learners.visible_ids(manager)
 
 
 def _lift(
@@ -174,11 +177,6 @@ REPORTS: dict[str, Compute] = {LIFT: _lift, COMPLETION_RATES: _rates}
 def key_of(params: dict[str, Any]) -> str:
     """The stored key of a report's parameters: one text for equal parameters."""
     return canonical_json(params)
-
-
-def _decode(key: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(key)
-    return found
 
 
 def compute(
@@ -338,20 +336,49 @@ def still_due(session: Session, target: Target, *, now: datetime, max_age_second
     found = read(session, target)
     if found is None:
         return False  # gone (its program deleted): nothing to keep
-    early = timedelta(seconds=max_age_seconds * EARLY)
-    return (
-        now - found.computed_at >= early
-        or revision.current(session, target.organization_id) != found.config_revision
+    return not is_fresh(
+        session, target.organization_id, found, now=now, max_age_seconds=max_age_seconds * EARLY
     )
 
 
-def refresh(session: Session, target: Target, now: datetime) -> Snapshot:
-    """Compute the stored report again as of ``now`` and store it (one transaction)."""
-    found = compute(
-        session, target.organization_id, target.livemode, target.report, target.params, now
-    )
+def refresh(session: Session, target: Target, now: datetime) -> bool:
+    """Compute the stored report again as of ``now`` and store it (one transaction); False
+    when it can no longer be computed (its program is gone) and was dropped."""
+    try:
+        found = compute(
+            session, target.organization_id, target.livemode, target.report, target.params, now
+        )
+    except NotFound:
+        forget(session, target)
+        return False
     store(session, target, found, read=False)
-    return found
+    return True
+
+
+def renew(database: Database, target: Target, *, max_age_seconds: float) -> bool:
+    """The worker's refresh of one :func:`due` report: computed in a read transaction and
+    stored in a short write one, so the seconds of counting never hold SQLite's write lock.
+    False when another worker renewed it since (or it was dropped: its program is gone)."""
+    try:
+        with database.read_session() as session:
+            # Several workers sweep the same table: skip what another just refreshed.
+            if not still_due(session, target, now=utcnow(), max_age_seconds=max_age_seconds):
+                return False
+            found = compute(
+                session,
+                target.organization_id,
+                target.livemode,
+                target.report,
+                target.params,
+                utcnow(),
+            )
+    except NotFound:
+        with database.session() as session:
+            forget(session, target)
+        return False
+    with database.session() as session:
+        store(session, target, found, read=False)
+    return True
 
 
 def forget(session: Session, target: Target) -> None:
