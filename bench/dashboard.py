@@ -197,8 +197,12 @@ REWARD_COLUMNS = (
 )
 
 
-def load(db: Database, learners: int, events: int, seed: int = 7) -> dict[str, Any]:
-    """The demo organization and the generated rows; answers counts and seconds taken."""
+def load(
+    db: Database, learners: int, events: int, seed: int = 7, *, analyze: bool = True
+) -> dict[str, Any]:
+    """The demo organization and the generated rows; answers counts and seconds taken.
+    ``analyze``: refresh the planner's statistics afterwards, as a database in service has
+    them (``--load-into`` leaves that to Laurel, which analyses an SQLite file at start-up)."""
     began = time.perf_counter()
     rng = random.Random(seed)
     now = utcnow()
@@ -376,8 +380,10 @@ def load(db: Database, learners: int, events: int, seed: int = 7) -> dict[str, A
         session.execute(
             update(Organization).values(config_revision=revision.fresh_revision(db.dialect))
         )
-    # What autovacuum (PostgreSQL) and the first ``ANALYZE`` (SQLite) do in production.
-    if db.dialect == "postgresql":
+    # What autovacuum (PostgreSQL) and Laurel's own statistics refresh (SQLite) do in service.
+    if not analyze:
+        pass
+    elif db.dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     else:
@@ -539,7 +545,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--tiny", action="store_true", help="200 learners, 2,000 events")
     parser.add_argument("--json", action="store_true", help="keep results in bench/results/")
+    parser.add_argument(
+        "--load-into",
+        metavar="SQLITE_FILE",
+        help="only migrate and load this SQLite file (for other benchmarks' --preload), then exit",
+    )
     args = parser.parse_args(argv)
+    if args.load_into:
+        db = Database(f"sqlite:///{args.load_into}")
+        try:
+            migrate.upgrade(db)
+            loaded = load(db, args.learners, args.events, analyze=False)
+        finally:
+            db.dispose()
+        print(json.dumps(loaded))
+        return 0
     if args.tiny:
         args.learners, args.events, args.samples = 200, 2000, 2
     runs = []

@@ -285,17 +285,53 @@ class LaurelRun:
     """The separate ``laurel worker`` process, when the run asked for one."""
 
 
+def preload(workdir: Path, database: Path, code: Source, learners: int, events: int) -> None:
+    """Fill ``database`` with a year of the demo organization's history (``bench.dashboard``'s
+    generator: ``learners`` learners, ``events`` completion events with their rewards), so
+    a benchmark measures a database in service rather than a new one."""
+    env = laurel_env(database, code)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(REPO)]))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.dashboard",
+            "--load-into",
+            str(database),
+            "--learners",
+            str(learners),
+            "--events",
+            str(events),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=True,
+    )
+
+
 @contextlib.contextmanager
-def laurel(code: Source, *, worker: bool, separate_worker: bool = False) -> Iterator[LaurelRun]:
+def laurel(
+    code: Source,
+    *,
+    worker: bool,
+    separate_worker: bool = False,
+    history: tuple[int, int] | None = None,
+) -> Iterator[LaurelRun]:
     """A seeded demo organization served by ``laurel serve`` from a fresh temporary directory.
 
     ``worker``: the in-process issuance worker of ``laurel serve``. ``separate_worker``: a
     ``laurel worker`` process beside a ``laurel serve --no-worker`` (it then takes precedence).
+    ``history``: (learners, events) loaded first with ``preload``.
     """
     with tempfile.TemporaryDirectory(prefix="laurel-bench-") as tmp:
         workdir = Path(tmp)
         database = workdir / "laurel.db"
         env = laurel_env(database, code)
+        if history is not None:
+            preload(workdir, database, code, *history)
         key = seed_demo(workdir, database, code)
         port = free_port()
         argv = [*laurel_command(), "serve", "--host", HOST, "--port", str(port)]

@@ -158,7 +158,7 @@ def run_round(code: harness.Source, args: argparse.Namespace) -> list[dict[str, 
         )
         phases.append(_phase("bare", 1, *measured))
 
-    with harness.laurel(code, worker=False) as laurel:
+    with harness.laurel(code, worker=False, history=args.history) as laurel:
         run = secrets.token_hex(4)
         headers = {"Authorization": f"Bearer {laurel.key}"}
         path = "/api/v1/completions"
@@ -173,7 +173,7 @@ def run_round(code: harness.Source, args: argparse.Namespace) -> list[dict[str, 
         )
         phases.append(_phase("single", 1, *measured))
 
-    with harness.laurel(code, worker=False) as laurel:
+    with harness.laurel(code, worker=False, history=args.history) as laurel:
         run = secrets.token_hex(4)
         headers = {"Authorization": f"Bearer {laurel.key}"}
         _measure(laurel.server, headers, 1, 1, _batches(run, 0, warm), 60)
@@ -226,6 +226,7 @@ def report(
         "batch_events_per_second": batch,
         "single_over_bare": [round(r, 3) for r in ratios],
         "single_over_bare_median": round(ratio, 3),
+        "history": args.history,
     }
     text = "\n".join(
         [
@@ -233,7 +234,13 @@ def report(
             + "".join(f", {k}={v}" for k, v in harness.settings_overrides().items()),
             f"{args.concurrency} clients; singles: {args.events} events per phase; batches of "
             f"{args.batch_size}: {args.batch_events // args.batch_size * args.batch_size} events; "
-            "Laurel served with --no-worker",
+            "Laurel served with --no-worker"
+            + (
+                f"; each Laurel database first loaded with {args.history[1]:,} past events "
+                f"of {args.history[0]:,} learners"
+                if args.history
+                else ""
+            ),
             "",
             harness.table(
                 [
@@ -282,10 +289,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="events carry the learner's email and name (sealed per learner since issue 6)",
     )
+    parser.add_argument(
+        "--history",
+        metavar="EVENTS",
+        type=int,
+        default=0,
+        help="load this many past completion events (one learner per 20, with their rewards) "
+        "into each Laurel database first: intake measured on a database in service",
+    )
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
     args = parser.parse_args(argv)
     global PERSONAL  # noqa: PLW0603 - one switch for every event factory of the run
     PERSONAL = args.personal
+    if args.history < 0:
+        parser.error("--history must be 0 or more")
+    args.history = (max(1, args.history // 20), args.history) if args.history else None
     room = harness.UNIQUE_PAIRS - args.warmup
     if not 1 <= args.warmup <= 1000:
         parser.error("--warmup must be between 1 and 1000")

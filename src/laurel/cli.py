@@ -108,10 +108,11 @@ def _fail(error: object, rename: dict[str, str] | None = None) -> NoReturn:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (SQLite or PostgreSQL, from LAUREL_DATABASE_URL)."""
-    from laurel import migrate  # noqa: PLC0415 - keeps `laurel --help` fast
+    from laurel import migrate, sqlite_statistics  # noqa: PLC0415 - keeps `laurel --help` fast
 
     database = _database()
     migrate.upgrade(database, revision)
+    sqlite_statistics.refresh(database)
     typer.echo(f"database at revision {migrate.current_revision(database)}")
 
 
@@ -281,7 +282,7 @@ def _tune_gc() -> None:
 def _serve(host: str, port: int, run_worker: bool, database: Database | None = None) -> None:
     import uvicorn  # noqa: PLC0415
 
-    from laurel import migrate  # noqa: PLC0415
+    from laurel import migrate, sqlite_statistics  # noqa: PLC0415
     from laurel.app import create_app  # noqa: PLC0415
 
     settings = get_settings()
@@ -291,6 +292,9 @@ def _serve(host: str, port: int, run_worker: bool, database: Database | None = N
         # (A newer schema, from a newer release, is left alone.) PostgreSQL is migrated
         # deliberately with `laurel db upgrade`; /readyz reports it.
         migrate.upgrade(database)
+    # The planner's statistics of an SQLite file that grew since they were taken (see
+    # sqlite_statistics; the worker keeps them current afterwards).
+    sqlite_statistics.refresh(database)
     application = create_app(settings, database, run_worker=run_worker)
     _tune_gc()
     if run_worker:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from laurel import retention
+from sqlalchemy.exc import OperationalError
+
+from laurel import retention, sqlite_statistics
 from laurel.config import Settings, get_settings
 from laurel.db import Database
 from laurel.delivery import currency
@@ -46,6 +48,8 @@ from laurel.points.provider import PointsProvider
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 from laurel.webhooks import service as webhooks
 from laurel.webhooks.sender import WebhookSender
+
+STATISTICS_INTERVAL_SECONDS = sqlite_statistics.STATISTICS_INTERVAL_SECONDS
 
 log = logging.getLogger("laurel.worker")
 LINK = LinkChannel.name
@@ -113,6 +117,7 @@ class Worker:
     _last_reconcile: float = 0.0
     _last_expiry: float = 0.0
     _last_purge: float = 0.0
+    _last_statistics: float = 0.0
     _pool: ThreadPoolExecutor | None = None
     _in_flight: set[Future[None]] = field(default_factory=set)
     _flight_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -263,8 +268,9 @@ class Worker:
         return self._pool
 
     def _maintain(self) -> int:
-        """Reconcile abandoned claims, expire links, approvals and points, purge outboxes:
-        each when its interval has passed. Returns the rewards reconciled or expired."""
+        """Reconcile abandoned claims, expire links, approvals and points, purge outboxes,
+        refresh SQLite's planner statistics: each when its interval has passed. Returns the
+        rewards reconciled or expired."""
         handled = 0
         if time.monotonic() - self._last_reconcile >= min(5.0, self.settings.worker_lease_seconds):
             handled += self.reconcile()
@@ -277,6 +283,13 @@ class Worker:
         if time.monotonic() - self._last_purge >= self.settings.outbox_purge_seconds:
             self.purge_outboxes()
             self._last_purge = time.monotonic()
+        if time.monotonic() - self._last_statistics >= STATISTICS_INTERVAL_SECONDS:
+            self._last_statistics = time.monotonic()
+            try:
+                sqlite_statistics.refresh(self.database)
+            except OperationalError:
+                # Busy past the timeout: only planning quality waits for the next pass.
+                log.warning("SQLite statistics refresh skipped", exc_info=True)
         return handled
 
     def _issue(self, item: delivery.Claim) -> None:

@@ -11,7 +11,10 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Executable, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 
 from laurel.kit.canonical import plain_json
 from laurel.kit.orm import UTCDateTime
@@ -21,6 +24,38 @@ class EncodedJSON(str):
     """JSON text already encoded (e.g. the audit trail's canonical form): stored as it is."""
 
     __slots__ = ()
+
+
+class Unindexed(ColumnElement[Any]):
+    """A column SQLite must not pick an index for; see ``unindexed``."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _unindexed_default(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "sqlite")
+def _unindexed_sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's unary + is a no-op on any value that keeps the term from driving an index.
+    return "+" + compiler.process(element.column, **kw)
+
+
+def unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` as a filter SQLite should check row by row rather than search an index for.
+
+    SQLite keeps no statistics unless told to, and guesses that an equality on any index's first
+    column narrows to a few rows: for ``id IN (…) AND state IN (…)`` it searched the state index
+    and walked every reward in that state (400 ms at 466,000 ready rewards) instead of seeking
+    the ids. PostgreSQL, which plans from statistics, sees the plain column.
+    """
+    return Unindexed(column)
 
 
 @cache

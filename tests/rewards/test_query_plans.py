@@ -1,0 +1,71 @@
+"""The look-ups every completion pays for must seek, not walk, on SQLite.
+
+SQLite keeps no statistics unless told to, so its planner guesses from the shape of a query; two
+guesses cost time that grew with the rewards table (the dedupe look-up walked every reward of the
+organization, a state guard walked every reward in that state). The statements the intake really
+sends are captured here and their plans asked of SQLite: each must seek the index meant for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from laurel.db import Database
+from tests.conftest import Tenant, completion
+from tests.factories import fixed_program
+
+
+def _sent(database: Database, run: Any) -> list[tuple[str, Any]]:
+    """Every statement (with its parameters) the driver is handed while ``run()`` runs."""
+    seen: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", before)
+    try:
+        run()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", before)
+    return seen
+
+
+def _plan(database: Database, statement: str, parameters: Any) -> str:
+    with database.engine.connect() as connection:
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        return "\n".join(str(row[3]) for row in rows)
+
+
+def test_intake_seeks_the_dedupe_index_and_moves_rewards_by_id(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL plans from statistics")
+    fixed_program(client, tenant, amount="25.00")
+    first = client.post("/api/v1/completions", headers=tenant.headers, json=completion("p-1"))
+    assert first.status_code == 202, first.text
+
+    def second() -> None:
+        # A learner already known: the dedupe look-up runs, and the new reward moves to ready.
+        again = completion("p-2", course="SEC-202")
+        response = client.post("/api/v1/completions", headers=tenant.headers, json=again)
+        assert response.status_code == 202, response.text
+        assert response.json()["rewards"][0]["state"] == "ready"
+
+    sent = _sent(database, second)
+    lookups = [s for s in sent if "dedupe_key FROM rewards WHERE organization_id" in s[0]]
+    moves = [s for s in sent if s[0].startswith("UPDATE rewards SET state")]
+    assert lookups
+    assert moves
+    for statement, parameters in lookups:
+        plan = _plan(database, statement, parameters)
+        assert "program_id=? AND learner_id=? AND course_id=?" in plan, plan
+        assert "SCAN" not in plan, plan
+    for statement, parameters in moves:
+        plan = _plan(database, statement, parameters)
+        assert "(id=?)" in plan, plan
+        assert "state=?" not in plan, plan
