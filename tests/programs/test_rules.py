@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from laurel.programs import rules
 from laurel.programs.rules import Subject
@@ -155,3 +157,66 @@ def test_four_factor_defaults_are_one() -> None:
 @pytest.mark.parametrize(("period", "key"), [("once", "once"), ("calendar_year", "2026")])
 def test_dedupe_key(period: str, key: str) -> None:
     assert rules.dedupe_key(period, WHEN) == key
+
+
+# ---------------------------------------------------------------- checks built once per period
+
+_CLASSES = ["employee", "contractor", "partner", "customer"]
+_PLACES = ["Sales", "Support", None]
+_COUNTRIES = ["US", "DE", None]
+
+
+def _conditions() -> Any:
+    lists = st.lists
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "course_ids": lists(st.sampled_from(["SEC-101", "HAR-201", "X"]), max_size=2),
+            "course_types": lists(st.sampled_from(["compliance", "product"]), max_size=2),
+            "outcomes": lists(st.sampled_from(["passed", "completed"]), max_size=2),
+            "classifications": lists(st.sampled_from(_CLASSES), max_size=2),
+            "departments": lists(st.sampled_from(["Sales", "Support"]), max_size=2),
+            "countries": lists(st.sampled_from(["US", "DE"]), max_size=2),
+            "tags": lists(st.sampled_from(["security", "privacy"]), max_size=2),
+            "min_score": st.one_of(st.none(), st.sampled_from([0.5, 0.9, 0.92, 1])),
+        },
+    )
+
+
+def _subjects() -> Any:
+    return st.builds(
+        replace,
+        st.just(SUBJECT),
+        classification=st.sampled_from(_CLASSES),
+        department=st.sampled_from(_PLACES),
+        country=st.sampled_from(_COUNTRIES),
+        course_external_id=st.sampled_from(["SEC-101", "HAR-201"]),
+        course_type=st.sampled_from(["compliance", "product"]),
+        course_tags=st.sampled_from([(), ("security",), ("privacy", "security")]),
+        outcome=st.sampled_from(["passed", "completed"]),
+        score=st.sampled_from([None, 0.5, 0.9, 0.92, 1.0]),
+    )
+
+
+def test_compiled_checks_answer_as_the_rules_do() -> None:
+    """``conditions_check`` / ``eligibility_check`` (built once per program and rule for a
+    batch) answer exactly what ``matches`` / ``eligibility_failure`` answer, messages included."""
+    windows = st.sampled_from(
+        [{}, {"starts_at": "2026-12-01T00:00:00+00:00"}, {"ends_at": "2026-11-01T00:00:00+00:00"}]
+    )
+
+    @settings(max_examples=400, deadline=None)
+    @given(conditions=_conditions(), subject=_subjects(), window=windows)
+    def check(conditions: dict[str, Any], subject: Subject, window: dict[str, str]) -> None:
+        match = rules.conditions_check(conditions)
+        assert (True if match is None else match(subject)) == rules.matches(conditions, subject)
+        eligibility = {
+            k: v
+            for k, v in conditions.items()
+            if k in ("classifications", "departments", "countries")
+        } | window
+        eligible = rules.eligibility_check(eligibility)
+        expected = rules.eligibility_failure(eligibility, subject)
+        assert (None if eligible is None else eligible(subject)) == expected
+
+    check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -89,6 +90,84 @@ def matches(conditions: dict[str, Any], subject: Subject) -> bool:
     return min_score is None or (
         subject.score is not None and Decimal(repr(subject.score)) >= Decimal(str(min_score))
     )
+
+
+Eligibility = Callable[[Subject], "str | None"]
+Conditions = Callable[[Subject], bool]
+
+
+def eligibility_check(eligibility: dict[str, Any]) -> Eligibility | None:
+    """``eligibility_failure`` for one program's eligibility, built once: None when it admits
+    everyone (most programs), so a batch of events skips it. Same answers, same messages."""
+    if not any(
+        eligibility.get(name)
+        for name in ("classifications", "departments", "countries", "starts_at", "ends_at")
+    ):
+        return None
+    return lambda subject: eligibility_failure(eligibility, subject)
+
+
+def conditions_check(conditions: dict[str, Any]) -> Conditions | None:
+    """``matches`` for one rule's conditions, built once: None when the rule matches every
+    completion. Only the conditions the rule sets are checked, in ``matches``'s order."""
+    tests: list[Conditions] = []
+    for name, read in (
+        ("course_ids", _course_external_id),
+        ("course_types", _course_type),
+        ("outcomes", _outcome),
+        ("classifications", _classification),
+        ("departments", _department),
+        ("countries", _country),
+    ):
+        allowed = conditions.get(name) or []
+        if allowed:
+            tests.append(_member(read, frozenset(allowed) if _hashable(allowed) else allowed))
+    tags = conditions.get("tags") or []
+    if tags:
+        wanted = set(tags)
+        tests.append(lambda subject: bool(wanted & set(subject.course_tags)))
+    if conditions.get("min_score") is not None:
+        minimum = Decimal(str(conditions["min_score"]))
+        tests.append(
+            lambda subject: subject.score is not None and Decimal(repr(subject.score)) >= minimum
+        )
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda subject: all(test(subject) for test in tests)
+
+
+def _hashable(values: Any) -> bool:
+    return all(isinstance(v, str | int | float | bool) or v is None for v in values)
+
+
+def _member(read: Callable[[Subject], Any], allowed: Any) -> Conditions:
+    return lambda subject: read(subject) in allowed
+
+
+def _course_external_id(subject: Subject) -> Any:
+    return subject.course_external_id
+
+
+def _course_type(subject: Subject) -> Any:
+    return subject.course_type
+
+
+def _outcome(subject: Subject) -> Any:
+    return subject.outcome
+
+
+def _classification(subject: Subject) -> Any:
+    return subject.classification
+
+
+def _department(subject: Subject) -> Any:
+    return subject.department
+
+
+def _country(subject: Subject) -> Any:
+    return subject.country
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,18 @@ def _current(versions: list[Any], at: datetime) -> Any:
     return found if found is not None else max(versions, key=lambda v: v.version)
 
 
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """A program version in force, ready to decide events with (``ProgramSet.in_force``)."""
+
+    version: ProgramVersion
+    program_id: uuid.UUID
+    eligible: rules_engine.Eligibility | None
+    """Why a subject may not earn, or None; None itself: the program admits everyone."""
+    rules: list[tuple[RewardRuleVersion, rules_engine.Conditions | None]]
+    """Enabled rules in priority order, each with its conditions (None: matches everything)."""
+
+
 @dataclass
 class ProgramSet:
     """Every program and rule version of one organization, loaded once per unit of work."""
@@ -101,6 +113,7 @@ class ProgramSet:
     _values: dict[tuple[Any, ...], rules_engine.Valuation] = field(
         default_factory=dict, init=False, repr=False
     )
+    _compiled: dict[int, list[InForce]] = field(default_factory=dict, init=False, repr=False)
 
     def value(
         self, version: ProgramVersion, rule: RewardRuleVersion, subject: rules_engine.Subject
@@ -128,6 +141,24 @@ class ProgramSet:
             {v.effective_from for vs in self.versions.values() for v in vs}
             | {r.effective_from for rvs in self.rules.values() for rs in rvs for r in rs}
         )
+
+    def in_force(self, when: datetime) -> list[InForce]:
+        """``at(when)`` with each program's eligibility and each rule's conditions turned into
+        checks once (``rules.eligibility_check``, ``rules.conditions_check``): what deciding
+        thousands of events reads for every event."""
+        period = bisect_right(self._boundaries, when)
+        found = self._compiled.get(period)
+        if found is None:
+            found = self._compiled[period] = [
+                InForce(
+                    version,
+                    version.program_id,
+                    rules_engine.eligibility_check(version.eligibility),
+                    [(rule, rules_engine.conditions_check(rule.conditions)) for rule in rules],
+                )
+                for version, rules in self.at(when)
+            ]
+        return found
 
     def at(self, when: datetime) -> list[tuple[ProgramVersion, list[RewardRuleVersion]]]:
         """Programs in force at ``when`` with their enabled rules in priority order."""

@@ -254,23 +254,24 @@ def plan(session: Session, facts: Sequence[EventFacts]) -> Plan:
     keys = {p.id: p.key for p in programs_set.programs}
     candidates: list[tuple[int, ProgramVersion, RewardRuleVersion]] = []
     for index, fact in enumerate(facts):
-        for version, rules in programs_set.at(fact.subject.occurred_at):
-            key = keys[version.program_id]
-            why_not = rules_engine.eligibility_failure(version.eligibility, fact.subject)
-            if why_not is not None:
-                result.decisions[index].append(
-                    Decision(version.program_id, key, "not_eligible", why_not)
-                )
-                continue
-            rule = next(
-                (r for r in rules if rules_engine.matches(r.conditions, fact.subject)), None
-            )
+        subject = fact.subject
+        for program in programs_set.in_force(subject.occurred_at):
+            if program.eligible is not None:
+                why_not = program.eligible(subject)
+                if why_not is not None:
+                    result.decisions[index].append(
+                        Decision(
+                            program.program_id, keys[program.program_id], "not_eligible", why_not
+                        )
+                    )
+                    continue
+            rule = next((r for r, test in program.rules if test is None or test(subject)), None)
             if rule is None:
                 result.decisions[index].append(
-                    Decision(version.program_id, key, "no_matching_rule")
+                    Decision(program.program_id, keys[program.program_id], "no_matching_rule")
                 )
                 continue
-            candidates.append((index, version, rule))
+            candidates.append((index, program.version, rule))
     if not candidates:
         return result
     taken = _rewarded(
