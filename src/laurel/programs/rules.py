@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from laurel.kit.money import Money
@@ -111,16 +112,17 @@ def conditions_check(conditions: dict[str, Any]) -> Conditions | None:
     """``matches`` for one rule's conditions, built once: None when the rule matches every
     completion. Only the conditions the rule sets are checked, in ``matches``'s order."""
     tests: list[Conditions] = []
-    for name, read in (
-        ("course_ids", _course_external_id),
-        ("course_types", _course_type),
-        ("outcomes", _outcome),
-        ("classifications", _classification),
-        ("departments", _department),
-        ("countries", _country),
+    for name, field_name in (
+        ("course_ids", "course_external_id"),
+        ("course_types", "course_type"),
+        ("outcomes", "outcome"),
+        ("classifications", "classification"),
+        ("departments", "department"),
+        ("countries", "country"),
     ):
         allowed = conditions.get(name) or []
         if allowed:
+            read = attrgetter(field_name)
             tests.append(_member(read, frozenset(allowed) if _hashable(allowed) else allowed))
     tags = conditions.get("tags") or []
     if tags:
@@ -144,30 +146,6 @@ def _hashable(values: Any) -> bool:
 
 def _member(read: Callable[[Subject], Any], allowed: Any) -> Conditions:
     return lambda subject: read(subject) in allowed
-
-
-def _course_external_id(subject: Subject) -> Any:
-    return subject.course_external_id
-
-
-def _course_type(subject: Subject) -> Any:
-    return subject.course_type
-
-
-def _outcome(subject: Subject) -> Any:
-    return subject.outcome
-
-
-def _classification(subject: Subject) -> Any:
-    return subject.classification
-
-
-def _department(subject: Subject) -> Any:
-    return subject.department
-
-
-def _country(subject: Subject) -> Any:
-    return subject.country
 
 
 @dataclass(frozen=True, slots=True)
