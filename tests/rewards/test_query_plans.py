@@ -69,3 +69,21 @@ def test_intake_seeks_the_dedupe_index_and_moves_rewards_by_id(
         plan = _plan(database, statement, parameters)
         assert "(id=?)" in plan, plan
         assert "state=?" not in plan, plan
+
+
+def test_a_budget_windows_reservations_are_found_by_index(database: Database) -> None:
+    """The burn-down of a window and a budget's reservations by state (migration 0031)."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL plans from statistics")
+    window = _plan(
+        database,
+        "SELECT amount_minor FROM budget_reservations WHERE organization_id = ? AND window_id = ?",
+        ("o", "w"),
+    )
+    assert "ix_budget_reservations_window_id" in window, window
+    by_state = _plan(
+        database,
+        "SELECT id FROM budget_reservations WHERE budget_id = ? AND state = ? LIMIT 10",
+        ("b", "reserved"),
+    )
+    assert "ix_budget_reservations_budget_id_state" in by_state, by_state

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from laurel.kit.clock import utcnow
@@ -68,7 +68,13 @@ class BudgetWindow(TenantMixin, Base):
 
 class BudgetReservation(TenantMixin, Base):
     __tablename__ = "budget_reservations"
-    __table_args__ = (UniqueConstraint("reward_id", "budget_id"),)
+    __table_args__ = (
+        UniqueConstraint("reward_id", "budget_id"),
+        # A window's burn-down and a budget's reservations by state are read by these, and
+        # SQLite checks the foreign keys of a deleted window or budget through them.
+        Index(None, "window_id"),
+        Index(None, "budget_id", "state"),
+    )
 
     budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budgets.id"))
     window_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budget_windows.id"))
