@@ -381,13 +381,10 @@ def load(
             update(Organization).values(config_revision=revision.fresh_revision(db.dialect))
         )
     # What autovacuum (PostgreSQL) and Laurel's own statistics refresh (SQLite) do in service.
-    if not analyze:
-        pass
-    elif db.dialect == "postgresql":
+    if analyze and db.dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-    else:
-        # Laurel's own refresh (sampled, as in service), not a full ANALYZE.
+    elif analyze:
         sqlite_statistics.refresh(db)
     return {**counts, "program_id": str(program), "seconds": time.perf_counter() - began}
 
@@ -548,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-into",
         metavar="SQLITE_FILE",
-        help="only migrate and load this SQLite file (for other benchmarks' --preload), then exit",
+        help="only migrate and load this SQLite file (for bench.ingest --history), then exit",
     )
     args = parser.parse_args(argv)
     if args.load_into:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.conftest import Tenant
 
@@ -120,3 +123,18 @@ def opened(database: Any, row: Any, entry: Any) -> Any:
         return sealing.readable(
             session, entry, getattr(row, entry.column), getattr(row, entry.clear)
         )
+
+
+@contextmanager
+def statements_sent(database: Any) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement (with its parameters) the driver is handed while the block runs."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", note)

@@ -280,10 +280,7 @@ def _tune_gc() -> None:
 
 
 def _serve(host: str, port: int, run_worker: bool, database: Database | None = None) -> None:
-    import logging  # noqa: PLC0415
-
     import uvicorn  # noqa: PLC0415
-    from sqlalchemy.exc import OperationalError  # noqa: PLC0415
 
     from laurel import migrate, sqlite_statistics  # noqa: PLC0415
     from laurel.app import create_app  # noqa: PLC0415
@@ -296,12 +293,8 @@ def _serve(host: str, port: int, run_worker: bool, database: Database | None = N
         # deliberately with `laurel db upgrade`; /readyz reports it.
         migrate.upgrade(database)
     # The planner's statistics of an SQLite file that grew since they were taken (see
-    # sqlite_statistics; the worker keeps them current afterwards). Best effort: a file kept
-    # busy by another process past the timeout still serves, with the statistics it has.
-    try:
-        sqlite_statistics.refresh(database)
-    except OperationalError:
-        logging.getLogger("laurel").warning("SQLite statistics not refreshed", exc_info=True)
+    # sqlite_statistics; the worker keeps them current afterwards).
+    sqlite_statistics.refresh_if_free(database)
     application = create_app(settings, database, run_worker=run_worker)
     _tune_gc()
     if run_worker:

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from laurel.db import Database
 
@@ -99,3 +100,14 @@ def refresh(database: Database) -> list[str]:
             connection.exec_driver_sql(f"ANALYZE {_quoted(table)}")
     log.info("analysed %d SQLite tables for the query planner: %s", len(stale), ", ".join(stale))
     return stale
+
+
+def refresh_if_free(database: Database) -> list[str]:
+    """``refresh`` for ``laurel serve`` and the worker: a file kept busy by another process past
+    the busy timeout is logged and left with the statistics it has (only planning quality waits
+    for the next pass); answers the tables analysed."""
+    try:
+        return refresh(database)
+    except OperationalError:
+        log.warning("SQLite statistics not refreshed: the file stayed busy", exc_info=True)
+        return []

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.exc import OperationalError
-
 from laurel import retention, sqlite_statistics
 from laurel.config import Settings, get_settings
 from laurel.db import Database
@@ -48,8 +46,6 @@ from laurel.points.provider import PointsProvider
 from laurel.rewards.service import NOTIFY_CHANNEL, READY_SIGNAL
 from laurel.webhooks import service as webhooks
 from laurel.webhooks.sender import WebhookSender
-
-STATISTICS_INTERVAL_SECONDS = sqlite_statistics.STATISTICS_INTERVAL_SECONDS
 
 log = logging.getLogger("laurel.worker")
 LINK = LinkChannel.name
@@ -283,13 +279,10 @@ class Worker:
         if time.monotonic() - self._last_purge >= self.settings.outbox_purge_seconds:
             self.purge_outboxes()
             self._last_purge = time.monotonic()
-        if time.monotonic() - self._last_statistics >= STATISTICS_INTERVAL_SECONDS:
+        since = time.monotonic() - self._last_statistics
+        if since >= sqlite_statistics.STATISTICS_INTERVAL_SECONDS:
             self._last_statistics = time.monotonic()
-            try:
-                sqlite_statistics.refresh(self.database)
-            except OperationalError:
-                # Busy past the timeout: only planning quality waits for the next pass.
-                log.warning("SQLite statistics refresh skipped", exc_info=True)
+            sqlite_statistics.refresh_if_free(self.database)
         return handled
 
     def _issue(self, item: delivery.Claim) -> None:

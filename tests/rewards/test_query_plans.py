@@ -12,26 +12,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from laurel.db import Database
 from tests.conftest import Tenant, completion
-from tests.factories import fixed_program
-
-
-def _sent(database: Database, run: Any) -> list[tuple[str, Any]]:
-    """Every statement (with its parameters) the driver is handed while ``run()`` runs."""
-    seen: list[tuple[str, Any]] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(database.engine, "before_cursor_execute", before)
-    try:
-        run()
-    finally:
-        event.remove(database.engine, "before_cursor_execute", before)
-    return seen
+from tests.factories import fixed_program, statements_sent
 
 
 def _plan(database: Database, statement: str, parameters: Any) -> str:
@@ -49,14 +33,12 @@ def test_intake_seeks_the_dedupe_index_and_moves_rewards_by_id(
     first = client.post("/api/v1/completions", headers=tenant.headers, json=completion("p-1"))
     assert first.status_code == 202, first.text
 
-    def second() -> None:
+    with statements_sent(database) as sent:
         # A learner already known: the dedupe look-up runs, and the new reward moves to ready.
         again = completion("p-2", course="SEC-202")
         response = client.post("/api/v1/completions", headers=tenant.headers, json=again)
-        assert response.status_code == 202, response.text
-        assert response.json()["rewards"][0]["state"] == "ready"
-
-    sent = _sent(database, second)
+    assert response.status_code == 202, response.text
+    assert response.json()["rewards"][0]["state"] == "ready"
     lookups = [s for s in sent if "dedupe_key FROM rewards WHERE organization_id" in s[0]]
     moves = [s for s in sent if s[0].startswith("UPDATE rewards SET state")]
     assert lookups

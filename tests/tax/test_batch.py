@@ -8,27 +8,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from laurel.db import Database
 from tests.conftest import Tenant, completion
-from tests.factories import fixed_program
+from tests.factories import fixed_program, statements_sent
 
 
 @contextmanager
 def tax_statements(database: Database) -> Iterator[list[str]]:
-    """The SQL statements that touch the tax tables while the block runs."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "tax_" in statement:
-            seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", note)
+    """The SQL statements that touch the tax tables while the block runs (filled at its end)."""
+    taxed: list[str] = []
+    with statements_sent(database) as seen:
+        yield taxed
+    taxed.extend(statement for statement, _ in seen if "tax_" in statement)
 
 
 def _batch(
