@@ -49,6 +49,31 @@ def test_rows_that_conflict_are_left_out(database: Database, tenant: Tenant) -> 
         assert session.scalar(select(func.count()).select_from(table)) == 4
 
 
+def test_many_rows_across_statements_keep_order_and_conflicts(
+    database: Database, tenant: Tenant
+) -> None:
+    """Hundreds of rows go in as several multi-row statements on SQLite: a conflict with a row
+    stored before, or with an earlier row of the same call (same or another statement), leaves
+    out the later row only, and the keys answered are exactly those stored."""
+    table: Table = Learner.__table__  # type: ignore[assignment]
+    with database.session() as session:
+        insert_rows(session, table, [_row(tenant, "L7"), _row(tenant, "L150")], KEY)
+    rows = [_row(tenant, f"L{n}") for n in range(201)]
+    rows.insert(70, _row(tenant, "L3"))  # repeats a row of the first statement in the second
+    rows.append(_row(tenant, "L200"))  # repeats a row of the same (last) statement
+    with database.session() as session:
+        went_in = insert_rows(session, table, rows, KEY)
+    repeats = {id(rows[70]), id(rows[-1])}
+    expected = {
+        r["id"] for r in rows if r["external_id"] not in ("L7", "L150") and id(r) not in repeats
+    }
+    assert went_in == expected
+    with database.read_session() as session:
+        stored = dict(session.execute(select(table.c.external_id, table.c.id)).all())
+    assert len(stored) == 201
+    assert {stored[f"L{n}"] for n in range(201) if n not in (7, 150)} == expected
+
+
 def test_fast_sqlite_inserts_store_what_sqlalchemy_stores(tmp_path: Any) -> None:
     """insert_many converts values itself on SQLite; each stored form must be SQLAlchemy's."""
     import enum
