@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from laurel.kit.crypto import RING, KeyRing, ring_from_settings
+from laurel.sqlite_checkpoints import Checkpointer
 
 log = logging.getLogger("laurel.db")
 T = TypeVar("T")
@@ -93,6 +94,8 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._after_commit_hooks: list[Callable[[Session], None]] = []
         self.engine = _create_engine(self.url)
+        self.checkpointer = _checkpointer_for(self.engine)
+        """Copies the write-ahead log into an SQLite file off the writers' path (else None)."""
         self._key_ring = key_ring
         # Every session carries the ring (services that encrypt find it there), built from
         # the settings on first use unless the application hands its own.
@@ -137,6 +140,8 @@ class Database:
                 except BaseException:
                     session.rollback()
                     raise
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
                 for hook in self._after_commit_hooks:
                     hook(session)
         finally:
@@ -160,6 +165,8 @@ class Database:
                 session.rollback()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
@@ -177,6 +184,21 @@ def _create_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _checkpointer_for(engine: Engine) -> Checkpointer | None:
+    """Checkpoints off the writers' path for a file database (see laurel.sqlite_checkpoints)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:":
+        return None
+
+    @event.listens_for(engine, "connect")
+    def _no_automatic_checkpoints(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    return Checkpointer(path)
 
 
 def _configure_sqlite(engine: Engine) -> None:

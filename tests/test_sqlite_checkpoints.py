@@ -1,0 +1,95 @@
+"""SQLite's write-ahead log is copied into the database file by Laurel's own thread, not inside a
+writer's commit (laurel.sqlite_checkpoints)."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from laurel import migrate
+from laurel.db import Database
+
+
+def _thread(database: Database) -> threading.Thread:
+    assert database.checkpointer is not None
+    thread = database.checkpointer.thread
+    assert thread is not None
+    return thread
+
+
+def _done(database: Database) -> int:
+    assert database.checkpointer is not None
+    return database.checkpointer.done.value
+
+
+def _wait_for(condition: object, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _write(database: Database, value: str) -> None:
+    with database.session() as session:
+        session.execute(text("CREATE TABLE IF NOT EXISTS notes (value TEXT)"))
+        session.execute(text("INSERT INTO notes VALUES (:v)"), {"v": value})
+
+
+def _file_alone_holds(path: Path, copy: Path, value: str) -> bool:
+    """Whether the database file by itself, without its log, already holds the row."""
+    shutil.copy(path, copy)
+    with sqlite3.connect(copy) as connection:
+        try:
+            rows = connection.execute("SELECT value FROM notes").fetchall()
+        except sqlite3.OperationalError:  # the table itself is not in the file yet
+            return False
+    return (value,) in rows
+
+
+def test_commits_do_not_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
+    path = tmp_path / "laurel.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        _write(database, "first")
+        assert _wait_for(lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"))
+        before = _done(database)
+        for n in range(5):
+            _write(database, f"more-{n}")
+        assert _wait_for(lambda: _file_alone_holds(path, tmp_path / "copy2.db", "more-4"))
+        # Commits in quick succession share checkpoints rather than paying one each.
+        assert 1 <= _done(database) - before <= 5
+        thread = _thread(database)
+    finally:
+        database.dispose()
+    assert not thread.is_alive()
+
+
+def test_dispose_leaves_everything_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "laurel.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database)
+    _write(database, "kept")
+    database.dispose()
+    assert _file_alone_holds(path, tmp_path / "copy.db", "kept")
+
+
+def test_a_dropped_database_stops_its_thread(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'laurel.db'}")
+    _write(database, "x")
+    thread = _thread(database)
+    assert thread.is_alive()
+    database.engine.dispose()
+    del database
+    gc.collect()
+    assert _wait_for(lambda: not thread.is_alive())
