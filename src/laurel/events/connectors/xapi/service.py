@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, object_session
 
 from laurel.audit import service as audit
@@ -32,6 +33,7 @@ from laurel.kit.canonical import canonical_json, sha256_hex
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Conflict
 from laurel.kit.ids import uuid7
+from laurel.kit.observe import chunks
 from laurel.kit.pagination import Page, paginate
 from laurel.kit.sql import insert_ignore, insert_rows
 from laurel.learners import sealing
@@ -174,14 +176,22 @@ def statement_of(row: XapiStatement) -> dict[str, Any]:
 
 
 def _existing(session: Session, actor: Actor, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = session.execute(
-        select(XapiStatement.statement_id, XapiStatement.body_hash).where(
-            XapiStatement.organization_id == actor.organization_id,
-            XapiStatement.livemode == actor.livemode,
-            XapiStatement.statement_id.in_(ids),
-        )
+    found: dict[uuid.UUID, str] = {}
+    for part in chunks(ids):
+        params = {"_org": actor.organization_id, "_live": actor.livemode, "_ids": part}
+        found.update((row[0], row[1]) for row in session.execute(_existing_sql(), params))
+    return found
+
+
+# Built once with parameters: every request runs it, and building it cost more than running it.
+@cache
+def _existing_sql() -> Any:
+    table: Table = XapiStatement.__table__  # type: ignore[assignment]
+    return select(table.c.statement_id, table.c.body_hash).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.livemode == bindparam("_live"),
+        table.c.statement_id.in_(bindparam("_ids", expanding=True)),
     )
-    return {row.statement_id: row.body_hash for row in rows}
 
 
 def _conflict(statement_id: uuid.UUID) -> StatementConflict:
