@@ -216,4 +216,23 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get("laurel_readonly")
+        _temp_store(conn, _TEMP_FILES if readonly else _TEMP_MEMORY)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+# Where SQLite keeps its temporary files, chosen per transaction (it cannot change inside one).
+# Writing transactions keep them in memory: their only sizeable one is the statement journal
+# SQLite opens for every statement into a table with triggers (rewards, completion events),
+# which once it first outgrew 64 KiB became a real file written page by page for every later
+# statement (about 18 write calls a statement, 45 µs). Reading transactions keep SQLite's
+# default (a file): the dashboards' large sorts and groupings stay out of the process's memory.
+_TEMP_MEMORY = 2
+_TEMP_FILES = 0
+_TEMP_STORE = "laurel.temp_store"
+
+
+def _temp_store(conn: Any, mode: int) -> None:
+    info = conn.connection.info  # the pooled connection's own record: follows the connection
+    if info.get(_TEMP_STORE) != mode:
+        conn.exec_driver_sql(f"PRAGMA temp_store = {mode}")
+        info[_TEMP_STORE] = mode

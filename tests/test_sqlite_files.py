@@ -1,5 +1,6 @@
-"""SQLite's write-ahead log is copied into the database file by Laurel's own thread, not inside a
-writer's commit (laurel.sqlite_checkpoints)."""
+"""Where SQLite keeps what it writes besides the tables: the write-ahead log is copied into the
+database file by Laurel's own thread, not inside a writer's commit (laurel.sqlite_checkpoints),
+and temporary files are in memory for writing transactions only (laurel.db)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from laurel import migrate
 from laurel.db import Database
@@ -93,3 +95,20 @@ def test_a_dropped_database_stops_its_thread(tmp_path: Path) -> None:
     del database
     gc.collect()
     assert _wait_for(lambda: not thread.is_alive())
+
+
+def test_writers_keep_temporary_files_in_memory_and_readers_on_disk(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'laurel.db'}")
+
+    def temp_store(session: Session) -> int:
+        return int(session.execute(text("PRAGMA temp_store")).scalar_one())
+
+    try:
+        # Alternating on the same pooled connection: each transaction sets its own.
+        for _ in range(2):
+            with database.session() as session:
+                assert temp_store(session) == 2  # MEMORY: statement journals never hit the disk
+            with database.read_session() as session:
+                assert temp_store(session) == 0  # SQLite's default: large sorts go to files
+    finally:
+        database.dispose()
