@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from laurel import migrate
 from laurel.db import Database
+from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT
 
 
 def _thread(database: Database) -> threading.Thread:
@@ -62,6 +63,8 @@ def test_commits_do_not_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
     try:
         with database.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            limit = connection.exec_driver_sql("PRAGMA journal_size_limit").scalar()
+            assert limit == JOURNAL_SIZE_LIMIT
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         _write(database, "first")
         assert _wait_for(lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"))

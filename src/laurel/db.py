@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from laurel.kit.crypto import RING, KeyRing, ring_from_settings
-from laurel.sqlite_checkpoints import Checkpointer
+from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT, Checkpointer
 
 log = logging.getLogger("laurel.db")
 T = TypeVar("T")
@@ -197,6 +197,8 @@ def _checkpointer_for(engine: Engine) -> Checkpointer | None:
     @event.listens_for(engine, "connect")
     def _no_automatic_checkpoints(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+        # The writer that restarts the log after a checkpoint is the one that truncates it.
+        dbapi_conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
 
     return Checkpointer(path)
 
