@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import event
+from sqlalchemy.engine.interfaces import CacheStats
 
 from tests.conftest import Tenant
 
@@ -126,11 +127,21 @@ def opened(database: Any, row: Any, entry: Any) -> Any:
 
 
 @contextmanager
-def statements_sent(database: Any) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement (with its parameters) the driver is handed while the block runs."""
+def statements_sent(
+    database: Any, *, without_cache_key: bool = False
+) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement (with its parameters) the driver is handed while the block runs; with
+    ``without_cache_key``, only the compiled ones SQLAlchemy could not cache (compiled afresh
+    on every execution)."""
     seen: list[tuple[str, Any]] = []
 
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+    def note(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: Any
+    ) -> None:
+        if without_cache_key and (
+            context.compiled is None or context.cache_hit is not CacheStats.NO_CACHE_KEY
+        ):
+            return
         seen.append((statement, parameters))
 
     event.listen(database.engine, "before_cursor_execute", note)

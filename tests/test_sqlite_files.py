@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -31,10 +32,10 @@ def _done(database: Database) -> int:
     return database.checkpointer.done.value
 
 
-def _wait_for(condition: object, seconds: float = 10.0) -> bool:
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return True
         time.sleep(0.02)
     return False

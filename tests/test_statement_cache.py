@@ -8,36 +8,12 @@ the intake must send nothing that had no cache key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from fastapi.testclient import TestClient
-from sqlalchemy import event
-from sqlalchemy.engine.interfaces import CacheStats
 
 from laurel.db import Database
 from tests.conftest import Tenant, completion
 from tests.events.connectors.xapi.support import basic, statement
-from tests.factories import fixed_program
-
-
-@contextmanager
-def uncached(database: Database) -> Iterator[list[str]]:
-    """The compiled statements executed without a cache key while the block runs."""
-    seen: list[str] = []
-
-    def note(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: Any
-    ) -> None:
-        if context.compiled is not None and context.cache_hit is CacheStats.NO_CACHE_KEY:
-            seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", note)
+from tests.factories import fixed_program, statements_sent
 
 
 def _send(client: TestClient, tenant: Tenant, run: str) -> None:
@@ -70,6 +46,6 @@ def test_intake_statements_all_have_cache_keys(
 ) -> None:
     fixed_program(client, tenant, amount="25.00")
     _send(client, tenant, "warm")
-    with uncached(database) as seen:
+    with statements_sent(database, without_cache_key=True) as seen:
         _send(client, tenant, "again")
     assert seen == []

@@ -94,8 +94,8 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._after_commit_hooks: list[Callable[[Session], None]] = []
         self.engine = _create_engine(self.url)
-        self.checkpointer = _checkpointer_for(self.engine)
-        """Copies the write-ahead log into an SQLite file off the writers' path (else None)."""
+        self.checkpointer = Checkpointer(str(self.engine.url.database)) if self.is_sqlite else None
+        """Copies the write-ahead log into the SQLite file off the writers' path (else None)."""
         self._key_ring = key_ring
         # Every session carries the ring (services that encrypt find it there), built from
         # the settings on first use unless the application hands its own.
@@ -186,23 +186,6 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def _checkpointer_for(engine: Engine) -> Checkpointer | None:
-    """Checkpoints off the writers' path for a file database (see laurel.sqlite_checkpoints)."""
-    if engine.dialect.name != "sqlite":
-        return None
-    path = engine.url.database
-    if not path or path == ":memory:":
-        return None
-
-    @event.listens_for(engine, "connect")
-    def _no_automatic_checkpoints(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
-        # The writer that restarts the log after a checkpoint is the one that truncates it.
-        dbapi_conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
-
-    return Checkpointer(path)
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -213,6 +196,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Checkpoints run on the Database's own thread (laurel.sqlite_checkpoints), and the
+        # writer that restarts the log after one is the one that truncates it.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

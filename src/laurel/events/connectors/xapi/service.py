@@ -179,7 +179,7 @@ def _existing(session: Session, actor: Actor, ids: list[uuid.UUID]) -> dict[uuid
     found: dict[uuid.UUID, str] = {}
     for part in chunks(ids):
         params = {"_org": actor.organization_id, "_live": actor.livemode, "_ids": part}
-        found.update((row[0], row[1]) for row in session.execute(_existing_sql(), params))
+        found.update(session.execute(_existing_sql(), params).all())
     return found
 
 
