@@ -116,3 +116,22 @@ def test_writers_keep_temporary_files_in_memory_and_readers_on_disk(tmp_path: Pa
                 assert temp_store(session) == 0  # SQLite's default: large sorts go to files
     finally:
         database.dispose()
+
+
+def test_writers_take_the_connection_the_last_writer_used(tmp_path: Path) -> None:
+    """SQLite drops a connection's whole page cache when another connection wrote since its
+    last transaction: a writer on the most recently used connection finds its pages cached."""
+    database = Database(f"sqlite:///{tmp_path / 'laurel.db'}")
+    try:
+        with database.read_session() as first, database.read_session() as second:
+            first.execute(text("SELECT 1"))
+            second.execute(text("SELECT 1"))  # two connections wait in the pool now
+        used = []
+        for n in range(3):
+            with database.session() as session:
+                session.execute(text("CREATE TABLE IF NOT EXISTS notes (value TEXT)"))
+                session.execute(text("INSERT INTO notes VALUES (:v)"), {"v": str(n)})
+                used.append(session.connection().connection.dbapi_connection)
+        assert used[0] is used[1] is used[2]
+    finally:
+        database.dispose()

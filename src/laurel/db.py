@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from laurel.kit.crypto import RING, KeyRing, ring_from_settings
+from laurel.pg_statistics import StatisticsKeeper
 from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT, Checkpointer
 
 log = logging.getLogger("laurel.db")
@@ -96,6 +97,8 @@ class Database:
         self.engine = _create_engine(self.url)
         self.checkpointer = Checkpointer(str(self.engine.url.database)) if self.is_sqlite else None
         """Copies the write-ahead log into the SQLite file off the writers' path (else None)."""
+        self.statistics = None if self.is_sqlite else StatisticsKeeper(self.url)
+        """Analyses PostgreSQL tables that grew past their statistics (else None)."""
         self._key_ring = key_ring
         # Every session carries the ring (services that encrypt find it there), built from
         # the settings on first use unless the application hands its own.
@@ -142,6 +145,8 @@ class Database:
                     raise
                 if self.checkpointer is not None:
                     self.checkpointer.committed()
+                if self.statistics is not None:
+                    self.statistics.committed()
                 for hook in self._after_commit_hooks:
                     hook(session)
         finally:
@@ -167,6 +172,8 @@ class Database:
     def dispose(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        if self.statistics is not None:
+            self.statistics.stop()
         self.engine.dispose()
 
 
@@ -180,6 +187,7 @@ def _create_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
             pool_size=8,
             max_overflow=8,
+            pool_use_lifo=True,
         )
         _configure_sqlite(engine)
         return engine
