@@ -123,3 +123,30 @@ def test_dispose_and_drop_stop_the_thread(pg: tuple[Database, str], pg_session_u
     del dropped
     gc.collect()
     assert _wait_for(lambda: not thread.is_alive())
+
+
+def test_tables_the_role_cannot_analyse_are_left_alone(
+    pg: tuple[Database, str], pg_session_url: str
+) -> None:
+    """ANALYZE by a role that does not own the table only warns and skips: the keeper would try
+    it again every second, so such tables are not candidates at all."""
+    database, table = pg
+    if "//postgres@" not in pg_session_url:
+        pytest.skip("needs the test server's superuser, postgres, to make a role")
+    keeper = database.statistics
+    assert keeper is not None
+    _add(database, table, pg_statistics.MIN_ROWS * 2)
+    role = f"laurel_probe_{uuid.uuid4().hex[:8]}"
+    with database.engine.begin() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+        connection.execute(text(f"GRANT SELECT ON {table} TO {role}"))
+    other = Database(pg_session_url.replace("//postgres@", f"//{role}@", 1))
+    try:
+        # The owner's keeper takes it (or is about to); the other role never sees it.
+        assert _wait_for(lambda: table in keeper.analysed or table in _stale(database))
+        assert table not in _stale(other)
+    finally:
+        other.dispose()
+        with database.engine.begin() as connection:
+            connection.execute(text(f"REVOKE ALL ON {table} FROM {role}"))
+            connection.execute(text(f"DROP ROLE {role}"))

@@ -41,15 +41,18 @@ WATCH_SECONDS = 12.0
 
 # The counters are PostgreSQL's own (updated by each backend after its transactions); a table
 # analysed while it was empty counts every row inserted since as a change, so it is caught too.
+# Only tables the role may analyse (it owns them, or is a superuser): for any other ANALYZE only
+# warns and skips, and the table would be tried again every second.
 STALE_SQL = """
-SELECT relname FROM pg_stat_user_tables
-WHERE schemaname = current_schema()
+SELECT s.relname FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
+WHERE s.schemaname = current_schema()
+  AND pg_has_role(c.relowner, 'USAGE')
   AND n_live_tup >= %(min_rows)s
   AND (
     (last_analyze IS NULL AND last_autoanalyze IS NULL)
     OR 2 * n_mod_since_analyze >= n_live_tup
   )
-ORDER BY relname
+ORDER BY s.relname
 """
 
 
