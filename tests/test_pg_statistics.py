@@ -5,9 +5,8 @@ milliseconds per statement."""
 from __future__ import annotations
 
 import gc
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -15,17 +14,9 @@ from sqlalchemy import text
 from laurel import pg_statistics
 from laurel.db import Database
 from tests.conftest import KINDS
+from tests.factories import wait_for
 
 pytestmark = pytest.mark.skipif("postgresql" not in KINDS, reason="PostgreSQL only")
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -83,23 +74,23 @@ def test_a_young_table_is_analysed_as_it_grows(pg: tuple[Database, str]) -> None
     assert keeper is not None
 
     _add(database, table, 100)
-    assert _wait_for(lambda: _counted(database, table) == 100)
+    assert wait_for(lambda: _counted(database, table) == 100)
     # Small tables are left to the planner's defaults.
     assert table not in _stale(database)
 
     _add(database, table, pg_statistics.MIN_ROWS)
     # The commit wakes the keeper; it analyses once the counters show the rows.
-    assert _wait_for(lambda: table in keeper.analysed)
+    assert wait_for(lambda: table in keeper.analysed)
     assert _analysed_rows(database, table) == 100 + pg_statistics.MIN_ROWS
     assert table not in _stale(database)
 
     # Grown by a third: the statistics still describe it.
     _add(database, table, 200)
-    assert _wait_for(lambda: _counted(database, table) == 800)
+    assert wait_for(lambda: _counted(database, table) == 800)
     assert table not in _stale(database)
     # Doubled since the analysis: analysed again.
     _add(database, table, 700)
-    assert _wait_for(lambda: keeper.analysed.count(table) == 2)
+    assert wait_for(lambda: keeper.analysed.count(table) == 2)
     assert _analysed_rows(database, table) == 1_500
 
 
@@ -122,7 +113,7 @@ def test_dispose_and_drop_stop_the_thread(pg: tuple[Database, str], pg_session_u
     dropped.engine.dispose()
     del dropped
     gc.collect()
-    assert _wait_for(lambda: not thread.is_alive())
+    assert wait_for(lambda: not thread.is_alive())
 
 
 def test_tables_the_role_cannot_analyse_are_left_alone(
@@ -143,7 +134,7 @@ def test_tables_the_role_cannot_analyse_are_left_alone(
     other = Database(pg_session_url.replace("//postgres@", f"//{role}@", 1))
     try:
         # The owner's keeper takes it (or is about to); the other role never sees it.
-        assert _wait_for(lambda: table in keeper.analysed or table in _stale(database))
+        assert wait_for(lambda: table in keeper.analysed or table in _stale(database))
         assert table not in _stale(other)
     finally:
         other.dispose()

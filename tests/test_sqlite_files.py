@@ -8,8 +8,6 @@ import gc
 import shutil
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 from laurel import migrate
 from laurel.db import Database
 from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT
+from tests.factories import wait_for
 
 
 def _thread(database: Database) -> threading.Thread:
@@ -30,15 +29,6 @@ def _thread(database: Database) -> threading.Thread:
 def _done(database: Database) -> int:
     assert database.checkpointer is not None
     return database.checkpointer.done.value
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _write(database: Database, value: str) -> None:
@@ -68,11 +58,11 @@ def test_commits_do_not_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
             assert limit == JOURNAL_SIZE_LIMIT
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         _write(database, "first")
-        assert _wait_for(lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"))
+        assert wait_for(lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"))
         before = _done(database)
         for n in range(5):
             _write(database, f"more-{n}")
-        assert _wait_for(lambda: _file_alone_holds(path, tmp_path / "copy2.db", "more-4"))
+        assert wait_for(lambda: _file_alone_holds(path, tmp_path / "copy2.db", "more-4"))
         # Commits in quick succession share checkpoints rather than paying one each.
         assert 1 <= _done(database) - before <= 5
         thread = _thread(database)
@@ -98,7 +88,7 @@ def test_a_dropped_database_stops_its_thread(tmp_path: Path) -> None:
     database.engine.dispose()
     del database
     gc.collect()
-    assert _wait_for(lambda: not thread.is_alive())
+    assert wait_for(lambda: not thread.is_alive())
 
 
 def test_writers_keep_temporary_files_in_memory_and_readers_on_disk(tmp_path: Path) -> None:

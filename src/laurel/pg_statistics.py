@@ -24,11 +24,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
+from functools import partial
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+from laurel.kit.after_commits import AfterCommits
 
 log = logging.getLogger("laurel.db")
 
@@ -56,68 +58,30 @@ ORDER BY s.relname
 """
 
 
-class StatisticsKeeper:
+class StatisticsKeeper(AfterCommits):
     """Analyses the stale tables of one PostgreSQL database, on a daemon thread, after commits."""
 
     def __init__(self, url: str, interval: float = CHECK_SECONDS) -> None:
         self.url = url
         self.interval = interval
-        self._committed = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        """Started by the first commit."""
         self.analysed: list[str] = []
         """Every table analysed so far, in order (for tests and logs)."""
-        # A Database dropped without dispose() must not leave its thread looking forever.
-        weakref.finalize(self, _wake_to_stop, self._stopping, self._committed)
+        super().__init__("laurel-pg-statistics", partial(_run, url, interval, self.analysed))
 
-    def committed(self) -> None:
-        """A transaction committed: the counters are worth a look within ``interval``."""
-        if self.thread is None:
-            self._start()
-        self._committed.set()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self.thread is None and not self._stopping.is_set():
-                self.thread = threading.Thread(
-                    target=_run,
-                    args=(
-                        self.url,
-                        self.interval,
-                        self._committed,
-                        self._stopping,
-                        self.analysed,
-                    ),
-                    name="laurel-pg-statistics",
-                    daemon=True,
-                )
-                self.thread.start()
-
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         """Stop the thread, letting an analysis under way finish (``Database.dispose``)."""
-        _wake_to_stop(self._stopping, self._committed)
-        thread = self.thread
-        if thread is not None:
-            thread.join(timeout=60)
-
-
-def _wake_to_stop(stopping: threading.Event, committed: threading.Event) -> None:
-    stopping.set()
-    committed.set()
+        super().stop(timeout)
 
 
 def _run(
     url: str,
     interval: float,
+    analysed: list[str],
     committed: threading.Event,
     stopping: threading.Event,
-    analysed: list[str],
 ) -> None:
     # An engine of its own (one connection, open while it watches): the application's pool and
-    # the listeners on its engine never see these statements. The thread holds no reference to
-    # the keeper, so dropping the Database lets the finalizer stop it.
+    # the listeners on its engine never see these statements.
     engine = create_engine(url, poolclass=NullPool)
     try:
         while not stopping.is_set():

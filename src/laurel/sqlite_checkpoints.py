@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import weakref
+from functools import partial
+
+from laurel.kit.after_commits import AfterCommits
 
 log = logging.getLogger("laurel.db")
 
@@ -31,45 +33,15 @@ INTERVAL_SECONDS = 0.25
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-class Checkpointer:
+class Checkpointer(AfterCommits):
     """Passive checkpoints of one SQLite file, on a daemon thread, while commits happen."""
 
     def __init__(self, path: str, interval: float = INTERVAL_SECONDS) -> None:
         self.path = path
         self.interval = interval
-        self._committed = threading.Event()
-        self._stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        """Started by the first commit."""
-        self._lock = threading.Lock()
         self.done = _Count()
         """Checkpoints run so far."""
-        # A Database dropped without dispose() must not leave its thread waiting forever.
-        weakref.finalize(self, _wake_to_stop, self._stopping, self._committed)
-
-    def committed(self) -> None:
-        """A transaction committed: a checkpoint is due within ``interval``."""
-        if self.thread is None:
-            self._start()
-        self._committed.set()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self.thread is None and not self._stopping.is_set():
-                self.thread = threading.Thread(
-                    target=_run,
-                    args=(self.path, self.interval, self._committed, self._stopping, self.done),
-                    name="laurel-sqlite-checkpoints",
-                    daemon=True,
-                )
-                self.thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread after its last checkpoint (called by ``Database.dispose``)."""
-        _wake_to_stop(self._stopping, self._committed)
-        thread = self.thread
-        if thread is not None:
-            thread.join(timeout=30)
+        super().__init__("laurel-sqlite-checkpoints", partial(_run, path, interval, self.done))
 
 
 class _Count:
@@ -77,20 +49,13 @@ class _Count:
         self.value = 0
 
 
-def _wake_to_stop(stopping: threading.Event, committed: threading.Event) -> None:
-    stopping.set()
-    committed.set()
-
-
 def _run(
     path: str,
     interval: float,
+    done: _Count,
     committed: threading.Event,
     stopping: threading.Event,
-    done: _Count,
 ) -> None:
-    # The thread holds no reference to the Checkpointer (only its events), so dropping the
-    # Database lets the finalizer stop it.
     connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     try:
         connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
