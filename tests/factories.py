@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -150,14 +149,3 @@ def statements_sent(
         yield seen
     finally:
         event.remove(database.engine, "before_cursor_execute", note)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    """Whether ``condition`` came true within ``seconds`` (polled every 20 ms): for work a
-    background thread does after a commit."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from laurel import pg_statistics
 from laurel.db import Database
+from tests.concurrency.processes import eventually
 from tests.conftest import KINDS
-from tests.factories import wait_for
 
 pytestmark = pytest.mark.skipif("postgresql" not in KINDS, reason="PostgreSQL only")
 
@@ -74,23 +74,23 @@ def test_a_young_table_is_analysed_as_it_grows(pg: tuple[Database, str]) -> None
     assert keeper is not None
 
     _add(database, table, 100)
-    assert wait_for(lambda: _counted(database, table) == 100)
+    eventually(lambda: _counted(database, table) == 100, timeout=15, what="100 rows counted")
     # Small tables are left to the planner's defaults.
     assert table not in _stale(database)
 
     _add(database, table, pg_statistics.MIN_ROWS)
     # The commit wakes the keeper; it analyses once the counters show the rows.
-    assert wait_for(lambda: table in keeper.analysed)
+    eventually(lambda: table in keeper.analysed, timeout=15, what="the first analysis")
     assert _analysed_rows(database, table) == 100 + pg_statistics.MIN_ROWS
     assert table not in _stale(database)
 
     # Grown by a third: the statistics still describe it.
     _add(database, table, 200)
-    assert wait_for(lambda: _counted(database, table) == 800)
+    eventually(lambda: _counted(database, table) == 800, timeout=15, what="800 rows counted")
     assert table not in _stale(database)
     # Doubled since the analysis: analysed again.
     _add(database, table, 700)
-    assert wait_for(lambda: keeper.analysed.count(table) == 2)
+    eventually(lambda: keeper.analysed.count(table) == 2, timeout=15, what="the second analysis")
     assert _analysed_rows(database, table) == 1_500
 
 
@@ -113,7 +113,7 @@ def test_dispose_and_drop_stop_the_thread(pg: tuple[Database, str], pg_session_u
     dropped.engine.dispose()
     del dropped
     gc.collect()
-    assert wait_for(lambda: not thread.is_alive())
+    eventually(lambda: not thread.is_alive(), timeout=15, what="the thread to stop")
 
 
 def test_tables_the_role_cannot_analyse_are_left_alone(
@@ -134,7 +134,11 @@ def test_tables_the_role_cannot_analyse_are_left_alone(
     other = Database(pg_session_url.replace("//postgres@", f"//{role}@", 1))
     try:
         # The owner's keeper takes it (or is about to); the other role never sees it.
-        assert wait_for(lambda: table in keeper.analysed or table in _stale(database))
+        eventually(
+            lambda: table in keeper.analysed or table in _stale(database),
+            timeout=15,
+            what="the owner to see the table",
+        )
         assert table not in _stale(other)
     finally:
         other.dispose()

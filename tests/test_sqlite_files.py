@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from laurel import migrate
 from laurel.db import Database
 from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT
-from tests.factories import wait_for
+from tests.concurrency.processes import eventually
 
 
 def _thread(database: Database) -> threading.Thread:
@@ -58,11 +58,19 @@ def test_commits_do_not_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
             assert limit == JOURNAL_SIZE_LIMIT
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         _write(database, "first")
-        assert wait_for(lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"))
+        eventually(
+            lambda: _file_alone_holds(path, tmp_path / "copy.db", "first"),
+            timeout=10,
+            what="the first row in the file",
+        )
         before = _done(database)
         for n in range(5):
             _write(database, f"more-{n}")
-        assert wait_for(lambda: _file_alone_holds(path, tmp_path / "copy2.db", "more-4"))
+        eventually(
+            lambda: _file_alone_holds(path, tmp_path / "copy2.db", "more-4"),
+            timeout=10,
+            what="the last row in the file",
+        )
         # Commits in quick succession share checkpoints rather than paying one each.
         assert 1 <= _done(database) - before <= 5
         thread = _thread(database)
@@ -88,7 +96,7 @@ def test_a_dropped_database_stops_its_thread(tmp_path: Path) -> None:
     database.engine.dispose()
     del database
     gc.collect()
-    assert wait_for(lambda: not thread.is_alive())
+    eventually(lambda: not thread.is_alive(), timeout=10, what="the thread to stop")
 
 
 def test_writers_keep_temporary_files_in_memory_and_readers_on_disk(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from laurel.kit.after_commits import AfterCommits
 from laurel.kit.crypto import RING, KeyRing, ring_from_settings
 from laurel.pg_statistics import StatisticsKeeper
 from laurel.sqlite_checkpoints import JOURNAL_SIZE_LIMIT, Checkpointer
@@ -99,6 +100,9 @@ class Database:
         """Copies the write-ahead log into the SQLite file off the writers' path (else None)."""
         self.statistics = None if self.is_sqlite else StatisticsKeeper(self.url)
         """Analyses PostgreSQL tables that grew past their statistics (else None)."""
+        self._after_commits: tuple[AfterCommits, ...] = tuple(
+            t for t in (self.checkpointer, self.statistics) if t is not None
+        )
         self._key_ring = key_ring
         # Every session carries the ring (services that encrypt find it there), built from
         # the settings on first use unless the application hands its own.
@@ -143,10 +147,8 @@ class Database:
                 except BaseException:
                     session.rollback()
                     raise
-                if self.checkpointer is not None:
-                    self.checkpointer.committed()
-                if self.statistics is not None:
-                    self.statistics.committed()
+                for thread in self._after_commits:
+                    thread.committed()
                 for hook in self._after_commit_hooks:
                     hook(session)
         finally:
@@ -170,10 +172,8 @@ class Database:
                 session.rollback()
 
     def dispose(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        if self.statistics is not None:
-            self.statistics.stop()
+        for thread in self._after_commits:
+            thread.stop()
         self.engine.dispose()
 
 

@@ -61,15 +61,9 @@ class StatisticsKeeper(AfterCommits):
     """Analyses the stale tables of one PostgreSQL database, on a daemon thread, after commits."""
 
     def __init__(self, url: str, interval: float = CHECK_SECONDS) -> None:
-        self.url = url
-        self.interval = interval
         self.analysed: list[str] = []
         """Every table analysed so far, in order (for tests and logs)."""
         super().__init__("laurel-pg-statistics", partial(_run, url, interval, self.analysed))
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop the thread, letting an analysis under way finish (``Database.dispose``)."""
-        super().stop(timeout)
 
 
 def _run(

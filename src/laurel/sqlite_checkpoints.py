@@ -37,8 +37,6 @@ class Checkpointer(AfterCommits):
     """Passive checkpoints of one SQLite file, on a daemon thread, while commits happen."""
 
     def __init__(self, path: str, interval: float = INTERVAL_SECONDS) -> None:
-        self.path = path
-        self.interval = interval
         self.done = _Count()
         """Checkpoints run so far."""
         super().__init__("laurel-sqlite-checkpoints", partial(_run, path, interval, self.done))

@@ -44,8 +44,8 @@ class AfterCommits:
                 )
                 self.thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Wake the thread to finish and wait for it (``Database.dispose``)."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Wake the thread to finish its work under way and wait for it (``Database.dispose``)."""
         _wake_to_stop(self._stopping, self._committed)
         thread = self.thread
         if thread is not None:
