@@ -158,7 +158,7 @@ def _receive(
     db: Database, request: Request, body: bytes, statement_id: str | None, *, put: bool
 ) -> tuple[int, list[str]]:
     actor = _actor(request, db)
-    _version(request)
+    version = _version(request)
     parsed = _parse(request, body)
     if put:
         if statement_id is None:
@@ -178,7 +178,7 @@ def _receive(
     statements = parsed if isinstance(parsed, list) else [parsed]
     if not statements:
         raise BadRequest("send at least one statement")
-    service.validate(statements)
+    service.validate(statements, version)
     ids = service.assign_ids(statements)
     grouped: GroupCommit[list[dict[str, Any]], service.Stored] = request.app.state.xapi_intake
     for intake in grouped.submit(actor, statements).intakes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from laurel.courses.schemas import CourseRef
@@ -42,6 +42,8 @@ _IN_PROGRESS_VERBS = frozenset(
     }
 )
 _PREFERRED_LANGUAGES = ("en-US", "en", "en-GB", "und")
+CLOCK_SKEW = timedelta(days=1)
+"""How far ahead of the LRS clock a statement's timestamp is read as a clock error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,13 @@ def read(statement: dict[str, Any], *, stored_at: datetime) -> Reading:
     result = statement.get("result") or {}
     timestamp = statement.get("timestamp")
     occurred_at = parse_timestamp(timestamp) if timestamp else stored_at
+    skew = ""
+    if stored_at < occurred_at <= stored_at + CLOCK_SKEW:
+        # Content in a browser stamps statements with the learner's clock, often minutes or
+        # a time zone off; xAPI only says a timestamp SHOULD not be in the future. The LRS's
+        # own time stands in. Further ahead than a day is no clock error: intake refuses it.
+        occurred_at = stored_at
+        skew = f" (timestamp {timestamp} is ahead of the LRS clock: the stored time is used)"
     learner = learner_of(statement["actor"])
     defined = cmi5.is_defined(statement)
     course = course_of(statement, publisher_id=defined)
@@ -166,7 +175,7 @@ def read(statement: dict[str, Any], *, stored_at: datetime) -> Reading:
             score=score_of(result),
             occurred_at=occurred_at,
             verb=verb,
-            note=note,
+            note=note + skew,
             cmi5_au=au,
         )
 
@@ -192,6 +201,10 @@ def read(statement: dict[str, Any], *, stored_at: datetime) -> Reading:
                 Outcome.in_progress, "cmi5 allowed statement (no cmi5 category): not moveOn"
             )
         return reading(None, f"cmi5 allowed verb {verb} does not describe a result")
+    if verb in {cmi5.COMPLETED, cmi5.PASSED} and result.get("success") is False:
+        # result.success says whether the attempt succeeded (xAPI Data 2.4.5): finished but
+        # not passed is a failure, whatever the verb.
+        return reading(Outcome.failed, f"{verb.rsplit('/', 1)[-1]} with result.success false")
     if verb == cmi5.COMPLETED:
         if result.get("completion") is False:
             return reading(Outcome.in_progress, "completed with result.completion false")

@@ -25,7 +25,12 @@ from laurel.audit import service as audit
 from laurel.events import service as events
 from laurel.events.connectors.xapi import cmi5, mapping
 from laurel.events.connectors.xapi.models import ReviewState, XapiReview, XapiStatement
-from laurel.events.connectors.xapi.validation import Problem, check_statement, is_voiding
+from laurel.events.connectors.xapi.validation import (
+    VOIDED,
+    Problem,
+    check_statement,
+    is_voiding,
+)
 from laurel.events.models import Outcome
 from laurel.events.schemas import CompletionIn
 from laurel.kit.actor import Actor
@@ -67,18 +72,21 @@ class _New:
     learner_id: uuid.UUID | None = None
     """The learner of the completion it became: the statement is sealed under their key."""
     notes: list[str] = field(default_factory=list)
+    voided_by: uuid.UUID | None = None
+    """A voiding statement stored before this one arrived: it is stored voided, never paid."""
 
 
 def digest_of(statement: dict[str, Any]) -> str:
     return sha256_hex(canonical_json({k: v for k, v in statement.items() if k not in _LRS_FIELDS}))
 
 
-def validate(statements: Sequence[Any]) -> None:
-    """Refuse the whole request when any statement breaks a rule (400, every problem named)."""
+def validate(statements: Sequence[Any], version: str = "1.0.3") -> None:
+    """Refuse the whole request when any statement breaks a rule of ``version`` (the request's
+    X-Experience-API-Version): 400, every problem named."""
     problems: list[dict[str, Any]] = []
     multiple = len(statements) > 1
     for index, statement in enumerate(statements):
-        found = check_statement(statement)
+        found = check_statement(statement, version=version)
         if not found and not is_voiding(statement):
             verb = statement["verb"]["id"]
             if cmi5.is_defined(statement) and (reason := cmi5.mastery_problem(statement, verb)):
@@ -124,8 +132,11 @@ def store(
         return ids, []
     now = utcnow()
     _check_voiding_targets(session, actor, fresh)
+    early = _voided_before(session, actor, fresh)
     for item in fresh:
-        if not is_voiding(item.statement):
+        if item.statement_id in early:
+            item.voided_by = early[item.statement_id]
+        elif not is_voiding(item.statement):
             item.reading = mapping.read(item.statement, stored_at=now)
     _apply_move_on(session, actor, fresh)
     intakes = _ingest(session, actor, fresh)
@@ -133,6 +144,20 @@ def store(
     for item in fresh:
         if is_voiding(item.statement):
             _void(session, actor, item)
+        elif item.voided_by is not None:
+            audit.record(
+                session,
+                organization_id=actor.organization_id,
+                actor=actor.name,
+                action="xapi:statement:void",
+                target_type="xapi_statement",
+                target_id=str(item.statement_id),
+                details={
+                    "voided": str(item.statement_id),
+                    "voiding": str(item.voided_by),
+                    "result": "voided on arrival",
+                },
+            )
     return ids, intakes
 
 
@@ -176,10 +201,16 @@ def statement_of(row: XapiStatement) -> dict[str, Any]:
 
 
 def _existing(session: Session, actor: Actor, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    found: dict[uuid.UUID, str] = {}
-    for part in chunks(ids):
-        params = {"_org": actor.organization_id, "_live": actor.livemode, "_ids": part}
-        found.update(session.execute(_existing_sql(), params).all())
+    return dict(_rows_for(session, actor, _existing_sql(), ids))
+
+
+def _rows_for(session: Session, actor: Actor, statement: Any, values: Sequence[Any]) -> list[Any]:
+    """``statement`` (built with ``_org``, ``_live`` and an expanding ``_in``) for every value,
+    a chunk at a time."""
+    found: list[Any] = []
+    for part in chunks(values):
+        params = {"_org": actor.organization_id, "_live": actor.livemode, "_in": part}
+        found.extend(session.execute(statement, params).all())
     return found
 
 
@@ -190,7 +221,7 @@ def _existing_sql() -> Any:
     return select(table.c.statement_id, table.c.body_hash).where(
         table.c.organization_id == bindparam("_org"),
         table.c.livemode == bindparam("_live"),
-        table.c.statement_id.in_(bindparam("_ids", expanding=True)),
+        table.c.statement_id.in_(bindparam("_in", expanding=True)),
     )
 
 
@@ -233,6 +264,29 @@ def _check_voiding_targets(session: Session, actor: Actor, fresh: list[_New]) ->
                     }
                 ]
             )
+
+
+def _voided_before(session: Session, actor: Actor, fresh: list[_New]) -> dict[uuid.UUID, uuid.UUID]:
+    """Statements of this request that a stored voiding statement already names (a voiding
+    statement may arrive before its target, xAPI Data 2.3.2, e.g. from a forwarding LRS):
+    target id → voiding statement id."""
+    wanted = [str(item.statement_id) for item in fresh if not is_voiding(item.statement)]
+    rows = _rows_for(session, actor, _voided_before_sql(), wanted)
+    return {uuid.UUID(target): voiding for target, voiding in rows}
+
+
+@cache
+def _voided_before_sql() -> Any:
+    # Voiding statements are stored without a registration and with the target's canonical id
+    # as object_id, so this is a look-up in ix_xapi_statements_registration.
+    table: Table = XapiStatement.__table__  # type: ignore[assignment]
+    return select(table.c.object_id, table.c.statement_id).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.livemode == bindparam("_live"),
+        table.c.registration.is_(None),
+        table.c.object_id.in_(bindparam("_in", expanding=True)),
+        table.c.verb == VOIDED,
+    )
 
 
 def _apply_move_on(session: Session, actor: Actor, fresh: list[_New]) -> None:
@@ -398,12 +452,14 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
             "body_hash": item.digest,
             "verb": item.statement["verb"]["id"],
             "learner_key": mapping.learner_key(item.statement["actor"]),
-            "object_id": item.statement["object"].get("id"),
-            "registration": _registration(item.statement),
-            "voided": False,
+            "object_id": _object_id(item.statement),
+            # A voiding statement belongs to no cmi5 registration; without one it is found
+            # by its target (see _voided_before_sql).
+            "registration": None if is_voiding(item.statement) else _registration(item.statement),
+            "voided": item.voided_by is not None,
             "event_id": item.event_id,
             "outcome": item.reading.outcome if item.reading else None,
-            "note": (item.reading.note if item.reading else "voiding")[:500],
+            "note": _note(item)[:500],
             "statement": {},
             "statement_sealed": token,
         }
@@ -430,6 +486,20 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
         for item in lost:
             if winners.get(item.statement_id) != item.digest:
                 raise _conflict(item.statement_id)
+
+
+def _object_id(statement: dict[str, Any]) -> str | None:
+    """The object's id; a voiding statement's target in its canonical form (lower case)."""
+    found: str | None = statement["object"].get("id")
+    if found is not None and is_voiding(statement):
+        return str(uuid.UUID(found))
+    return found
+
+
+def _note(item: _New) -> str:
+    if item.voided_by is not None:
+        return f"voided on arrival: voiding statement {item.voided_by} was stored before it"
+    return item.reading.note if item.reading else "voiding"
 
 
 def _void(session: Session, actor: Actor, item: _New) -> None:

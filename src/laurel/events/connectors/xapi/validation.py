@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # ISO 8601 date-time as xAPI uses it: a full date and time, an optional fraction and an offset.
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$")
+# ISO 8601 date and time, extended (2026-03-01T14:05:00) or basic (20260301T140500) form, not
+# mixed; the zone is group "zone". xAPI 1.0.3 only says a timestamp SHOULD carry a zone (and
+# ADL's conformance requirement XAPI-00123 refuses only what is neither form); 2.0 requires one.
+_ZONE = r"(?P<zone>[Zz]|[+-]\d{2}(:?\d{2})?)?"
+_TIMESTAMP = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?"
+    r"|\d{8}[Tt]\d{4}(\d{2}([.,]\d+)?)?)" + _ZONE + "$"
+)
 # ISO 8601 duration: PnYnMnDTnHnMnS (each part optional, seconds may carry a fraction) or PnW.
 _DURATION = re.compile(
     r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
@@ -100,8 +107,9 @@ class Problem:
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, *, zone_required: bool) -> None:
         self.problems: list[Problem] = []
+        self.zone_required = zone_required
 
     def fail(self, field: str, message: str) -> None:
         self.problems.append(Problem(field, message))
@@ -146,8 +154,11 @@ class _Checker:
     def timestamp(self, value: Any, field: str) -> None:
         if not self.string(value, field):
             return
-        if not _TIMESTAMP.match(value):
-            self.fail(field, "must be an ISO 8601 date and time with a timezone offset")
+        found = _TIMESTAMP.match(value)
+        if not found:
+            self.fail(field, "must be an ISO 8601 date and time (extended or basic form)")
+        elif self.zone_required and not found.group("zone"):
+            self.fail(field, "must carry a timezone offset (xAPI 2.0): add Z or +hh:mm")
         elif value.endswith("-00:00") or value.endswith("-0000") or value.endswith("-00"):
             # RFC 3339 reserves -00:00 for "offset unknown"; xAPI forbids it.
             self.fail(field, "the offset -00:00 is not allowed; use Z or +00:00")
@@ -416,19 +427,27 @@ class _Checker:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 as xAPI sends it; fractions beyond microseconds are dropped."""
-    return datetime.fromisoformat(_FRACTION.sub(r"\1", value))
+    """ISO 8601 as xAPI sends it, always aware: a time without a zone (allowed by 1.0.3) is
+    read as UTC. Fractions beyond microseconds are dropped."""
+    moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.upper().replace(",", ".")))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _join(field: str, key: str) -> str:
     return f"{field}.{key}" if field else key
 
 
-def check_statement(value: Any) -> list[Problem]:
-    """Every problem with one statement; an empty list means it is valid."""
-    checker = _Checker()
-    if not checker.obj(value, "(statement)"):
+def check_statement(value: Any, *, version: str = "1.0.3") -> list[Problem]:
+    """Every problem with one statement sent under ``version`` (the request's
+    X-Experience-API-Version); an empty list means it is valid. The rules of 2.0 apply when
+    either the request or the statement's own ``version`` says 2.0."""
+    if not isinstance(value, dict):
+        checker = _Checker(zone_required=False)
+        checker.obj(value, "(statement)")
         return checker.problems
+    declared = value.get("version")
+    two = version.startswith("2") or (isinstance(declared, str) and declared.startswith("2"))
+    checker = _Checker(zone_required=two)
     checker.keys(value, _STATEMENT_KEYS, "")
     if "id" in value:
         checker.uuid(value["id"], "id")
