@@ -160,6 +160,111 @@ def test_sis_ids_mapping(client: TestClient, tenant: Tenant, database: Database)
     assert (event.learner, event.course) == ("ana@example.com", "SEC-101")
 
 
+def _dead_letter(client: TestClient, tenant: Tenant, response: Any) -> dict[str, Any]:
+    assert response.status_code == 202, response.text
+    letter_id = response.json()["dead_letter_id"]
+    assert letter_id is not None, response.json()
+    letter: dict[str, Any] = client.get(
+        f"/api/v1/dead-letters/{letter_id}", headers=tenant.headers
+    ).json()
+    return letter
+
+
+def test_sis_id_mapping_never_credits_the_user_who_acted(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant, amount="15.00")
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    set_mapping(client, tenant, "canvas", learner_id="sis_id")
+    body = course_completed()
+    # A teacher's action met the student's last requirement: metadata describes the teacher.
+    body["metadata"].update(
+        user_id="21070000000000987",
+        user_sis_id="TEACHER-987",
+        user_login="teacher@example.edu",
+        context_role="TeacherEnrollment",
+    )
+    body["body"]["user"]["id"] = "123"
+    before = table_counts(database)
+    letter = _dead_letter(
+        client, tenant, post(client, tenant, "canvas", body, query={"token": secret})
+    )
+    assert letter["reason"] == "unmapped"
+    assert letter["errors"] == [
+        {
+            "index": 0,
+            "field": "body.user",
+            "message": "course_completed carries no SIS id for the learner (body.user has only "
+            "id, name and email; metadata.user_sis_id is whoever acted, not the learner): set "
+            "mapping.learner_id to user_id or email",
+        }
+    ]
+    after = table_counts(database)
+    for table in ("completion_events", "learners", "rewards"):
+        assert after[table] == before[table], table
+
+    # With the mapping the message names, the replayed delivery credits the student.
+    set_mapping(client, tenant, "canvas", learner_id="user_id")
+    replay = client.post(f"/api/v1/dead-letters/{letter['id']}/replay", headers=tenant.headers)
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["dead_letter"]["state"] == "resolved"
+    event = stored(database, replay.json()["dead_letter"]["event_ids"][0])
+    assert (event.learner, event.learner_email, event.course, event.outcome, event.score) == (
+        "123",
+        "ana@example.com",
+        "565",
+        "completed",
+        None,
+    )
+
+
+def test_grade_events_take_the_student_from_the_body(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "canvas")["secret"]
+    set_mapping(client, tenant, "canvas", learner_id="sis_id")
+    graded = grade_change()
+    # The grader is the acting user: metadata.user_sis_id is theirs, student_sis_id the student's.
+    graded["metadata"].update(user_id="21070000000000987", user_sis_id="TEACHER-987")
+    event = stored(
+        database, accepted_event(post(client, tenant, "canvas", graded, query={"token": secret}))
+    )
+    assert (event.learner, event.course, event.outcome, event.score) == (
+        "E1001",
+        "565",
+        "in_progress",
+        0.9,
+    )
+    course_grade = course_grade_change()
+    course_grade["metadata"].update(user_id="21070000000000987", user_sis_id="TEACHER-987")
+    letter = _dead_letter(
+        client, tenant, post(client, tenant, "canvas", course_grade, query={"token": secret})
+    )
+    assert letter["errors"] == [
+        {
+            "index": 0,
+            "field": "body.student_sis_id",
+            "message": "course_grade_change carries no SIS id for the student (its body has only "
+            "user_id): set mapping.learner_id to user_id",
+        }
+    ]
+    set_mapping(client, tenant, "canvas", learner_id="email")
+    no_email = _dead_letter(
+        client,
+        tenant,
+        post(client, tenant, "canvas", grade_change(submission_id="2"), query={"token": secret}),
+    )
+    assert no_email["errors"] == [
+        {
+            "index": 0,
+            "field": "body.user.email",
+            "message": "grade_change carries no e-mail for the student: set "
+            "mapping.learner_id to user_id or sis_id",
+        }
+    ]
+    assert count_events(database) == 1
+
+
 def test_course_grade_change_passes_at_the_configured_score(
     client: TestClient, tenant: Tenant, database: Database
 ) -> None:

@@ -53,7 +53,7 @@ def course_completed(
     }
 
 
-def module_completion(token: str, state: int, *, cmid: int = 55) -> dict[str, Any]:
+def module_completion(token: str, state: Any, *, cmid: int = 55) -> dict[str, Any]:
     body = course_completed(token)
     body.update(
         eventname="\\core\\event\\course_module_completion_updated",
@@ -113,6 +113,51 @@ def test_module_completion_states(client: TestClient, tenant: Tenant, database: 
         assert event.outcome == outcome
         assert event.course == f"7/cm/{60 + state}"
         assert event.learner == "42"
+
+
+def test_module_completion_states_sent_as_digit_strings(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    """tool_trigger templates and PHP database values send the state as text."""
+    fixed_program(client, tenant, amount="10.00")
+    secret = add_secret(client, tenant, "moodle")["secret"]
+    expected = {"0": "in_progress", "1": "completed", " 2 ": "passed", "3": "failed", "4": "failed"}
+    for number, (state, outcome) in enumerate(expected.items()):
+        response = post(
+            client, tenant, "moodle", module_completion(secret, state, cmid=70 + number)
+        )
+        event = stored(database, accepted_event(response))
+        assert (event.learner, event.course, event.outcome, event.score) == (
+            "42",
+            f"7/cm/{70 + number}",
+            outcome,
+            None,
+        )
+    # The completed and passed modules pay; progress and failures do not.
+    rewards = client.get("/api/v1/rewards", headers=tenant.headers).json()["data"]
+    assert len(rewards) == 2
+
+
+def test_completion_state_that_is_not_0_to_4_is_a_dead_letter(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "moodle")["secret"]
+    for number, state in enumerate(["5", "1.5", "one", "", True, -1]):
+        response = post(
+            client, tenant, "moodle", module_completion(secret, state, cmid=80 + number)
+        )
+        assert response.status_code == 202, response.text
+        letter = client.get(
+            f"/api/v1/dead-letters/{response.json()['dead_letter_id']}", headers=tenant.headers
+        ).json()
+        assert letter["errors"] == [
+            {
+                "index": 0,
+                "field": "other.completionstate",
+                "message": f"expected 0-4 (COMPLETION_* states), got {state!r}",
+            }
+        ], state
+    assert count_events(database) == 0
 
 
 def test_tool_trigger_header_token_and_batches(

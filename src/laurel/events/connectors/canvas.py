@@ -207,24 +207,48 @@ class Canvas(Connector):
             return [self._grade(event, mapping)]
         return [Ignored(0, f"{name} is not an event Laurel reads")]
 
-    def _learner(self, event: dict[str, Any], mapping: ConnectorMapping, grade: bool) -> Any:
+    def _learner(
+        self, event: dict[str, Any], mapping: ConnectorMapping, name: str
+    ) -> tuple[str, str | None, str | None]:
+        """(source field, learner id, why this event can never carry it) for ``learner_id``.
+
+        Only the body names the learner: ``metadata.user_id`` / ``user_sis_id`` describe the
+        user whose action emitted the event (a teacher, an admin), and are absent from events a
+        background job emits.
+        """
         key = self.learner_key(mapping)
-        if key == "user_id":
+        if name == "course_completed":
+            if key == "user_id":
+                return "body.user.id", local_id(dig(event, "body.user.id")), None
+            if key == "email":
+                return "body.user.email", text(dig(event, "body.user.email")), None
             return (
-                ("body.user_id", local_id(dig(event, "body.user_id")))
-                if grade
-                else ("body.user.id", local_id(dig(event, "body.user.id")))
+                "body.user",
+                None,
+                "course_completed carries no SIS id for the learner (body.user has only id, "
+                "name and email; metadata.user_sis_id is whoever acted, not the learner): set "
+                "mapping.learner_id to user_id or email",
             )
+        if key == "user_id":
+            return "body.user_id", local_id(dig(event, "body.user_id")), None
         if key == "email":
-            return ("body.user.email", None if grade else text(dig(event, "body.user.email")))
-        return (
-            ("body.student_sis_id", text(dig(event, "body.student_sis_id")))
-            if grade
-            else ("metadata.user_sis_id", text(dig(event, "metadata.user_sis_id")))
-        )
+            instead = "user_id or sis_id" if name == "grade_change" else "user_id"
+            return (
+                "body.user.email",
+                None,
+                f"{name} carries no e-mail for the student: set mapping.learner_id to {instead}",
+            )
+        if name == "course_grade_change":
+            return (
+                "body.student_sis_id",
+                None,
+                "course_grade_change carries no SIS id for the student (its body has only "
+                "user_id): set mapping.learner_id to user_id",
+            )
+        return "body.student_sis_id", text(dig(event, "body.student_sis_id")), None
 
     def _course_completed(self, event: dict[str, Any], mapping: ConnectorMapping) -> Result:
-        learner_field, learner = self._learner(event, mapping, grade=False)
+        learner_field, learner, never = self._learner(event, mapping, "course_completed")
         if self.course_key(mapping) == "sis_source_id":
             course_field, course = (
                 "body.course.sis_source_id",
@@ -234,6 +258,8 @@ class Canvas(Connector):
             course_field, course = "body.course.id", local_id(dig(event, "body.course.id"))
         if not counts(mapping, course):
             return Ignored(0, f"course {course} is not in this organization's course_ids")
+        if never is not None:
+            return Unmapped(0, learner_field, never)
         completed_at = dig(event, "body.progress.completed_at")
         return build(
             0,
@@ -265,9 +291,9 @@ class Canvas(Connector):
     def _course_grade(self, event: dict[str, Any], mapping: ConnectorMapping) -> Result:
         if dig(event, "body.workflow_state") == "deleted":
             return Ignored(0, "the course score was deleted")
-        learner_field, learner = self._learner(event, mapping, grade=True)
+        learner_field, learner, never = self._learner(event, mapping, "course_grade_change")
         if learner is None:
-            return Unmapped(0, learner_field, "course_grade_change carries no such learner field")
+            return Unmapped(0, learner_field, never or f"{learner_field} is missing")
         course = local_id(dig(event, "body.course_id"))
         if not counts(mapping, course):
             return Ignored(0, f"course {course} is not in this organization's course_ids")
@@ -308,9 +334,9 @@ class Canvas(Connector):
             return Ignored(0, "the grade is muted (not visible to the student)")
         if dig(event, "body.grading_complete") is False:
             return Ignored(0, "grading is not complete")
-        learner_field, learner = self._learner(event, mapping, grade=True)
+        learner_field, learner, never = self._learner(event, mapping, "grade_change")
         if learner is None:
-            return Unmapped(0, learner_field, "grade_change carries no such learner field")
+            return Unmapped(0, learner_field, never or f"{learner_field} is missing")
         course = (
             local_id(dig(event, "metadata.context_id"))
             if dig(event, "metadata.context_type") == "Course"

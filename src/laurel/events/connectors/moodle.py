@@ -50,6 +50,22 @@ def _event_name(raw: Any) -> str:
     return name if name.startswith("\\") else "\\" + name
 
 
+def _state(raw: Any) -> int | None:
+    """A completion state as Moodle's PHP sends it: an integer or its digits ("1", " 2 ").
+
+    ``true`` is not 1: JSON booleans are refused, as are fractions.
+    """
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        return int(raw.strip())
+    return None
+
+
 class Moodle(Connector):
     name = "moodle"
     title = "Moodle"
@@ -74,12 +90,13 @@ class Moodle(Connector):
         external = course
         title = None
         if name == MODULE_COMPLETION:
-            state = dig(event, "other.completionstate")
+            raw = dig(event, "other.completionstate")
+            state = _state(raw)
             if state not in _MODULE_STATES:
                 return Unmapped(
                     index,
                     "other.completionstate",
-                    f"expected 0-4 (COMPLETION_* states), got {state!r}",
+                    f"expected 0-4 (COMPLETION_* states), got {raw!r}",
                 )
             outcome = _MODULE_STATES[state]
             module = text(event.get("contextinstanceid"))

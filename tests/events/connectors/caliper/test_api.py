@@ -91,10 +91,11 @@ SAMPLES: dict[str, list[Completion | Stored] | Refused | int] = {
             "2016-11-15T10:15:00+00:00",
         )
     ],
+    # A submission is handed-in work, not a result: the grade that follows is.
     "caliperEventAssessmentSubmitted.json": [
         Completion(
             "urn:uuid:dad88464-0c20-4a19-a1ba-ddf2f9c3ff33",
-            "completed",
+            "in_progress",
             None,
             "2016-11-15T10:25:30+00:00",
         )
@@ -342,3 +343,227 @@ def test_one_bad_event_refuses_the_envelope(
         }
     ]
     assert table_counts(database) == before
+
+
+# ------------------------------------------------- Canvas (Caliper 1.1): what is not a result
+
+V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
+CANVAS_STUDENT = "urn:instructure:canvas:user:21070000000000123"
+CANVAS_TEACHER = "urn:instructure:canvas:user:21070000000000987"
+CANVAS_COURSE = "urn:instructure:canvas:course:21070000000000565"
+ASSIGNMENT = "urn:instructure:canvas:assignment:21070000000000355"
+QUIZ = "urn:instructure:canvas:quiz:21070000000002223"
+
+
+def _canvas(
+    kind: str, action: str, actor: str, target: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "@context": V1P1,
+        "id": f"urn:uuid:{uuid.uuid4()}",
+        "type": kind,
+        "action": action,
+        "actor": {"id": actor, "type": "Person"},
+        "object": target,
+        "eventTime": utcnow().isoformat(),
+        "edApp": {"id": "http://oxana.instructure.com/", "type": "SoftwareApplication"},
+        **extra,
+    }
+
+
+def _attempt(submission: int, assignable: dict[str, Any] | None) -> dict[str, Any]:
+    target: dict[str, Any] = {
+        "id": f"urn:instructure:canvas:submission:{submission}",
+        "type": "Attempt",
+        "assignee": {"id": CANVAS_STUDENT, "type": "Person"},
+        "count": 1,
+    }
+    if assignable is not None:
+        target["assignable"] = assignable
+    return target
+
+
+_COURSE_GROUP = {"id": CANVAS_COURSE, "type": "CourseOffering"}
+
+
+def submission_created(submission: int) -> dict[str, Any]:
+    """As Canvas documents ``submission_created``: an Attempt of an assignment, no group."""
+    assignment = {"id": ASSIGNMENT, "type": "AssignableDigitalResource"}
+    return _canvas("AssignableEvent", "Submitted", CANVAS_STUDENT, _attempt(submission, assignment))
+
+
+def quiz_submitted(submission: int) -> dict[str, Any]:
+    """As Canvas documents ``quiz_submitted``: an Attempt of a quiz, the course as the group."""
+    quiz = {"id": QUIZ, "type": "Assessment"}
+    target = _attempt(submission, quiz)
+    return _canvas("AssessmentEvent", "Submitted", CANVAS_STUDENT, target, group=_COURSE_GROUP)
+
+
+def grade_change(generated: Any, *, assignable: dict[str, Any] | None = None) -> dict[str, Any]:
+    """As Canvas documents ``grade_change``: the teacher grades the student's Attempt."""
+    target = _attempt(111, assignable or {"id": ASSIGNMENT, "type": "AssignableDigitalResource"})
+    extra: dict[str, Any] = {"group": _COURSE_GROUP}
+    if generated is not None:
+        extra["generated"] = generated
+    return _canvas("GradeEvent", "Graded", CANVAS_TEACHER, target, **extra)
+
+
+@dataclass(frozen=True)
+class Became:
+    learner: str | None
+    course: str | None
+    outcome: str | None
+    score: float | None
+    note: str
+
+
+def _became(database: Database, tenant: Tenant, key: str) -> Became:
+    """What one Caliper event became: its completion event (if any) and the stored note."""
+    with database.sessionmaker() as session:
+        row = session.scalars(
+            select(CaliperEvent).where(
+                CaliperEvent.organization_id == tenant.id, CaliperEvent.event_key == key
+            )
+        ).one()
+        if row.event_id is None:
+            return Became(None, None, None, None, row.note)
+        event = session.get(CompletionEvent, row.event_id)
+        assert event is not None
+        learner = session.get(Learner, event.learner_id)
+        course = session.get(Course, event.course_id)
+        assert learner is not None
+        assert course is not None
+        return Became(learner.external_id, course.external_id, event.outcome, event.score, row.note)
+
+
+def _send(client: TestClient, tenant: Tenant, *events: dict[str, Any]) -> None:
+    response = client.post("/caliper", json=envelope(*events, version=V1P1), headers=tenant.headers)
+    assert response.status_code == 200, response.text
+
+
+def _rewards(client: TestClient, tenant: Tenant) -> list[Any]:
+    data: list[Any] = client.get("/api/v1/rewards", headers=tenant.headers).json()["data"]
+    return data
+
+
+def test_canvas_submission_created_is_progress_in_its_assignment(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant)
+    first, second = submission_created(111), submission_created(112)
+    _send(client, tenant, first, second)
+    # No group: the course is the assignment the Attempt is of, never the Attempt (submission).
+    note = "AssignableEvent Submitted: progress, the grade is the result"
+    for event in (first, second):
+        assert _became(database, tenant, event["id"]) == Became(
+            CANVAS_STUDENT, ASSIGNMENT, "in_progress", None, note
+        )
+    with database.sessionmaker() as session:
+        courses = session.scalars(
+            select(Course.external_id).where(Course.organization_id == tenant.id)
+        )
+        assert list(courses) == [ASSIGNMENT]
+    assert _rewards(client, tenant) == []
+
+
+def test_canvas_quiz_submitted_is_progress_in_the_course(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant)
+    event = quiz_submitted(113)
+    _send(client, tenant, event)
+    assert _became(database, tenant, event["id"]) == Became(
+        CANVAS_STUDENT,
+        CANVAS_COURSE,
+        "in_progress",
+        None,
+        "AssessmentEvent Submitted: progress, the grade is the result",
+    )
+    assert _rewards(client, tenant) == []
+
+
+@pytest.mark.parametrize(
+    ("generated", "why"),
+    [
+        (None, "no generated Score"),
+        (
+            {
+                "id": "urn:instructure:canvas:submission:111",
+                "type": "Score",
+                "scoreGiven": None,
+                "maxScore": 10,
+            },
+            "generated.scoreGiven is null or absent",
+        ),
+        ({"type": "Score", "maxScore": 10}, "generated.scoreGiven is null or absent"),
+        (
+            {"type": "Score", "scoreGiven": 7},
+            "no maxScore above 0 (generated.maxScore, else the assignable's) to scale it by",
+        ),
+        ("urn:instructure:canvas:submission:111", "the generated Score is given by its IRI only"),
+    ],
+)
+def test_grade_without_a_usable_score_is_progress_and_never_pays(
+    client: TestClient, tenant: Tenant, database: Database, generated: Any, why: str
+) -> None:
+    fixed_program(client, tenant)
+    event = grade_change(generated)
+    _send(client, tenant, event)
+    assert _became(database, tenant, event["id"]) == Became(
+        CANVAS_STUDENT,
+        CANVAS_COURSE,
+        "in_progress",
+        None,
+        f"graded without a usable score ({why}): progress, never a completion",
+    )
+    assert _rewards(client, tenant) == []
+
+
+def test_grade_is_completed_with_its_score_and_min_score_is_the_pass_mark(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant, conditions={"min_score": "0.7"})
+    zero = grade_change({"type": "Score", "scoreGiven": 0, "maxScore": 10})
+    # A Score without maxScore is scaled by the assignable's maxScore.
+    assessed = {"id": QUIZ, "type": "Assessment", "maxScore": 20.0}
+    good = grade_change({"type": "Score", "scoreGiven": 15}, assignable=assessed)
+    _send(client, tenant, zero, good)
+    assert _became(database, tenant, zero["id"]) == Became(
+        CANVAS_STUDENT, CANVAS_COURSE, "failed", 0.0, "graded 0: a failure"
+    )
+    assert _became(database, tenant, good["id"]) == Became(
+        CANVAS_STUDENT, CANVAS_COURSE, "completed", 0.75, "graded"
+    )
+    assert [(r["state"], r["event_id"]) for r in _rewards(client, tenant)] == [
+        ("ready", str(_event_id(database, tenant, good["id"])))
+    ]
+
+
+def _event_id(database: Database, tenant: Tenant, key: str) -> uuid.UUID | None:
+    with database.sessionmaker() as session:
+        return session.scalar(
+            select(CaliperEvent.event_id).where(
+                CaliperEvent.organization_id == tenant.id, CaliperEvent.event_key == key
+            )
+        )
+
+
+def test_attempt_with_neither_group_nor_assignable_is_stored_only(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    event = _canvas("AssignableEvent", "Submitted", CANVAS_STUDENT, _attempt(114, None))
+    before = table_counts(database)
+    _send(client, tenant, event)
+    assert _became(database, tenant, event["id"]) == Became(
+        None,
+        None,
+        None,
+        None,
+        "AssignableEvent Submitted: progress, the grade is the result; "
+        "no course (no group, no assignable): stored only",
+    )
+    after = table_counts(database)
+    assert (after["completion_events"], after["courses"]) == (
+        before["completion_events"],
+        before["courses"],
+    )

@@ -2,17 +2,25 @@
 
 | event | learner | outcome | score |
 |---|---|---|---|
-| GradeEvent Graded (of an Assessment or assignable) | ``object.assignee`` | completed | ``generated.scoreGiven / maxScore`` |
-| GradeEvent Graded of an AssessmentItem | ``object.assignee`` | in_progress | same |
-| AssessmentEvent / AssignableEvent Submitted or Completed | ``actor`` | completed | — |
+| GradeEvent Graded with a usable score | ``object.assignee`` | completed (failed at 0) | ``scoreGiven / maxScore`` |
+| GradeEvent Graded without a usable score | ``object.assignee`` | in_progress | — |
+| GradeEvent Graded of an AssessmentItem | ``object.assignee`` | in_progress | as above |
+| AssignableEvent Completed | ``actor`` | completed | — |
+| AssessmentEvent / AssignableEvent Submitted | ``actor`` | in_progress | — |
 | AssessmentEvent / AssignableEvent Started | ``actor`` | in_progress | — |
 | AssessmentItemEvent Completed | ``actor`` | in_progress | — |
 | ToolUseEvent Used with ``generated`` measures (progress) | ``actor`` | in_progress | — |
 | anything else | — | stored only | — |
 
-The course is ``group.id`` (the course section), or the assessment when there is no group. The
-learner's ``external_id`` is the Person's IRI as sent. The anonymous Person
-(``http://purl.imsglobal.org/caliper/Person``) is never attributed to anyone.
+A submission is handed-in work, not a result: the GradeEvent that follows carries the result.
+A usable score is a number ``generated.scoreGiven`` over ``generated.maxScore`` (or, when the
+Score has none, the assignable's ``maxScore``); a grade without one (no ``generated``, a null
+``scoreGiven``, nothing to scale it by) is progress and never a completion.
+
+The course is ``group.id`` (the course section), else what the event is about: an Attempt stands
+for its ``assignable``, never for itself (each attempt would be a new course). An event with
+neither is stored only. The learner's ``external_id`` is the Person's IRI as sent. The anonymous
+Person (``http://purl.imsglobal.org/caliper/Person``) is never attributed to anyone.
 """  # noqa: E501 - a table reads better unbroken
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from laurel.learners.schemas import LearnerRef
 
 ANONYMOUS = "http://purl.imsglobal.org/caliper/"
 _MAX_ID = 200
-_DONE = frozenset({"Submitted", "Completed"})
+_ASSIGNED = frozenset({"AssessmentEvent", "AssignableEvent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,17 @@ def learner_of(person: Any) -> LearnerRef | None:
     )
 
 
+def about(target: Any) -> Any:
+    """What an event's object is about, for the course: an Attempt stands for its assignable.
+
+    None when the object is an Attempt that names no assignable: the attempt itself is never a
+    course (every submission would be a new one).
+    """
+    if isinstance(target, dict) and (_type(target) == "Attempt" or "assignable" in target):
+        return target.get("assignable")
+    return target
+
+
 def course_of(event: dict[str, Any], fallback: Any) -> CourseRef | None:
     group = event.get("group")
     identifier = _id(group)
@@ -86,15 +105,32 @@ def course_of(event: dict[str, Any], fallback: Any) -> CourseRef | None:
     )
 
 
-def _score(generated: Any) -> float | None:
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def score_of(generated: Any, assignable: Any) -> tuple[float | None, str | None]:
+    """(scaled score, None), or (None, why the grade has no usable score)."""
+    if generated is None:
+        return None, "no generated Score"
     if not isinstance(generated, dict):
-        return None
-    given, most = generated.get("scoreGiven"), generated.get("maxScore")
-    if not isinstance(given, int | float) or not isinstance(most, int | float):
-        return None
-    if isinstance(given, bool) or isinstance(most, bool) or most <= 0:
-        return None
-    return min(max(float(given) / float(most), 0.0), 1.0)
+        return None, "the generated Score is given by its IRI only"
+    given = generated.get("scoreGiven")
+    if given is None:
+        return None, "generated.scoreGiven is null or absent"
+    if _number(given) is None:
+        return None, f"generated.scoreGiven is not a number: {given!r}"
+    most = _number(generated.get("maxScore"))
+    if most is None and isinstance(assignable, dict):
+        most = _number(assignable.get("maxScore"))
+    if most is None or most <= 0:
+        return (
+            None,
+            "no maxScore above 0 (generated.maxScore, else the assignable's) to scale it by",
+        )
+    return min(max(float(given) / most, 0.0), 1.0), None
 
 
 def _progress(generated: Any) -> str | None:
@@ -121,10 +157,16 @@ def read(event: dict[str, Any]) -> Reading:
     target = event["object"]
 
     def reading(
-        learner: LearnerRef | None, outcome: Outcome | None, note: str, *, fallback: Any = None
+        learner: LearnerRef | None,
+        outcome: Outcome | None,
+        note: str,
+        *,
+        fallback: Any = None,
+        score: float | None = None,
     ) -> Reading:
-        course = course_of(event, fallback if fallback is not None else target)
-        score = _score(event.get("generated")) if kind == "GradeEvent" else None
+        course = course_of(event, fallback if fallback is not None else about(target))
+        if outcome is not None and course is None:
+            outcome, note = None, f"{note}; no course (no group, no assignable): stored only"
         return Reading(learner, course, outcome, score, occurred_at, note)
 
     if kind == "GradeEvent":
@@ -133,14 +175,28 @@ def read(event: dict[str, Any]) -> Reading:
         if learner is None:
             return reading(None, None, "no identified assignee: not attributed to a learner")
         assignable = target.get("assignable") if isinstance(target, dict) else None
+        score, unusable = score_of(event.get("generated"), assignable)
         if _type(assignable) == "AssessmentItem":
-            return reading(learner, Outcome.in_progress, "graded one item", fallback=assignable)
-        return reading(learner, Outcome.completed, "graded", fallback=assignable or target)
+            return reading(
+                learner, Outcome.in_progress, "graded one item", fallback=assignable, score=score
+            )
+        if unusable is not None:
+            note = f"graded without a usable score ({unusable}): progress, never a completion"
+            return reading(learner, Outcome.in_progress, note)
+        if score == 0:
+            # Nothing earned (Canvas grades missing work 0): never a completion, whatever the
+            # program's pass mark.
+            return reading(learner, Outcome.failed, "graded 0: a failure", score=score)
+        return reading(learner, Outcome.completed, "graded", score=score)
     learner = learner_of(event["actor"])
     if learner is None:
         return reading(None, None, "anonymous actor: never attributed to a learner")
-    if kind in {"AssessmentEvent", "AssignableEvent"}:
-        if action in _DONE:
+    if kind in _ASSIGNED:
+        if action == "Submitted":
+            return reading(
+                learner, Outcome.in_progress, f"{kind} Submitted: progress, the grade is the result"
+            )
+        if action == "Completed":
             return reading(learner, Outcome.completed, f"{kind} {action}")
         if action == "Started":
             return reading(learner, Outcome.in_progress, f"{kind} {action}")
