@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
-from datetime import timedelta
+import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import Workbook
 
 from laurel.kit.clock import utcnow
 from tests.conftest import Tenant
@@ -84,3 +87,33 @@ def write(tmp: Path, name: str, content: bytes) -> Path:
     path = tmp / name
     path.write_bytes(content)
     return path
+
+
+def workbook(rows: list[list[Any]], *, epoch: datetime | None = None) -> bytes:
+    """An XLSX file of these rows (the first is the header), cells typed as given."""
+    book = Workbook()
+    if epoch is not None:
+        book.epoch = epoch
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def with_dimension(content: bytes, ref: str) -> bytes:
+    """The XLSX file with its first sheet's <dimension ref> rewritten, as some tools write it."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, n = re.subn(
+                    rb'<dimension ref="[^"]*"', f'<dimension ref="{ref}"'.encode(), data
+                )
+                assert n == 1
+            target.writestr(item, data)
+    return out.getvalue()

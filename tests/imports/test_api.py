@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from laurel.courses.models import Course
 from laurel.db import Database
 from laurel.events.models import CompletionEvent
 from laurel.kit.clock import utcnow
 from laurel.learners import sealing
 from laurel.rewards.models import Reward
+from laurel.roster.models import RosterEntry
 from tests.conftest import Tenant
 from tests.factories import backdate_program, fixed_program, opened
-from tests.imports.support import day, good_row, report, upload
+from tests.imports.support import day, good_row, report, upload, with_dimension, workbook
 
 
 def program(client: TestClient, tenant: Tenant, database: Database, **fields: Any) -> None:
@@ -352,3 +356,307 @@ def test_amount_override_in_another_currency_is_a_row_error(
 def _payload(event: CompletionEvent) -> dict[str, Any]:
     found: dict[str, Any] = sealing.value_of(event, sealing.COMPLETION_PAYLOAD)
     return found
+
+
+def _events(database: Database) -> dict[int, CompletionEvent]:
+    """Stored events by the file line they came from."""
+    with database.sessionmaker() as session:
+        return {_payload(e)["line"]: e for e in session.scalars(select(CompletionEvent))}
+
+
+def _midnight(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_csv_fields_with_escaped_quotes_keep_their_columns(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    when = day()
+    content = (
+        "User ID,Course Code,Course Title,Completion Date,Score\r\n"
+        f'E1,SEC-1,"Ethics: ""Speak Up"", Part 2",{when},90\r\n'
+        f'"E2","SEC-1","Ethics: ""Speak Up"", Part 2","{when}","80"\r\n'
+    ).encode()
+    body = upload(client, tenant, content)
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (2, 0, 2)
+    events = _events(database)
+    assert [(events[n].outcome, events[n].score) for n in (2, 3)] == [
+        ("completed", 0.9),
+        ("completed", 0.8),
+    ]
+    assert events[2].occurred_at == _midnight(when)
+    assert (
+        opened(database, events[3], sealing.COMPLETION_PAYLOAD)["row"]["Course Title"]
+        == 'Ethics: "Speak Up", Part 2'
+    )
+    with database.sessionmaker() as session:
+        course = session.scalars(select(Course).where(Course.external_id == "SEC-1")).one()
+    assert course.title == 'Ethics: "Speak Up", Part 2'
+
+
+def test_a_failed_then_passed_attempt_on_the_same_date_pays_once(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    when = day()
+    content = report(
+        [["E3", "SEC-2", when, "Failed"], ["E3", "SEC-2", when, "Passed"]],
+        ["User ID", "Course Code", "Completion Date", "Status"],
+    )
+    body = upload(client, tenant, content)
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (2, 0, 1)
+    events = _events(database)
+    assert [events[n].outcome for n in (2, 3)] == ["failed", "passed"]
+    # The paying row keeps the id earlier versions gave it: old files still replay.
+    key = "\x1f".join(("E3", "SEC-2", _midnight(when).isoformat()))
+    assert events[3].source_event_id == "imp_" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    with database.sessionmaker() as session:
+        paid = session.scalars(select(Reward)).one()
+    assert (paid.event_id, paid.amount_minor) == (events[3].id, 2500)
+    again = upload(client, tenant, content)
+    assert (again["accepted"], again["replayed"], again["rejected"]) == (0, 2, 0)
+    assert counts(database) == (2, 1)
+
+
+def test_decimal_commas_in_a_semicolon_csv_and_the_decimal_separator_option(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    when = day()
+    content = (
+        "\ufeffUser ID;Course Code;Completion Date;Score;Amount\r\n"
+        f"E1;SEC-101;{when};85,5;\r\n"
+        f"E2;SEC-101;{when};90;12,50\r\n"
+        f"E3;SEC-101;{when};70;1.250\r\n"
+    ).encode()
+    body = upload(client, tenant, content)
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (2, 1, 2)
+    assert body["rejected_rows"] == [
+        {
+            "line": 4,
+            "errors": [
+                {
+                    "column": "Amount",
+                    "field": "amount",
+                    "reason": "'1.250' is ambiguous: '.' may be the decimal mark or separate "
+                    "thousands; set options.decimal_separator to '.' or ',' in the mapping",
+                }
+            ],
+        }
+    ]
+    events = _events(database)
+    assert events[2].score == 0.855
+    with database.sessionmaker() as session:
+        paid = {r.event_id: r.amount_minor for r in session.scalars(select(Reward))}
+    assert paid == {events[2].id: 2500, events[3].id: 1250}
+    # The option, saved with a mapping, reads "1.250,00" in a comma-delimited file too.
+    saved = client.put(
+        "/api/v1/import-mappings/completions/eu-lms",
+        headers=tenant.headers,
+        json={"options": {"decimal_separator": ","}},
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["options"] == {"decimal_separator": ","}
+    comma = report(
+        [["E4", "SEC-101", when, "75,5", "1.250,00"]],
+        ["User ID", "Course Code", "Completion Date", "Score", "Amount"],
+    )
+    named = upload(client, tenant, comma, mapping="eu-lms")
+    assert (named["accepted"], named["rejected"]) == (1, 0)
+    assert named["options"]["decimal_separator"] == ","
+    event = _events(database)[2]
+    assert (event.score, opened(database, event, sealing.COMPLETION_PAYLOAD)["row"]["Amount"]) == (
+        0.755,
+        "1.250,00",
+    )
+    with database.sessionmaker() as session:
+        reward = session.scalars(select(Reward).where(Reward.event_id == event.id)).one()
+    assert reward.amount_minor == 125000
+    wrong = client.put(
+        "/api/v1/import-mappings/completions/bad",
+        headers=tenant.headers,
+        json={"options": {"decimal_separator": ";"}},
+    )
+    assert wrong.status_code == 422
+
+
+def test_xlsx_date_cells_and_serials_whatever_the_text_date_format(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    now = utcnow().replace(microsecond=0, second=0)
+    cell = (now - timedelta(days=2)).replace(tzinfo=None)
+    serial_day = (now - timedelta(days=3)).date()
+    text_day = (now - timedelta(days=4)).date()
+    content = workbook(
+        [
+            ["User ID", "Course Code", "Completion Date"],
+            ["X1", "SEC-101", cell],
+            ["X2", "SEC-101", (serial_day - date(1899, 12, 30)).days],
+            ["X3", "SEC-101", text_day.strftime("%d.%m.%Y")],
+            ["X4", "SEC-101", text_day.isoformat()],
+        ]
+    )
+    options = json.dumps({"date_format": "%d.%m.%Y"})
+    body = upload(client, tenant, content, filename="r.xlsx", options=options)
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (3, 1, 3)
+    assert body["rejected_rows"] == [
+        {
+            "line": 5,
+            "errors": [
+                {
+                    "column": "Completion Date",
+                    "field": "completion_date",
+                    "reason": f"'{text_day.isoformat()}' is not a date in the format %d.%m.%Y",
+                }
+            ],
+        }
+    ]
+    events = _events(database)
+    assert [events[n].occurred_at for n in (2, 3, 4)] == [
+        cell.replace(tzinfo=UTC),
+        datetime.combine(serial_day, time(), UTC),
+        datetime.combine(text_day, time(), UTC),
+    ]
+
+
+def test_xlsx_roster_hire_dates_from_cells_and_serials(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    content = workbook(
+        [
+            ["Employee ID", "Status", "Hire Date"],
+            ["W1", "Active", date(2020, 1, 15)],
+            ["W2", "Active", 43845],
+            ["W3", "Active", "01/15/2020"],
+        ]
+    )
+    options = json.dumps({"date_format": "%m/%d/%Y"})
+    body = upload(client, tenant, content, filename="r.xlsx", kind="roster", options=options)
+    assert (body["accepted"], body["rejected"]) == (3, 0)
+    with database.sessionmaker() as session:
+        hired = {e.employee_id: e.hire_date for e in session.scalars(select(RosterEntry))}
+    assert hired == dict.fromkeys(("W1", "W2", "W3"), date(2020, 1, 15))
+
+
+def test_enrolment_and_progress_rows_are_stored_without_a_completion_date(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    future = (utcnow() + timedelta(days=3)).date().isoformat()
+    headers = ["User ID", "Course Code", "Status", "Enrollment Date", "Completion Date"]
+    content = report(
+        [
+            ["E7", "SEC-101", "In Progress", day(3), ""],
+            ["E8", "SEC-101", "Not Started", "", ""],
+            ["E9", "SEC-101", "Completed", day(3), ""],
+            ["E10", "SEC-101", "Enrolled", future, ""],
+            ["E11", "SEC-101", "Completed", day(3), day(1)],
+        ],
+        headers,
+    )
+    body = upload(client, tenant, content)
+    assert (body["accepted"], body["rejected"], body["rewards"]) == (3, 2, 1)
+    assert body["columns"]["enrollment_date"] == "Enrollment Date"
+    assert body["rejected_rows"] == [
+        {
+            "line": 4,
+            "errors": [
+                {
+                    "column": "Completion Date",
+                    "field": "completion_date",
+                    "reason": "empty: a completed row needs its completion date",
+                }
+            ],
+        },
+        {
+            "line": 5,
+            "errors": [
+                {
+                    "column": "Enrollment Date",
+                    "field": "enrollment_date",
+                    "reason": "is in the future",
+                }
+            ],
+        },
+    ]
+    events = _events(database)
+    assert [(events[n].outcome, events[n].occurred_at) for n in (2, 3, 6)] == [
+        ("in_progress", _midnight(day(3))),
+        ("enrolled", datetime.fromisoformat(body["created_at"])),
+        ("completed", _midnight(day(1))),
+    ]
+    # Uploaded again (another import time), the same rows are the same events.
+    again = upload(client, tenant, content)
+    assert (again["accepted"], again["replayed"], again["rejected"]) == (0, 3, 2)
+    assert counts(database) == (3, 1)
+
+
+def test_repeated_headers_are_refused_until_the_mapping_picks_one(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    content = report(
+        [["E3", "SEC-101", day(5), day(1)]], ["User ID", "Course Code", "Date", "Date"]
+    )
+    named = upload(
+        client, tenant, content, columns=json.dumps({"completion_date": "Date"}), expect=422
+    )
+    assert named["detail"] == [
+        {
+            "field": "columns.completion_date",
+            "message": "the file has 2 columns 'Date' (columns 3 and 4): name one in the mapping "
+            "as 'Date#1' or 'Date#2'",
+            "type": "columns",
+        }
+    ]
+    guessed = upload(client, tenant, content, expect=422)
+    assert [d["field"] for d in guessed["detail"]] == ["completion_date"]
+    assert counts(database) == (0, 0)
+    picked = upload(client, tenant, content, columns=json.dumps({"completion_date": "Date#2"}))
+    assert (picked["accepted"], picked["rejected"]) == (1, 0)
+    assert picked["columns"]["completion_date"] == "Date#2"
+    event = _events(database)[2]
+    assert event.occurred_at == _midnight(day(1))
+    assert opened(database, event, sealing.COMPLETION_PAYLOAD)["row"] == {
+        "User ID": "E3",
+        "Course Code": "SEC-101",
+        "Date#1": day(5),
+        "Date#2": day(1),
+    }
+    # Repeated headers no field reads are harmless.
+    notes = report(
+        [["E4", "SEC-101", day(1), "a", "b"]],
+        ["User ID", "Course Code", "Completion Date", "Notes", "Notes"],
+    )
+    assert upload(client, tenant, notes)["accepted"] == 1
+
+
+def test_xlsx_whose_dimension_tag_says_a1_is_read_whole(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    program(client, tenant, database)
+    when = (utcnow() - timedelta(days=1)).replace(microsecond=0, tzinfo=None)
+    content = workbook(
+        [
+            ["User ID", "Course Code", "Completion Date", "Score"],
+            ["D1", "SEC-101", when, 90],
+            ["D2", "SEC-101", when, None],
+        ]
+    )
+    body = upload(client, tenant, with_dimension(content, "A1"), filename="r.xlsx")
+    assert summary(body) == {
+        "status": "completed",
+        "rows_total": 2,
+        "rows_read": 2,
+        "accepted": 2,
+        "replayed": 0,
+        "rejected": 0,
+        "rewards": 2,
+    }
+    events = _events(database)
+    assert [(events[n].score, events[n].occurred_at) for n in (2, 3)] == [
+        (0.9, when.replace(tzinfo=UTC)),
+        (None, when.replace(tzinfo=UTC)),
+    ]

@@ -124,6 +124,27 @@ COMPLETION_FIELDS: tuple[Field, ...] = (
         required=True,
     ),
     Field(
+        "enrollment_date",
+        (
+            "enrollment date",
+            "enrolment date",
+            "enrolled on",
+            "enrolled date",
+            "date enrolled",
+            "enrollment time",
+            "enrolment time",
+            "registration date",
+            "registered on",
+            "start date",
+            "started on",
+            "date started",
+            "assigned date",
+            "assignment date",
+            "date assigned",
+            "assigned on",
+        ),
+    ),
+    Field(
         "score",
         (
             "score",
@@ -280,6 +301,27 @@ def normalize(header: str) -> str:
     return re.sub(r"[^a-z0-9%]+", "", header.lower())
 
 
+# A mapping's way to pick one of several columns with the same header: "Date#2" is the second.
+_OCCURRENCE = re.compile(r"^(?P<header>.*?)\s*#\s*(?P<n>[0-9]+)$")
+
+
+def labels(headers: Sequence[str | None]) -> list[str]:
+    """Each column's name in messages and payloads: its header, ``Date#1`` / ``Date#2`` where
+    the header occurs more than once (as a mapping names them), ``column 3`` when blank."""
+    seen: dict[str, list[int]] = {}
+    for index, header in enumerate(headers):
+        if header is not None and header.strip():
+            seen.setdefault(normalize(header), []).append(index)
+    out: list[str] = []
+    for index, header in enumerate(headers):
+        if header is None or not header.strip():
+            out.append(f"column {index + 1}")
+            continue
+        places = seen[normalize(header)]
+        out.append(header if len(places) == 1 else f"{header}#{places.index(index) + 1}")
+    return out
+
+
 class ColumnError(ValueError):
     """The file's headers cannot serve this import (detail: field-level messages)."""
 
@@ -288,20 +330,52 @@ class ColumnError(ValueError):
         self.problems = problems
 
 
+def _repeated(header: str, places: list[int]) -> str:
+    numbers = [str(p + 1) for p in places]
+    where = ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    picks = " or ".join(repr(f"{header}#{n}") for n in range(1, len(places) + 1))
+    return (
+        f"the file has {len(places)} columns {header!r} (columns {where}): name one in the "
+        f"mapping as {picks}"
+    )
+
+
+def _explicit(header: str, places: dict[str, list[int]]) -> int | str:
+    """The column a mapping's header names, or why it names none."""
+    picked = _OCCURRENCE.match(header)
+    if picked is not None and normalize(picked["header"]) in places:
+        found = places[normalize(picked["header"])]
+        n = int(picked["n"])
+        if not 1 <= n <= len(found):
+            return (
+                f"the file has {len(found)} column{'s' if len(found) > 1 else ''} "
+                f"{picked['header']!r}, so {header!r} names none"
+            )
+        return found[n - 1]
+    found = places.get(normalize(header), [])
+    if not found:
+        return f"the file has no column {header!r}"
+    if len(found) > 1:
+        return _repeated(header, found)
+    return found[0]
+
+
 def resolve(
     kind: str, headers: Sequence[str | None], explicit: Mapping[str, str]
 ) -> dict[str, int]:
     """Field name → column index. Explicit (mapping) headers win; others are recognised by name.
 
     A mapping naming a header the file lacks, or a required field with no column, is an error
-    for the whole file: every row would fail the same way.
+    for the whole file: every row would fail the same way. So is a field whose header occurs
+    more than once, unless the mapping picks one (``Date#2``): taking the first would be a
+    guess. Repeated headers no field uses do no harm.
     """
     fields = FIELDS[kind]
     known = {f.name for f in fields}
-    by_name: dict[str, int] = {}
+    places: dict[str, list[int]] = {}
     for index, header in enumerate(headers):
         if header is not None and header.strip():
-            by_name.setdefault(normalize(header), index)
+            places.setdefault(normalize(header), []).append(index)
     problems: list[dict[str, str]] = []
     found: dict[str, int] = {}
     for field_name, header in explicit.items():
@@ -313,11 +387,9 @@ def resolve(
                 }
             )
             continue
-        at = by_name.get(normalize(header))
-        if at is None:
-            problems.append(
-                {"field": f"columns.{field_name}", "message": f"the file has no column {header!r}"}
-            )
+        at = _explicit(header, places)
+        if isinstance(at, str):
+            problems.append({"field": f"columns.{field_name}", "message": at})
             continue
         found[field_name] = at
     taken = set(found.values())
@@ -325,13 +397,19 @@ def resolve(
         if f.name in found or f.name in explicit:
             continue
         for synonym in (f.name, *f.synonyms):
-            match = by_name.get(normalize(synonym))
-            if match is not None and match not in taken:
-                found[f.name] = match
-                taken.add(match)
+            free = [i for i in places.get(normalize(synonym), []) if i not in taken]
+            if len(free) > 1:
+                header = headers[free[0]] or synonym
+                problems.append({"field": f.name, "message": _repeated(header, free)})
+                break
+            if free:
+                found[f.name] = free[0]
+                taken.add(free[0])
                 break
     for f in fields:
         if f.required and f.name not in found and f.name not in explicit:
+            if any(p["field"] == f.name for p in problems):
+                continue
             problems.append(
                 {
                     "field": f.name,
@@ -339,7 +417,12 @@ def resolve(
                     f"such as {', '.join(repr(s) for s in f.synonyms[:3])}",
                 }
             )
-    if kind == ImportKind.completions and "learner_id" not in found and "email" not in found:
+    if (
+        kind == ImportKind.completions
+        and "learner_id" not in found
+        and "email" not in found
+        and not any(p["field"] in ("learner_id", "email") for p in problems)
+    ):
         problems.append(
             {
                 "field": "learner_id",

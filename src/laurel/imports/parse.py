@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from laurel.events.models import Outcome
+from laurel.events.models import PAYABLE_OUTCOMES, Outcome
 from laurel.events.schemas import CompletionIn
 from laurel.imports.columns import normalize
 from laurel.imports.readers import Cell, Row
 from laurel.kit.canonical import sha256_hex
+from laurel.kit.clock import utcnow
 from laurel.kit.money import Money
 from laurel.learners.models import Classification
 from laurel.roster.models import WorkerStatus
@@ -95,6 +96,12 @@ _STATUSES: dict[str, WorkerStatus] = {
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+# Outcomes that end a course: a row with one of these happened at its completion date.
+_FINAL_OUTCOMES = frozenset({Outcome.completed, Outcome.passed, Outcome.failed})
+# Excel date serials from 1900-01-01 to 9999-12-31 (in the 1900 date system).
+_SERIALS = (1, 2958466)
+# The first group of a number with thousands separators: 1 to 999.
+_GROUP_HEAD = re.compile(r"[1-9][0-9]{0,2}")
 # Where CompletionIn's fields come from, to name the column when pydantic refuses a value.
 _SOURCE = {
     ("learner", "external_id"): "learner_id",
@@ -114,25 +121,52 @@ _SOURCE = {
 @dataclass(frozen=True, slots=True)
 class Options:
     date_format: str | None = None
-    """strptime format for dates that are not ISO 8601, e.g. ``%m/%d/%Y``."""
+    """strptime format for dates written as text that are not ISO 8601, e.g. ``%m/%d/%Y``."""
     timezone: str = "UTC"
     """For times written without a zone."""
     score_scale: Decimal = Decimal(100)
     """Scores are out of this much (100: percentages); ``85%`` is always a percentage."""
     currency: str | None = None
     """Currency of the amount column when the file has no currency column."""
+    decimal_separator: str | None = None
+    """``.`` or ``,`` in numbers written as text. None: ``.``, and in a CSV delimited by ``;``
+    (Excel's CSV in comma-decimal locales) either, unless a value reads both ways."""
+    # What the file and the import say, not the mapping:
+    delimiter: str | None = None
+    """The CSV file's delimiter."""
+    epoch: datetime | None = None
+    """The XLSX workbook's day 0, for dates stored as serial numbers."""
+    imported_at: datetime | None = None
+    """When the import was created: the time of an enrolment or progress row with no date."""
 
     @classmethod
-    def of(cls, raw: dict[str, Any]) -> Options:
+    def of(
+        cls,
+        raw: dict[str, Any],
+        *,
+        delimiter: str | None = None,
+        epoch: datetime | None = None,
+        imported_at: datetime | None = None,
+    ) -> Options:
         return cls(
             date_format=raw.get("date_format"),
             timezone=raw.get("timezone") or "UTC",
             score_scale=Decimal(str(raw.get("score_scale") or 100)),
             currency=raw.get("currency"),
+            decimal_separator=raw.get("decimal_separator"),
+            delimiter=delimiter,
+            epoch=epoch,
+            imported_at=imported_at,
         )
 
     def zone(self) -> tzinfo:
         return UTC if self.timezone == "UTC" else ZoneInfo(self.timezone)
+
+    def decimal_marks(self) -> str:
+        """The decimal marks a number written as text may use: ``.``, ``,`` or both."""
+        if self.decimal_separator:
+            return self.decimal_separator
+        return ".," if self.delimiter == ";" else "."
 
 
 class RowErrors(Exception):
@@ -162,6 +196,13 @@ class _Row:
             return None
         return self.row.cells[index]
 
+    def value(self, name: str) -> object:
+        """The XLSX cell as the workbook holds it (a date, a number); None in a CSV."""
+        index = self.columns.get(name)
+        if index is None or index >= len(self.row.values):
+            return None
+        return self.row.values[index]
+
     def fail(self, name: str, reason: str) -> None:
         self.errors.append({"column": self.column(name), "field": name, "reason": reason})
 
@@ -171,6 +212,10 @@ def _moment(text: str, options: Options) -> datetime:
         value = datetime.strptime(text, options.date_format)  # noqa: DTZ007 - zone added below
     else:
         value = datetime.fromisoformat(text)
+    return _aware(value, options)
+
+
+def _aware(value: datetime, options: Options) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=options.zone())
     return value.astimezone(UTC)
@@ -185,32 +230,167 @@ def _date_reason(options: Options) -> str:
     )
 
 
-def event_id(learner: str, course: str, occurred_at: datetime) -> str:
-    """Stable per completion: the same learner, course and completion time give the same id, so
-    a re-uploaded or overlapping file replays instead of paying again."""
-    key = "\x1f".join((learner, course, occurred_at.astimezone(UTC).isoformat()))
+def _number_cell(value: object) -> int | float | None:
+    """An XLSX cell holding a number (not a date, text or TRUE/FALSE)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _moment_of(r: _Row, name: str, options: Options) -> datetime | None:
+    """The cell of ``name`` as a moment in UTC; None (and the column's error) when it is not one.
+
+    An XLSX date cell is a date whatever ``date_format`` says: the format is for dates written
+    as text. A bare number in an XLSX date column is an Excel date serial (a date typed into a
+    cell formatted as General or Number), counted in the workbook's own date system.
+    """
+    value = r.value(name)
+    if isinstance(value, datetime):
+        return _aware(value, options)
+    if isinstance(value, date):
+        return _aware(datetime.combine(value, time()), options)
+    serial = _number_cell(value)
+    if serial is not None:
+        if not _SERIALS[0] <= serial < _SERIALS[1]:
+            reason = "is a number but not an Excel date: out of the range of date serials"
+            r.fail(name, f"{r.get(name)} {reason}")
+            return None
+        from openpyxl.utils.datetime import (  # noqa: PLC0415 - only XLSX imports pay for it
+            CALENDAR_WINDOWS_1900,
+            from_excel,
+        )
+
+        moment: datetime = from_excel(serial, options.epoch or CALENDAR_WINDOWS_1900)
+        return _aware(moment, options)
+    text = r.get(name)
+    if text is None:
+        return None
+    try:
+        return _moment(text, options)
+    except ValueError:
+        r.fail(name, f"{text!r} is {_date_reason(options)}")
+        return None
+
+
+def _utc(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def event_id(
+    learner: str,
+    course: str,
+    occurred_at: datetime | None,
+    outcome: Outcome = Outcome.completed,
+    *,
+    enrolled_at: datetime | None = None,
+) -> str:
+    """Stable per learning record, so a re-uploaded or overlapping file replays instead of
+    storing (and paying) again.
+
+    A completed or passed row is keyed by learner, course and completion time, as before
+    outcomes were part of the key, so rows imported by earlier versions keep their ids. Any
+    other outcome joins the key: a failed attempt and a pass at the same time are two events.
+    A row with no completion date (``occurred_at`` None: in progress, enrolled) is keyed by
+    its enrolment date, or by learner, course and outcome alone; never by the import's time it
+    is stored with, which would make each upload of the same file a new event.
+    """
+    parts = [learner, course, _utc(occurred_at)]
+    if outcome not in PAYABLE_OUTCOMES:
+        parts.append(outcome.value)
+        if occurred_at is None:
+            parts.append(_utc(enrolled_at))
+    key = "\x1f".join(parts)
     return f"imp_{sha256_hex(key)[:40]}"
 
 
-def _when(r: _Row, options: Options) -> datetime | None:
-    when = r.get("completion_date")
-    if when is None:
-        r.fail("completion_date", "empty: a row needs its completion date")
+@dataclass(frozen=True, slots=True)
+class _When:
+    occurred_at: datetime
+    field: str | None
+    """The column ``occurred_at`` was read from; None: the import's time (the row has none)."""
+    enrolled_at: datetime | None = None
+
+
+def _when(r: _Row, outcome: Outcome, options: Options) -> _When | None:
+    """When the row happened.
+
+    A completed, passed or failed row needs its completion date. An enrolment or progress row
+    has none in an all-enrolments report: it happened at its enrolment date when the file has
+    that column, else it is stored at the import's time (it still counts in completion rates).
+    """
+    if r.get("completion_date") is None and outcome in _FINAL_OUTCOMES:
+        r.fail("completion_date", f"empty: a {_label(outcome)} row needs its completion date")
         return None
-    try:
-        return _moment(when, options)
-    except ValueError:
-        r.fail("completion_date", f"{when!r} is {_date_reason(options)}")
-        return None
+    if r.get("completion_date") is not None:
+        completed = _moment_of(r, "completion_date", options)
+        return None if completed is None else _When(completed, "completion_date")
+    if r.get("enrollment_date") is not None:
+        enrolled = _moment_of(r, "enrollment_date", options)
+        return None if enrolled is None else _When(enrolled, "enrollment_date", enrolled)
+    return _When(options.imported_at or utcnow(), None)
+
+
+def _label(outcome: Outcome) -> str:
+    return outcome.value.replace("_", " ")
+
+
+def _plain(raw: str, marks: str) -> str:
+    """A number written as text, with ``.`` as its decimal mark and no thousands separators.
+
+    ``marks`` are the decimal marks allowed (:meth:`Options.decimal_marks`); the other one of
+    ``.`` and ``,`` may only group thousands (``1,250.50``, ``1.250,50``). When both are
+    allowed, a single separator followed by three digits (``1.250``, ``1,250``) reads both
+    ways, a thousand times apart, and is refused rather than guessed. Raises ValueError with
+    the reason.
+    """
+    text = raw.strip()
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    body = text[len(sign) :]
+    dots, commas = body.count("."), body.count(",")
+    if not dots and not commas:
+        return text
+    if len(marks) == 1:
+        mark = marks
+    elif dots and commas:
+        mark = "." if body.rindex(".") > body.rindex(",") else ","
+    else:
+        only = "." if dots else ","
+        whole, _, tail = body.partition(only)
+        if dots + commas > 1:
+            mark = "," if only == "." else "."
+        elif len(tail) == 3 and _GROUP_HEAD.fullmatch(whole):
+            raise ValueError(
+                f"{raw!r} is ambiguous: {only!r} may be the decimal mark or separate thousands; "
+                "set options.decimal_separator to '.' or ',' in the mapping"
+            )
+        else:
+            mark = only
+    group = "," if mark == "." else "."
+    if group in body:
+        pattern = rf"{_GROUP_HEAD.pattern}(\{group}[0-9]{{3}})+(\{mark}[0-9]+)?"
+        if not re.fullmatch(pattern, body):
+            other = "a comma" if mark == "." else "a point"
+            raise ValueError(
+                f"{raw!r} is not a number with {mark!r} as the decimal mark; if the file "
+                f"writes decimals with {other}, set options.decimal_separator to {group!r}"
+            )
+        body = body.replace(group, "")
+    return sign + body.replace(mark, ".")
 
 
 def _score(r: _Row, options: Options) -> float | None:
     raw = r.get("score")
     if raw is None:
         return None
+    cell = _number_cell(r.value("score"))
     percent = raw.endswith("%")
     try:
-        number = Decimal(raw.rstrip("%").strip())
+        text = str(cell) if cell is not None else _plain(raw.rstrip("%"), options.decimal_marks())
+    except ValueError as exc:
+        r.fail("score", str(exc))
+        return None
+    try:
+        number = Decimal(text)
         if not number.is_finite():
             raise InvalidOperation
     except InvalidOperation:
@@ -265,13 +445,25 @@ def _country(r: _Row) -> str | None:
 def _amount(r: _Row, options: Options) -> dict[str, str | None] | None:
     """The amount override as written (a non-negative decimal in major units) and its currency
     when the file or the mapping names one. The program currency it must be exact money in is
-    known only once the rows meet the programs in force (``imports.service``)."""
+    known only once the rows meet the programs in force (``imports.service``).
+
+    Text is read with the file's decimal mark (:meth:`Options.decimal_marks`), and a thousands
+    separator only where it groups thousands; an XLSX number cell is taken as it is."""
     raw = r.get("amount")
     if raw is None:
         return None
-    amount = raw.replace(",", "").strip()
-    if amount.startswith("-"):
+    if raw.strip().startswith("-"):
         r.fail("amount", f"{raw!r} is negative: an amount override must be zero or more")
+        return None
+    cell = _number_cell(r.value("amount"))
+    try:
+        amount = (
+            format(Decimal(str(cell)), "f")
+            if cell is not None
+            else _plain(raw, options.decimal_marks())
+        )
+    except ValueError as exc:
+        r.fail("amount", str(exc))
         return None
     if not _DECIMAL.match(amount):
         r.fail("amount", f'{raw!r} is not a decimal amount such as "25.00"')
@@ -292,6 +484,9 @@ class CompletionRow:
     payload: dict[str, Any]
     override: dict[str, str | None] | None = None
     """The amount override column as parsed: ``{"amount": "25.00", "currency": "USD" | None}``."""
+    time_field: str | None = "completion_date"
+    """The column ``item.occurred_at`` was read from; None when the row has no date and is
+    stored at the import's time."""
 
 
 def completion(
@@ -315,9 +510,9 @@ def completion(
     name = r.get("name")
     if name is None and (r.get("first_name") or r.get("last_name")):
         name = " ".join(p for p in (r.get("first_name"), r.get("last_name")) if p)
-    occurred_at = _when(r, options)
-    score = _score(r, options)
     outcome = _outcome(r)
+    when = _when(r, outcome, options)
+    score = _score(r, options)
     classification = _classification(r)
     country = _country(r)
     override = _amount(r, options)
@@ -325,7 +520,7 @@ def completion(
         raise RowErrors(r.errors)
     assert learner_id is not None
     assert course_id is not None
-    assert occurred_at is not None
+    assert when is not None
     learner: dict[str, Any] = {"external_id": learner_id}
     for key, value in (
         ("email", email),
@@ -340,8 +535,14 @@ def completion(
     if r.get("course_name") is not None:
         course["title"] = r.get("course_name")
     body: dict[str, Any] = {
-        "event_id": event_id(learner_id, course_id, occurred_at),
-        "occurred_at": occurred_at,
+        "event_id": event_id(
+            learner_id,
+            course_id,
+            when.occurred_at if when.field == "completion_date" else None,
+            outcome,
+            enrolled_at=when.enrolled_at,
+        ),
+        "occurred_at": when.occurred_at,
         "outcome": outcome,
         "learner": learner,
         "course": course,
@@ -354,6 +555,8 @@ def completion(
         for err in exc.errors():
             loc = tuple(str(p) for p in err["loc"])
             source = _SOURCE.get(loc[:2]) or _SOURCE.get(loc[:1]) or loc[0]
+            if loc[:1] == ("occurred_at",) and when.field is not None:
+                source = when.field
             message = str(err["msg"]).removeprefix("Value error, ")
             r.fail(source, message)
         raise RowErrors(r.errors) from None
@@ -365,7 +568,7 @@ def completion(
             if i < len(r.headers) and c is not None
         },
     }
-    return CompletionRow(item, payload, override)
+    return CompletionRow(item, payload, override, when.field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +592,28 @@ def _text(r: _Row, name: str, limit: int = 200) -> str | None:
     return value
 
 
+def _date_of(r: _Row, name: str, options: Options) -> date | None:
+    """A calendar date, as written (no time zone moves it to another day)."""
+    value = r.value(name)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raw = r.get(name)
+    if raw is None:
+        return None
+    if _number_cell(value) is not None:
+        moment = _moment_of(r, name, replace(options, timezone="UTC"))
+        return None if moment is None else moment.date()
+    try:
+        if options.date_format:
+            return datetime.strptime(raw, options.date_format).date()  # noqa: DTZ007 - a date
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        r.fail(name, f"{raw!r} is {_date_reason(options)}")
+        return None
+
+
 def roster(row: Row, columns: dict[str, int], headers: list[Cell], options: Options) -> RosterRow:
     r = _Row(row, columns, headers)
     employee_id = _text(r, "employee_id")
@@ -409,17 +634,7 @@ def roster(row: Row, columns: dict[str, int], headers: list[Cell], options: Opti
             r.fail("status", f"{raw_status!r} is not a known status (active, terminated, leave)")
     classification = _classification(r)
     country = _country(r)
-    hire_date: date | None = None
-    raw_hire = r.get("hire_date")
-    if raw_hire is not None:
-        try:
-            hire_date = (
-                datetime.strptime(raw_hire, options.date_format).date()  # noqa: DTZ007 - a date
-                if options.date_format
-                else date.fromisoformat(raw_hire[:10])
-            )
-        except ValueError:
-            r.fail("hire_date", f"{raw_hire!r} is {_date_reason(options)}")
+    hire_date = _date_of(r, "hire_date", options)
     department = _text(r, "department")
     manager = _text(r, "manager")
     if r.errors:

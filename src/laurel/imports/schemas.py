@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -31,6 +31,13 @@ class ImportOptions(BaseModel):
     )
     currency: str | None = Field(
         default=None, description="Currency of the amount column when there is no currency column"
+    )
+    decimal_separator: Literal[".", ","] | None = Field(
+        default=None,
+        description="Decimal mark of numbers written as text (score, amount). Unset: `.`, and "
+        "in a CSV delimited by `;` also `,` (a value that reads both ways, such as `1.250`, "
+        "is refused). The other mark may only separate thousands (`1.250,50`).",
+        examples=[","],
     )
 
     @field_validator("date_format")

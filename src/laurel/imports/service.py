@@ -38,7 +38,7 @@ from laurel.imports.models import (
     ImportRejection,
     ImportStatus,
 )
-from laurel.imports.readers import FileError, Row, check_utf8, open_table
+from laurel.imports.readers import FileError, Row, Table, check_utf8, open_table
 from laurel.imports.schemas import MappingIn
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
@@ -230,6 +230,7 @@ def create(
         with open_table(facts.path, facts.format) as table:
             found = cols.resolve(kind, table.headers, merged.columns)
             headers = table.headers
+            labels = cols.labels(headers)
     except FileError as exc:
         raise ImportFileInvalid([{"field": "file", "message": str(exc), "type": "file"}]) from None
     except cols.ColumnError as exc:
@@ -253,7 +254,7 @@ def create(
         stored_path=str(stored_path) if stored_path else None,
         mapping_name=mapping_name,
         mapping={
-            "columns": {name: headers[i] or f"column {i + 1}" for name, i in found.items()},
+            "columns": {name: labels[i] for name, i in found.items()},
             "indexes": found,
             "headers": [h or f"column {i + 1}" for i, h in enumerate(headers)],
             "options": merged.options.model_dump(mode="json"),
@@ -338,16 +339,30 @@ def _actor_of(imp: Import) -> Actor:
     return Actor(name=imp.actor, organization_id=imp.organization_id, livemode=imp.livemode)
 
 
-def _column_of(field: str, mapping: dict[str, Any]) -> tuple[str, str]:
-    name = {"occurred_at": "completion_date"}.get(field.split(".", maxsplit=1)[0], field)
+def _column_of(
+    field: str, mapping: dict[str, Any], time_field: str | None = "completion_date"
+) -> tuple[str, str]:
+    name = field.split(".", maxsplit=1)[0]
+    if name == "occurred_at":
+        name = time_field or "(row)"
     return mapping["columns"].get(name, "(row)"), name
 
 
+def _options(imp: Import, table: Table) -> parse.Options:
+    return parse.Options.of(
+        imp.mapping["options"],
+        delimiter=table.delimiter,
+        epoch=table.epoch,
+        imported_at=imp.created_at,
+    )
+
+
 def _completions_chunk(
-    session: Session, imp: Import, rows: list[Row], headers: list[str | None]
+    session: Session, imp: Import, rows: list[Row], table: Table
 ) -> tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]]:
-    options = parse.Options.of(imp.mapping["options"])
+    options = _options(imp, table)
     indexes: dict[str, int] = imp.mapping["indexes"]
+    headers: list[str | None] = list(cols.labels(table.headers))
     good: list[tuple[Row, parse.CompletionRow]] = []
     bad: list[tuple[Row, list[dict[str, str]]]] = []
     for row in rows:
@@ -373,9 +388,12 @@ def _completions_chunk(
             ],
             overrides=overrides,
         )
-        for (row, _), answer in zip(good, answers, strict=True):
-            if isinstance(answer, AppError):
-                bad.append((row, _errors_of(answer, imp.mapping)))
+        for (row, g), answer in zip(good, answers, strict=True):
+            if isinstance(answer, events.EventIdConflict) and g.time_field is None:
+                # Recorded before, at that import's time: no date tells a new record from it.
+                counts["replayed"] += 1
+            elif isinstance(answer, AppError):
+                bad.append((row, _errors_of(answer, imp.mapping, g.time_field)))
             elif answer.replayed:
                 counts["replayed"] += 1
             else:
@@ -436,7 +454,9 @@ def _override_money(amount: str, named: str | None, paying: set[str]) -> Money |
         raise ValueError(f"not exact money in the program currency: {exc}") from exc
 
 
-def _errors_of(error: AppError, mapping: dict[str, Any]) -> list[dict[str, str]]:
+def _errors_of(
+    error: AppError, mapping: dict[str, Any], time_field: str | None
+) -> list[dict[str, str]]:
     if isinstance(error, events.EventIdConflict):
         return [
             {
@@ -449,17 +469,18 @@ def _errors_of(error: AppError, mapping: dict[str, Any]) -> list[dict[str, str]]
     if isinstance(error.detail, list):
         out = []
         for d in error.detail:
-            column, name = _column_of(str(d.get("field", "")), mapping)
+            column, name = _column_of(str(d.get("field", "")), mapping, time_field)
             out.append({"column": column, "field": name, "reason": str(d.get("message"))})
         return out
     return [{"column": "(row)", "field": "(row)", "reason": f"{error.code}: {error.detail}"}]
 
 
 def _roster_chunk(
-    session: Session, imp: Import, rows: list[Row], headers: list[str | None]
+    session: Session, imp: Import, rows: list[Row], table: Table
 ) -> tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]]:
-    options = parse.Options.of(imp.mapping["options"])
+    options = _options(imp, table)
     indexes: dict[str, int] = imp.mapping["indexes"]
+    headers: list[str | None] = list(cols.labels(table.headers))
     good: list[tuple[Row, parse.RosterRow]] = []
     bad: list[tuple[Row, list[dict[str, str]]]] = []
     for row in rows:
@@ -525,7 +546,7 @@ def run(
             rows = islice(table.rows, cursor, None)
             for chunk in _chunks(rows, chunk_rows):
                 cursor = retry_conflicts(
-                    partial(_commit_chunk, db, import_id, cursor, chunk, table.headers, process),
+                    partial(_commit_chunk, db, import_id, cursor, chunk, table, process),
                     what=f"import {import_id}: the chunk at row {cursor}",
                 )
                 if on_progress is not None:
@@ -542,7 +563,7 @@ def run(
 
 
 ChunkWork = Callable[
-    [Session, Import, list[Row], list[str | None]],
+    [Session, Import, list[Row], Table],
     tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]],
 ]
 """Processes one chunk's rows in the chunk's transaction: (counts, rejected rows with errors)."""
@@ -560,7 +581,7 @@ def _commit_chunk(
     import_id: uuid.UUID,
     cursor: int,
     chunk: list[Row],
-    headers: list[str | None],
+    table: Table,
     process: ChunkWork,
 ) -> int:
     with db.session() as session:
@@ -580,7 +601,7 @@ def _commit_chunk(
             )
         imp = session.get(Import, import_id)
         assert imp is not None
-        counts, bad = process(session, imp, chunk, headers)
+        counts, bad = process(session, imp, chunk, table)
         if bad:
             ordered = sorted(bad, key=lambda b: b[0].line)
             # The cells may name a person nobody could be matched to: sealed under the ring.
