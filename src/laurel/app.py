@@ -35,6 +35,7 @@ from laurel.events.connectors.caliper import api as caliper_api
 from laurel.events.connectors.xapi import api as xapi_api
 from laurel.events.connectors.xapi import read as xapi_read
 from laurel.events.connectors.xapi import service as xapi_service
+from laurel.events.connectors.xapi.cors import XapiCors
 from laurel.events.grouped import GroupIntake
 from laurel.fcpa import api as fcpa_api
 from laurel.fx import api as fx_api
@@ -175,6 +176,7 @@ def create_app(
     ):
         app.include_router(router)
     dashboard_routes.install(app)
+    app.add_middleware(XapiCors, origins=settings.xapi_cors_origins)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:

@@ -249,6 +249,12 @@ class Settings(BaseSettings):
         description="Override the currency a learner's country is paid in, JSON: "
         '{"XK": "EUR"} (otherwise CLDR\'s legal tender; docs/fx.md)',
     )
+    xapi_cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins whose browser content may call /xapi/ (xAPI content posting "
+        'statements from the LMS page), JSON: ["https://lms.example.com"]; ["*"] (default) '
+        "every origin, [] none (docs/connectors/xapi.md)",
+    )
     sandbox_currencies: list[str] = Field(
         default_factory=list,
         description="Currencies the sandbox pays converted rewards in, JSON: "
