@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -567,3 +567,29 @@ def test_attempt_with_neither_group_nor_assignable_is_stored_only(
         before["completion_events"],
         before["courses"],
     )
+
+
+def test_an_event_time_a_few_hours_ahead_takes_the_time_received(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    fixed_program(client, tenant)
+    before = utcnow()
+    ahead = grade_change({"type": "Score", "scoreGiven": 8, "maxScore": 10})
+    ahead["eventTime"] = (before + timedelta(hours=5)).isoformat()
+    _send(client, tenant, ahead)
+    became = _became(database, tenant, ahead["id"])
+    assert (became.outcome, became.score) == ("completed", 0.8)
+    assert became.note == "graded (eventTime is ahead of Laurel's clock: the time received is used)"
+    event_id = _event_id(database, tenant, ahead["id"])
+    with database.sessionmaker() as session:
+        event = session.get(CompletionEvent, event_id)
+        assert event is not None
+        assert before <= event.occurred_at <= utcnow()
+    # More than a day ahead is no clock error: the envelope is refused, as before.
+    far = grade_change({"type": "Score", "scoreGiven": 8, "maxScore": 10})
+    far["eventTime"] = (before + timedelta(days=2)).isoformat()
+    refused = client.post("/caliper", json=envelope(far, version=V1P1), headers=tenant.headers)
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == [
+        {"field": "data[0]", "message": "eventTime is in the future"}
+    ]

@@ -32,6 +32,7 @@ from typing import Any
 
 from laurel.courses.schemas import CourseRef
 from laurel.events.models import Outcome
+from laurel.kit.clock import sender_time
 from laurel.learners.schemas import LearnerRef
 
 ANONYMOUS = "http://purl.imsglobal.org/caliper/"
@@ -150,10 +151,11 @@ def _progress(generated: Any) -> str | None:
     return ", ".join(parts) or None
 
 
-def read(event: dict[str, Any]) -> Reading:
-    """Decide what a validated event means."""
+def read(event: dict[str, Any], *, received_at: datetime) -> Reading:
+    """Decide what a validated event means (``received_at``: when Laurel received it)."""
     kind, action = event["type"], event["action"]
-    occurred_at = datetime.fromisoformat(event["eventTime"])
+    occurred_at, ahead = sender_time(datetime.fromisoformat(event["eventTime"]), received_at)
+    skew = " (eventTime is ahead of Laurel's clock: the time received is used)" if ahead else ""
     target = event["object"]
 
     def reading(
@@ -167,7 +169,7 @@ def read(event: dict[str, Any]) -> Reading:
         course = course_of(event, fallback if fallback is not None else about(target))
         if outcome is not None and course is None:
             outcome, note = None, f"{note}; no course (no group, no assignable): stored only"
-        return Reading(learner, course, outcome, score, occurred_at, note)
+        return Reading(learner, course, outcome, score, occurred_at, note + skew)
 
     if kind == "GradeEvent":
         assignee = target.get("assignee") if isinstance(target, dict) else None

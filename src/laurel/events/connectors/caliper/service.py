@@ -89,6 +89,7 @@ def store(session: Session, actor: Actor, envelope: dict[str, Any]) -> Received:
         ).all()
     )
     fresh: list[_Item] = []
+    now = utcnow()
     for index, event in enumerate(found):
         digest = sha256_hex(canonical_json(event))
         known = existing.get(event["id"])
@@ -96,7 +97,7 @@ def store(session: Session, actor: Actor, envelope: dict[str, Any]) -> Received:
             if known != digest:
                 raise _conflict(event["id"])
             continue
-        fresh.append(_Item(index, event, digest, mapping.read(event)))
+        fresh.append(_Item(index, event, digest, mapping.read(event, received_at=now)))
     intakes = _ingest(session, actor, fresh)
     _insert(session, actor, envelope, fresh)
     return Received(

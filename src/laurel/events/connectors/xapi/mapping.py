@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from laurel.courses.schemas import CourseRef
 from laurel.events.connectors.xapi import cmi5
 from laurel.events.connectors.xapi.validation import parse_timestamp
 from laurel.events.models import Outcome
+from laurel.kit.clock import sender_time
 from laurel.learners.schemas import LearnerRef
 
 _MAX_ID = 200
@@ -42,8 +43,6 @@ _IN_PROGRESS_VERBS = frozenset(
     }
 )
 _PREFERRED_LANGUAGES = ("en-US", "en", "en-GB", "und")
-CLOCK_SKEW = timedelta(days=1)
-"""How far ahead of the LRS clock a statement's timestamp is read as a clock error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +154,13 @@ def read(statement: dict[str, Any], *, stored_at: datetime) -> Reading:
     verb = statement["verb"]["id"]
     result = statement.get("result") or {}
     timestamp = statement.get("timestamp")
-    occurred_at = parse_timestamp(timestamp) if timestamp else stored_at
-    skew = ""
-    if stored_at < occurred_at <= stored_at + CLOCK_SKEW:
-        # Content in a browser stamps statements with the learner's clock, often minutes or
-        # a time zone off; xAPI only says a timestamp SHOULD not be in the future. The LRS's
-        # own time stands in. Further ahead than a day is no clock error: intake refuses it.
-        occurred_at = stored_at
-        skew = f" (timestamp {timestamp} is ahead of the LRS clock: the stored time is used)"
+    # xAPI only says a timestamp SHOULD not be in the future: a clock running ahead is the
+    # sender's, and the LRS's own time stands in.
+    occurred_at, ahead = sender_time(
+        parse_timestamp(timestamp) if timestamp else stored_at, stored_at
+    )
+    skew = f" (timestamp {timestamp} is ahead of the LRS clock: the stored time is used)"
+    skew = skew if ahead else ""
     learner = learner_of(statement["actor"])
     defined = cmi5.is_defined(statement)
     course = course_of(statement, publisher_id=defined)
