@@ -95,3 +95,24 @@ def test_other_shape_is_kept_then_configured_and_replayed(
     assert (event.learner, event.course, event.course_title) == ("u-9", "c-1", "Ethics")
     assert event.source_event_id.startswith("absorb:derived:")
     assert count_events(database) == 1
+
+
+def test_a_retry_that_writes_the_time_another_way_is_a_replay(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "absorb")["secret"]
+    when = recent()
+    body = completed(dateCompleted=when.isoformat().replace("+00:00", "Z"))
+    del body["id"]
+    raw, headers = _signed(secret, body)
+    first = accepted_event(post(client, tenant, "absorb", raw, headers=headers))
+    assert stored(database, first).source_event_id.startswith("absorb:derived:")
+    for written in (
+        when.isoformat().replace("+00:00", ".000Z"),
+        when.isoformat(),
+        str(int(when.timestamp() * 1000)),  # epoch milliseconds
+    ):
+        raw, headers = _signed(secret, {**body, "dateCompleted": written})
+        again = post(client, tenant, "absorb", raw, headers=headers).json()
+        assert (again["replayed"], again["results"][0]["event_id"]) == (1, first), written
+    assert count_events(database) == 1

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.events.connectors.openedx import PASSING
 from laurel.events.connectors.verify import sign
 from tests.conftest import Tenant
 from tests.events.connectors.support import (
@@ -138,3 +139,44 @@ def test_learner_id_choice_and_missing_data(
     letter = send(client, tenant, secret, broken).json()
     assert letter["dead_letter_id"] is not None
     assert letter["results"][0]["field"] == "course_passing_status"
+
+
+def test_event_bus_message_with_its_metadata_in_headers(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    """An event-bus consumer forwards the signal's data as the body and its metadata as the
+    message's CloudEvents headers."""
+    secret = add_secret(client, tenant, "openedx")["secret"]
+    body = passing()
+    when = body.pop("metadata")["time"]
+    raw = json.dumps(body).encode()
+    headers = {
+        "X-Laurel-Signature": sign(raw, secret),
+        "ce-type": PASSING,
+        "ce-id": "b0a1c2d3-0000-11ee-b9d1-0242ac120002",
+        "ce-time": when,
+    }
+    event = stored(database, accepted_event(post(client, tenant, "openedx", raw, headers=headers)))
+    assert (event.learner, event.course, event.outcome) == ("311", COURSE, "passed")
+    assert event.source_event_id == "b0a1c2d3-0000-11ee-b9d1-0242ac120002"
+    assert event.occurred_at.isoformat() == when
+
+    # No metadata and no headers: the one data key says which signal it is, and without a
+    # time it is kept as a dead letter naming what is missing.
+    bare = certificate()
+    del bare["metadata"]
+    answer = send(client, tenant, secret, bare).json()
+    assert answer["results"][0]["status"] == "dead_letter", answer
+    assert answer["results"][0]["field"] == "metadata.time"
+
+
+def test_a_derived_id_counts_the_instant_not_how_it_is_written(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "openedx")["secret"]
+    body = passing(event_id=None)
+    first = accepted_event(send(client, tenant, secret, body))
+    retry = json.loads(json.dumps(body))
+    retry["metadata"]["time"] = body["metadata"]["time"].replace("+00:00", ".000000Z")
+    again = send(client, tenant, secret, retry).json()
+    assert (again["replayed"], again["results"][0]["event_id"]) == (1, first)

@@ -92,13 +92,14 @@ class Absorb(Connector):
         if course is not None and not counts(mapping, course):
             return Ignored(index, f"course {course} is not in this organization's course_ids")
         when = dig(event, fields["completed_at"])
+        occurred_at = parse_time(when, zone(mapping))
         event_id = text(dig(event, fields["event_id"])) or derived_id(
-            self.name, learner, course, kind, when
+            self.name, learner, course, kind, occurred_at or when
         )
         return build(
             index,
             event_id=event_id,
-            occurred_at=parse_time(when, zone(mapping)),
+            occurred_at=occurred_at,
             outcome=Outcome.completed,
             score=scaled(dig(event, fields["score"]), mapping.score_scale or 100),
             learner={"external_id": learner, "email": text(dig(event, fields["email"]))},

@@ -147,8 +147,13 @@ def zone(mapping: ConnectorMapping) -> tzinfo:
     return UTC if mapping.timezone == "UTC" else ZoneInfo(mapping.timezone)
 
 
+_MILLISECONDS_FROM = 1e11
+"""Unix times at or above this are milliseconds (1e11 seconds is the year 5138; 1e11 ms, 1973)."""
+
+
 def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset), ``YYYY-MM-DD HH:MM:SS`` or Unix seconds, as aware UTC.
+    """ISO 8601 (``Z`` or an offset), ``YYYY-MM-DD HH:MM:SS`` or Unix seconds (or milliseconds),
+    as aware UTC.
 
     A time without an offset is read in ``default_zone`` (the organization's mapping says which
     zone a source writes local times in). None when the value cannot be read.
@@ -156,8 +161,13 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = float(value)
+        if seconds >= _MILLISECONDS_FROM:
+            # Milliseconds (JavaScript's Date.now(), Java's epoch millis): as seconds this
+            # would be after the year 5000.
+            seconds /= 1000
         try:
-            return datetime.fromtimestamp(float(value), UTC)
+            return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str):
@@ -178,10 +188,21 @@ def derived_id(connector: str, *parts: object) -> str:
     """A stable event id for sources that send none: the same facts give the same id.
 
     The parts are (instance, learner, course, event type, completion time), so a retried
-    delivery is recognised as a replay, while a new completion time makes a new event.
+    delivery is recognised as a replay, while a new completion time makes a new event. Pass
+    the time as read (:func:`parse_time`): a datetime counts by the instant it names, so a
+    retry that writes it another way (``…:44Z``, ``…:44.000Z``, ``…:44+00:00``) is the same
+    event. A time that could not be read counts as written.
     """
-    joined = "\x1f".join("" if p is None else str(p) for p in parts)
+    joined = "\x1f".join(_part(p) for p in parts)
     return f"{connector}:derived:{hashlib.sha256(joined.encode()).hexdigest()[:40]}"
+
+
+def _part(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
 
 
 def scaled(raw: Any, scale: float) -> float | None:

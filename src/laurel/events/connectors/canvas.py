@@ -261,6 +261,7 @@ class Canvas(Connector):
         if never is not None:
             return Unmapped(0, learner_field, never)
         completed_at = dig(event, "body.progress.completed_at")
+        occurred_at = parse_time(completed_at)
         return build(
             0,
             event_id=derived_id(
@@ -269,9 +270,9 @@ class Canvas(Connector):
                 learner,
                 course,
                 "course_completed",
-                completed_at,
+                occurred_at or completed_at,
             ),
-            occurred_at=parse_time(completed_at),
+            occurred_at=occurred_at,
             outcome=Outcome.completed,
             learner={
                 "external_id": learner,
@@ -305,6 +306,7 @@ class Canvas(Connector):
             mapping.pass_score is not None and score is not None and score >= mapping.pass_score
         )
         when = dig(event, "body.updated_at") or dig(event, "metadata.event_time")
+        occurred_at = parse_time(when)
         return build(
             0,
             event_id=derived_id(
@@ -313,10 +315,10 @@ class Canvas(Connector):
                 learner,
                 course,
                 "course_grade_change",
-                when,
+                occurred_at or when,
                 raw,
             ),
-            occurred_at=parse_time(when),
+            occurred_at=occurred_at,
             outcome=Outcome.passed if passed else Outcome.in_progress,
             score=score,
             learner={"external_id": learner},
@@ -349,6 +351,7 @@ class Canvas(Connector):
         # No points possible (an ungraded or pass/fail assignment): no score, not an error.
         score = scaled(dig(event, "body.score"), float(possible)) if possible else None
         when = dig(event, "metadata.event_time")
+        occurred_at = parse_time(when)
         # An assignment grade is progress within a course: recorded, never paid.
         return build(
             0,
@@ -358,10 +361,10 @@ class Canvas(Connector):
                 learner,
                 dig(event, "body.submission_id"),
                 "grade_change",
-                when,
+                occurred_at or when,
                 dig(event, "body.score"),
             ),
-            occurred_at=parse_time(when),
+            occurred_at=occurred_at,
             outcome=Outcome.in_progress,
             score=score,
             learner={"external_id": learner},

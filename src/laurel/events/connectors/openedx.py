@@ -10,6 +10,7 @@ forwarded; otherwise one is derived from (host, learner, course, event type, tim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from laurel.events.connectors.base import (
@@ -45,23 +46,55 @@ _DATA_KEY = {PASSING: "course_passing_status", CERTIFICATE: "certificate"}
 _EARNED = frozenset({"downloadable"})
 
 
+def _cloud_event(headers: Mapping[str, str]) -> dict[str, str]:
+    """The event's metadata when it travels in headers, as the event bus carries it: CloudEvents
+    attributes ``ce-type``, ``ce-id``, ``ce-time`` (HTTP binding), or ``ce_type``… (the
+    openedx event-bus message headers a bridge may copy), and ``sourcehost``."""
+    found: dict[str, str] = {}
+    for name in ("type", "id", "time", "sourcehost"):
+        for header in (f"ce-{name}", f"ce_{name}", name):
+            value = headers.get(header)
+            if value and name not in found:
+                found[name] = value.strip()
+    return found
+
+
 class OpenEdx(Connector):
     name = "openedx"
     title = "Open edX"
     accepts = (Hmac(), Bearer(), HeaderToken())
     learner_keys = ("user_id", "email", "username")
     course_keys = ("course_key",)
-    kept_headers = ("content-type", "user-agent", "ce-type", "ce-id")
+    kept_headers = (
+        "content-type",
+        "user-agent",
+        "ce-type",
+        "ce-id",
+        "ce-time",
+        "ce_type",
+        "ce_id",
+        "ce_time",
+        "sourcehost",
+    )
 
     def parse(self, incoming: Incoming, mapping: ConnectorMapping) -> list[Result]:
         body = read_json(incoming)
-        items = body if isinstance(body, list) else [body]
-        return [self._one(i, item, mapping) for i, item in enumerate(items)]
+        if isinstance(body, list):
+            return [self._one(i, item, mapping, {}) for i, item in enumerate(body)]
+        return [self._one(0, body, mapping, _cloud_event(incoming.headers))]
 
-    def _one(self, index: int, event: Any, mapping: ConnectorMapping) -> Result:
+    def _one(
+        self, index: int, event: Any, mapping: ConnectorMapping, envelope: dict[str, str]
+    ) -> Result:
         if not isinstance(event, dict):
             raise UnreadableBody(f"event {index} is not a JSON object")
-        raw_type = dig(event, "metadata.event_type") or event.get("event_type")
+        raw_type = (
+            dig(event, "metadata.event_type") or event.get("event_type") or envelope.get("type")
+        )
+        if raw_type is None:
+            # The signal's data alone (an event-bus message body): its one data key says which.
+            present = [kind for kind, key in _DATA_KEY.items() if key in event]
+            raw_type = present[0] if len(present) == 1 else None
         kind = _ALIASES.get(str(raw_type))
         if kind is None:
             return Ignored(index, f"{raw_type} is not an event Laurel reads")
@@ -93,14 +126,18 @@ class OpenEdx(Connector):
                 return Ignored(index, f"certificate status {status!r} is not an earned certificate")
             outcome = Outcome.passed
             score = scaled(data.get("grade"), mapping.score_scale or 1)
-        time = dig(event, "metadata.time")
-        event_id = text(dig(event, "metadata.id")) or derived_id(
-            self.name, dig(event, "metadata.sourcehost"), learner, course, kind, time
+        time = dig(event, "metadata.time") or envelope.get("time")
+        when = parse_time(time)
+        source = dig(event, "metadata.sourcehost") or envelope.get("sourcehost")
+        event_id = (
+            text(dig(event, "metadata.id"))
+            or text(envelope.get("id"))
+            or derived_id(self.name, source, learner, course, kind, when or time)
         )
         return build(
             index,
             event_id=event_id,
-            occurred_at=parse_time(time),
+            occurred_at=when,
             outcome=outcome,
             score=score,
             learner={
