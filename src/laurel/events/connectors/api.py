@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from laurel.events.connectors import intake, registry, service
+from laurel.events.connectors import intake, polling, registry, service
 from laurel.events.connectors.base import Incoming
 from laurel.events.connectors.mapping import ConnectorMapping
 from laurel.events.connectors.models import ConnectorSecret, DeadLetter, DeadLetterState
@@ -17,12 +18,14 @@ from laurel.events.connectors.schemas import (
     ConnectorOut,
     DeadLetterOut,
     DeliveryOut,
+    PollOut,
     ReplayOut,
     SecretCreate,
     SecretCreated,
     SecretOut,
 )
 from laurel.events.connectors.secretbox import SecretBox
+from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError
 from laurel.kit.http import (
     Admin,
@@ -159,8 +162,10 @@ async def receive_webhook(
     return out
 
 
-def _connector_out(session: Any, organization_id: uuid.UUID, name: str) -> ConnectorOut:
+def _connector_out(session: Any, actor: Actor, name: str) -> ConnectorOut:
     source = registry.get(name)
+    organization_id = actor.organization_id
+    found = polling.standing(session, organization_id, actor.livemode) if source.polled else None
     return ConnectorOut(
         name=source.name,
         title=source.title,
@@ -171,6 +176,7 @@ def _connector_out(session: Any, organization_id: uuid.UUID, name: str) -> Conne
         course_keys=list(source.course_keys),
         mapping=service.mapping_of(session, organization_id, name),
         secrets=[secret_out(s) for s in service.list_secrets(session, organization_id, name)],
+        poll=None if found is None else PollOut(**dataclasses.asdict(found)),
     )
 
 
@@ -182,10 +188,7 @@ def _connector_out(session: Any, organization_id: uuid.UUID, name: str) -> Conne
 )
 def list_connectors(actor: Admin, db: DatabaseDep) -> list[ConnectorOut]:
     with read_only(db) as session:
-        return [
-            _connector_out(session, actor.organization_id, name)
-            for name in sorted(registry.connectors())
-        ]
+        return [_connector_out(session, actor, name) for name in sorted(registry.connectors())]
 
 
 @router.get(
@@ -196,7 +199,7 @@ def list_connectors(actor: Admin, db: DatabaseDep) -> list[ConnectorOut]:
 )
 def get_connector(connector: str, actor: Admin, db: DatabaseDep) -> ConnectorOut:
     with read_only(db) as session:
-        return _connector_out(session, actor.organization_id, connector)
+        return _connector_out(session, actor, connector)
 
 
 @router.put(
@@ -211,7 +214,7 @@ def put_mapping(
     """Shared by live and test mode: live admin keys only. Audited with before and after."""
     with unit_of_work(db) as session:
         service.set_mapping(session, actor, connector, body.model_dump(exclude_unset=True))
-        return _connector_out(session, actor.organization_id, connector)
+        return _connector_out(session, actor, connector)
 
 
 @router.post(

@@ -96,18 +96,19 @@ def poll(
     if connector != polling.CONNECTOR:
         _fail(f"{connector} is not polled; only {polling.CONNECTOR} is")
     box = SecretBox(get_settings().secret_key)
+    database = _database()
     try:
-        with _database().session() as session:
+        with database.read_session() as session:
             organization_id = organizations.get_by_slug(session, org).id
-            report = polling.poll(
-                session, box, organization_id, livemode=not test, actor_name=_actor_name()
-            )
+        report = polling.poll(
+            database, box, organization_id, livemode=not test, actor_name=_actor_name()
+        )
     except AppError as exc:
         _fail(exc)
     except httpx.HTTPError as exc:
         _fail(f"TalentLMS did not answer as expected: {exc}")
     typer.echo(
-        f"{report.courses} courses, {report.read} new completions read: "
+        f"{report.courses} courses, {report.read} completions read: "
         f"{report.accepted} stored, {report.replayed} already stored, "
         f"{len(report.dead_letters)} dead letters"
         + (f" ({', '.join(report.dead_letters)})" if report.dead_letters else "")

@@ -37,6 +37,19 @@ class SecretCreated(SecretOut):
     secret: str = Field(description="Shown once: store it in the LMS now")
 
 
+class PollOut(BaseModel):
+    """Where polling of a source stands (polled connectors only), in the key's mode."""
+
+    since: datetime | None = Field(
+        description="Every completion stamped before this has been read (None: never polled)"
+    )
+    last_polled_at: datetime | None
+    last_error: str | None = Field(description="Why the last poll stopped or missed courses")
+    round_open: bool = Field(
+        description="True while a round still lacks some courses (a poll failed part way)"
+    )
+
+
 class ConnectorOut(BaseModel):
     name: str
     title: str
@@ -47,6 +60,9 @@ class ConnectorOut(BaseModel):
     course_keys: list[str] = Field(description="Choices for mapping.course_id (first: default)")
     mapping: ConnectorMapping
     secrets: list[SecretOut]
+    poll: PollOut | None = Field(
+        default=None, description="Polled connectors: where polling stands, and its last error"
+    )
 
 
 class DeliveryOut(BaseModel):
