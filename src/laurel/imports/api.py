@@ -67,6 +67,7 @@ def import_out(imp: Import, rejected: list[Any]) -> ImportOut:
         accepted=imp.accepted,
         replayed=imp.replayed,
         rejected=imp.rejected,
+        warnings=imp.warnings,
         rewards=imp.rewards,
         error=imp.error,
         rejected_rows=[

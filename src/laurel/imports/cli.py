@@ -10,9 +10,14 @@ import gc
 import getpass
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from laurel.imports.models import Import
 
 import_app = typer.Typer(
     help="Batch imports: LMS completion reports and HR rosters.", no_args_is_help=True
@@ -133,20 +138,34 @@ def _run(
     with database.read_session() as session:
         done = session.get(Import, import_id)
         assert done is not None
-        typer.echo(
-            f"import {done.id} {done.status}: {done.rows_read} rows, {done.accepted} accepted, "
-            f"{done.replayed} already imported, {done.rejected} rejected, {done.rewards} rewards"
-        )
-        for rejection in service.rejections(session, done.id, limit=20):
-            reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in rejection.errors)
-            typer.echo(f"  line {rejection.line}: {reasons}", err=True)
-        if done.rejected > 20:
-            typer.echo(f"  … and {done.rejected - 20} more", err=True)
-        if rejects is not None:
-            with rejects.open("w", encoding="utf-8", newline="") as out:
-                for text in service.rejections_csv(session, done):
-                    out.write(text)
-            typer.echo(f"rejected rows written to {rejects}", err=True)
+        refused = _summary(session, done, rejects)
+    if refused:
+        # A roster refused whole (most rows rejected): the previous roster stays in force.
+        typer.echo(f"error: {refused}", err=True)
+        raise typer.Exit(1)
+
+
+def _summary(session: Session, done: Import, rejects: Path | None) -> str | None:
+    """Print the outcome; answers why a failed import failed."""
+    from laurel.imports import service  # noqa: PLC0415
+    from laurel.imports.models import ImportStatus  # noqa: PLC0415
+
+    warned = f", {done.warnings} with warnings" if done.warnings else ""
+    typer.echo(
+        f"import {done.id} {done.status}: {done.rows_read} rows, {done.accepted} accepted, "
+        f"{done.replayed} already imported, {done.rejected} rejected, {done.rewards} rewards"
+        f"{warned}"
+    )
+    for rejection in service.rejections(session, done.id, limit=20):
+        typer.echo(f"  line {rejection.line}: {service.describe(rejection.errors)}", err=True)
+    if done.rejected + done.warnings > 20:
+        typer.echo(f"  … and {done.rejected + done.warnings - 20} more", err=True)
+    if rejects is not None:
+        with rejects.open("w", encoding="utf-8", newline="") as out:
+            for text in service.rejections_csv(session, done):
+                out.write(text)
+        typer.echo(f"rejected rows written to {rejects}", err=True)
+    return done.error if done.status == ImportStatus.failed else None
 
 
 @import_app.command("completions")

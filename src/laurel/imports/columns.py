@@ -289,6 +289,11 @@ ROSTER_FIELDS: tuple[Field, ...] = (
         "hire_date",
         ("hire date", "original hire date", "start date", "date of hire", "most recent hire date"),
     ),
+    # ADP lists a worker with several positions on several rows; this says which is primary.
+    Field(
+        "primary_position",
+        ("primary position", "is primary position", "primary job", "is primary job"),
+    ),
 )
 
 FIELDS: dict[str, tuple[Field, ...]] = {

@@ -61,6 +61,9 @@ class Import(TenantMixin, Base):
     replayed: Mapped[int] = mapped_column(default=0)
     """Rows already imported before (same learner, course and completion time and content)."""
     rejected: Mapped[int] = mapped_column(default=0)
+    warnings: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Rows imported with warnings (an optional value dropped), listed with the rejected rows
+    in ``import_rejections``: every problem of such a row has ``severity: warning``."""
     rewards: Mapped[int] = mapped_column(default=0)
     """Rewards the accepted rows created."""
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
@@ -70,7 +73,8 @@ class Import(TenantMixin, Base):
 
 
 class ImportRejection(TenantMixin, Base):
-    """One rejected data row: where it was, every reason, and its cells as read."""
+    """One rejected data row, or one imported with warnings: where it was, every reason, and
+    its cells as read."""
 
     __tablename__ = "import_rejections"
     __table_args__ = (UniqueConstraint("import_id", "line"),)
@@ -79,7 +83,8 @@ class ImportRejection(TenantMixin, Base):
     line: Mapped[int]
     """Row number as a spreadsheet shows it (the header is row 1)."""
     errors: Mapped[list[Any]] = mapped_column(default=list)
-    """[{"column": header, "field": name, "reason": why}]"""
+    """[{"column": header, "field": name, "reason": why}], plus ``"severity": "warning"`` on a
+    problem that did not reject the row; a row whose problems are all warnings was imported."""
     values: Mapped[list[Any]] = mapped_column(default=list)
     """Empty: the cells are in ``values_sealed``."""
     values_sealed: Mapped[str | None] = mapped_column(Text, default=None)

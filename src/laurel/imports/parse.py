@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -82,6 +83,7 @@ _STATUSES: dict[str, WorkerStatus] = {
             "termed",
             "separated",
             "retired",
+            "retiree",
             "deceased",
             "0",
             "withdrawn",
@@ -89,10 +91,26 @@ _STATUSES: dict[str, WorkerStatus] = {
         WorkerStatus.terminated,
     ),
     **dict.fromkeys(
-        ("leave", "l", "onleave", "leaveofabsence", "loa", "suspended", "paidleave", "unpaidleave"),
+        (
+            "leave",
+            "l",
+            "onleave",
+            "leaveofabsence",
+            "loa",
+            "suspended",
+            "paidleave",
+            "unpaidleave",
+            "activeonleave",
+            # Hired, not started yet: not active, and (unlike terminated) expected to become
+            # active; held like a worker on leave until a roster says active.
+            "prehire",
+            "prehired",
+        ),
         WorkerStatus.leave,
     ),
 }
+# Workday writes the kind of termination after the word: "Terminated - Voluntary".
+_TERMINATED_PREFIXES = ("terminated", "termed")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
@@ -169,6 +187,10 @@ class Options:
         return ".," if self.delimiter == ";" else "."
 
 
+WARNING = "warning"
+"""``severity`` of a row problem that did not reject the row; problems without one are errors."""
+
+
 class RowErrors(Exception):
     def __init__(self, errors: list[dict[str, str]]) -> None:
         super().__init__(errors)
@@ -183,6 +205,8 @@ class _Row:
         self.columns = columns
         self.headers = headers
         self.errors: list[dict[str, str]] = []
+        self.warnings: list[dict[str, str]] = []
+        """Problems that leave the row imported (an optional value dropped)."""
 
     def column(self, name: str) -> str:
         index = self.columns.get(name)
@@ -205,6 +229,11 @@ class _Row:
 
     def fail(self, name: str, reason: str) -> None:
         self.errors.append({"column": self.column(name), "field": name, "reason": reason})
+
+    def warn(self, name: str, reason: str) -> None:
+        self.warnings.append(
+            {"column": self.column(name), "field": name, "reason": reason, "severity": WARNING}
+        )
 
 
 def _moment(text: str, options: Options) -> datetime:
@@ -582,6 +611,44 @@ class RosterRow:
     country: str | None
     hire_date: date | None
     line: int
+    primary: bool = False
+    """The file's primary position column says yes (ADP: one row per position)."""
+    warnings: tuple[dict[str, str], ...] = ()
+    """What was dropped from the row without rejecting it (an unreadable hire date)."""
+
+
+DateOrder = Literal["mdy", "dmy"]
+"""Month first (US: 3/25/2021) or day first (25/3/2021)."""
+
+# A numeric date with a four-digit year last: 3/4/2021, 03-04-2021, 3.4.2021.
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})$")
+# Dates with the month as a word read one way only.
+_NAMED_MONTHS = ("%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y")
+_KEPT = "the worker is kept on the roster without a hire date"
+_YES = frozenset({"yes", "y", "true", "1", "primary"})
+_NO = frozenset({"no", "n", "false", "0"})
+
+
+def date_order(texts: Iterable[str | None]) -> DateOrder | None:
+    """The order of a file's numeric dates, from the ones that read one way only.
+
+    ``3/25/2021`` can only be month first and ``25/3/2021`` only day first; when the file has
+    such dates and they agree, its other numeric dates (``3/4/2021``) follow them. None when no
+    date tells, or when they disagree: then ``3/4/2021`` is not guessed.
+    """
+    seen: set[DateOrder] = set()
+    for text in texts:
+        found = _NUMERIC_DATE.fullmatch(text.strip()) if text else None
+        if found is None:
+            continue
+        first, second = int(found[1]), int(found[3])
+        if first <= 12 < second:
+            seen.add("mdy")
+        elif second <= 12 < first:
+            seen.add("dmy")
+        if len(seen) > 1:
+            return None
+    return next(iter(seen), None)
 
 
 def _text(r: _Row, name: str, limit: int = 200) -> str | None:
@@ -614,7 +681,113 @@ def _date_of(r: _Row, name: str, options: Options) -> date | None:
         return None
 
 
-def roster(row: Row, columns: dict[str, int], headers: list[Cell], options: Options) -> RosterRow:
+def _hire_date(r: _Row, options: Options, order: DateOrder | None) -> date | None:
+    """The hire date; None, with a warning, when it cannot be read. It is optional, so a date
+    that cannot be read never takes the worker off the roster.
+
+    With ``options.date_format``, and for XLSX date cells and serials, it is read as any date.
+    Without a format, text is ISO 8601, a date with the month as a word (``15-Jan-2020``,
+    ``Jan 15, 2020``), or a numeric date whose order is sure: ``3/25/2021`` (month first),
+    ``25/3/2021`` (day first), and ``3/4/2021`` in the order the file's other dates show
+    (``order``, from :func:`date_order`). A date that could be either is never guessed.
+    """
+    raw = r.get("hire_date")
+    if raw is None:
+        return None
+    value = r.value("hire_date")
+    if options.date_format or isinstance(value, date) or _number_cell(value) is not None:
+        seen = len(r.errors)
+        found = _date_of(r, "hire_date", options)
+        for problem in r.errors[seen:]:
+            r.warn("hire_date", f"{problem['reason']}; {_KEPT}")
+        del r.errors[seen:]
+        return found
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        pass
+    numeric = _NUMERIC_DATE.fullmatch(raw.strip())
+    if numeric is not None:
+        return _numeric_date(r, raw, numeric, order)
+    for form in _NAMED_MONTHS:
+        try:
+            return datetime.strptime(raw.strip(), form).date()  # noqa: DTZ007 - a date
+        except ValueError:
+            continue
+    r.warn(
+        "hire_date",
+        f"{raw!r} is not a date read without options.date_format (2020-01-25, 1/25/2020, "
+        f"25/1/2020 or 25-Jan-2020); {_KEPT}. For other forms set options.date_format in the "
+        "mapping, e.g. %m/%d/%Y",
+    )
+    return None
+
+
+def _numeric_date(
+    r: _Row, raw: str, numeric: re.Match[str], order: DateOrder | None
+) -> date | None:
+    first, second, year = int(numeric[1]), int(numeric[3]), int(numeric[4])
+    sure: DateOrder | None = None
+    if first <= 12 < second or first == second:
+        sure = "mdy"
+    elif second <= 12 < first:
+        sure = "dmy"
+    use = sure or order
+    if use is None:
+        r.warn(
+            "hire_date",
+            f"{raw!r} may be month first or day first, and no hire date of the file has a day "
+            f"over 12 to tell which; {_KEPT}. Set options.date_format in the mapping to "
+            "%m/%d/%Y (month first) or %d/%m/%Y (day first)",
+        )
+        return None
+    month, day = (first, second) if use == "mdy" else (second, first)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        r.warn("hire_date", f"{raw!r} is not a calendar date; {_KEPT}")
+        return None
+
+
+def _worker_status(r: _Row) -> WorkerStatus | None:
+    raw = r.get("status")
+    if raw is None:
+        r.fail("status", "empty: expected active, terminated or leave")
+        return None
+    key = normalize(raw)
+    found = _STATUSES.get(key)
+    if found is None and key.startswith(_TERMINATED_PREFIXES):
+        found = WorkerStatus.terminated
+    if found is None:
+        r.fail(
+            "status",
+            f"{raw!r} is not a known status (active; terminated, retired, Terminated - "
+            "Voluntary; leave, on leave, pre-hire)",
+        )
+    return found
+
+
+def _primary(r: _Row) -> bool:
+    raw = r.get("primary_position")
+    if raw is None:
+        return False
+    key = normalize(raw)
+    if key not in _YES and key not in _NO:
+        r.warn("primary_position", f"{raw!r} is not yes or no: the row is not taken as primary")
+    return key in _YES
+
+
+def roster(
+    row: Row,
+    columns: dict[str, int],
+    headers: list[Cell],
+    options: Options,
+    *,
+    date_order: DateOrder | None = None,
+) -> RosterRow:
+    """Raises RowErrors naming every bad column of the row; what an optional column loses
+    without rejecting the row is in ``warnings``. ``date_order`` is the order of the file's
+    numeric hire dates (:func:`date_order`)."""
     r = _Row(row, columns, headers)
     employee_id = _text(r, "employee_id")
     if employee_id is None and not r.errors:
@@ -624,21 +797,15 @@ def roster(row: Row, columns: dict[str, int], headers: list[Cell], options: Opti
         email = email.lower()
         if not _EMAIL.match(email) or len(email) > 320:
             r.fail("email", f"{r.get('email')!r} is not an email address")
-    status: WorkerStatus | None = None
-    raw_status = r.get("status")
-    if raw_status is None:
-        r.fail("status", "empty: expected active, terminated or leave")
-    else:
-        status = _STATUSES.get(normalize(raw_status))
-        if status is None:
-            r.fail("status", f"{raw_status!r} is not a known status (active, terminated, leave)")
+    status = _worker_status(r)
     classification = _classification(r)
     country = _country(r)
-    hire_date = _date_of(r, "hire_date", options)
+    hire_date = _hire_date(r, options, date_order)
     department = _text(r, "department")
     manager = _text(r, "manager")
+    primary = _primary(r)
     if r.errors:
-        raise RowErrors(r.errors)
+        raise RowErrors(r.errors + r.warnings)
     assert employee_id is not None
     assert status is not None
     return RosterRow(
@@ -651,4 +818,6 @@ def roster(row: Row, columns: dict[str, int], headers: list[Cell], options: Opti
         country,
         hire_date,
         row.line,
+        primary,
+        tuple(r.warnings),
     )

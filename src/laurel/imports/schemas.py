@@ -98,6 +98,13 @@ class RowError(BaseModel):
     column: str = Field(description="The file's header of the bad cell, or (row)")
     field: str = Field(description="The field that column maps to")
     reason: str
+    severity: Literal["error", "warning"] = Field(
+        default="error",
+        # Left out of errors: answers keep the shape they had before warnings existed.
+        exclude_if=lambda severity: severity == "error",
+        description="`warning` (only then present): the row was imported without this value "
+        "(a roster hire date that cannot be read). Absent: an error, the row was rejected",
+    )
 
 
 class RejectedRow(BaseModel):
@@ -122,10 +129,16 @@ class ImportOut(BaseModel):
     accepted: int = Field(description="Rows stored as new events or roster entries")
     replayed: int = Field(description="Rows imported before: no new event, no new reward")
     rejected: int
+    warnings: int = Field(
+        default=0, description="Rows imported with warnings (counted in accepted, not rejected)"
+    )
     rewards: int = Field(description="Rewards the accepted rows created")
-    error: str | None = Field(description="Why a failed import could not read its file")
+    error: str | None = Field(
+        description="Why a failed import could not read its file, or why a roster was not applied"
+    )
     rejected_rows: list[RejectedRow] = Field(
-        description="The first rejected rows; every one is in the rejections CSV"
+        description="The first rejected rows and rows imported with warnings, in line order; "
+        "every one is in the rejections CSV"
     )
     rejections_csv: str = Field(description="Path of the CSV of every rejected row")
     created_at: datetime

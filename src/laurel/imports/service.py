@@ -476,37 +476,47 @@ def _errors_of(
 
 
 def _roster_chunk(
-    session: Session, imp: Import, rows: list[Row], table: Table
+    session: Session,
+    imp: Import,
+    rows: list[Row],
+    table: Table,
+    *,
+    date_order: parse.DateOrder | None = None,
 ) -> tuple[dict[str, int], list[tuple[Row, list[dict[str, str]]]]]:
+    """Rows of one employee id merge into one entry (:func:`laurel.roster.service.add`);
+    rows kept with warnings join the rejected ones in ``import_rejections`` (their problems
+    say ``severity: warning``) and count as accepted."""
     options = _options(imp, table)
     indexes: dict[str, int] = imp.mapping["indexes"]
     headers: list[str | None] = list(cols.labels(table.headers))
-    good: list[tuple[Row, parse.RosterRow]] = []
+    good: list[parse.RosterRow] = []
     bad: list[tuple[Row, list[dict[str, str]]]] = []
     for row in rows:
         try:
-            good.append((row, parse.roster(row, indexes, headers, options)))
+            entry = parse.roster(row, indexes, headers, options, date_order=date_order)
         except parse.RowErrors as exc:
             bad.append((row, exc.errors))
+            continue
+        good.append(entry)
+        if entry.warnings:
+            bad.append((row, list(entry.warnings)))
     roster_id = roster.start(session, imp.organization_id, imp.id)
-    duplicates = set(roster.add(session, imp.organization_id, roster_id, [g for _, g in good]))
-    column = imp.mapping["columns"]["employee_id"]
-    for row, g in good:
-        if row.line in duplicates:
-            bad.append(
-                (
-                    row,
-                    [
-                        {
-                            "column": column,
-                            "field": "employee_id",
-                            "reason": f"employee id {g.employee_id!r} is on an earlier row of "
-                            "this roster",
-                        }
-                    ],
-                )
-            )
-    return {"accepted": len(good) - len(duplicates), "replayed": 0, "rewards": 0}, bad
+    roster.add(session, imp.organization_id, roster_id, good)
+    return {"accepted": len(good), "replayed": 0, "rewards": 0}, bad
+
+
+def _roster_work(mapping: dict[str, Any], path: Path, file_format: str) -> ChunkWork:
+    """The chunk work of a roster import, with the order of the file's numeric hire dates
+    (:func:`laurel.imports.parse.date_order`): read from the whole file before the first chunk,
+    and again, the same, when the import resumes."""
+    column = mapping["indexes"].get("hire_date")
+    if column is None or mapping["options"].get("date_format"):
+        return _roster_chunk
+    with open_table(path, file_format) as table:
+        order = parse.date_order(
+            row.cells[column] if column < len(row.cells) else None for row in table.rows
+        )
+    return partial(_roster_chunk, date_order=order)
 
 
 def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -539,10 +549,13 @@ def run(
             .where(Import.id == import_id, Import.status == ImportStatus.pending)
             .values(status=ImportStatus.running, updated_at=utcnow())
         )
-        cursor, kind = imp.rows_read, imp.kind
-    process = _roster_chunk if kind == ImportKind.roster else _completions_chunk
+        cursor, kind, mapping = imp.rows_read, imp.kind, imp.mapping
+    file_format = _format_of(db, import_id)
+    process: ChunkWork = _completions_chunk
     try:
-        with open_table(path, _format_of(db, import_id)) as table:
+        if kind == ImportKind.roster:
+            process = _roster_work(mapping, path, file_format)
+        with open_table(path, file_format) as table:
             rows = islice(table.rows, cursor, None)
             for chunk in _chunks(rows, chunk_rows):
                 cursor = retry_conflicts(
@@ -602,6 +615,7 @@ def _commit_chunk(
         imp = session.get(Import, import_id)
         assert imp is not None
         counts, bad = process(session, imp, chunk, table)
+        rejected = sum(1 for _, errors in bad if not _warnings_only(errors))
         if bad:
             ordered = sorted(bad, key=lambda b: b[0].line)
             # The cells may name a person nobody could be matched to: sealed under the ring.
@@ -634,12 +648,80 @@ def _commit_chunk(
                 accepted=Import.accepted + counts["accepted"],
                 replayed=Import.replayed + counts["replayed"],
                 rewards=Import.rewards + counts["rewards"],
-                rejected=Import.rejected + len(bad),
+                rejected=Import.rejected + rejected,
+                warnings=Import.warnings + len(bad) - rejected,
             )
         )
         crash_point("imports.before_chunk_commit")
     crash_point("imports.after_chunk_commit")
     return cursor + len(chunk)
+
+
+def _warnings_only(errors: list[dict[str, str]]) -> bool:
+    """The row was imported: every problem it lists is a warning (``parse.WARNING``)."""
+    return all(e.get("severity") == parse.WARNING for e in errors)
+
+
+def _roster_refusal(session: Session, imp: Import) -> str | None:
+    """Why this roster must not become the latest, or None.
+
+    A roster replaces the previous one whole: every learner missing from it is held
+    ``not_on_roster``. A file most of whose rows were rejected (a wrong export, a date format
+    the mapping does not name) would hold nearly everyone, so it is refused when no row, or
+    not even half of its rows, could be read.
+    """
+    rows, rejected = imp.rows_read, imp.rejected
+    if imp.accepted > 0 and rejected * 2 <= rows:
+        return None
+    if rows == 0:
+        what = "the file has no data rows"
+    elif imp.accepted == 0:
+        what = f"none of its {rows} data rows could be read ({rejected} rejected)"
+    else:
+        what = f"{rejected} of its {rows} data rows were rejected, more than half"
+    previous = roster.latest(session, imp.organization_id)
+    if previous is None or previous.completed_at is None:
+        stays = (
+            "no roster was in force before it, so roster-verified programs keep holding "
+            "their rewards"
+        )
+    else:
+        stays = (
+            f"the roster of {previous.completed_at.date().isoformat()} (import "
+            f"{previous.import_id}) stays in force and rewards held not_on_roster were not "
+            "checked again"
+        )
+    return (
+        f"roster not applied: {what}; {stays}. Fix the rows listed in the rejections CSV (or "
+        "the mapping) and import the whole file again"
+    )
+
+
+def _refuse_roster(session: Session, imp: Import, reason: str) -> None:
+    """End a roster import as failed, in the transaction that would have completed it: its
+    entries are deleted and the previous roster stays the latest."""
+    now = utcnow()
+    imp.status = ImportStatus.failed
+    imp.error = reason[:2000]
+    imp.finished_at = now
+    imp.updated_at = now
+    deleted = roster.discard(session, imp.organization_id, imp.id)
+    audit.record(
+        session,
+        organization_id=imp.organization_id,
+        actor=imp.actor,
+        action="imports:import:refuse",
+        target_type="import",
+        target_id=imp.id,
+        details={
+            "rows": imp.rows_read,
+            "accepted": imp.accepted,
+            "rejected": imp.rejected,
+            "warnings": imp.warnings,
+            "entries_discarded": deleted,
+            "reason": imp.error,
+        },
+    )
 
 
 def _finish(db: Database, import_id: uuid.UUID, cursor: int) -> None:
@@ -648,32 +730,41 @@ def _finish(db: Database, import_id: uuid.UUID, cursor: int) -> None:
         assert imp is not None
         if imp.status != ImportStatus.running or imp.rows_read != cursor:
             return
-        now = utcnow()
-        imp.status = ImportStatus.completed
-        imp.finished_at = now
-        imp.updated_at = now
-        details: dict[str, Any] = {
-            "rows": imp.rows_read,
-            "accepted": imp.accepted,
-            "replayed": imp.replayed,
-            "rejected": imp.rejected,
-            "rewards": imp.rewards,
-        }
-        if imp.kind == ImportKind.roster:
-            roster_id = roster.start(session, imp.organization_id, imp.id)
-            filled, released = roster.complete(session, imp.organization_id, roster_id, imp.actor)
-            details |= {"learners_filled": filled, "rewards_released": released}
-        audit.record(
-            session,
-            organization_id=imp.organization_id,
-            actor=imp.actor,
-            action="imports:import:complete",
-            target_type="import",
-            target_id=imp.id,
-            details=details,
-        )
+        refusal = _roster_refusal(session, imp) if imp.kind == ImportKind.roster else None
+        if refusal is not None:
+            _refuse_roster(session, imp, refusal)
+        else:
+            _complete(session, imp)
     if imp.stored_path:
         Path(imp.stored_path).unlink(missing_ok=True)
+
+
+def _complete(session: Session, imp: Import) -> None:
+    now = utcnow()
+    imp.status = ImportStatus.completed
+    imp.finished_at = now
+    imp.updated_at = now
+    details: dict[str, Any] = {
+        "rows": imp.rows_read,
+        "accepted": imp.accepted,
+        "replayed": imp.replayed,
+        "rejected": imp.rejected,
+        "warnings": imp.warnings,
+        "rewards": imp.rewards,
+    }
+    if imp.kind == ImportKind.roster:
+        roster_id = roster.start(session, imp.organization_id, imp.id)
+        filled, released = roster.complete(session, imp.organization_id, roster_id, imp.actor)
+        details |= {"learners_filled": filled, "rewards_released": released}
+    audit.record(
+        session,
+        organization_id=imp.organization_id,
+        actor=imp.actor,
+        action="imports:import:complete",
+        target_type="import",
+        target_id=imp.id,
+        details=details,
+    )
 
 
 def _fail(db: Database, import_id: uuid.UUID, reason: str) -> None:
@@ -683,6 +774,10 @@ def _fail(db: Database, import_id: uuid.UUID, reason: str) -> None:
             .where(Import.id == import_id)
             .values(status=ImportStatus.failed, error=reason[:2000], finished_at=utcnow())
         )
+        imp = session.get(Import, import_id)
+        if imp is not None and imp.kind == ImportKind.roster:
+            # Never resumed, so its roster would never complete: the entries have no use.
+            roster.discard(session, imp.organization_id, import_id)
         stored = stored_file(session, import_id)
     # A failed import is never resumed: its upload has no further use.
     if stored:
@@ -752,7 +847,9 @@ def rejections(
 
 
 def rejections_csv(session: Session, imp: Import) -> Iterator[str]:
-    """The rejected rows as they were, behind their line and reasons: fix and upload again."""
+    """The rejected rows as they were, behind their line and reasons: fix and upload again.
+
+    Rows imported with warnings are listed too, their reasons starting ``warning:``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     headers = _headers_of(imp)
@@ -765,10 +862,18 @@ def rejections_csv(session: Session, imp: Import) -> Iterator[str]:
         .execution_options(yield_per=1000)
     )
     for rejection in session.scalars(query):
-        reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in rejection.errors)
+        reasons = describe(rejection.errors)
         values = sealing.value_of(rejection, sealing.IMPORT_VALUES) or []
         writer.writerow([rejection.line, reasons, *[v or "" for v in values]])
         yield _drain(buffer)
+
+
+def describe(errors: list[dict[str, str]]) -> str:
+    """A listed row's problems in one line; a warning (the row was imported) says so."""
+    return "; ".join(
+        f"{'warning: ' if e.get('severity') == parse.WARNING else ''}{e['column']}: {e['reason']}"
+        for e in errors
+    )
 
 
 def _headers_of(imp: Import) -> list[str]:

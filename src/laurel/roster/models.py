@@ -55,6 +55,11 @@ class RosterEntry(TenantMixin, Base):
     country: Mapped[str | None] = mapped_column(String(2), default=None)
     hire_date: Mapped[date | None] = mapped_column(Date, default=None)
     line: Mapped[int]
+    """The file row this entry was read from (of several with its employee id, the one that
+    won: ``precedence``)."""
+    precedence: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Rank of that row among the rows of one employee id (laurel.roster.service.precedence):
+    a later row of the same id replaces the entry only with a higher rank."""
 
     @property
     def email(self) -> str | None:

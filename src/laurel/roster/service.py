@@ -9,9 +9,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
@@ -19,11 +32,10 @@ from laurel.kit import crypto
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
-from laurel.kit.sql import insert_ignore
 from laurel.learners import service as learners
 from laurel.learners.models import Learner
 from laurel.roster import sealed
-from laurel.roster.models import Roster, RosterEntry
+from laurel.roster.models import Roster, RosterEntry, WorkerStatus
 
 if TYPE_CHECKING:
     from laurel.imports.parse import RosterRow
@@ -43,37 +55,137 @@ def start(session: Session, organization_id: uuid.UUID, import_id: uuid.UUID) ->
     return roster_id
 
 
+_STANDING = {WorkerStatus.terminated: 0, WorkerStatus.leave: 1, WorkerStatus.active: 2}
+
+
+def precedence(status: str, primary: bool) -> int:
+    """Rank of one of several rows with the same employee id in one roster (ADP lists a worker
+    once per position: a rehire's old and new position, a transfer). The highest stands for
+    the worker: active over leave over terminated, wherever the rows are in the file (a
+    worker active in any position is employed); among rows of one status, the primary
+    position."""
+    return _STANDING[WorkerStatus(status)] * 2 + int(primary)
+
+
 def add(
     session: Session, organization_id: uuid.UUID, roster_id: uuid.UUID, entries: Sequence[RosterRow]
-) -> list[int]:
-    """Store entries (email and manager sealed); answers the lines whose employee id this
-    roster already had."""
-    duplicates = []
+) -> None:
+    """Store entries (email and manager sealed), merging rows of one employee id.
+
+    Of several rows with the same employee id, in this call or across calls (an import's
+    chunks), the entry keeps the row of the highest :func:`precedence`, then the latest hire
+    date, then the first line: the outcome does not depend on row order. That row supplies
+    status, department, manager, classification, country and hire date; the email is the
+    winner's, else the other row's. One upsert on ``(roster_id, employee_id)`` whose update
+    applies only when the new row wins, so a chunk retried after a crash changes nothing.
+    """
     now = utcnow()
     ring = crypto.ring_of(session)
+    best: dict[str, dict[str, Any]] = {}
     for e in entries:
-        inserted = insert_ignore(
-            session,
-            RosterEntry.__table__,  # type: ignore[arg-type]
-            {
-                "id": uuid7(),
-                "organization_id": organization_id,
-                "created_at": now,
-                "roster_id": roster_id,
-                "employee_id": e.employee_id,
-                **sealed.columns(ring, e.email, e.manager),
-                "status": e.status,
-                "department": e.department,
-                "classification": e.classification,
-                "country": e.country,
-                "hire_date": e.hire_date,
-                "line": e.line,
-            },
-            ["roster_id", "employee_id"],
+        values = {
+            "id": uuid7(),
+            "organization_id": organization_id,
+            "created_at": now,
+            "roster_id": roster_id,
+            "employee_id": e.employee_id,
+            **sealed.columns(ring, e.email, e.manager),
+            "status": e.status,
+            "department": e.department,
+            "classification": e.classification,
+            "country": e.country,
+            "hire_date": e.hire_date,
+            "line": e.line,
+            "precedence": precedence(e.status, e.primary),
+        }
+        held = best.get(e.employee_id)
+        if held is None or _rank(values) > _rank(held):
+            if held is not None and values[sealed.EMAIL.column] is None:
+                values[sealed.EMAIL.column] = held[sealed.EMAIL.column]
+                values[sealed.INDEX] = held[sealed.INDEX]
+            best[e.employee_id] = values
+        elif held[sealed.EMAIL.column] is None:
+            held[sealed.EMAIL.column] = values[sealed.EMAIL.column]
+            held[sealed.INDEX] = values[sealed.INDEX]
+    if best:
+        # Unique employee ids per statement: PostgreSQL refuses to update one row twice in one.
+        session.execute(_merge_statement(session.get_bind().dialect.name), list(best.values()))
+
+
+def _rank(values: dict[str, Any]) -> tuple[int, bool, date, int]:
+    """Which of two rows of one employee id wins (the higher): precedence, then a hire date
+    over none and the later hire date, then the earlier line. :func:`_merge_statement` applies
+    the same order in SQL."""
+    hired: date | None = values["hire_date"]
+    return (values["precedence"], hired is not None, hired or date.min, -values["line"])
+
+
+@cache
+def _merge_statement(dialect: str) -> Executable:
+    """INSERT … ON CONFLICT (roster_id, employee_id) DO UPDATE: the entry takes the new row
+    where it wins (:func:`_rank`), and an email it lacks from whichever row has one."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    table = RosterEntry.__table__
+    stmt = module.insert(table)
+    new, old = stmt.excluded, table.c
+    same_hire = or_(
+        new.hire_date == old.hire_date, and_(new.hire_date.is_(None), old.hire_date.is_(None))
+    )
+    later_hire = and_(
+        new.hire_date.is_not(None), or_(old.hire_date.is_(None), new.hire_date > old.hire_date)
+    )
+    wins = or_(
+        new.precedence > old.precedence,
+        and_(
+            new.precedence == old.precedence,
+            or_(later_hire, and_(same_hire, new.line < old.line)),
+        ),
+    )
+    columns = (
+        "status",
+        "department",
+        sealed.MANAGER.column,
+        "classification",
+        "country",
+        "hire_date",
+        "line",
+        "precedence",
+    )
+    values: dict[str, Any] = {name: case((wins, new[name]), else_=old[name]) for name in columns}
+    for name in (sealed.EMAIL.column, sealed.INDEX):
+        values[name] = case(
+            (wins, func.coalesce(new[name], old[name])), else_=func.coalesce(old[name], new[name])
         )
-        if not inserted:
-            duplicates.append(e.line)
-    return duplicates
+    merged: Executable = stmt.on_conflict_do_update(
+        index_elements=["roster_id", "employee_id"],
+        set_=values,
+        where=or_(wins, and_(old[sealed.INDEX].is_(None), new[sealed.INDEX].is_not(None))),
+    )
+    return merged
+
+
+def discard(session: Session, organization_id: uuid.UUID, import_id: uuid.UUID) -> int:
+    """Delete the roster an import was filling and its entries, when it is not to become the
+    latest (its import was refused); answers the entries deleted. A completed roster is never
+    discarded."""
+    found = session.scalar(
+        select(Roster.id).where(
+            Roster.organization_id == organization_id,
+            Roster.import_id == import_id,
+            Roster.completed_at.is_(None),
+        )
+    )
+    if found is None:
+        return 0
+    deleted = _deleted(
+        session.execute(
+            delete(RosterEntry).where(
+                RosterEntry.organization_id == organization_id, RosterEntry.roster_id == found
+            )
+        )
+    )
+    session.execute(delete(Roster).where(Roster.id == found))
+    return deleted
 
 
 def latest(session: Session, organization_id: uuid.UUID) -> Roster | None:
