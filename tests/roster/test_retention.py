@@ -98,3 +98,24 @@ def test_cli_prunes_with_the_keep_it_is_given(
     assert done.returncode == 0, done.stderr
     assert "pruned 2 HR roster(s) (2 entries)" in done.stdout
     assert stored(database) == (1, 1, 1)
+
+
+def test_a_refused_roster_goes_once_older_than_every_roster_kept(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    roster_file(client, tenant, ["W1", "Active"])
+    # Every row unreadable: refused, no roster of its own; its rejected lines stay to be read.
+    bad = report([["X1", "???"], ["X2", "???"]], HEADERS)
+    refused = upload(client, tenant, bad, kind="roster")
+    assert (refused["status"], refused["rejected"]) == ("failed", 2), refused
+    assert stored(database) == (1, 1, 3)
+    # Newer than the only roster kept: its lines stay.
+    sweep.retention_all(database, now=utcnow(), actor="test", roster_keep=1)
+    assert stored(database) == (1, 1, 3)
+    roster_file(client, tenant, ["W1", "Active"], ["W2", "Active"])
+    totals = sweep.retention_all(database, now=utcnow(), actor="test", roster_keep=1)
+    assert totals.rosters_pruned == 1
+    assert stored(database) == (1, 2, 1)
+    with database.sessionmaker() as session:
+        imports = {str(i) for i in session.scalars(select(ImportRejection.import_id))}
+        assert refused["id"] not in imports

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from laurel.audit import service as audit
+from laurel.imports.models import Import, ImportKind, ImportStatus
 from laurel.kit import crypto
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
@@ -294,8 +295,21 @@ def prune(session: Session, organization_id: uuid.UUID, *, keep: int, actor: str
             .with_for_update(skip_locked=True)
         )
     )
+    oldest_kept = session.scalar(select(func.min(Roster.completed_at)).where(Roster.id.in_(kept)))
+    # A refused roster import (too many rows rejected) left no roster, only its rejected
+    # lines: they go once it is older than every roster kept, as a pruned roster's do.
+    refused = list(
+        session.scalars(
+            select(Import.id).where(
+                Import.organization_id == organization_id,
+                Import.kind == ImportKind.roster,
+                Import.status == ImportStatus.failed,
+                Import.created_at < oldest_kept,
+            )
+        )
+    )
     if not old:
-        return Pruned()
+        return Pruned(import_ids=tuple(refused))
     ids = [roster_id for roster_id, _ in old]
     entries = 0
     for part in chunks(ids):
@@ -322,7 +336,7 @@ def prune(session: Session, organization_id: uuid.UUID, *, keep: int, actor: str
             "entries_deleted": entries,
         },
     )
-    return Pruned(len(ids), entries, tuple(import_id for _, import_id in old))
+    return Pruned(len(ids), entries, (*(import_id for _, import_id in old), *refused))
 
 
 def _deleted(result: Any) -> int:
