@@ -214,15 +214,21 @@ def _rows_for(session: Session, actor: Actor, statement: Any, values: Sequence[A
     return found
 
 
+def _scoped(columns: tuple[str, str], key: str, *where: Any) -> Any:
+    """SELECT ``columns`` of the key's organization and mode whose ``key`` is in ``_in``."""
+    table: Table = XapiStatement.__table__  # type: ignore[assignment]
+    return select(*(table.c[name] for name in columns)).where(
+        table.c.organization_id == bindparam("_org"),
+        table.c.livemode == bindparam("_live"),
+        table.c[key].in_(bindparam("_in", expanding=True)),
+        *where,
+    )
+
+
 # Built once with parameters: every request runs it, and building it cost more than running it.
 @cache
 def _existing_sql() -> Any:
-    table: Table = XapiStatement.__table__  # type: ignore[assignment]
-    return select(table.c.statement_id, table.c.body_hash).where(
-        table.c.organization_id == bindparam("_org"),
-        table.c.livemode == bindparam("_live"),
-        table.c.statement_id.in_(bindparam("_in", expanding=True)),
-    )
+    return _scoped(("statement_id", "body_hash"), "statement_id")
 
 
 def _conflict(statement_id: uuid.UUID) -> StatementConflict:
@@ -279,13 +285,11 @@ def _voided_before(session: Session, actor: Actor, fresh: list[_New]) -> dict[uu
 def _voided_before_sql() -> Any:
     # Voiding statements are stored without a registration and with the target's canonical id
     # as object_id, so this is a look-up in ix_xapi_statements_registration.
-    table: Table = XapiStatement.__table__  # type: ignore[assignment]
-    return select(table.c.object_id, table.c.statement_id).where(
-        table.c.organization_id == bindparam("_org"),
-        table.c.livemode == bindparam("_live"),
-        table.c.registration.is_(None),
-        table.c.object_id.in_(bindparam("_in", expanding=True)),
-        table.c.verb == VOIDED,
+    return _scoped(
+        ("object_id", "statement_id"),
+        "object_id",
+        XapiStatement.registration.is_(None),
+        XapiStatement.verb == VOIDED,
     )
 
 
