@@ -98,9 +98,11 @@ def test_four_worker_processes_deliver_each_reward_exactly_once(
         processes.worker(database.url, name=f"worker{i}", worker_batch_size="50")
         for i in range(WORKERS)
     ]
+    # Exactly once is what is asserted, not speed: on a loaded 2-core host the four workers
+    # have taken over two minutes (pytest's own limit per test is 300 s).
     eventually(
         lambda: _states(database)["delivered"] == REWARDS,
-        timeout=120,
+        timeout=240,
         what=f"{REWARDS} deliveries",
         watch=workers,
         interval=0.2,
