@@ -11,14 +11,13 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from laurel import __version__
 from laurel.config import Settings
 from laurel.db import Database
-from laurel.kit.clock import utcnow
+from laurel.kit.retry_after import retry_after as kit_retry_after
 from laurel.metrics import WEBHOOK_ATTEMPTS
 from laurel.webhooks import service, signing
 
@@ -28,18 +27,12 @@ _THROTTLE = {429, 502, 503, 504}
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds asked for in ``Retry-After`` (a number or an HTTP date), at most a day."""
-    value = response.headers.get("retry-after")
-    if not value or response.status_code not in _THROTTLE:
+    """Seconds asked for in ``Retry-After`` (a number or an HTTP date) of a throttling answer,
+    at most a day."""
+    if response.status_code not in _THROTTLE:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - utcnow()).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), 86400.0)
+    seconds = kit_retry_after(response, None)
+    return None if seconds is None else min(seconds, 86400.0)
 
 
 class WebhookSender:

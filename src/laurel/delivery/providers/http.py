@@ -15,15 +15,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from laurel.delivery.providers import PermanentProviderError, TransientProviderError
 from laurel.kit.money import Money
+from laurel.kit.retry_after import retry_after
 
 FUNDS_RETRY_SECONDS = 300.0
 
@@ -69,24 +68,6 @@ def to_money(value: Any, currency: str) -> Money:
     if money.as_decimal() != amount:
         raise PermanentProviderError(f"amount {amount} {currency} is finer than the currency")
     return money
-
-
-def retry_after(response: httpx.Response, default: float | None) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date), else ``default``."""
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return default
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return default
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def message_of(response: httpx.Response) -> str:

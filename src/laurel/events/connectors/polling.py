@@ -38,12 +38,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +57,7 @@ from laurel.events.models import CompletionEvent
 from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, Invalid
+from laurel.kit.retry_after import retry_after
 
 log = logging.getLogger("laurel.polling")
 
@@ -190,13 +190,7 @@ class Standing:
 
 def standing(session: Session, organization_id: uuid.UUID, livemode: bool) -> Standing | None:
     """None when the source was never polled in this mode."""
-    cursor = session.scalar(
-        select(PollCursor).where(
-            PollCursor.organization_id == organization_id,
-            PollCursor.connector == CONNECTOR,
-            PollCursor.livemode == livemode,
-        )
-    )
+    cursor = session.scalar(_cursor_query(organization_id, livemode))
     if cursor is None:
         return None
     position = _Position.load(cursor.position)
@@ -208,16 +202,19 @@ def standing(session: Session, organization_id: uuid.UUID, livemode: bool) -> St
     )
 
 
+def _cursor_query(organization_id: uuid.UUID, livemode: bool) -> Select[PollCursor]:
+    return select(PollCursor).where(
+        PollCursor.organization_id == organization_id,
+        PollCursor.connector == CONNECTOR,
+        PollCursor.livemode == livemode,
+    )
+
+
 def _cursor(session: Session, organization_id: uuid.UUID, livemode: bool) -> PollCursor:
     """The cursor row, locked (created when missing): two pollers of one organization take
     turns at it."""
     query = (
-        select(PollCursor)
-        .where(
-            PollCursor.organization_id == organization_id,
-            PollCursor.connector == CONNECTOR,
-            PollCursor.livemode == livemode,
-        )
+        _cursor_query(organization_id, livemode)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -279,24 +276,6 @@ class Pacer:
         return now
 
 
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds a 429 asks to wait (``Retry-After`` in seconds or as an HTTP date)."""
-    raw = response.headers.get("retry-after", "").strip()
-    if not raw:
-        return DEFAULT_WAIT
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return DEFAULT_WAIT
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class _Api:
     """TalentLMS's REST API for one poll: paced, 429s waited out, every active key tried."""
 
@@ -341,7 +320,7 @@ class _Api:
                     response=response,
                 )
             if response.status_code == 429:
-                wait = _retry_after(response)
+                wait = retry_after(response, DEFAULT_WAIT) or DEFAULT_WAIT
                 if waits >= RATE_LIMIT_RETRIES or wait > LONGEST_WAIT:
                     raise RateLimited(
                         f"429: TalentLMS's rate limit held after {waits} waits "

@@ -159,8 +159,11 @@ def read(statement: dict[str, Any], *, stored_at: datetime) -> Reading:
     occurred_at, ahead = sender_time(
         parse_timestamp(timestamp) if timestamp else stored_at, stored_at
     )
-    skew = f" (timestamp {timestamp} is ahead of the LRS clock: the stored time is used)"
-    skew = skew if ahead else ""
+    skew = (
+        f" (timestamp {timestamp} is ahead of the LRS clock: the stored time is used)"
+        if ahead
+        else ""
+    )
     learner = learner_of(statement["actor"])
     defined = cmi5.is_defined(statement)
     course = course_of(statement, publisher_id=defined)
