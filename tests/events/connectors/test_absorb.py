@@ -13,6 +13,7 @@ from tests.conftest import Tenant
 from tests.events.connectors.support import (
     accepted_event,
     add_secret,
+    count_dead_letters,
     count_events,
     post,
     recent,
@@ -116,3 +117,68 @@ def test_a_retry_that_writes_the_time_another_way_is_a_replay(
         again = post(client, tenant, "absorb", raw, headers=headers).json()
         assert (again["replayed"], again["results"][0]["event_id"]) == (1, first), written
     assert count_events(database) == 1
+
+
+def test_event_names_are_compared_without_case_or_spacing(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "absorb")["secret"]
+    for number, name in enumerate(
+        ("CourseCompleted", "course_completed", "ENROLLMENT-COMPLETED-BY-ADMIN")
+    ):
+        raw, headers = _signed(secret, completed(id=f"n-{number}", eventName=name))
+        accepted_event(post(client, tenant, "absorb", raw, headers=headers))
+    assert count_events(database) == 3
+
+
+def test_an_unknown_completion_event_is_kept_while_the_names_are_guessed(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "absorb")["secret"]
+    raw, headers = _signed(secret, completed(eventName="Learner Completed Course"))
+    response = post(client, tenant, "absorb", raw, headers=headers)
+    assert response.status_code == 202
+    result = response.json()["results"][0]
+    assert (result["status"], result["field"]) == ("dead_letter", "eventName")
+    assert "mapping.options.events" in result["message"]
+    raw, headers = _signed(secret, completed(id="x-2", eventName="User Created"))
+    assert post(client, tenant, "absorb", raw, headers=headers).json()["ignored"] == 1
+
+    # Named by the organization, the list is taken as meant: other events are ignored.
+    set_mapping(client, tenant, "absorb", options={"events": ["Course Completed"]})
+    raw, headers = _signed(secret, completed(id="x-3", eventName="Lesson Completed"))
+    assert post(client, tenant, "absorb", raw, headers=headers).json()["ignored"] == 1
+    assert (count_events(database), count_dead_letters(database)) == (0, 1)
+
+
+def test_a_path_that_lands_on_an_object_is_a_dead_letter_not_an_id(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "absorb")["secret"]
+    raw, headers = _signed(secret, completed(courseId={"Id": "c-15", "Name": "Ethics"}))
+    response = post(client, tenant, "absorb", raw, headers=headers)
+    assert response.json()["results"][0] == {
+        "status": "dead_letter",
+        "index": 0,
+        "field": "courseId",
+        "message": "an object, not a value; point mapping.options.fields.course inside it",
+    }
+    assert count_events(database) == 0
+
+
+def test_options_of_the_wrong_shape_are_refused_when_set(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "absorb")["secret"]
+    for options in (
+        {"fields": ["EventType"]},
+        {"fields": {"learnr": "Learner.Id"}},
+        # A string would be searched for substrings: "Course" would count as a completion.
+        {"events": "Course Completed"},
+    ):
+        response = client.put(
+            "/api/v1/connectors/absorb/mapping", json={"options": options}, headers=tenant.headers
+        )
+        assert response.status_code == 422, (options, response.text)
+    raw, headers = _signed(secret, completed())
+    accepted_event(post(client, tenant, "absorb", raw, headers=headers))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -207,3 +207,30 @@ def test_broken_gzip_is_a_dead_letter_and_inflated_bodies_are_kept_readable(
     ).json()
     assert json.loads(letter["body"]) == unmapped
     assert count_events(database) == 0
+
+
+def test_offsets_long_fractions_unicode_and_a_record_repeated_in_one_delivery(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    add_secret(client, tenant, "cornerstone", secret=API_KEY)
+    moment = recent() - timedelta(minutes=1)
+    india = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    event_id = "7e6d5c4b-3a29-4817-8f6e-5d4c3b2a1908"
+    completion = documented_delivery(event_id, india.strftime("%Y-%m-%dT%H:%M:%S.1234567+05:30"))
+    data = completion["records"][0]["value"]["trainingCompleted"]["data"]
+    data["trainingTitle"] = "Éthique et conformité — 倫理"
+    data["targetUserFirstName"], data["targetUserLastName"] = "Zoë", "Ångström"
+    employee = {"value": {"headers": {"messageId": "e-1"}, "employeeCreated": {"employeeId": 7}}}
+    # Edge delivers at least once: the same record may come twice in one delivery.
+    completion["records"] += [completion["records"][0], employee]
+    response = post(client, tenant, "cornerstone", completion, headers={"x-api-key": API_KEY})
+    body = response.json()
+    assert (body["accepted"], body["replayed"], body["ignored"]) == (1, 1, 1)
+    assert body["results"][2]["reason"] == "employeeCreated is not TrainingCompleted"
+    event = stored(database, accepted_event(response))
+    assert abs((event.occurred_at - moment).total_seconds() - 0.123456) < 1e-3
+    assert (event.course_title, event.learner_name) == (
+        "Éthique et conformité — 倫理",
+        "Zoë Ångström",
+    )
+    assert count_events(database) == 1

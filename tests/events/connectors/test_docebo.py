@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from laurel.db import Database
+from laurel.events.connectors.verify import sign
 from tests.conftest import Tenant
 from tests.events.connectors.support import (
     accepted_event,
     add_secret,
+    count_dead_letters,
+    count_events,
     post,
     recent,
     set_mapping,
@@ -102,3 +106,57 @@ def test_bad_date_is_a_dead_letter_naming_the_docebo_field(
         "field": "payload.completion_date",
         "message": "no readable time",
     }
+
+
+def test_one_unreadable_entry_in_a_group_does_not_sink_the_others(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "docebo")["secret"]
+    body = grouped([1, 2])
+    body["payloads"].append("not an enrollment")
+    response = post(client, tenant, "docebo", body, headers=_basic(secret))
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 2
+    assert response.json()["results"][2] == {
+        "status": "dead_letter",
+        "index": 2,
+        "field": "payloads[2]",
+        "message": "not a JSON object",
+    }
+    assert response.json()["dead_letter_id"] is not None
+    assert count_events(database) == 2
+
+
+def test_a_completed_event_with_another_status_is_kept_not_dropped(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "docebo")["secret"]
+    body = completed()
+    body["payload"]["status"] = "in_progress"
+    response = post(client, tenant, "docebo", body, headers=_basic(secret))
+    assert response.status_code == 202
+    result = response.json()["results"][0]
+    assert (result["status"], result["field"]) == ("dead_letter", "payload.status")
+    assert "'in_progress'" in result["message"]
+    assert count_events(database) == 0
+    assert count_dead_letters(database) == 1
+
+
+def test_signature_is_checked_over_the_raw_body_and_a_bad_one_stores_nothing(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    secret = add_secret(client, tenant, "docebo")["secret"]
+    body = completed()
+    body["payload"]["username"] = "zoë.ñúñez"
+    body["payload"]["course_name"] = "Sécurité 2026 — 安全"
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    forged = raw.replace(b'"user_id": 12345', b'"user_id": 666')
+    wrong = post(
+        client, tenant, "docebo", forged, headers={"X-Docebo-Signature": sign(raw, secret)}
+    )
+    assert wrong.status_code == 401
+    assert (count_events(database), count_dead_letters(database)) == (0, 0)
+    good = post(client, tenant, "docebo", raw, headers={"X-Docebo-Signature": sign(raw, secret)})
+    event = stored(database, accepted_event(good))
+    assert (event.learner, event.learner_name) == ("12345", "zoë.ñúñez")
+    assert event.course_title == "Sécurité 2026 — 安全"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -134,8 +135,11 @@ def dig(value: Any, path: str) -> Any:
 
 
 def text(value: Any) -> str | None:
-    """An id as text: numbers become digits, empty strings become None."""
-    if value is None or isinstance(value, bool):
+    """An id as text: numbers become digits, empty strings become None.
+
+    An object or a list is None too: printed it would pass for an id (``{'Id': 7}``), so a
+    field that holds one reads as missing and the event becomes a dead letter naming it."""
+    if value is None or isinstance(value, bool | dict | list):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -152,24 +156,32 @@ _MILLISECONDS_FROM = 1e11
 
 
 def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset), ``YYYY-MM-DD HH:MM:SS`` or Unix seconds (or milliseconds),
-    as aware UTC.
+    """ISO 8601 (``Z`` or an offset, extended or basic form), ``YYYY-MM-DD HH:MM:SS``, Unix
+    seconds (or milliseconds) or Microsoft's JSON date ``/Date(ms[+hhmm])/``, as aware UTC.
 
     A time without an offset is read in ``default_zone`` (the organization's mapping says which
     zone a source writes local times in). None when the value cannot be read.
     """
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str) and (found := _JSON_DATE.fullmatch(value.strip())):
+        # .NET serialisers (older Litmos and Cornerstone APIs): milliseconds since the epoch
+        # in UTC; the offset only says where the writer was, the instant is the same.
+        value = int(found.group(1))
+        return _epoch(value / 1000)
+    if isinstance(value, str) and len(digits := value.strip()) == 8 and digits.isdigit():
+        # YYYYMMDD, ISO 8601's basic date: as Unix seconds it would be a day in 1970.
+        try:
+            return datetime.strptime(digits, "%Y%m%d").replace(tzinfo=default_zone).astimezone(UTC)
+        except ValueError:
+            return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
         seconds = float(value)
         if seconds >= _MILLISECONDS_FROM:
             # Milliseconds (JavaScript's Date.now(), Java's epoch millis): as seconds this
             # would be after the year 5000.
             seconds /= 1000
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+        return _epoch(seconds)
     if not isinstance(value, str):
         return None
     raw = value.strip()
@@ -182,6 +194,16 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_zone)
     return parsed.astimezone(UTC)
+
+
+_JSON_DATE = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/")
+
+
+def _epoch(seconds: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def derived_id(connector: str, *parts: object) -> str:

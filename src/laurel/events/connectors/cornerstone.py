@@ -97,7 +97,10 @@ class Cornerstone(Connector):
             return Unmapped(index, f"records[{index}].value", "missing or not an object")
         case = value.get("lmsEventsCase")
         if case != "TrainingCompleted":
-            return Ignored(index, f"{case} is not TrainingCompleted")
+            # Edge sends other categories (employee events carry no lmsEventsCase at all, only
+            # a key such as employeeCreated): name what arrived so the answer says something.
+            kind = case or ", ".join(k for k in value if k != "headers") or "(no event)"
+            return Ignored(index, f"{kind} is not TrainingCompleted")
         data = dig(value, "trainingCompleted.data")
         if not isinstance(data, dict):
             return Unmapped(index, f"records[{index}].value.trainingCompleted.data", "missing")

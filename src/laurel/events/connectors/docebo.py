@@ -1,7 +1,8 @@
 """Docebo: the Webhooks app's ``course.enrollment.completed``.
 
 Deliveries are ``{message_id, event, payload}`` or, when Docebo groups up to 25 events of one
-type, ``{message_id, event, payloads: [...]}``. Authentication is configured on the webhook:
+type, ``{message_id, event, payloads: [...]}``; one unreadable entry in a group is a dead letter
+of its own, the others still go through. Authentication is configured on the webhook:
 HTTP Basic (any user name, the secret as password) or an HMAC-SHA256 of the body in
 ``X-Docebo-Signature``. Docebo writes times as ``YYYY-MM-DD HH:MM:SS`` without a zone: they are
 read in ``mapping.timezone`` (UTC unless set).
@@ -16,6 +17,7 @@ from laurel.events.connectors.base import (
     Ignored,
     Incoming,
     Result,
+    Unmapped,
     UnreadableBody,
     build,
     counts,
@@ -65,18 +67,24 @@ class Docebo(Connector):
         event_id: str | None,
         envelope: dict[str, Any],
     ) -> Result:
-        prefix = f"payloads[{index}]" if "payloads" in envelope else "payload"
+        prefix = f"payloads[{index}]" if isinstance(envelope.get("payloads"), list) else "payload"
         if not isinstance(payload, dict):
-            raise UnreadableBody(f"{prefix} is not an object")
+            return Unmapped(index, prefix, "not a JSON object")
         learner = text(payload.get(self.learner_key(mapping)))
         course_field = self.course_key(mapping)
         course = text(payload.get(course_field))
         if not counts(mapping, course):
             return Ignored(index, f"course {course} is not in this organization's course_ids")
         when = payload.get("completion_date") or payload.get("fired_at")
-        status = str(payload.get("status") or "completed").lower()
-        if status != "completed":
-            return Ignored(index, f"enrollment status {status!r} is not completed")
+        status = text(payload.get("status"))
+        if status is not None and status.lower() != "completed":
+            # Docebo fires this event only when an enrollment becomes completed, so another
+            # status means a payload we do not understand: kept to be read, not dropped.
+            return Unmapped(
+                index,
+                f"{prefix}.status",
+                f"status {status!r} on a {COMPLETED} event; expected 'completed'",
+            )
         score = scaled(payload.get("score"), mapping.score_scale or 100)
         return build(
             index,

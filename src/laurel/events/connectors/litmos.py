@@ -5,11 +5,15 @@ Litmos does not document a signature. Its webhook URL is free, so the secret goe
 Bearer) where a proxy adds one. ``id`` is the event id. ``data.result`` is mapped through
 ``mapping.options.results`` (default ``Completed`` → completed, ``Passed`` → passed,
 ``Failed`` → failed); an unknown result is a dead letter until the mapping names it.
+``data.userName`` is often, not always, the learner's e-mail: it is kept as the e-mail only when
+it has an e-mail's shape, so an odd user name never holds up a completion.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from laurel.events.connectors.base import (
     Connector,
@@ -26,8 +30,10 @@ from laurel.events.connectors.base import (
 from laurel.events.connectors.mapping import ConnectorMapping
 from laurel.events.connectors.verify import Basic, Bearer, HeaderToken, QueryToken
 from laurel.events.models import Outcome
+from laurel.learners.schemas import Email
 
 DEFAULT_RESULTS = {"completed": "completed", "passed": "passed", "failed": "failed"}
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 
 class Litmos(Connector):
@@ -36,6 +42,21 @@ class Litmos(Connector):
     accepts = (QueryToken(), Basic(), Bearer(), HeaderToken())
     learner_keys = ("userId", "userName")
     course_keys = ("courseId", "code")
+
+    def options_problem(self, options: dict[str, Any]) -> tuple[str, str] | None:
+        results = options.get("results")
+        if results is None:
+            return None
+        outcomes = sorted(o.value for o in Outcome)
+        if not isinstance(results, dict) or not all(
+            isinstance(v, str) and v in outcomes for v in results.values()
+        ):
+            return (
+                "options.results",
+                "give an object from Litmos result to Laurel outcome, e.g. "
+                f'{{"Completed": "completed"}}; outcomes: {", ".join(outcomes)}',
+            )
+        return None
 
     def parse(self, incoming: Incoming, mapping: ConnectorMapping) -> list[Result]:
         body = read_json(incoming)
@@ -74,7 +95,7 @@ class Litmos(Connector):
             outcome=outcome,
             learner={
                 "external_id": text(data.get(self.learner_key(mapping))),
-                "email": user_name if user_name and "@" in user_name else None,
+                "email": _email(user_name),
                 "name": names or None,
             },
             course={"external_id": course, "title": text(data.get("title"))},
@@ -87,3 +108,13 @@ class Litmos(Connector):
                 "learner.email": "data.userName",
             },
         )
+
+
+def _email(user_name: str | None) -> str | None:
+    """The user name when it is an e-mail Laurel can keep; otherwise no e-mail at all."""
+    if user_name is None or "@" not in user_name:
+        return None
+    try:
+        return _EMAIL.validate_python(user_name)
+    except ValidationError:
+        return None
