@@ -28,7 +28,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.canonical import canonical_json, sha256_hex, strict_canonical_json
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
-from laurel.kit.sql import EncodedJSON, insert_many
+from laurel.kit.sql import EncodedJSON, insert_many, write_rows
 
 GENESIS = "0" * 64
 # Core, not the ORM's bulk insert: thousands of entries per batch of events.
@@ -279,16 +279,20 @@ def _append(
     if hint is not None:
         rows, head = _chained(organization_id, hint, items, encoded=encoded)
         params = {"_was_seq": hint[0], "_was_hash": hint[1]}
-        moved = session.execute(
-            _advance_head(), {"_org": organization_id, "_seq": head[0], "_hash": head[1]} | params
+        moved = write_rows(
+            session,
+            _advance_head(),
+            {"_org": organization_id, "_seq": head[0], "_hash": head[1]} | params,
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if moved.rowcount != 1:
             rows = None
     if rows is None:
         rows, head = _chained(
             organization_id, lock_head(session, organization_id), items, encoded=encoded
         )
-        session.execute(_move_head(), {"_org": organization_id, "_seq": head[0], "_hash": head[1]})
+        write_rows(
+            session, _move_head(), {"_org": organization_id, "_seq": head[0], "_hash": head[1]}
+        )
     insert_many(session, _TABLE, rows)
     # Rolled back later, this hint is stale and the next append reads the head instead.
     _HINTS[(where, organization_id)] = head

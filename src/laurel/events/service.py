@@ -30,7 +30,7 @@ from laurel.kit.ids import uuid7
 from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
-from laurel.kit.sql import insert_rows
+from laurel.kit.sql import insert_rows, read_rows
 from laurel.learners import personal, sealing
 from laurel.learners import service as learners
 from laurel.programs.rules import Subject
@@ -101,7 +101,7 @@ def _stored(
     found: dict[str, tuple[uuid.UUID, str]] = {}
     for part in chunks(list(dict.fromkeys(source_event_ids))):
         params = {"_org": actor.organization_id, "_live": actor.livemode, "_source": source}
-        for row in session.execute(_stored_sql(), params | {"_ids": part}):
+        for row in read_rows(session, _stored_sql(), params | {"_ids": part}):
             found[row[0]] = (row[1], row[2])
     return found
 

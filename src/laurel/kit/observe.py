@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from laurel.kit.clock import utcnow
 from laurel.kit.ids import uuid7
 from laurel.kit.orm import ExternalMixin
-from laurel.kit.sql import insert_ignore, insert_rows
+from laurel.kit.sql import insert_ignore, insert_rows, read_rows
 
 R = TypeVar("R", bound=ExternalMixin)
 T = TypeVar("T")
@@ -181,7 +181,7 @@ def _load(
     names = ("external_id", *columns)
     for part in chunks(external_ids):
         params = {"_org": organization_id, "_live": livemode, "_ids": part}
-        for row in session.execute(stmt, params):
+        for row in read_rows(session, stmt, params):
             # Plain tuples: a row's mapping view costs more than the row.
             values = dict(zip(names, row[1:], strict=True))
             found[row[1]] = Seen(row[0], values)

@@ -17,12 +17,22 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 Callback = Callable[[Session], None]
 
+_WATCHED: set[str] = set()
+"""Every table some ``on_write`` follows (see :func:`watched`)."""
+
+
+def watched(table: str | None) -> bool:
+    """Whether a write to ``table`` must reach a watcher, i.e. go through ``session.execute``
+    (``laurel.kit.sql.write_rows`` sends writes to other tables past it)."""
+    return table in _WATCHED
+
 
 def on_write(
     tables: frozenset[str], wrote: Callback, *, watching: Callable[[Session], bool]
 ) -> None:
     """Call ``wrote(session)`` when a session writes one of ``tables``, while
     ``watching(session)`` says there is something to forget (a cheap check, run first)."""
+    _WATCHED.update(tables)
 
     def on_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
         if not watching(session):

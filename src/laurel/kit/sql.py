@@ -18,8 +18,32 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from laurel.db import READONLY
+from laurel.kit import session_writes
 from laurel.kit.canonical import plain_json
 from laurel.kit.orm import UTCDateTime
+
+
+def read_rows(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """Run a Core SELECT of columns (never of ORM entities) in the session's transaction,
+    past the ORM's execution layer: the same SQL, types and rows as ``session.execute``, for
+    a third to a half of its cost (intake runs a dozen such reads per unit of work, and on
+    single statements that layer cost more than the database). What autoflush would write
+    first is flushed first, so the read sees it, as through the session."""
+    if session.autoflush:
+        session.flush()  # nothing to do, cheaply, unless ORM objects are pending
+    return session.connection().execute(statement, params)
+
+
+def write_rows(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """Run a Core INSERT, UPDATE or DELETE like :func:`read_rows`. The ORM layer it skips is
+    where a read-only unit of work refuses writes and where watchers of tables learn of them
+    (``laurel.kit.session_writes``): a write in a read-only unit of work, or to a watched
+    table, still goes through the session."""
+    table = getattr(statement, "table", None)
+    if session.info.get(READONLY) or session_writes.watched(getattr(table, "name", None)):
+        return session.execute(statement, params)
+    return read_rows(session, statement, params)
 
 
 class EncodedJSON(str):

@@ -37,6 +37,7 @@ from laurel.kit.clock import utcnow
 from laurel.kit.crypto import KeyRing
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
+from laurel.kit.sql import read_rows
 from laurel.learners.models import DATA_KEY, Learner, LearnerKey
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def keys(
     if missing:
         ring = ring or crypto.ring_of(session)
         for part in chunks(missing):
-            for learner_id, wrapped in session.execute(_keys_sql(), {"_ids": part}):
+            for learner_id, wrapped in read_rows(session, _keys_sql(), {"_ids": part}):
                 cache[learner_id] = unwrap(ring, wrapped)
         for learner_id in missing:
             cache.setdefault(learner_id, None)

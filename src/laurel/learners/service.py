@@ -20,6 +20,7 @@ from laurel.kit.errors import Conflict, NotFound
 from laurel.kit.observe import ObservedMany, Seen, chunks
 from laurel.kit.observe import observe_many as observe_rows
 from laurel.kit.pagination import Page, paginate
+from laurel.kit.sql import read_rows
 from laurel.learners import personal
 from laurel.learners.models import Classification, Learner
 from laurel.learners.schemas import LearnerCreate, LearnerFields, LearnerRef
@@ -578,7 +579,7 @@ def gate_view(
     for part in chunks(missing):
         rows += [
             row
-            for row in session.execute(_view_sql(), {"_ids": part})
+            for row in read_rows(session, _view_sql(), {"_ids": part})
             if row[8] == organization_id  # another organization's id answers nothing
         ]
     opened = personal.open_rows(

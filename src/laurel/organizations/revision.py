@@ -34,6 +34,7 @@ from sqlalchemy import Table, bindparam, func, literal_column, select, text, upd
 from sqlalchemy.orm import Session
 
 from laurel.kit import session_writes
+from laurel.kit.sql import read_rows
 from laurel.organizations.models import Organization
 
 T = TypeVar("T")
@@ -72,7 +73,7 @@ def current(session: Session, organization_id: uuid.UUID) -> int | None:
     transaction; :func:`changed` forgets it). None: no such organization."""
     seen: dict[uuid.UUID, int | None] = session.info.setdefault(_SEEN, {})
     if organization_id not in seen:
-        seen[organization_id] = session.scalar(_read(), {"_org": organization_id})
+        seen[organization_id] = read_rows(session, _read(), {"_org": organization_id}).scalar()
     return seen[organization_id]
 
 

@@ -32,7 +32,7 @@ from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_rows, unindexed
+from laurel.kit.sql import insert_rows, unindexed, write_rows
 from laurel.learners import service as learners
 from laurel.notifications import service as notifications
 from laurel.programs import holdout
@@ -104,7 +104,9 @@ def transition_many(
     params = {f"_{k}": v for k, v in values.items()}
     params |= {"_state": new, "_updated_at": now, "_allowed": allowed}
     for part in chunks(rewards):
-        moved_ids.update(session.scalars(stmt, params | {"_ids": [r.id for r in part]}))
+        moved_ids.update(
+            write_rows(session, stmt, params | {"_ids": [r.id for r in part]}).scalars()
+        )
     moved = [r for r in rewards if r.id in moved_ids]
     changes = {"state": new, "updated_at": now, **values}
     for reward in moved:

@@ -22,7 +22,7 @@ from laurel.kit.actor import Actor
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import Invalid, NotFound
 from laurel.kit.observe import chunks
-from laurel.kit.sql import insert_ignore
+from laurel.kit.sql import insert_ignore, read_rows
 from laurel.learners import service as learners
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
@@ -82,7 +82,7 @@ def facts_for(
     found: dict[uuid.UUID, Facts] = {}
     for part in chunks(sorted(set(learner_ids))):
         params = {"_org": organization_id, "_live": livemode, "_ids": part}
-        for learner_id, form, sealed, second in session.execute(_facts_sql(), params):
+        for learner_id, form, sealed, second in read_rows(session, _facts_sql(), params):
             # IRC §3406(h)(2): after a second notice the TIN counts as missing.
             found[learner_id] = Facts(form, sealed is not None and not second, bool(second))
     return found

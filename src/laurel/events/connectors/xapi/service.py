@@ -40,7 +40,7 @@ from laurel.kit.errors import AppError, Conflict
 from laurel.kit.ids import uuid7
 from laurel.kit.observe import chunks
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_ignore, insert_rows
+from laurel.kit.sql import insert_ignore, insert_rows, read_rows
 from laurel.learners import sealing
 from laurel.rewards import service as rewards
 from laurel.rewards.models import Reward, RewardState
@@ -210,7 +210,7 @@ def _rows_for(session: Session, actor: Actor, statement: Any, values: Sequence[A
     found: list[Any] = []
     for part in chunks(values):
         params = {"_org": actor.organization_id, "_live": actor.livemode, "_in": part}
-        found.extend(session.execute(statement, params).all())
+        found.extend(read_rows(session, statement, params).all())
     return found
 
 
