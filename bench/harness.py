@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -376,6 +377,45 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Instructions:
+    """User-space instructions a process executed while the block ran (``perf stat``), or
+    None where perf is missing or not allowed. Unlike CPU time, the count does not move with
+    a host that runs slower or a neighbour that shares the core: two runs of the same work
+    agree within about one per cent, so it shows a change of a few per cent that the timed
+    phases of a noisy machine cannot."""
+
+    count: int | None = None
+
+
+@contextlib.contextmanager
+def instructions(pid: int) -> Iterator[Instructions]:
+    found = Instructions()
+    if shutil.which("perf") is None:
+        yield found
+        return
+    perf = subprocess.Popen(
+        ["perf", "stat", "-x,", "-e", "instructions:u", "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.3)  # perf attaches before the work starts
+    try:
+        yield found
+    finally:
+        perf.send_signal(signal.SIGINT)
+        try:
+            _, err = perf.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            err = ""
+        for line in err.splitlines():
+            value, _, rest = line.partition(",")
+            if "instructions" in rest and value.strip().isdigit():
+                found.count = int(value)
 
 
 def busy_seconds() -> float:

@@ -74,22 +74,23 @@ def _measure(
     concurrency: int,
     send: harness.Send,
     timeout: float,
-) -> tuple[harness.LoadResult, float, float, float]:
-    """The load result, and the CPU seconds the server, this client and every other process on
-    the machine used during it."""
+) -> tuple[harness.LoadResult, float, float, float, int | None]:
+    """The load result, the CPU seconds the server, this client and every other process on
+    the machine used during it, and the server's instructions (None without perf)."""
     print(f"  {server.name}: 1-min load average {harness.load_average()}", file=sys.stderr)
-    server_cpu, client_cpu = harness.cpu_seconds(server.pid), time.process_time()
-    busy = harness.busy_seconds()
-    load = asyncio.run(
-        harness.closed_loop(
-            server.base_url, headers, requests, concurrency, send, deadline_seconds=timeout
+    with harness.instructions(server.pid) as counted:
+        server_cpu, client_cpu = harness.cpu_seconds(server.pid), time.process_time()
+        busy = harness.busy_seconds()
+        load = asyncio.run(
+            harness.closed_loop(
+                server.base_url, headers, requests, concurrency, send, deadline_seconds=timeout
+            )
         )
-    )
-    server_cpu = harness.cpu_seconds(server.pid) - server_cpu
-    client_cpu = time.process_time() - client_cpu
-    # Machine-wide and per-process ticks are read moments apart: clamp the rounding noise.
-    other_cpu = max(0.0, harness.busy_seconds() - busy - server_cpu - client_cpu)
-    return load, server_cpu, client_cpu, other_cpu
+        server_cpu = harness.cpu_seconds(server.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+        # Machine-wide and per-process ticks are read moments apart: clamp the rounding noise.
+        other_cpu = max(0.0, harness.busy_seconds() - busy - server_cpu - client_cpu)
+    return load, server_cpu, client_cpu, other_cpu, counted.count
 
 
 def _singles(path: str, run: str, offset: int) -> harness.Send:
@@ -123,6 +124,7 @@ def _phase(
     server_cpu: float,
     client_cpu: float,
     other_cpu: float,
+    instructions: int | None = None,
 ) -> dict[str, Any]:
     events = load.requests * events_per_request
     return {
@@ -135,6 +137,10 @@ def _phase(
         "events_per_second": round(events / load.wall_seconds, 1) if load.wall_seconds else 0.0,
         "request_ms": harness.summary_ms(load.latencies),
         "server_cpu_ms_per_event": round(1000 * server_cpu / events, 3) if events else None,
+        # Millions of user-space instructions per event: the host-independent cost.
+        "server_minstr_per_event": (
+            round(instructions / events / 1e6, 3) if instructions and events else None
+        ),
         "client_cpu_seconds": round(client_cpu, 2),
         "server_cpu_seconds": round(server_cpu, 2),
         "other_cpu_seconds": round(other_cpu, 2),

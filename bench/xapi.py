@@ -294,6 +294,7 @@ def report(rounds: list[list[dict[str, Any]]], args: argparse.Namespace) -> str:
                     p["request_ms"]["p50"],
                     p["request_ms"]["p99"],
                     p["server_cpu_ms_per_event"],
+                    p.get("server_minstr_per_event") or "-",
                     p.get("all_ready", "-"),
                     p["other_cpu_seconds"],
                 ]
@@ -313,6 +314,7 @@ def report(rounds: list[list[dict[str, Any]]], args: argparse.Namespace) -> str:
                 "req p50 ms",
                 "req p99 ms",
                 "server CPU ms/stmt",
+                "server M instr/stmt",
                 "all rewards ready",
                 "other CPU s",
             ],
@@ -339,7 +341,26 @@ def report(rounds: list[list[dict[str, Any]]], args: argparse.Namespace) -> str:
             f"arrays median {array:,.1f} statements/s (target >= {TARGET_ARRAY_PER_SECOND:,.0f}: "
             f"{'met' if array >= TARGET_ARRAY_PER_SECOND else 'MISSED'})"
         )
+    for label in ("sqlite", "postgresql"):
+        work = _instruction_ratios(rounds, label)
+        if work:
+            lines.append(
+                f"{label}: bare's instructions per request / Laurel's per single statement "
+                f"{', '.join(f'{r:.1%}' for r in work)} (the CPU work alone, whatever the host's "
+                "speed; not the target, which is throughput)"
+            )
     return "\n".join(lines)
+
+
+def _instruction_ratios(rounds: list[list[dict[str, Any]]], label: str) -> list[float]:
+    found = []
+    for phases in rounds:
+        by = {p["phase"]: p for p in phases}
+        bare_cost = by.get("bare", {}).get("server_minstr_per_event")
+        cost = by.get(f"{label} single", {}).get("server_minstr_per_event")
+        if bare_cost and cost:
+            found.append(bare_cost / cost)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import CacheStats
 
+from laurel.kit.sql import watch_driver
 from tests.conftest import Tenant
 
 
@@ -145,7 +146,16 @@ def statements_sent(
         seen.append((statement, parameters))
 
     event.listen(database.engine, "before_cursor_execute", note)
+
+    # Statements laurel.kit.sql sends on SQLite's driver itself (compiled once, so never
+    # among those without a cache key).
+    def driven(statement: str, parameters: Any) -> None:
+        seen.append((statement, parameters))
+
+    stop = watch_driver(driven) if not without_cache_key else None
     try:
         yield seen
     finally:
+        if stop is not None:
+            stop()
         event.remove(database.engine, "before_cursor_execute", note)

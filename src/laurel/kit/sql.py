@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Column, Executable, Table, Uuid, select
+from sqlalchemy import JSON, Column, Connection, Executable, Select, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -25,14 +26,150 @@ from laurel.kit.orm import UTCDateTime
 
 
 def read_rows(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
-    """Run a Core SELECT of columns (never of ORM entities) in the session's transaction,
-    past the ORM's execution layer: the same SQL, types and rows as ``session.execute``, for
-    a third to a half of its cost (intake runs a dozen such reads per unit of work, and on
-    single statements that layer cost more than the database). What autoflush would write
-    first is flushed first, so the read sees it, as through the session."""
+    """Run a Core SELECT of columns (never of ORM entities) in the session's transaction: the
+    same SQL, values and rows as ``session.execute``, without its cost. Intake runs about ten
+    such reads a unit of work, and for single statements SQLAlchemy's execution of each cost
+    more than the database's work: on SQLite the statement runs on the driver itself
+    (compiled once, its values converted by SQLAlchemy's own processors), on PostgreSQL as
+    Core on the session's connection, past the ORM layer. What autoflush would write first is
+    flushed first, so the read sees it, as through the session."""
     if session.autoflush:
         session.flush()  # nothing to do, cheaply, unless ORM objects are pending
-    return session.connection().execute(statement, params)
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and isinstance(statement, Select):
+        found = _sqlite_read(connection, statement, params or {})
+        if found is not None:
+            return found
+    return connection.execute(statement, params)
+
+
+DriverWatcher = Callable[[str, Sequence[Any]], None]
+_DRIVER_WATCHERS: list[DriverWatcher] = []
+
+
+def watch_driver(watcher: DriverWatcher) -> Callable[[], None]:
+    """Call ``watcher(sql, parameters)`` for every statement :func:`driver_execute` sends
+    (SQLAlchemy's ``before_cursor_execute`` never sees them); answers the function that
+    stops it. For tests and tracing: nothing watches in normal running."""
+    _DRIVER_WATCHERS.append(watcher)
+    return lambda: _DRIVER_WATCHERS.remove(watcher)
+
+
+def driver_execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> sqlite3.Cursor:
+    """``sql`` (already in the driver's form, ``?`` placeholders) on the sqlite3 connection
+    under ``connection``, in its transaction: SQLAlchemy's execution of an already-rendered
+    statement still cost several times SQLite's own work for the small statements of a unit
+    of work."""
+    for watcher in _DRIVER_WATCHERS:
+        watcher(sql, tuple(parameters))
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver.execute(sql, parameters)
+
+
+class Rows(list[tuple[Any, ...]]):
+    """Rows read on SQLite's driver (:func:`read_rows`): plain tuples, with the few methods
+    of SQLAlchemy's result that the callers use."""
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self
+
+    def scalar(self) -> Any:
+        return self[0][0] if self else None
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    """A SELECT compiled once for SQLite's driver: its text (expanding IN lists still to
+    render), the parameters in text order with their storage converters, and one converter
+    per result column (the same processors SQLAlchemy applies)."""
+
+    statement: Any  # kept alive: plans are found by its id
+    sql: str
+    order: tuple[str, ...]
+    expanding: frozenset[str]
+    binds: dict[str, Converter | None]
+    defaults: dict[str, Any]
+    results: tuple[Converter | None, ...]
+    rendered: dict[tuple[int, ...], str]
+
+
+_READ_PLANS: dict[int, _ReadPlan | None] = {}
+_MOST_PLANS = 1024
+_MOST_SHAPES = 256
+
+
+def _read_plan(connection: Connection, statement: Select[Any]) -> _ReadPlan | None:
+    key = id(statement)
+    plan = _READ_PLANS.get(key)
+    if plan is not None and plan.statement is statement:
+        return plan
+    if key in _READ_PLANS and plan is None:
+        return None
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    binds = compiled.binds
+    order = tuple(compiled.positiontup or ())
+    entries = compiled._result_columns
+    built: _ReadPlan | None = None
+    # Only what this module knows how to run: named or literal binds, expanding or not.
+    if all(name in binds for name in order) and not compiled.literal_execute_params:
+        built = _ReadPlan(
+            statement=statement,
+            sql=compiled.string,
+            order=order,
+            expanding=frozenset(n for n in order if binds[n].expanding),
+            binds={n: binds[n].type._cached_bind_processor(dialect) for n in order},
+            defaults={n: binds[n].effective_value for n in order if not binds[n].required},
+            results=tuple(e.type._cached_result_processor(dialect, None) for e in entries),
+            rendered={},
+        )
+    if len(_READ_PLANS) >= _MOST_PLANS:
+        # Statements are meant to be built once (module-level, cached); one built per call
+        # would only lose its plan, never grow this without bound.
+        _READ_PLANS.clear()
+    _READ_PLANS[key] = built
+    return built
+
+
+def _sqlite_read(
+    connection: Connection, statement: Select[Any], params: dict[str, Any]
+) -> Rows | None:
+    """``statement`` run on the driver's connection (inside the session's transaction), or
+    None when it must take SQLAlchemy's path (an empty IN list: SQLAlchemy renders those as
+    an expression of its own)."""
+    plan = _read_plan(connection, statement)
+    if plan is None:
+        return None
+    values: list[Any] = []
+    lengths: list[int] = []
+    for name in plan.order:
+        value = params[name] if name in params else plan.defaults[name]
+        convert = plan.binds[name]
+        if name in plan.expanding:
+            if not value:
+                return None
+            lengths.append(len(value))
+            values.extend(value if convert is None else map(convert, value))
+        else:
+            values.append(value if convert is None else convert(value))
+    shape = tuple(lengths)
+    sql = plan.rendered.get(shape)
+    if sql is None:
+        sql = plan.sql
+        for name, length in zip((n for n in plan.order if n in plan.expanding), shape, strict=True):
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(["?"] * length), 1)
+        if len(plan.rendered) >= _MOST_SHAPES:
+            plan.rendered.clear()
+        plan.rendered[shape] = sql
+    found = driver_execute(connection, sql, values).fetchall()
+    results = plan.results
+    if any(results):
+        found = [
+            tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True))
+            for row in found
+        ]
+    return Rows(found)
 
 
 def write_rows(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
@@ -258,7 +395,7 @@ def insert_many(
         part = values[start : start + per]
         flat = tuple(value for row in part for value in row)
         statement = _rows_sql(sql, len(positions), len(part))
-        count += connection.exec_driver_sql(statement, flat).rowcount
+        count += driver_execute(connection, statement, flat).rowcount
     return count
 
 

@@ -32,7 +32,7 @@ from laurel.kit.money import Money
 from laurel.kit.observe import chunks
 from laurel.kit.orm import from_row
 from laurel.kit.pagination import Page, paginate
-from laurel.kit.sql import insert_rows, unindexed, write_rows
+from laurel.kit.sql import driver_execute, insert_rows, unindexed, write_rows
 from laurel.learners import service as learners
 from laurel.notifications import service as notifications
 from laurel.programs import holdout
@@ -494,7 +494,12 @@ def _rewarded(
         else:
             params = [value for triple in part for value in triple]
             params += scope
-        rows = connection.exec_driver_sql(_rewarded_sql(len(part), dialect), tuple(params))
+        sql = _rewarded_sql(len(part), dialect)
+        rows = (
+            driver_execute(connection, sql, params)
+            if dialect == "sqlite"
+            else connection.exec_driver_sql(sql, tuple(params))
+        )
         for program_id, learner_id, course_id, dedupe_key in rows:
             slots.add((*sent[program_id, learner_id, course_id], dedupe_key))
     return slots
