@@ -213,6 +213,7 @@ def report(
                     p["request_ms"]["p50"],
                     p["request_ms"]["p99"],
                     p["server_cpu_ms_per_event"],
+                    p.get("server_minstr_per_event") or "-",
                     round(100 * p["client_cpu_seconds"] / p["wall_seconds"]),
                     p["other_cpu_seconds"],
                 ]
@@ -259,6 +260,7 @@ def report(
                     "req p50 ms",
                     "req p99 ms",
                     "server CPU ms/event",
+                    "server M instr/event",
                     "client CPU %",
                     "other CPU s",
                 ],
