@@ -87,7 +87,7 @@ class _ReadPlan:
     statement: Any  # kept alive: plans are found by its id
     sql: str
     order: tuple[str, ...]
-    expanding: frozenset[str]
+    expanding: tuple[str, ...]  # the expanding IN lists, in text order
     binds: dict[str, Converter | None]
     defaults: dict[str, Any]
     results: tuple[Converter | None, ...]
@@ -118,7 +118,7 @@ def _read_plan(connection: Connection, statement: Select[Any]) -> _ReadPlan | No
             statement=statement,
             sql=compiled.string,
             order=order,
-            expanding=frozenset(n for n in order if binds[n].expanding),
+            expanding=tuple(n for n in order if binds[n].expanding),
             binds={n: binds[n].type._cached_bind_processor(dialect) for n in order},
             defaults={n: binds[n].effective_value for n in order if not binds[n].required},
             results=tuple(e.type._cached_result_processor(dialect, None) for e in entries),
@@ -157,7 +157,7 @@ def _sqlite_read(
     sql = plan.rendered.get(shape)
     if sql is None:
         sql = plan.sql
-        for name, length in zip((n for n in plan.order if n in plan.expanding), shape, strict=True):
+        for name, length in zip(plan.expanding, shape, strict=True):
             sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(["?"] * length), 1)
         if len(plan.rendered) >= _MOST_SHAPES:
             plan.rendered.clear()
