@@ -79,6 +79,9 @@ def registered() -> list[Sealed]:
 
 COMPLETION_PAYLOAD = register("completion_events", "payload_sealed", clear="payload", kind="json")
 XAPI_STATEMENT = register("xapi_statements", "statement_sealed", clear="statement", kind="json")
+XAPI_ATTACHMENTS = register(
+    "xapi_statements", "attachments_sealed", clear="attachments", kind="json"
+)
 CALIPER_EVENT = register("caliper_events", "event_sealed", clear="event", kind="json")
 TAX_RECIPIENT = register(
     "tax_form_requests", "recipient_email_sealed", clear="recipient_email", kind="text"

@@ -159,7 +159,9 @@ def erase(
                 xapi.c.organization_id == org,
                 or_(xapi.c.event_id.in_(event_ids), xapi.c.learner_key == learner.external_id),
             )
-            .values(statement=ERASED, statement_sealed=None, learner_key=None)
+            .values(
+                statement=ERASED, statement_sealed=None, attachments_sealed=None, learner_key=None
+            )
         )
     )
     caliper = _t("caliper_events")

@@ -415,7 +415,8 @@ def downgrade() -> None:
         "import_rejections": _rejections,
     }
     for entry in sealing.registered():
-        if entry.table in tables:  # later revisions open their own columns
+        # Later revisions open their own columns (and may seal more of these tables).
+        if (entry.table, entry.column) in _COLUMNS:
             _unseal(conn, ring, tables[entry.table], entry)
     for table, column in reversed(_COLUMNS):
         op.drop_column(table, column)

@@ -21,7 +21,8 @@ from laurel.auth import permissions
 from laurel.auth import service as auth
 from laurel.db import Database
 from laurel.events.connectors import strict_json
-from laurel.events.connectors.xapi import service
+from laurel.events.connectors.xapi import attachments, service
+from laurel.events.connectors.xapi.attachments import Part
 from laurel.events.connectors.xapi.models import XapiReview
 from laurel.kit.actor import Actor
 from laurel.kit.errors import AppError, Unauthorized
@@ -54,7 +55,16 @@ _STATEMENT_BODY = {
                     {"type": "array", "items": {"type": "object"}},
                 ]
             }
-        }
+        },
+        "multipart/mixed": {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "xAPI transmission format (Communication 1.5.2): the statement(s) "
+                "as the application/json first part, then one part per attachment with "
+                "X-Experience-API-Hash and Content-Transfer-Encoding: binary",
+            }
+        },
     },
 }
 
@@ -133,13 +143,19 @@ def _version(request: Request) -> str:
     return _ANSWER_VERSION[sent.strip()[0]]
 
 
-def _parse(request: Request, body: bytes) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def _parse(request: Request, body: bytes, version: str) -> tuple[Any, dict[str, Part]]:
+    """The statements sent, and the attachment parts of a multipart/mixed request by hash."""
+    sent = request.headers.get("content-type", "")
+    content_type = sent.split(";")[0].strip().lower()
     if content_type == "multipart/mixed":
-        raise BadRequest("statements with attachment content (multipart/mixed) are not accepted")
+        first, parts = attachments.parse(sent, body, version)
+        return strict_json.loads(first), parts
     if content_type != "application/json":
-        raise BadRequest(f"send statements as application/json (got {content_type or 'none'})")
-    return strict_json.loads(body)
+        raise BadRequest(
+            f"send statements as application/json, or as multipart/mixed with attachments "
+            f"(got {content_type or 'none'})"
+        )
+    return strict_json.loads(body), {}
 
 
 def _error(exc: AppError, version: str) -> JSONResponse:
@@ -159,7 +175,7 @@ def _receive(
 ) -> tuple[int, list[str]]:
     actor = _actor(request, db)
     version = _version(request)
-    parsed = _parse(request, body)
+    parsed, parts = _parse(request, body, version)
     if put:
         if statement_id is None:
             raise BadRequest("PUT needs the statementId query parameter")
@@ -180,8 +196,15 @@ def _receive(
         raise BadRequest("send at least one statement")
     service.validate(statements, version)
     ids = service.assign_ids(statements)
-    grouped: GroupCommit[list[dict[str, Any]], service.Stored] = request.app.state.xapi_intake
-    for intake in grouped.submit(actor, statements).intakes:
+    own_parts = attachments.check(statements, parts)
+    if parts:
+        # Rare and possibly large: stored in a transaction of its own, not the group commit.
+        with db.session() as session:
+            _, intakes = service.store(session, actor, statements, own_parts)
+    else:
+        grouped: GroupCommit[list[dict[str, Any]], service.Stored] = request.app.state.xapi_intake
+        intakes = grouped.submit(actor, statements).intakes
+    for intake in intakes:
         event = intake.event
         mode = "live" if event.livemode else "test"
         EVENTS_RECEIVED.labels(event.source, event.outcome, mode).inc()
@@ -233,7 +256,10 @@ async def post_statements(request: Request, db: DatabaseDep) -> Response:
     same content is a replay (accepted, nothing paid twice); with other content, a 409.
     Requires the `X-Experience-API-Version` header (1.0.x or 2.0.x). Authenticate with a
     Laurel API key with the `events:write` scope, as `Authorization: Bearer <key>` or as the
-    password of HTTP Basic auth (any user name)."""
+    password of HTTP Basic auth (any user name). Attachments without a `fileUrl` come as
+    `multipart/mixed` (statements first, then one part per attachment, matched by
+    `X-Experience-API-Hash`); a signed statement's JWS must carry RS256/384/512 and the
+    statement it was sent with (checked against its `x5c` certificate when present)."""
     return await _handle(request, db, put=False)
 
 

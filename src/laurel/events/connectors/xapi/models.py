@@ -49,6 +49,9 @@ class XapiStatement(TenantMixin, Base):
     """The statement as the client sent it (with the id Laurel assigned when it had none),
     sealed under the learner's key when it became a completion, else under the key ring
     (:mod:`laurel.learners.sealing`)."""
+    attachments_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    """The content of its attachments sent as multipart/mixed parts (a list of sha2,
+    contentType and base64 content), sealed like ``statement_sealed``; None without any."""
 
 
 class ReviewState:

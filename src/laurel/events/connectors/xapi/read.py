@@ -19,15 +19,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import object_session
 from starlette.concurrency import run_in_threadpool
 
 from laurel.db import Database
-from laurel.events.connectors.xapi import service
+from laurel.events.connectors.xapi import attachments, service
 from laurel.events.connectors.xapi.api import VERSION_HEADER, BadRequest, _actor, _version
 from laurel.events.connectors.xapi.models import XapiStatement
 from laurel.kit.clock import utcnow
 from laurel.kit.errors import AppError, NotFound
 from laurel.kit.http import DatabaseDep, errors, read_only
+from laurel.learners import sealing
 
 router = APIRouter(tags=["xapi"])
 
@@ -139,28 +141,35 @@ def as_stored(row: XapiStatement, organization_id: uuid.UUID, shape: str) -> dic
     return _shape_ids(statement) if shape == "ids" else statement
 
 
-def _find(db: Database, request: Request) -> tuple[dict[str, Any], datetime, bool]:
+def _find(
+    db: Database, request: Request
+) -> tuple[dict[str, Any], datetime, list[attachments.Part] | None]:
+    """The statement, when it was stored, and (``attachments=true``) its attachments' parts."""
     actor = _actor(request, db)
     _version(request)
-    wanted, voided, shape, attachments = _query(request)
+    wanted, voided, shape, with_parts = _query(request)
     with read_only(db) as session:
         row = service.get_statement(session, actor, wanted)
         if row is None or row.voided != voided:
             # A voided statement is only read by voidedStatementId, and the reverse (§2.1.4).
             which = "voided statement" if voided else "statement"
             raise StatementNotFound(f"no {which} {wanted}")
-        return as_stored(row, actor.organization_id, shape), row.created_at, attachments
+        parts = _parts(row) if with_parts else None
+        return as_stored(row, actor.organization_id, shape), row.created_at, parts
 
 
-def _multipart(statement: dict[str, Any]) -> tuple[bytes, str]:
-    """``attachments=true``: the multipart/mixed form (§2.1.3), holding the statement only,
-    since Laurel accepts no attachment content."""
+def _parts(row: XapiStatement) -> list[attachments.Part]:
+    session = object_session(row)
+    assert session is not None
+    [kept] = sealing.open_many(session, sealing.XAPI_ATTACHMENTS, [row.attachments_sealed])
+    return attachments.parts_of(kept)
+
+
+def _multipart(statement: dict[str, Any], parts: list[attachments.Part]) -> tuple[bytes, str]:
+    """``attachments=true``: the multipart/mixed form (§2.1.3), the statement then the content
+    of each attachment it was sent with."""
     part = json.dumps(statement, ensure_ascii=False).encode()
-    body = (
-        f"--{_BOUNDARY}\r\nContent-Type: application/json\r\n\r\n".encode()
-        + part
-        + f"\r\n--{_BOUNDARY}--\r\n".encode()
-    )
+    body = attachments.multipart(part, parts, _BOUNDARY)
     return body, f"multipart/mixed; boundary={_BOUNDARY}"
 
 
@@ -195,7 +204,7 @@ async def get_statement(request: Request, db: DatabaseDep) -> Response:
     version = "2.0.0" if sent.strip().startswith("2") else "1.0.3"
     headers = {VERSION_HEADER: version, CONSISTENT_HEADER: _iso(utcnow())}
     try:
-        statement, stored, attachments = await run_in_threadpool(_find, db, request)
+        statement, stored, parts = await run_in_threadpool(_find, db, request)
     except AppError as exc:
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="Laurel xAPI"'
@@ -203,7 +212,7 @@ async def get_statement(request: Request, db: DatabaseDep) -> Response:
             {"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers
         )
     headers["Last-Modified"] = stored.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    if attachments:
-        body, media = _multipart(statement)
+    if parts is not None:
+        body, media = _multipart(statement, parts)
         return Response(body, media_type=media, headers=headers)
     return JSONResponse(statement, headers=headers)

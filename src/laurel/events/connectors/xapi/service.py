@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, object_session
 from laurel.audit import service as audit
 from laurel.events import service as events
 from laurel.events.connectors.xapi import cmi5, mapping
+from laurel.events.connectors.xapi.attachments import Part, seal_form
 from laurel.events.connectors.xapi.models import ReviewState, XapiReview, XapiStatement
 from laurel.events.connectors.xapi.validation import (
     VOIDED,
@@ -74,6 +75,8 @@ class _New:
     notes: list[str] = field(default_factory=list)
     voided_by: uuid.UUID | None = None
     """A voiding statement stored before this one arrived: it is stored voided, never paid."""
+    parts: list[Part] = field(default_factory=list)
+    """Its attachments' content from a multipart request (kept sealed with it)."""
 
 
 def digest_of(statement: dict[str, Any]) -> str:
@@ -114,9 +117,15 @@ def assign_ids(statements: list[dict[str, Any]]) -> list[uuid.UUID]:
 
 
 def store(
-    session: Session, actor: Actor, statements: list[dict[str, Any]]
+    session: Session,
+    actor: Actor,
+    statements: list[dict[str, Any]],
+    parts: list[list[Part]] | None = None,
 ) -> tuple[list[uuid.UUID], list[events.Intake]]:
-    """Store validated statements (ids assigned); answer their ids and the new completions."""
+    """Store validated statements (ids assigned); answer their ids and the new completions.
+
+    ``parts``: each statement's attachment content (``attachments.check``), from a multipart
+    request; a replayed statement keeps what it was stored with."""
     ids = [uuid.UUID(s["id"]) for s in statements]
     existing = _existing(session, actor, ids)
     fresh: list[_New] = []
@@ -128,6 +137,8 @@ def store(
                 raise _conflict(statement_id)
             continue
         fresh.append(_New(index, statement_id, statement, digest))
+        if parts is not None:
+            fresh[-1].parts = parts[index]
     if not fresh:
         return ids, []
     now = utcnow()
@@ -466,8 +477,9 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
             "note": _note(item)[:500],
             "statement": {},
             "statement_sealed": token,
+            "attachments_sealed": kept,
         }
-        for item, token in zip(
+        for item, token, kept in zip(
             fresh,
             sealing.seal_many(
                 session,
@@ -475,6 +487,7 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
                 sealing.XAPI_STATEMENT,
                 [(item.learner_id, item.statement) for item in fresh],
             ),
+            _sealed_parts(session, actor, fresh),
             strict=True,
         )
     ]
@@ -490,6 +503,18 @@ def _insert(session: Session, actor: Actor, fresh: list[_New], now: datetime) ->
         for item in lost:
             if winners.get(item.statement_id) != item.digest:
                 raise _conflict(item.statement_id)
+
+
+def _sealed_parts(session: Session, actor: Actor, fresh: list[_New]) -> list[str | None]:
+    """Each statement's attachment content, sealed under the same key as the statement."""
+    if not any(item.parts for item in fresh):
+        return [None] * len(fresh)
+    return sealing.seal_many(
+        session,
+        actor.organization_id,
+        sealing.XAPI_ATTACHMENTS,
+        [(item.learner_id, seal_form(item.parts)) for item in fresh],
+    )
 
 
 def _object_id(statement: dict[str, Any]) -> str | None:
