@@ -40,10 +40,34 @@ def loads(body: bytes) -> Any:
     if not text.strip():
         raise MalformedJson("the body is empty")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise MalformedJson(
             f"not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
         ) from None
     except ValueError as exc:
         raise MalformedJson(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
+    # Counting brackets is cheap; only a body with many of them is walked.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and not _within_depth(value):
+        raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels")
+    return value
+
+
+MAX_DEPTH = 64
+"""Deeper documents are refused: every later step (validation, hashing, sealing) walks them,
+some recursively, and no LMS payload comes near this."""
+
+
+def _within_depth(value: Any) -> bool:
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, dict):
+            pending.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return True

@@ -159,7 +159,6 @@ def test_multipart_without_attachments_and_json_with_file_urls_are_accepted(
             lambda s, c: multipart(s, part(c, sha2=_sha(b"other"))),
             "does not hash to its X-Experience-API-Hash",
         ),
-        (lambda s, c: multipart(s, part(c, encoding="")), "no Content-Transfer-Encoding"),
         (lambda s, c: multipart(s, part(c, encoding="base64")), "'base64'"),
         (
             lambda s, c: multipart(s, part(c), part(b"stray")),
@@ -195,11 +194,15 @@ def test_json_attachment_without_file_url_is_refused(client: TestClient, tenant:
     assert "no fileUrl" in response.json()["detail"]
 
 
-def test_xapi_2_lets_the_lrs_assume_binary(client: TestClient, tenant: Tenant) -> None:
-    content = b"two point oh"
+@pytest.mark.parametrize("version", ["1.0.3", "2.0.0"])
+def test_a_part_without_transfer_encoding_is_taken_as_binary(
+    client: TestClient, tenant: Tenant, version: str
+) -> None:
+    """Communication 1.5.2: senders must name it; the LRS should assume binary if they do not."""
+    content = b"no encoding header"
     body = statement("completed")
     body["attachments"] = [attachment(content)]
-    response = send(client, tenant, multipart(body, part(content, encoding="")), version="2.0.0")
+    response = send(client, tenant, multipart(body, part(content, encoding="")), version=version)
     assert response.status_code == 200, response.text
 
 
@@ -384,7 +387,7 @@ def test_any_body_is_parsed_or_refused_by_name(body: bytes, boundary: str) -> No
     """Whatever arrives, the parser answers parts or an AttachmentInvalid, never a crash."""
     quoted = boundary.replace("\\", "").replace('"', "")
     try:
-        first, parts = attachments.parse(f'multipart/mixed; boundary="{quoted}"', body, "1.0.3")
+        first, parts = attachments.parse(f'multipart/mixed; boundary="{quoted}"', body)
     except attachments.AttachmentInvalid:
         return
     assert isinstance(first, bytes)
@@ -394,9 +397,9 @@ def test_any_body_is_parsed_or_refused_by_name(body: bytes, boundary: str) -> No
 def test_a_wellformed_body_with_a_preamble_parses() -> None:
     content = b"octets\r\n--not-the-boundary\r\n"
     body = b"preamble text\r\n" + multipart({"a": 1}, part(content)) + b"epilogue"
-    first, parts = attachments.parse(f'multipart/mixed; boundary="{BOUNDARY}"', body, "1.0.3")
+    first, parts = attachments.parse(f'multipart/mixed; boundary="{BOUNDARY}"', body)
     assert json.loads(first) == {"a": 1}
     assert parts[_sha(content)].content == content
     encoded = "multipart/mixed; boundary*=utf-8''%E2%82%AC"
     with pytest.raises(attachments.AttachmentInvalid, match="boundary"):
-        attachments.parse(encoded, body, "1.0.3")
+        attachments.parse(encoded, body)

@@ -143,12 +143,12 @@ def _version(request: Request) -> str:
     return _ANSWER_VERSION[sent.strip()[0]]
 
 
-def _parse(request: Request, body: bytes, version: str) -> tuple[Any, dict[str, Part]]:
+def _parse(request: Request, body: bytes) -> tuple[Any, dict[str, Part]]:
     """The statements sent, and the attachment parts of a multipart/mixed request by hash."""
     sent = request.headers.get("content-type", "")
     content_type = sent.split(";")[0].strip().lower()
     if content_type == "multipart/mixed":
-        first, parts = attachments.parse(sent, body, version)
+        first, parts = attachments.parse(sent, body)
         return strict_json.loads(first), parts
     if content_type != "application/json":
         raise BadRequest(
@@ -175,7 +175,7 @@ def _receive(
 ) -> tuple[int, list[str]]:
     actor = _actor(request, db)
     version = _version(request)
-    parsed, parts = _parse(request, body, version)
+    parsed, parts = _parse(request, body)
     if put:
         if statement_id is None:
             raise BadRequest("PUT needs the statementId query parameter")

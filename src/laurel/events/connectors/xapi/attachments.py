@@ -26,24 +26,23 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from laurel.events.connectors import strict_json
-from laurel.kit.canonical import canonical_json
+from laurel.events.connectors.xapi import compare
 from laurel.kit.errors import AppError
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 MAX_BYTES = 32 * 1024 * 1024
 """Largest multipart request read (xAPI lets an LRS refuse larger ones, Communication 1.5.2)."""
-_HASHES = {64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
+_HASHES = {56: hashlib.sha224, 64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
 _ALGORITHMS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "RS256": hashes.SHA256,
     "RS384": hashes.SHA384,
     "RS512": hashes.SHA512,
 }
-_LRS_FIELDS = ("stored", "authority", "version")
 
 
 class AttachmentInvalid(AppError):
@@ -65,7 +64,7 @@ class Part:
     content: bytes
 
 
-def parse(content_type: str, body: bytes, version: str) -> tuple[bytes, dict[str, Part]]:
+def parse(content_type: str, body: bytes) -> tuple[bytes, dict[str, Part]]:
     """Split a ``multipart/mixed`` request into the statements' JSON and its parts by hash."""
     if len(body) > MAX_BYTES:
         raise TooLarge(f"the request is {len(body)} bytes; at most {MAX_BYTES} are read")
@@ -81,7 +80,7 @@ def parse(content_type: str, body: bytes, version: str) -> tuple[bytes, dict[str
         )
     found: dict[str, Part] = {}
     for number, (headers, content) in enumerate(parts[1:], 2):
-        part = _part(number, headers, content, version)
+        part = _part(number, headers, content)
         found.setdefault(part.sha2, part)
     return first, found
 
@@ -133,15 +132,13 @@ def _split(body: bytes, boundary: str) -> list[tuple[Message, bytes]]:
     return parts
 
 
-def _part(number: int, headers: Message, content: bytes, version: str) -> Part:
+def _part(number: int, headers: Message, content: bytes) -> Part:
     declared = str(headers.get("X-Experience-API-Hash") or "").strip().lower()
     if not declared:
         raise AttachmentInvalid(f"part {number} has no X-Experience-API-Hash header")
     sent_encoding = headers.get("Content-Transfer-Encoding")
+    # Senders must name it (Communication 1.5.2); an LRS should assume binary when they do not.
     encoding = None if sent_encoding is None else str(sent_encoding)
-    if encoding is None and version.startswith("1."):
-        # Required by 1.0.x (Communication 1.5.2); 2.0 lets the LRS assume binary.
-        raise AttachmentInvalid(f"part {number} has no Content-Transfer-Encoding: binary header")
     if encoding is not None and encoding.strip().lower() != "binary":
         raise AttachmentInvalid(
             f"part {number} has Content-Transfer-Encoding {encoding.strip()!r}; "
@@ -185,8 +182,10 @@ def check(statements: list[dict[str, Any]], parts: dict[str, Part]) -> list[list
                     )
                 continue
             used.add(sha2)
-            if part not in own:
-                own.append(part)
+            if all(p.sha2 != sha2 for p in own):
+                # Kept under the attachment's own contentType: a part's header must match it
+                # (Communication 1.5.2) and is what a reader of the statement expects back.
+                own.append(Part(sha2, str(attachment["contentType"]), part.content))
             if attachment.get("usageType") == SIGNATURE:
                 _check_signature(statement, attachment, part, name)
         mine.append(own)
@@ -221,7 +220,7 @@ def _check_signature(
     if not isinstance(header, dict) or header.get("alg") not in _ALGORITHMS:
         alg = header.get("alg") if isinstance(header, dict) else None
         raise AttachmentInvalid(f"{name}: the JWS algorithm is {alg!r}; use RS256, RS384 or RS512")
-    if not isinstance(payload, dict) or _comparable(payload) != _comparable(statement, payload):
+    if not isinstance(payload, dict) or not compare.equivalent(payload, statement):
         raise AttachmentInvalid(
             f"{name}: the signed statement differs from the statement sent with it"
         )
@@ -237,7 +236,10 @@ def _verify(chain: Any, alg: str, signed: bytes, signature: bytes, name: str) ->
         certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except (ValueError, binascii.Error):
         raise AttachmentInvalid(f"{name}: the first x5c certificate does not load") from None
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        raise AttachmentInvalid(f"{name}: the x5c certificate's key cannot be read") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise AttachmentInvalid(f"{name}: the x5c certificate holds no RSA key for {alg}")
     try:
@@ -252,28 +254,6 @@ def _unbase64url(text: str) -> bytes:
     if not text or "=" in text:
         raise ValueError("base64url without padding expected")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _comparable(statement: dict[str, Any], signed: dict[str, Any] | None = None) -> str:
-    """The statement as a signature covers it: without the signature attachments (added
-    after signing), the properties the LRS sets, and the id when the signed form had none
-    (the LRS assigned it)."""
-    copy = {k: v for k, v in statement.items() if k not in _LRS_FIELDS}
-    listed = copy.get("attachments")
-    kept = [
-        a
-        for a in (listed if isinstance(listed, list) else [])
-        if not (isinstance(a, dict) and a.get("usageType") == SIGNATURE)
-    ]
-    if listed is not None and not isinstance(listed, list):
-        pass  # not a list: kept as it is, so the comparison tells it apart
-    elif kept:
-        copy["attachments"] = kept
-    else:
-        copy.pop("attachments", None)
-    if signed is not None and "id" not in signed:
-        copy.pop("id", None)
-    return canonical_json(copy)
 
 
 def seal_form(parts: list[Part]) -> list[dict[str, str]] | None:

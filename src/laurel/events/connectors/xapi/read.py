@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,6 @@ CONSISTENT_HEADER = "X-Experience-API-Consistent-Through"
 _SINGLE = ("statementId", "voidedStatementId")
 _ALLOWED_WITH_SINGLE = frozenset({"statementId", "voidedStatementId", "attachments", "format"})
 _FORMATS = frozenset({"exact", "ids", "canonical"})
-_BOUNDARY = "laurel-xapi-statement"
 # Every statement Laurel keeps was sent by a client authenticated with an organization key:
 # when the client named no authority, the LRS names itself (xAPI 1.0.3 §2.4.9).
 _AUTHORITY_HOME = "urn:laurel:organization"
@@ -169,8 +169,10 @@ def _multipart(statement: dict[str, Any], parts: list[attachments.Part]) -> tupl
     """``attachments=true``: the multipart/mixed form (§2.1.3), the statement then the content
     of each attachment it was sent with."""
     part = json.dumps(statement, ensure_ascii=False).encode()
-    body = attachments.multipart(part, parts, _BOUNDARY)
-    return body, f"multipart/mixed; boundary={_BOUNDARY}"
+    # A fresh boundary per answer: attachment octets are the client's and could hold any fixed
+    # one (RFC 2046 §5.1.1: the boundary must occur in no part).
+    boundary = f"laurel-{secrets.token_hex(16)}"
+    return attachments.multipart(part, parts, boundary), f"multipart/mixed; boundary={boundary}"
 
 
 @router.get(

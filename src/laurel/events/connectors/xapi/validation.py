@@ -89,6 +89,7 @@ _DEFINITION_KEYS = frozenset(
         "steps",
     }
 )
+_SHA2 = re.compile(r"^(?:[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")
 _ATTACHMENT_KEYS = frozenset(
     {"usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"}
 )
@@ -405,6 +406,28 @@ class _Checker:
             for key in ("usageType", "display", "contentType", "length", "sha2"):
                 if key not in item:
                     self.fail(_join(where, key), "is required")
+            self.attachment_values(item, where)
+
+    def attachment_values(self, item: dict[str, Any], where: str) -> None:
+        if "usageType" in item:
+            self.iri(item["usageType"], _join(where, "usageType"))
+        for key in ("display", "description"):
+            if key in item:
+                self.language_map(item[key], _join(where, key))
+        if "contentType" in item:
+            field = _join(where, "contentType")
+            if self.string(item["contentType"], field) and "/" not in item["contentType"]:
+                self.fail(field, "must be an Internet media type (type/subtype)")
+        if "length" in item:
+            length = item["length"]
+            if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+                self.fail(_join(where, "length"), "must be a whole number of octets (0 or more)")
+        if "sha2" in item:
+            field = _join(where, "sha2")
+            if self.string(item["sha2"], field) and not _SHA2.match(item["sha2"]):
+                self.fail(field, "must be a SHA-2 hash in hexadecimal (SHA-224 to SHA-512)")
+        if "fileUrl" in item:
+            self.iri(item["fileUrl"], _join(where, "fileUrl"))
 
     def body(self, value: dict[str, Any], field: str, *, substatement: bool) -> None:
         for key in ("actor", "verb", "object"):
