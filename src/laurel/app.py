@@ -137,8 +137,13 @@ def create_app(
     app.state.xapi_intake = GroupCommit(db, xapi_service.store_requests, sizes=XAPI_GROUP_SIZE)
     bind_database(db)
 
+    # Routes are matched in this order, one router after the other (about 10 µs a router on
+    # the benchmark host): the intake endpoints LMSs call for every completion come first.
     for router in (
         events_api.router,
+        xapi_api.router,
+        xapi_read.router,
+        caliper_api.router,
         connectors_api.router,
         rewards_api.router,
         programs_api.router,
@@ -146,9 +151,6 @@ def create_app(
         courses_api.router,
         auth_api.router,
         audit_api.router,
-        xapi_api.router,
-        xapi_read.router,
-        caliper_api.router,
         screening_api.router,
         imports_api.router,
         delivery_api.router,
