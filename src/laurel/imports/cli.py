@@ -53,6 +53,7 @@ def _run(
     test: bool,
     rejects: Path | None,
     chunk_rows: int,
+    options: dict[str, Any] | None = None,
 ) -> None:
     from rich.progress import (  # noqa: PLC0415
         BarColumn,
@@ -100,6 +101,7 @@ def _run(
                     ImportKind(kind),
                     facts,
                     mapping_name=mapping,
+                    options=options,
                     rows_total=total,
                 )
                 import_id = imp.id
@@ -188,6 +190,14 @@ def import_roster(
     mapping: Mapping = None,
     rejects: Rejects = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows per transaction", min=1, max=5000)] = 500,
+    replace_smaller: Annotated[
+        bool,
+        typer.Option(
+            "--replace-smaller",
+            help="Apply it even if it lists fewer than half the workers of the roster in force",
+        ),
+    ] = False,
 ) -> None:
     """Import an HR roster; it becomes the latest once every row is in."""
-    _run("roster", file, org, mapping, False, rejects, chunk_rows)
+    options = {"replace_smaller": True} if replace_smaller else None
+    _run("roster", file, org, mapping, False, rejects, chunk_rows, options)

@@ -39,6 +39,12 @@ class ImportOptions(BaseModel):
         "is refused). The other mark may only separate thousands (`1.250,50`).",
         examples=[","],
     )
+    replace_smaller: bool = Field(
+        default=False,
+        description="Rosters only: apply a roster that lists fewer than half the workers of "
+        "the roster in force. Unset, such a roster is refused as a likely partial export (it "
+        "would hold the rewards of everyone it leaves out).",
+    )
 
     @field_validator("date_format")
     @classmethod

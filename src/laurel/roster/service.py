@@ -165,6 +165,19 @@ def _merge_statement(dialect: str) -> Executable:
     return merged
 
 
+def workers_of_import(session: Session, import_id: uuid.UUID) -> int:
+    """How many workers (entries) the roster an import fills lists so far."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RosterEntry)
+            .join(Roster, Roster.id == RosterEntry.roster_id)
+            .where(Roster.import_id == import_id)
+        )
+        or 0
+    )
+
+
 def discard(session: Session, organization_id: uuid.UUID, import_id: uuid.UUID) -> int:
     """Delete the roster an import was filling and its entries, when it is not to become the
     latest (its import was refused); answers the entries deleted. A completed roster is never
