@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from laurel.courses.schemas import CourseRef
 from laurel.events.models import Outcome
@@ -56,6 +63,16 @@ class CompletionIn(BaseModel):
     )
     learner: LearnerRef
     course: CourseRef
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _representable(cls, value: datetime) -> datetime:
+        # 0001-01-01 east of UTC or 9999-12-31 west of it has no UTC time Python can hold.
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range: no such time in UTC") from None
+        return value
 
 
 class Decision(BaseModel):

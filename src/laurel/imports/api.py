@@ -86,6 +86,8 @@ def _json_form(name: str, text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise field_error(name, f"not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise field_error(name, "nested too deeply to be a mapping") from None
     if not isinstance(value, dict):
         raise field_error(name, "must be a JSON object")
     return value

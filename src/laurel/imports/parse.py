@@ -244,10 +244,16 @@ def _moment(text: str, options: Options) -> datetime:
     return _aware(value, options)
 
 
+_NO_UTC = "is out of range: no such time in UTC"
+
+
 def _aware(value: datetime, options: Options) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=options.zone())
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise ValueError(_NO_UTC) from None
 
 
 def _date_reason(options: Options) -> str:
@@ -273,6 +279,16 @@ def _moment_of(r: _Row, name: str, options: Options) -> datetime | None:
     as text. A bare number in an XLSX date column is an Excel date serial (a date typed into a
     cell formatted as General or Number), counted in the workbook's own date system.
     """
+    try:
+        return _moment_in(r, name, options)
+    except ValueError as exc:
+        if str(exc) != _NO_UTC:
+            raise
+        r.fail(name, f"{r.get(name)!r} {_NO_UTC}")
+        return None
+
+
+def _moment_in(r: _Row, name: str, options: Options) -> datetime | None:
     value = r.value(name)
     if isinstance(value, datetime):
         return _aware(value, options)
@@ -296,8 +312,9 @@ def _moment_of(r: _Row, name: str, options: Options) -> datetime | None:
         return None
     try:
         return _moment(text, options)
-    except ValueError:
-        r.fail(name, f"{text!r} is {_date_reason(options)}")
+    except ValueError as exc:
+        reason = _NO_UTC if str(exc) == _NO_UTC else f"is {_date_reason(options)}"
+        r.fail(name, f"{text!r} {reason}")
         return None
 
 

@@ -722,7 +722,7 @@ def _shrink_refusal(session: Session, imp: Import) -> str | None:
         f"{previous.entries} on the roster of {previous.completed_at.date().isoformat()} "
         f"(import {previous.import_id}), which stays in force; applied, it would hold the "
         "rewards of every worker it leaves out. Import the whole export, or import this file "
-        "again with the option replace_smaller (API: options {\"replace_smaller\": true}; "
+        'again with the option replace_smaller (API: options {"replace_smaller": true}; '
         "CLI: --replace-smaller) if the cut is meant"
     )
 

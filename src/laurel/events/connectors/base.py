@@ -8,7 +8,7 @@ body with the organization's mapping, and hands the mapped items to ``events.ser
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from laurel.events.connectors import strict_json
 from laurel.events.connectors.mapping import ConnectorMapping
 from laurel.events.connectors.verify import Check
 from laurel.events.schemas import CompletionIn
@@ -120,7 +121,7 @@ class Connector:
 def read_json(incoming: Incoming) -> Any:
     """The body as JSON. Some plugins label JSON as form data, so the label is not trusted."""
     try:
-        return json.loads(incoming.body)
+        return strict_json.lenient(incoming.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UnreadableBody(f"the body is not JSON: {exc}") from exc
 
@@ -173,10 +174,13 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
         # YYYYMMDD, ISO 8601's basic date: as Unix seconds it would be a day in 1970.
         try:
             return datetime.strptime(digits, "%Y%m%d").replace(tzinfo=default_zone).astimezone(UTC)
-        except ValueError:
+        except (OverflowError, ValueError):
             return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except (OverflowError, ValueError):  # an integer past a float's range
+            return None
         if seconds >= _MILLISECONDS_FROM:
             # Milliseconds (JavaScript's Date.now(), Java's epoch millis): as seconds this
             # would be after the year 5000.
@@ -193,7 +197,10 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_zone)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        return None
 
 
 _JSON_DATE = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/")
@@ -233,9 +240,9 @@ def scaled(raw: Any, scale: float) -> float | None:
         return None
     try:
         number = float(raw)
-    except (TypeError, ValueError):
+    except (OverflowError, TypeError, ValueError):
         return None
-    if scale <= 0:
+    if scale <= 0 or not math.isfinite(number):  # "nan", "inf" and 1e400 are no score
         return None
     return max(0.0, min(1.0, number / scale))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from joserfc import jws, jwt
@@ -29,6 +28,7 @@ from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laurel.events.connectors import jwks as jwks_cache
+from laurel.events.connectors import strict_json
 from laurel.events.connectors.base import (
     Connector,
     Ignored,
@@ -69,7 +69,7 @@ def _is_jwt(body: bytes) -> bool:
 
 def jwt_claims(body: bytes) -> dict[str, Any]:
     try:
-        claims = json.loads(_b64url(body.strip().decode().split(".")[1]))
+        claims = strict_json.lenient(_b64url(body.strip().decode().split(".")[1]))
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise UnreadableBody(f"the signed payload (JWT) cannot be decoded: {exc}") from exc
     if not isinstance(claims, dict):
@@ -193,7 +193,7 @@ class Canvas(Connector):
             event: Any = jwt_claims(incoming.body)
         else:
             try:
-                event = json.loads(incoming.body)
+                event = strict_json.lenient(incoming.body)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise UnreadableBody(f"the body is neither JSON nor a signed JWT: {exc}") from exc
         if not isinstance(event, dict) or not isinstance(event.get("metadata"), dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from laurel.events.connectors import strict_json
 from laurel.events.connectors.base import (
     Connector,
     Ignored,
@@ -131,7 +132,7 @@ class Moodle(Connector):
 
     def redact(self, body: bytes) -> bytes:
         try:
-            data = json.loads(body)
+            data = strict_json.lenient(body)
         except (ValueError, UnicodeDecodeError):
             return body
         items = data if isinstance(data, list) else [data]

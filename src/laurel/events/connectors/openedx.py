@@ -122,7 +122,7 @@ class OpenEdx(Connector):
             outcome = Outcome.passed if passing else Outcome.in_progress
         else:
             status = data.get("current_status")
-            if status not in _EARNED:
+            if not isinstance(status, str) or status not in _EARNED:
                 return Ignored(index, f"certificate status {status!r} is not an earned certificate")
             outcome = Outcome.passed
             score = scaled(data.get("grade"), mapping.score_scale or 1)

@@ -50,7 +50,7 @@ def loads(body: bytes) -> Any:
     except RecursionError:
         raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
     # Counting brackets is cheap; only a body with many of them is walked.
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and not _within_depth(value):
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and not within_depth(value):
         raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels")
     return value
 
@@ -60,7 +60,7 @@ MAX_DEPTH = 64
 some recursively, and no LMS payload comes near this."""
 
 
-def _within_depth(value: Any) -> bool:
+def within_depth(value: Any) -> bool:
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
@@ -71,3 +71,17 @@ def _within_depth(value: Any) -> bool:
         elif isinstance(item, list):
             pending.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
     return True
+
+
+def lenient(raw: bytes | str) -> Any:
+    """``json.loads`` for what webhook senders write (duplicate keys allowed, the last wins;
+    ``NaN`` read), refusing with ``ValueError`` only a document nested deeper than
+    ``MAX_DEPTH``, which would otherwise end in a ``RecursionError`` somewhere later."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        value = None
+    else:
+        if within_depth(value):
+            return value
+    raise ValueError(f"nested deeper than {MAX_DEPTH} levels")

@@ -11,9 +11,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from laurel.events.connectors import strict_json
 
 if TYPE_CHECKING:
     from laurel.events.connectors.base import Incoming
@@ -95,7 +96,7 @@ class BodyToken(Check):
 
     def presented(self, incoming: Incoming) -> str | None:
         try:
-            body = json.loads(incoming.body)
+            body = strict_json.lenient(incoming.body)
         except (ValueError, UnicodeDecodeError):
             return None
         value = body.get(self.key) if isinstance(body, dict) else None

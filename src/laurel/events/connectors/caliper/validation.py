@@ -7,7 +7,7 @@ The endpoint rules decide the status: a body that is not an envelope of well-for
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from laurel.kit.errors import AppError
@@ -108,7 +108,9 @@ def _time(value: Any) -> bool:
         return False
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # 0001-01-01 east of UTC or 9999-12-31 west of it: no UTC time Python can hold.
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return False
     return parsed.tzinfo is not None
 

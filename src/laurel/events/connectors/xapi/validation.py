@@ -302,7 +302,7 @@ class _Checker:
         kind = value.get("objectType", "Activity")
         if kind == "Activity":
             self.activity(value, field)
-        elif kind in {"Agent", "Group"}:
+        elif kind in ("Agent", "Group"):  # a tuple: a list or object sent here is not hashable
             self.agent(value, field)
         elif kind == "StatementRef":
             self.statement_ref(value, field)
@@ -453,7 +453,12 @@ def parse_timestamp(value: str) -> datetime:
     """ISO 8601 as xAPI sends it, always aware: a time without a zone (allowed by 1.0.3) is
     read as UTC. Fractions beyond microseconds are dropped."""
     moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.upper().replace(",", ".")))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: no such time in UTC") from None
+    return moment
 
 
 def _join(field: str, key: str) -> str:
