@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -352,7 +353,7 @@ def test_signed_payload_that_really_differs_is_refused(key: rsa.RSAPrivateKey) -
     """What Data 2.3.1 does not excuse still counts: another verb, learner, score or object."""
     signed = _base()
     token = _jws({"alg": "RS256"}, json.dumps(signed).encode(), key)
-    changes = [
+    changes: list[Callable[[dict[str, Any]], None]] = [
         lambda s: s["verb"].update(id="http://adlnet.gov/expapi/verbs/passed"),
         lambda s: s["actor"].update(mbox="mailto:bo@example.com"),
         lambda s: s.update(result={"score": {"scaled": 0.5}}),
