@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from laurel.db import Database
 from laurel.events.connectors.verify import sign
+from laurel.events.models import CompletionEvent
 from tests.conftest import Tenant, completion
 from tests.events.connectors import (
     test_absorb,
@@ -388,3 +390,20 @@ def test_unreadable_import_files_are_422(
         "/api/v1/imports", headers=tenant.headers, files={"file": (filename, content)}
     )
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(("given", "most"), [("1e400", "100.0"), ("70", "1e400"), ("70", "-1e400")])
+def test_caliper_scores_past_a_float_are_no_score(
+    client: TestClient, tenant: Tenant, database: Database, given: str, most: str
+) -> None:
+    """``1e400`` parses as infinity: no score (progress with a note), never a NaN stored."""
+    event = _graded(70)
+    raw = json.dumps(envelope(event))
+    raw = raw.replace('"scoreGiven": 70', f'"scoreGiven": {given}')
+    raw = raw.replace('"maxScore": 100.0', f'"maxScore": {most}')
+    headers = {**tenant.headers, "content-type": "application/json"}
+    response = client.post("/caliper", content=raw, headers=headers)
+    assert response.status_code == 200, response.text
+    with database.sessionmaker() as session:
+        stored = session.scalars(select(CompletionEvent)).all()
+    assert [(e.outcome, e.score) for e in stored] == [("in_progress", None)]

@@ -26,6 +26,7 @@ Person (``http://purl.imsglobal.org/caliper/Person``) is never attributed to any
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,9 +108,15 @@ def course_of(event: dict[str, Any], fallback: Any) -> CourseRef | None:
 
 
 def _number(value: Any) -> float | None:
+    """A finite JSON number as a float; None for anything else (1e400 parses as infinity, and
+    an integer of hundreds of digits has no float)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def score_of(generated: Any, assignable: Any) -> tuple[float | None, str | None]:
@@ -121,8 +128,9 @@ def score_of(generated: Any, assignable: Any) -> tuple[float | None, str | None]
     given = generated.get("scoreGiven")
     if given is None:
         return None, "generated.scoreGiven is null or absent"
-    if _number(given) is None:
-        return None, f"generated.scoreGiven is not a number: {given!r}"
+    score = _number(given)
+    if score is None:
+        return None, f"generated.scoreGiven is not a finite number: {str(given)[:40]}"
     most = _number(generated.get("maxScore"))
     if most is None and isinstance(assignable, dict):
         most = _number(assignable.get("maxScore"))
@@ -131,7 +139,7 @@ def score_of(generated: Any, assignable: Any) -> tuple[float | None, str | None]
             None,
             "no maxScore above 0 (generated.maxScore, else the assignable's) to scale it by",
         )
-    return min(max(float(given) / most, 0.0), 1.0), None
+    return min(max(score / most, 0.0), 1.0), None
 
 
 def _progress(generated: Any) -> str | None:
