@@ -32,7 +32,8 @@ def test_a_roster_of_fewer_than_half_the_workers_is_refused(
     part = upload(client, tenant, workers(*range(1, 11)), kind="roster")
     assert part["status"] == "failed"
     assert part["error"].startswith(
-        "roster not applied: it lists 10 workers, fewer than half of the 40 on the roster of "
+        "roster not applied: it lists 10 active workers, fewer than half of the 40 on the "
+        "roster of "
     )
     assert f"(import {full['id']}), which stays in force" in part["error"]
     assert "replace_smaller" in part["error"]
@@ -60,6 +61,16 @@ def test_replace_smaller_applies_a_cut_that_is_meant(
     assert cut["status"] == "completed", cut
     assert latest_import(database) == uuid.UUID(cut["id"])
     assert holds(client, tenant, earn(client, tenant, "e-1", "W30")["id"])[0] == "held"
+
+
+def test_only_active_workers_count(client: TestClient, tenant: Tenant, database: Database) -> None:
+    """An export that stops listing terminated workers holds nobody who could be paid."""
+    rows = [[f"W{n}", "Active"] for n in range(1, 21)]
+    rows += [[f"T{n}", "Terminated"] for n in range(1, 101)]
+    upload(client, tenant, report(rows, HEADERS), kind="roster")
+    active_only = upload(client, tenant, workers(*range(1, 21)), kind="roster")
+    assert active_only["status"] == "completed", active_only
+    assert latest_import(database) == uuid.UUID(active_only["id"])
 
 
 def test_small_rosters_are_replaced_whatever_their_size(

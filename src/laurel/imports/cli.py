@@ -194,7 +194,8 @@ def import_roster(
         bool,
         typer.Option(
             "--replace-smaller",
-            help="Apply it even if it lists fewer than half the workers of the roster in force",
+            help="Apply it even if it lists fewer than half the active workers of the roster "
+            "in force",
         ),
     ] = False,
 ) -> None:

@@ -41,9 +41,9 @@ class ImportOptions(BaseModel):
     )
     replace_smaller: bool = Field(
         default=False,
-        description="Rosters only: apply a roster that lists fewer than half the workers of "
-        "the roster in force. Unset, such a roster is refused as a likely partial export (it "
-        "would hold the rewards of everyone it leaves out).",
+        description="Rosters only: apply a roster that lists fewer than half the active "
+        "workers of the roster in force. Unset, such a roster is refused as a likely partial "
+        "export (it would hold the rewards of every active worker it leaves out).",
     )
 
     @field_validator("date_format")

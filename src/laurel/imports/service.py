@@ -698,32 +698,38 @@ def _roster_refusal(session: Session, imp: Import) -> str | None:
 
 
 SHRINK_FLOOR = 20
-"""A roster in force of fewer workers is replaced whatever the size of the new one: at that
-size a halving is an ordinary change, not a sign of a partial export."""
+"""A roster in force with fewer active workers is replaced whatever the size of the new one:
+at that size a halving is an ordinary change, not a sign of a partial export."""
 
 
 def _shrink_refusal(session: Session, imp: Import) -> str | None:
-    """A roster that reads cleanly but lists fewer than half the workers of the one in force.
+    """A roster that reads cleanly but lists fewer than half the active workers of the one in
+    force.
 
     That is how a partial export looks (one country's or one department's workers, a report
-    filtered by mistake): applied, it would hold the rewards of everyone it leaves out until
-    the next roster. Refused unless the import says the cut is meant (``replace_smaller``).
+    filtered by mistake): applied, it would hold the rewards of every active worker it leaves
+    out until the next roster. Active workers only are counted: an export that stops listing
+    terminated workers holds nobody who could be paid. Refused unless the import says the cut
+    is meant (``replace_smaller``).
     """
     if imp.mapping.get("options", {}).get("replace_smaller"):
         return None
     previous = roster.latest(session, imp.organization_id)
-    if previous is None or previous.completed_at is None or previous.entries < SHRINK_FLOOR:
+    if previous is None or previous.completed_at is None:
         return None
-    workers = roster.workers_of_import(session, imp.id)
-    if workers * 2 >= previous.entries:
+    before = roster.active_workers(session, previous.import_id)
+    if before < SHRINK_FLOOR:
+        return None
+    now = roster.active_workers(session, imp.id)
+    if now * 2 >= before:
         return None
     return (
-        f"roster not applied: it lists {workers} workers, fewer than half of the "
-        f"{previous.entries} on the roster of {previous.completed_at.date().isoformat()} "
-        f"(import {previous.import_id}), which stays in force; applied, it would hold the "
-        "rewards of every worker it leaves out. Import the whole export, or import this file "
-        'again with the option replace_smaller (API: options {"replace_smaller": true}; '
-        "CLI: --replace-smaller) if the cut is meant"
+        f"roster not applied: it lists {now} active workers, fewer than half of the {before} "
+        f"on the roster of {previous.completed_at.date().isoformat()} (import "
+        f"{previous.import_id}), which stays in force; applied, it would hold the rewards of "
+        "every worker it leaves out. Import the whole export, or import this file again with "
+        'the option replace_smaller (API: options {"replace_smaller": true}; CLI: '
+        "--replace-smaller) if the cut is meant"
     )
 
 

@@ -165,14 +165,14 @@ def _merge_statement(dialect: str) -> Executable:
     return merged
 
 
-def workers_of_import(session: Session, import_id: uuid.UUID) -> int:
-    """How many workers (entries) the roster an import fills lists so far."""
+def active_workers(session: Session, import_id: uuid.UUID) -> int:
+    """How many active workers the roster an import fills (or filled) lists."""
     return (
         session.scalar(
             select(func.count())
             .select_from(RosterEntry)
             .join(Roster, Roster.id == RosterEntry.roster_id)
-            .where(Roster.import_id == import_id)
+            .where(Roster.import_id == import_id, RosterEntry.status == WorkerStatus.active)
         )
         or 0
     )
