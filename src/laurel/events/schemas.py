@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
 
 from laurel.courses.schemas import CourseRef
 from laurel.events.models import Outcome
+from laurel.kit.clock import as_utc
 from laurel.learners.schemas import LearnerRef
 from laurel.rewards.schemas import RewardSummary
 
@@ -67,11 +68,7 @@ class CompletionIn(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _representable(cls, value: datetime) -> datetime:
-        # 0001-01-01 east of UTC or 9999-12-31 west of it has no UTC time Python can hold.
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is out of range: no such time in UTC") from None
+        as_utc(value)  # OutOfRange, a ValueError, is pydantic's message for the field
         return value
 
 

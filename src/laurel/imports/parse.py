@@ -17,7 +17,7 @@ from laurel.events.schemas import CompletionIn
 from laurel.imports.columns import normalize
 from laurel.imports.readers import Cell, Row
 from laurel.kit.canonical import sha256_hex
-from laurel.kit.clock import utcnow
+from laurel.kit.clock import OutOfRange, as_utc, utcnow
 from laurel.kit.money import Money
 from laurel.learners.models import Classification
 from laurel.roster.models import WorkerStatus
@@ -244,16 +244,10 @@ def _moment(text: str, options: Options) -> datetime:
     return _aware(value, options)
 
 
-_NO_UTC = "is out of range: no such time in UTC"
-
-
 def _aware(value: datetime, options: Options) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=options.zone())
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
-        raise ValueError(_NO_UTC) from None
+    return as_utc(value)
 
 
 def _date_reason(options: Options) -> str:
@@ -281,10 +275,8 @@ def _moment_of(r: _Row, name: str, options: Options) -> datetime | None:
     """
     try:
         return _moment_in(r, name, options)
-    except ValueError as exc:
-        if str(exc) != _NO_UTC:
-            raise
-        r.fail(name, f"{r.get(name)!r} {_NO_UTC}")
+    except OutOfRange as exc:  # from a date cell or serial; text is judged below
+        r.fail(name, f"{r.get(name)!r} is {exc}")
         return None
 
 
@@ -313,8 +305,8 @@ def _moment_in(r: _Row, name: str, options: Options) -> datetime | None:
     try:
         return _moment(text, options)
     except ValueError as exc:
-        reason = _NO_UTC if str(exc) == _NO_UTC else f"is {_date_reason(options)}"
-        r.fail(name, f"{text!r} {reason}")
+        reason = str(exc) if isinstance(exc, OutOfRange) else _date_reason(options)
+        r.fail(name, f"{text!r} is {reason}")
         return None
 
 

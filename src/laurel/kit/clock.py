@@ -9,6 +9,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class OutOfRange(ValueError):
+    """An aware time with no UTC equivalent Python can hold (0001-01-01 east of UTC, 9999-12-31
+    west of it): every reader of sent times refuses it the way it refuses an unreadable one."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; :class:`OutOfRange` (a ``ValueError``) when there is no such time."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise OutOfRange("out of range: no such time in UTC") from None
+
+
 SENDER_CLOCK_SKEW = timedelta(days=1)
 """How far ahead of Laurel's clock a sender's time is read as a clock error, not a claim."""
 

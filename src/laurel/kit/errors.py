@@ -36,6 +36,13 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class BodyTooLarge(AppError):
+    """A request body past what the endpoint reads (each names its own limit)."""
+
+    status = 413
+    code = "body_too_large"
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"

@@ -26,7 +26,7 @@ from laurel.events.connectors.schemas import (
 )
 from laurel.events.connectors.secretbox import SecretBox
 from laurel.kit.actor import Actor
-from laurel.kit.errors import AppError
+from laurel.kit.errors import BodyTooLarge
 from laurel.kit.http import (
     Admin,
     Cursor,
@@ -43,11 +43,6 @@ from laurel.kit.schemas import PageOut
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
 
 MAX_BODY = 5 * 1024 * 1024
-
-
-class BodyTooLarge(AppError):
-    status = 413
-    code = "body_too_large"
 
 
 @lru_cache(maxsize=4)

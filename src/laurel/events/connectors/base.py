@@ -22,6 +22,7 @@ from laurel.events.connectors import strict_json
 from laurel.events.connectors.mapping import ConnectorMapping
 from laurel.events.connectors.verify import Check
 from laurel.events.schemas import CompletionIn
+from laurel.kit.clock import OutOfRange, as_utc
 from laurel.kit.validation import describe_errors
 
 
@@ -173,8 +174,8 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
     if isinstance(value, str) and len(digits := value.strip()) == 8 and digits.isdigit():
         # YYYYMMDD, ISO 8601's basic date: as Unix seconds it would be a day in 1970.
         try:
-            return datetime.strptime(digits, "%Y%m%d").replace(tzinfo=default_zone).astimezone(UTC)
-        except (OverflowError, ValueError):
+            return as_utc(datetime.strptime(digits, "%Y%m%d").replace(tzinfo=default_zone))
+        except ValueError:
             return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
         try:
@@ -198,8 +199,8 @@ def parse_time(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_zone)
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        return as_utc(parsed)
+    except OutOfRange:
         return None
 
 

@@ -49,8 +49,7 @@ def loads(body: bytes) -> Any:
         raise MalformedJson(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
-    # Counting brackets is cheap; only a body with many of them is walked.
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and not within_depth(value):
+    if _too_deep(body, value):
         raise MalformedJson(f"the JSON nests deeper than {MAX_DEPTH} levels")
     return value
 
@@ -60,7 +59,17 @@ MAX_DEPTH = 64
 some recursively, and no LMS payload comes near this."""
 
 
-def within_depth(value: Any) -> bool:
+def _too_deep(raw: bytes | str, value: Any) -> bool:
+    """Whether ``value``, parsed from ``raw``, nests deeper than ``MAX_DEPTH``. Counting the
+    brackets of ``raw`` is cheap: only a document with more of them than that is walked."""
+    if isinstance(raw, bytes):
+        brackets = raw.count(b"[") + raw.count(b"{")
+    else:
+        brackets = raw.count("[") + raw.count("{")
+    return brackets > MAX_DEPTH and not _within_depth(value)
+
+
+def _within_depth(value: Any) -> bool:
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
@@ -82,6 +91,6 @@ def lenient(raw: bytes | str) -> Any:
     except RecursionError:
         value = None
     else:
-        if within_depth(value):
+        if not _too_deep(raw, value):
             return value
     raise ValueError(f"nested deeper than {MAX_DEPTH} levels")

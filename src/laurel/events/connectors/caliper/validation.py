@@ -7,9 +7,10 @@ The endpoint rules decide the status: a body that is not an envelope of well-for
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from laurel.kit.clock import as_utc
 from laurel.kit.errors import AppError
 
 V1P2 = "http://purl.imsglobal.org/ctx/caliper/v1p2"
@@ -107,10 +108,8 @@ def _time(value: Any) -> bool:
     if not isinstance(value, str) or "T" not in value:
         return False
     try:
-        parsed = datetime.fromisoformat(value)
-        # 0001-01-01 east of UTC or 9999-12-31 west of it: no UTC time Python can hold.
-        parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+        as_utc(parsed := datetime.fromisoformat(value))
+    except ValueError:  # unreadable, or no UTC time Python can hold
         return False
     return parsed.tzinfo is not None
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from laurel.events.connectors import strict_json
 from laurel.events.connectors.xapi import compare
-from laurel.kit.errors import AppError
+from laurel.kit.errors import AppError, BodyTooLarge
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 MAX_BYTES = 32 * 1024 * 1024
@@ -50,11 +50,6 @@ class AttachmentInvalid(AppError):
     code = "invalid_attachment"
 
 
-class TooLarge(AppError):
-    status = 413
-    code = "payload_too_large"
-
-
 @dataclass(frozen=True, slots=True)
 class Part:
     """One attachment part: its declared hash (lower case), content type and octets."""
@@ -67,7 +62,7 @@ class Part:
 def parse(content_type: str, body: bytes) -> tuple[bytes, dict[str, Part]]:
     """Split a ``multipart/mixed`` request into the statements' JSON and its parts by hash."""
     if len(body) > MAX_BYTES:
-        raise TooLarge(f"the request is {len(body)} bytes; at most {MAX_BYTES} are read")
+        raise BodyTooLarge(f"the request is {len(body)} bytes; at most {MAX_BYTES} are read")
     boundary = _boundary(content_type)
     parts = _split(body, boundary)
     if not parts:

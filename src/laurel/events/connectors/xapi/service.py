@@ -136,9 +136,8 @@ def store(
             if known != digest:
                 raise _conflict(statement_id)
             continue
-        fresh.append(_New(index, statement_id, statement, digest))
-        if parts is not None:
-            fresh[-1].parts = parts[index]
+        own = parts[index] if parts is not None else []
+        fresh.append(_New(index, statement_id, statement, digest, parts=own))
     if not fresh:
         return ids, []
     now = utcnow()

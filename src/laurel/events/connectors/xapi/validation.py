@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from laurel.kit.clock import as_utc
+
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -454,10 +456,7 @@ def parse_timestamp(value: str) -> datetime:
     read as UTC. Fractions beyond microseconds are dropped."""
     moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.upper().replace(",", ".")))
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range: no such time in UTC") from None
+    as_utc(moment)  # OutOfRange (a ValueError) when there is no such time in UTC
     return moment
 
 
