@@ -365,3 +365,17 @@ def test_signed_payload_that_really_differs_is_refused(key: rsa.RSAPrivateKey) -
         change(sent)
         with pytest.raises(attachments.AttachmentInvalid, match="differs"):
             _check_signed(sent, token)
+
+
+def test_a_signed_payload_with_an_odd_object_type_is_refused_not_a_crash(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """The JWS payload is compared, never validated: an objectType that is a list or an
+    object makes it differ from the statement (400), not a TypeError."""
+    kinds: list[Any] = [[], {"a": 1}]
+    for kind in kinds:
+        signed = _base()
+        signed["object"]["objectType"] = kind
+        token = _jws({"alg": "RS256"}, json.dumps(signed).encode(), key)
+        with pytest.raises(attachments.AttachmentInvalid, match="differs"):
+            _check_signed(_base(), token)

@@ -55,6 +55,8 @@ def _object(value: Any, other: dict[str, Any]) -> Any:
     if not isinstance(value, dict):
         return value
     kind = value.get("objectType", "Activity")
+    if not isinstance(kind, str):  # a signed payload is not validated: a list is unhashable
+        return value
     if kind == "Activity":
         return {"objectType": "Activity", "id": value.get("id")}
     if kind in _AGENT_KINDS:
